@@ -1,0 +1,243 @@
+"""The AWS session every engine module uses.
+
+* Credentials come from boto3's standard chain (env vars, `--profile`, SSO, credential_process,
+  assume-role profiles); `AWS_ENDPOINT_URL` is honoured by boto3 itself unless an explicit
+  endpoint is given.
+* Every client has bounded connect/read timeouts and adaptive retries.
+* boto3 sessions are not thread-safe for client creation: clients are created under a lock and cached
+  per (service, region); botocore clients themselves are thread-safe and are shared by workers.
+* Read-only mode is enforced on every client by a `before-call` hook: a call whose operation is not on
+  the read allow-list raises `ReadOnlyViolation` before any request is built or sent.
+* Every mutating call (attempted or refused) is written to the audit log by `after-call` hooks.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from aws.audit import AuditLog
+from aws.errors import ReadOnlyViolation, explain
+
+# Operation-name prefixes that never change anything. Anything else counts as mutating (allow-list:
+# an operation we have not classified is blocked in read-only mode, never let through).
+READ_PREFIXES = ("Describe", "Get", "List", "Head", "Lookup", "Search", "Simulate")
+READ_OPERATIONS = frozenset({"AssumeRole", "DecodeAuthorizationMessage", "SelectObjectContent"})
+
+
+def is_mutating(operation: str) -> bool:
+    return not (operation.startswith(READ_PREFIXES) or operation in READ_OPERATIONS)
+
+
+def partition_of(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    profile: str | None = None
+    region: str | None = None  # home region; None = profile/env default, else us-east-1
+    read_only: bool = False
+    endpoint_url: str | None = None  # None: boto3 reads AWS_ENDPOINT_URL itself
+    connect_timeout: float = 5.0
+    read_timeout: float = 20.0
+    max_attempts: int = 4
+    max_pool_connections: int = 32
+
+
+@dataclass(frozen=True)
+class Identity:
+    account: str
+    arn: str
+    user_id: str
+    partition: str
+
+    @property
+    def name(self) -> str:
+        return self.arn.rsplit("/", 1)[-1] if "/" in self.arn else self.arn
+
+
+@dataclass
+class CallStats:
+    """Counts of AWS calls made through a session, by (service, operation). For tests and benchmarks."""
+
+    calls: Counter[tuple[str, str]] = field(default_factory=Counter)
+    blocked: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def mutating(self) -> int:
+        return sum(n for (_, op), n in self.calls.items() if is_mutating(op))
+
+
+class AwsSession:
+    """Thread-safe client factory with read-only enforcement and auditing."""
+
+    def __init__(
+        self,
+        options: SessionOptions | None = None,
+        *,
+        audit: AuditLog | None = None,
+        boto_session: boto3.Session | None = None,
+    ) -> None:
+        self.options = options or SessionOptions()
+        self.audit = audit
+        self.read_only = self.options.read_only
+        self.stats = CallStats()
+        self._lock = threading.RLock()
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._identity: Identity | None = None
+        try:
+            self._boto = boto_session or boto3.Session(
+                profile_name=self.options.profile, region_name=self.options.region
+            )
+        except Exception as err:  # ProfileNotFound and friends
+            raise explain(err, profile=self.options.profile) from err
+        self.home_region: str = self.options.region or self._boto.region_name or "us-east-1"
+        self._config = Config(
+            connect_timeout=self.options.connect_timeout,
+            read_timeout=self.options.read_timeout,
+            retries={"mode": "adaptive", "max_attempts": self.options.max_attempts},
+            max_pool_connections=self.options.max_pool_connections,
+            user_agent_extra="flowlogs-tui",
+        )
+
+    # -- clients -----------------------------------------------------------------------------------
+    def client(self, service: str, region: str | None = None) -> Any:
+        region = region or self.home_region
+        key = (service, region)
+        client = self._clients.get(key)
+        if client is not None:
+            return client
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                try:
+                    client = self._boto.client(
+                        service,  # type: ignore[call-overload]
+                        region_name=region,
+                        config=self._config,
+                        endpoint_url=self.options.endpoint_url,
+                    )
+                except Exception as err:
+                    raise explain(err, profile=self.options.profile, service=service) from err
+                self._install_hooks(client, service, region)
+                self._clients[key] = client
+        return client
+
+    def _install_hooks(self, client: Any, service: str, region: str) -> None:
+        events = client.meta.events
+
+        def before_call(model: Any, **_: Any) -> None:
+            op = model.name
+            if is_mutating(op) and self.read_only:
+                with self._lock:
+                    self.stats.blocked[(service, op)] += 1
+                self._audit(service, region, op, None, {"blocked": "read-only mode"})
+                raise ReadOnlyViolation(
+                    f"Read-only mode: refused {service}:{op} in {region}. Nothing was changed.",
+                    hint="Turn read-only off (command palette, or run without --read-only) to make changes.",
+                )
+            with self._lock:
+                self.stats.calls[(service, op)] += 1
+
+        def capture_params(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+            if is_mutating(model.name):
+                context["flowlogs_params"] = dict(params)
+
+        def after_call(parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+            if not is_mutating(model.name):
+                return
+            error = parsed.get("Error") if isinstance(parsed, dict) else None
+            result = (
+                {"ok": False, "error": error.get("Code"), "message": error.get("Message")}
+                if error
+                else {"ok": True, "response": parsed}
+            )
+            self._audit(service, region, model.name, context.get("flowlogs_params"), result)
+
+        def after_error(exception: Exception, context: dict[str, Any], **_: Any) -> None:
+            op = context.get("flowlogs_operation", "")
+            if op and is_mutating(op):
+                self._audit(
+                    service,
+                    region,
+                    op,
+                    context.get("flowlogs_params"),
+                    {"ok": False, "error": str(exception)},
+                )
+
+        def remember_op(model: Any, context: dict[str, Any], **_: Any) -> None:
+            context["flowlogs_operation"] = model.name
+
+        events.register_first("before-parameter-build", capture_params)
+        events.register_first("before-parameter-build", remember_op)
+        events.register_first("before-call", before_call)
+        events.register("after-call", after_call)
+        events.register("after-call-error", after_error)
+
+    def _audit(
+        self, service: str, region: str, op: str, params: dict[str, Any] | None, result: dict[str, Any]
+    ) -> None:
+        if self.audit is None:
+            return
+        self.audit.append(
+            {
+                "identity": self._identity.arn if self._identity else None,
+                "profile": self.options.profile,
+                "service": service,
+                "region": region,
+                "operation": op,
+                "params": params or {},
+                "result": result,
+            }
+        )
+
+    # -- identity ----------------------------------------------------------------------------------
+    def identity(self, refresh: bool = False) -> Identity:
+        if self._identity is None or refresh:
+            try:
+                who = self.client("sts").get_caller_identity()
+            except Exception as err:
+                raise explain(err, profile=self.options.profile, service="sts") from err
+            arn = who["Arn"]
+            self._identity = Identity(
+                account=who["Account"], arn=arn, user_id=who["UserId"], partition=arn.split(":")[1]
+            )
+        return self._identity
+
+    @property
+    def partition(self) -> str:
+        return self._identity.partition if self._identity else partition_of(self.home_region)
+
+    def with_options(self, **changes: Any) -> AwsSession:
+        """A new session with changed options (profile switch), sharing the audit log."""
+        return AwsSession(replace(self.options, **changes), audit=self.audit)
+
+    def assume_role(
+        self, role_arn: str, *, session_name: str = "flowlogs-tui", external_id: str = ""
+    ) -> AwsSession:
+        """A session for another account (nested set-ups), keeping read-only mode and the audit log."""
+        params: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": session_name}
+        if external_id:
+            params["ExternalId"] = external_id
+        try:
+            creds = self.client("sts").assume_role(**params)["Credentials"]
+        except Exception as err:
+            raise explain(err, profile=self.options.profile, service="sts") from err
+        boto = boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+            region_name=self.home_region,
+        )
+        other = AwsSession(replace(self.options, profile=None), audit=self.audit, boto_session=boto)
+        other.read_only = self.read_only
+        return other

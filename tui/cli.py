@@ -1,0 +1,161 @@
+"""The `flowlogs` command: the TUI by default, or a headless sub-command (`scan`, `plan`, `apply`,
+`policy`, `verify`, `demo-server`) with `--json` output and meaningful exit codes.
+
+Exit codes: 0 success; 1 done but not converged (some regions failed, sources still waiting, apply
+stopped); 2 usage or credential errors; 3 AWS access errors (where a command distinguishes them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from contextlib import ExitStack, suppress
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, TextIO
+
+from aws.audit import AuditLog
+from aws.errors import FlowlogsError
+from aws.session import AwsSession, SessionOptions
+from tui.commands import COMMAND_MODULES
+from tui.config import Settings, load_settings
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_ACCESS = 0, 1, 2, 3
+_KIND_EXIT = {"usage": EXIT_USAGE, "credentials": EXIT_USAGE, "access": EXIT_ACCESS, "read-only": EXIT_USAGE}
+
+
+@dataclass
+class CliContext:
+    args: argparse.Namespace
+    settings: Settings
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    _session: AwsSession | None = None
+
+    @property
+    def json(self) -> bool:
+        return bool(getattr(self.args, "json", False))
+
+    def session(self) -> AwsSession:
+        if self._session is None:
+            self._session = make_session(self.settings, endpoint_url=getattr(self.args, "endpoint_url", None))
+        return self._session
+
+    def out(self, text: str = "") -> None:
+        print(text, file=self.stdout)
+
+    def err(self, text: str) -> None:
+        print(text, file=self.stderr)
+
+    def emit_json(self, data: Any) -> None:
+        print(json.dumps(data, indent=2, default=str), file=self.stdout)
+
+
+def make_session(settings: Settings, *, endpoint_url: str | None = None) -> AwsSession:
+    """The one place sessions are made from settings (CLI, TUI and demo)."""
+    options = SessionOptions(
+        profile=settings.profile,
+        region=settings.region,
+        read_only=settings.read_only,
+        endpoint_url=endpoint_url,
+    )
+    return AwsSession(options, audit=AuditLog(settings.audit_path))
+
+
+def _command_modules() -> list[ModuleType]:
+    mods = []
+    for name in COMMAND_MODULES:
+        try:
+            mods.append(importlib.import_module(f"tui.commands.{name}"))
+        except ModuleNotFoundError as err:
+            if err.name != f"tui.commands.{name}":
+                raise
+    return mods
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--profile", help="AWS profile (SSO, assume-role and credential_process work)")
+    common.add_argument("--region", help="home region (default: the profile's, else us-east-1)")
+    common.add_argument(
+        "--read-only", action="store_true", default=None, help="refuse every mutating AWS call"
+    )
+    common.add_argument("--demo", action="store_true", help="run against the embedded demo sandbox")
+
+    parser = argparse.ArgumentParser(
+        prog="flowlogs",
+        description="Set up VPC flow logs and Network Firewall logs into S3 for Kentik.",
+        parents=[common],
+        epilog="Exit codes: 0 ok, 1 partial, 2 usage/credentials, 3 AWS access.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modules: dict[str, ModuleType] = {}
+    for mod in _command_modules():
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP, parents=[common])
+        p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+        mod.add_arguments(p)
+        modules[mod.NAME] = mod
+    demo = sub.add_parser(
+        "demo-server",
+        help="serve the seeded demo sandbox; prints its endpoint URL on the first line",
+        parents=[common],
+    )
+    demo.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    demo.add_argument("--cadence", type=float, default=None, help="seconds between simulated log deliveries")
+    return parser, modules
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, modules = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(profile=args.profile, region=args.region, read_only=args.read_only)
+    except ValueError as err:
+        print(f"flowlogs: invalid settings: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    with ExitStack() as stack:
+        if args.command == "demo-server":
+            return _serve_demo(args)
+        if args.demo:
+            from aws.sandbox.server import start_sandbox
+
+            sandbox = stack.enter_context(start_sandbox())
+            sandbox.export_env(os.environ)
+            settings = settings.model_copy(update={"profile": None})
+        if args.command is None:
+            from tui.app import run_app
+
+            return run_app(settings, demo=bool(args.demo))
+        ctx = CliContext(args=args, settings=settings)
+        try:
+            return int(modules[args.command].run(ctx))
+        except FlowlogsError as err:
+            ctx.err(f"flowlogs {args.command}: {err}")
+            return _KIND_EXIT.get(err.kind, EXIT_PARTIAL)
+        except KeyboardInterrupt:
+            ctx.err("interrupted")
+            return 130
+    return EXIT_OK
+
+
+def _serve_demo(args: argparse.Namespace) -> int:
+    from aws.sandbox.server import start_sandbox
+
+    with start_sandbox(port=args.port, cadence=args.cadence) as sandbox:
+        print(sandbox.endpoint_url, flush=True)
+        print(
+            f"# demo sandbox for account {sandbox.account_id}; use: "
+            f"AWS_ENDPOINT_URL={sandbox.endpoint_url} AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo",
+            flush=True,
+        )
+        with suppress(KeyboardInterrupt):
+            sandbox.wait()
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

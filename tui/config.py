@@ -1,0 +1,74 @@
+"""User settings: a TOML file in the user's config dir, overridden by FLOWLOGS_* environment variables,
+overridden by command-line flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+APP_NAME = "flowlogs-tui"
+
+
+def config_dir() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME))
+
+
+def state_dir() -> Path:
+    return Path(platformdirs.user_state_dir(APP_NAME))
+
+
+def config_file() -> Path:
+    return config_dir() / "config.toml"
+
+
+class Settings(BaseSettings):
+    """Everything a user can set once instead of passing flags every time."""
+
+    model_config = SettingsConfigDict(env_prefix="FLOWLOGS_", extra="ignore")
+
+    profile: str | None = Field(default=None, description="Default AWS profile")
+    region: str | None = Field(default=None, description="Home region")
+    read_only: bool = Field(default=False, description="Refuse every mutating AWS call")
+    skip_regions: list[str] = Field(default_factory=list, description="Regions never scanned")
+    include_regions: list[str] = Field(default_factory=list, description="Only scan these regions")
+    scan_workers: int = Field(default=12, ge=1, le=64, description="Concurrent region scans")
+    theme: str = Field(default="textual-dark", description="Textual theme name")
+    keymap: dict[str, str] = Field(
+        default_factory=dict, description="Binding id -> keys, e.g. {'app.rescan': 'f5'}"
+    )
+    audit_log: Path | None = Field(default=None, description="Audit log path (default: state dir)")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=_toml_path()))
+
+    @property
+    def audit_path(self) -> Path:
+        return self.audit_log or state_dir() / "audit.jsonl"
+
+
+def _toml_path() -> Path:
+    import os
+
+    return Path(os.environ.get("FLOWLOGS_CONFIG", str(config_file())))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from file and environment, with non-None overrides (command-line flags) on top."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
