@@ -1,0 +1,50 @@
+"""Shared fixtures. Tests never reach the network: AWS is moto (in-process `mock_aws`, or a
+ThreadedMotoServer on 127.0.0.1), and credentials are fake."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aws.audit import AuditLog
+from aws.session import AwsSession, SessionOptions
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Fake credentials, no real profile or config file, state and config dirs in tmp."""
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_REGION"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.setenv("FLOWLOGS_CONFIG", str(tmp_path / "flowlogs-config.toml"))
+    monkeypatch.setenv("FLOWLOGS_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+
+
+@pytest.fixture
+def moto() -> Iterator[None]:
+    """In-process moto with the AWS-strictness fixes the sandbox applies too."""
+    from aws.sandbox.moto_fixes import apply_moto_fixes
+    from moto import mock_aws
+
+    apply_moto_fixes()
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def audit(tmp_path: Path) -> AuditLog:
+    return AuditLog(tmp_path / "audit.jsonl")
+
+
+@pytest.fixture
+def session(moto: None, audit: AuditLog) -> AwsSession:
+    """A session on in-process moto, home region us-east-1, auditing to tmp."""
+    return AwsSession(SessionOptions(region="us-east-1"), audit=audit)
