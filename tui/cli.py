@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, TextIO
 
-from aws.audit import AuditLog
 from aws.errors import FlowlogsError
-from aws.session import AwsSession, SessionOptions
+from aws.session import AwsSession
 from tui.commands import COMMAND_MODULES
 from tui.config import Settings, load_settings
+from tui.factory import make_session
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_ACCESS = 0, 1, 2, 3
 _KIND_EXIT = {"usage": EXIT_USAGE, "credentials": EXIT_USAGE, "access": EXIT_ACCESS, "read-only": EXIT_USAGE}
@@ -53,17 +53,6 @@ class CliContext:
 
     def emit_json(self, data: Any) -> None:
         print(json.dumps(data, indent=2, default=str), file=self.stdout)
-
-
-def make_session(settings: Settings, *, endpoint_url: str | None = None) -> AwsSession:
-    """The one place sessions are made from settings (CLI, TUI and demo)."""
-    options = SessionOptions(
-        profile=settings.profile,
-        region=settings.region,
-        read_only=settings.read_only,
-        endpoint_url=endpoint_url,
-    )
-    return AwsSession(options, audit=AuditLog(settings.audit_path))
 
 
 def _command_modules() -> list[ModuleType]:

@@ -1,0 +1,250 @@
+"""AWS session: read-only guard, audit log, error messages, thread safety."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import (
+    ClientError,
+    NoCredentialsError,
+    ProfileNotFound,
+    SSOTokenLoadError,
+    UnauthorizedSSOTokenError,
+)
+from botocore.stub import Stubber
+
+from aws.audit import AuditLog
+from aws.errors import AccessDeniedError, CredentialsError, ReadOnlyViolation, explain
+from aws.session import AwsSession, SessionOptions, is_mutating, partition_of
+
+
+@pytest.mark.parametrize(
+    ("operation", "mutating"),
+    [
+        ("DescribeVpcs", False),
+        ("ListObjectsV2", False),
+        ("GetPolicyVersion", False),
+        ("HeadBucket", False),
+        ("AssumeRole", False),
+        ("CreateFlowLogs", True),
+        ("PutBucketPolicy", True),
+        ("UpdateLoggingConfiguration", True),
+        ("SetDefaultPolicyVersion", True),
+        ("DeletePolicyVersion", True),
+        ("GenerateDataKey", True),  # not on the read allow-list: blocked, never guessed
+        ("SomeFutureOperation", True),
+    ],
+)
+def test_operation_classification(operation: str, mutating: bool) -> None:
+    assert is_mutating(operation) is mutating
+
+
+def test_partitions() -> None:
+    assert partition_of("eu-west-1") == "aws"
+    assert partition_of("cn-north-1") == "aws-cn"
+    assert partition_of("us-gov-west-1") == "aws-us-gov"
+
+
+def test_read_only_blocks_mutations_before_sending(moto: None, audit: AuditLog) -> None:
+    session = AwsSession(SessionOptions(region="eu-west-1", read_only=True), audit=audit)
+    s3 = session.client("s3", "eu-west-1")
+    with pytest.raises(ReadOnlyViolation, match="CreateBucket"):
+        s3.create_bucket(Bucket="should-not-exist", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    assert s3.list_buckets()["Buckets"] == []  # reads still work
+    assert session.stats.mutating() == 0
+    assert session.stats.blocked[("s3", "CreateBucket")] == 1
+    (record,) = audit.records()
+    assert record["operation"] == "CreateBucket"
+    assert record["result"] == {"blocked": "read-only mode"}
+
+
+def test_read_only_toggle_applies_to_existing_clients(session: AwsSession) -> None:
+    ec2 = session.client("ec2")
+    session.read_only = True
+    with pytest.raises(ReadOnlyViolation):
+        ec2.create_vpc(CidrBlock="10.0.0.0/16")
+    session.read_only = False
+    ec2.create_vpc(CidrBlock="10.0.0.0/16")
+    assert session.stats.mutating() == 1
+
+
+class CountingServer:
+    """A moto server on loopback that counts the HTTP requests it receives."""
+
+    def __init__(self) -> None:
+        from moto.moto_server import threaded_moto_server as tms
+
+        self.requests: list[tuple[str, str]] = []
+        counter = self
+
+        class Counting(tms.DomainDispatcherApplication):  # type: ignore[misc]
+            def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+                counter.requests.append((environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")))
+                return super().__call__(environ, start_response)
+
+        self._orig = tms.DomainDispatcherApplication
+        tms.DomainDispatcherApplication = Counting
+        self.server = tms.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.server.start()
+        tms.DomainDispatcherApplication = self._orig
+        host, port = self.server.get_host_and_port()
+        self.url = f"http://{host}:{port}"
+
+
+@pytest.fixture
+def counting_server() -> Iterator[CountingServer]:
+    server = CountingServer()
+    yield server
+    server.server.stop()
+
+
+def test_read_only_over_http_sends_no_mutating_request(
+    counting_server: CountingServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", counting_server.url)
+    session = AwsSession(SessionOptions(region="us-east-1", read_only=True), audit=AuditLog(tmp_path / "a"))
+    ec2, s3 = session.client("ec2"), session.client("s3")
+    ec2.describe_vpcs()
+    before = list(counting_server.requests)
+    for attempt in (
+        lambda: ec2.create_vpc(CidrBlock="10.1.0.0/16"),
+        lambda: s3.create_bucket(Bucket="flowlogs-ro-test"),
+        lambda: ec2.create_flow_logs(ResourceIds=["vpc-1"], ResourceType="VPC", TrafficType="ALL"),
+    ):
+        with pytest.raises(ReadOnlyViolation):
+            attempt()
+    assert counting_server.requests == before  # not one request reached the server
+    assert len(before) == 1
+    writer = boto3.client("s3", endpoint_url=counting_server.url, region_name="us-east-1")
+    assert writer.list_buckets()["Buckets"] == []
+
+
+def test_audit_log_records_mutations_without_secrets(session: AwsSession, audit: AuditLog) -> None:
+    audit.path.write_text('{"time": "earlier", "operation": "Previous"}\n')
+    ec2 = session.client("ec2")
+    ec2.describe_vpcs()  # reads are not audited
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    s3 = session.client("s3")
+    s3.create_bucket(Bucket="audit-bucket")
+    s3.put_object(Bucket="audit-bucket", Key="k", Body=b"secret payload")
+    with pytest.raises(ClientError):
+        ec2.delete_vpc(VpcId="vpc-doesnotexist")
+    records = audit.records()
+    assert [r["operation"] for r in records] == ["Previous", "CreateVpc", "CreateBucket", "PutObject", "DeleteVpc"]
+    assert records[0] == {"time": "earlier", "operation": "Previous"}  # earlier lines untouched
+    create = records[1]
+    assert create["identity"] is None or create["identity"].startswith("arn:aws:")
+    assert create["params"]["CidrBlock"] == "10.9.0.0/16"
+    assert create["result"]["ok"] is True and create["result"]["response"]["Vpc"]["VpcId"] == vpc
+    assert records[3]["params"]["Body"] in ("<14 bytes>", "<stream>")
+    assert records[4]["result"]["ok"] is False and records[4]["result"]["error"]
+    text = audit.path.read_text()
+    assert "testing" not in text  # the fake access key / secret never appear
+    assert "secret payload" not in text
+    for line in text.splitlines():
+        json.loads(line)
+
+
+def test_audit_records_identity_once_known(session: AwsSession, audit: AuditLog) -> None:
+    identity = session.identity()
+    session.client("ec2").create_vpc(CidrBlock="10.8.0.0/16")
+    assert audit.records()[-1]["identity"] == identity.arn
+    assert identity.partition == "aws" and identity.account == "123456789012"
+
+
+def test_clients_are_shared_and_created_once_across_threads(session: AwsSession) -> None:
+    seen: list[int] = []
+
+    def grab() -> None:
+        seen.append(id(session.client("ec2", "eu-central-1")))
+
+    threads = [threading.Thread(target=grab) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(seen)) == 1
+
+
+def test_timeouts_and_retries_are_bounded(session: AwsSession) -> None:
+    config = session.client("ec2").meta.config
+    assert config.connect_timeout <= 10 and config.read_timeout <= 30
+    assert config.retries["mode"] == "adaptive"
+
+
+def test_missing_profile_is_a_clear_error() -> None:
+    with pytest.raises(CredentialsError, match="does-not-exist"):
+        AwsSession(SessionOptions(profile="does-not-exist"))
+
+
+def test_no_credentials_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setattr(
+        "botocore.credentials.InstanceMetadataFetcher.retrieve_iam_role_credentials", lambda self: {}
+    )
+    monkeypatch.setattr("botocore.credentials.ContainerProvider.load", lambda self: None)
+    session = AwsSession(SessionOptions(region="us-east-1"))
+    with pytest.raises(CredentialsError, match="No AWS credentials"):
+        session.identity()
+
+
+@pytest.mark.parametrize("exc", [SSOTokenLoadError(error_msg="expired"), UnauthorizedSSOTokenError()])
+def test_expired_sso_names_the_login_command(exc: Exception) -> None:
+    problem = explain(exc, profile="prod-admin")
+    assert isinstance(problem, CredentialsError)
+    assert "aws sso login --profile prod-admin" in str(problem)
+
+
+def test_expired_token_from_sts(session: AwsSession) -> None:
+    sts = session.client("sts")
+    with Stubber(sts) as stub:
+        stub.add_client_error("get_caller_identity", "ExpiredToken", "The security token included in the request is expired")
+        with pytest.raises(CredentialsError, match="ExpiredToken"):
+            session.identity()
+
+
+def test_invalid_token(session: AwsSession) -> None:
+    sts = session.client("sts")
+    with Stubber(sts) as stub:
+        stub.add_client_error("get_caller_identity", "InvalidClientTokenId", "The security token is invalid")
+        with pytest.raises(CredentialsError, match="not valid"):
+            session.identity()
+
+
+def test_access_denied_names_the_action(session: AwsSession) -> None:
+    ec2 = session.client("ec2")
+    with Stubber(ec2) as stub:
+        stub.add_client_error(
+            "describe_flow_logs",
+            "UnauthorizedOperation",
+            "You are not authorized to perform this operation. User: arn:aws:iam::1:user/x is not "
+            "authorized to perform: ec2:DescribeFlowLogs",
+        )
+        with pytest.raises(ClientError) as info:
+            ec2.describe_flow_logs()
+    problem = explain(info.value)
+    assert isinstance(problem, AccessDeniedError)
+    assert problem.action == "ec2:DescribeFlowLogs"
+    assert "ec2:DescribeFlowLogs" in str(problem)
+
+
+def test_access_denied_without_action_in_message_uses_operation(session: AwsSession) -> None:
+    s3 = session.client("s3")
+    with Stubber(s3) as stub:
+        stub.add_client_error("get_bucket_policy", "AccessDenied", "Access Denied")
+        with pytest.raises(ClientError) as info:
+            s3.get_bucket_policy(Bucket="b")
+    problem = explain(info.value, service="s3")
+    assert isinstance(problem, AccessDeniedError) and problem.action == "s3:GetBucketPolicy"
+
+
+def test_no_credentials_error_maps() -> None:
+    assert isinstance(explain(NoCredentialsError()), CredentialsError)
+    assert isinstance(explain(ProfileNotFound(profile="x")), CredentialsError)

@@ -1,0 +1,35 @@
+"""The one place sessions and apps are made: used by the CLI, the demo and the tests."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aws.audit import AuditLog
+from aws.session import AwsSession, SessionOptions
+from tui.config import Settings
+
+if TYPE_CHECKING:
+    from tui.app import FlowlogsApp
+
+
+def make_session(settings: Settings, *, endpoint_url: str | None = None) -> AwsSession:
+    options = SessionOptions(
+        profile=settings.profile,
+        region=settings.region,
+        read_only=settings.read_only,
+        endpoint_url=endpoint_url,
+    )
+    return AwsSession(options, audit=AuditLog(settings.audit_path))
+
+
+def create_app(
+    settings: Settings,
+    *,
+    session: AwsSession | None = None,
+    demo: bool = False,
+    start_step: str | None = None,
+) -> FlowlogsApp:
+    """Build the TUI. `session` is made from settings when not given (tests pass one on moto)."""
+    from tui.app import FlowlogsApp
+
+    return FlowlogsApp(settings, session=session, demo=demo, start_step=start_step)
