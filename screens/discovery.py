@@ -1,0 +1,289 @@
+"""Step 1: account and region discovery.
+
+Who am I, which regions are enabled, what VPCs and firewalls exist, and how far each is from what the
+spec wants. The scan runs in a thread worker; each region's result arrives as a message, so the region
+table fills in live. Enter on a region shows its VPCs and firewalls with their verdicts and reasons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Input, Label, ProgressBar, Static
+
+from aws.discovery import scan
+from aws.inventory import Inventory, RegionResult, RegionStatus, Verdict
+from screens.base import WizardScreen
+
+VERDICT_STYLE = {
+    Verdict.COMPLIANT: ("compliant", "green"),
+    Verdict.NEEDS_CHANGE: ("needs-change", "yellow"),
+    Verdict.MISSING: ("missing", "red"),
+    Verdict.UNKNOWN: ("unknown", "magenta"),
+}
+STATUS_STYLE = {
+    RegionStatus.PENDING: "dim",
+    RegionStatus.SCANNED: "green",
+    RegionStatus.PARTIAL: "yellow",
+    RegionStatus.FAILED: "bold red",
+    RegionStatus.NOT_ENABLED: "dim",
+    RegionStatus.SKIPPED: "dim",
+    RegionStatus.CANCELLED: "dim",
+}
+
+
+@dataclass
+class RegionScanned(Message):
+    region: RegionResult
+
+
+@dataclass
+class ScanFinished(Message):
+    inventory: Inventory
+
+
+class DiscoveryScreen(WizardScreen):
+    STEP = "discovery"
+    BINDINGS = [
+        Binding("r", "rescan", "Rescan", id="discovery.rescan"),
+        Binding("slash", "filter", "Filter", id="discovery.filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="discovery.clear_filter"),
+    ]
+    DEFAULT_CSS = """
+    DiscoveryScreen #identity { height: auto; padding: 0 1; }
+    DiscoveryScreen #progress-row { height: 1; padding: 0 1; }
+    DiscoveryScreen #progress-row ProgressBar { width: 30; }
+    DiscoveryScreen #progress-label { width: 1fr; padding: 0 1; }
+    DiscoveryScreen #panes { height: 1fr; }
+    DiscoveryScreen #regions { height: 1fr; min-height: 5; }
+    DiscoveryScreen #detail-box { height: 1fr; min-height: 5; }
+    DiscoveryScreen #detail-title { height: 1; padding: 0 1; text-style: bold; }
+    DiscoveryScreen #detail { height: 1fr; }
+    DiscoveryScreen #filter { display: none; height: 1; border: none; padding: 0 1; }
+    DiscoveryScreen #filter.visible { display: block; }
+    DiscoveryScreen.-wide #panes { layout: horizontal; }
+    DiscoveryScreen.-wide #regions { width: 1fr; }
+    DiscoveryScreen.-wide #detail-box { width: 1fr; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.results: dict[str, RegionResult] = {}
+        self.selected: str | None = None
+        self.scanning = False
+        self.filter_text = ""
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="identity")
+        with Horizontal(id="progress-row"):
+            yield ProgressBar(id="progress", show_eta=False, show_percentage=False)
+            yield Label("", id="progress-label")
+        yield Input(placeholder="filter VPCs and firewalls (name, id, verdict) — Esc clears", id="filter")
+        with Vertical(id="panes"):
+            yield DataTable(id="regions", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="detail-box"):
+                yield Label("Select a region and press Enter for its VPCs and firewalls", id="detail-title")
+                yield DataTable(id="detail", cursor_type="row")
+
+    def on_mount(self) -> None:
+        regions = self.query_one("#regions", DataTable)
+        regions.add_columns("Region", "Status", "VPCs", "OK", "Chg", "Miss", "FW", "Problem")
+        detail = self.query_one("#detail", DataTable)
+        detail.add_columns("Resource", "Name", "Verdict", "Reason")
+        self.show_identity()
+        inventory = self.flow_app.state.inventory
+        if isinstance(inventory, Inventory):
+            for region in inventory.regions:
+                self.add_region(region)
+            self.finish(inventory)
+        else:
+            self.action_rescan()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width >= 120, "-wide")
+
+    # -- scanning ------------------------------------------------------------------------------------
+    def action_rescan(self) -> None:
+        if self.flow_app.session is None:
+            self.flow_app.show_error(RuntimeError(self.flow_app.session_problem or "no AWS session"))
+            return
+        self.results.clear()
+        self.query_one("#regions", DataTable).clear()
+        self.query_one("#detail", DataTable).clear()
+        self.scanning = True
+        self.query_one("#progress", ProgressBar).update(total=None, progress=0)
+        self.query_one("#progress-label", Label).update("Scanning: listing regions…")
+        self.run_scan()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="scan")
+    def run_scan(self) -> None:
+        app = self.flow_app
+        assert app.session is not None
+        settings = app.settings
+        inventory = scan(
+            app.session,
+            include=settings.include_regions or None,
+            skip=settings.skip_regions or None,
+            workers=settings.scan_workers,
+            on_region=lambda region: self.post_message(RegionScanned(region)),
+        )
+        self.post_message(ScanFinished(inventory))
+
+    def on_region_scanned(self, message: RegionScanned) -> None:
+        self.add_region(message.region)
+        scannable = [r for r in self.results.values() if r.status not in _NOT_SCANNED]
+        done = [r for r in scannable if r.status is not RegionStatus.PENDING]
+        self.query_one("#progress", ProgressBar).update(total=max(len(scannable), 1), progress=len(done))
+        self.query_one("#progress-label", Label).update(f"Scanning: {len(done)}/{len(scannable)} regions")
+
+    def on_scan_finished(self, message: ScanFinished) -> None:
+        self.flow_app.state.inventory = message.inventory
+        for region in message.inventory.regions:
+            self.add_region(region)
+        self.finish(message.inventory)
+
+    def finish(self, inventory: Inventory) -> None:
+        self.scanning = False
+        scanned = len(inventory.scanned_regions)
+        failed = len(inventory.failed_regions)
+        vpcs = sum(len(r.vpcs) for r in inventory.regions)
+        bar = self.query_one("#progress", ProgressBar)
+        bar.update(total=max(scanned + failed, 1), progress=scanned + failed)
+        summary = f"Scanned {scanned} region(s), {vpcs} VPC(s)"
+        if failed:
+            summary += f"; {failed} region(s) failed (see Problem)"
+        self.query_one("#progress-label", Label).update(summary + " — Enter: details, Ctrl+N: next step")
+        self.show_identity()
+        if self.selected is None:
+            first = next((r.name for r in inventory.regions if r.vpcs or r.firewalls), None)
+            if first:
+                self.show_region(first)
+        else:
+            self.show_region(self.selected)
+
+    # -- rendering -----------------------------------------------------------------------------------
+    def show_identity(self) -> None:
+        inventory = self.flow_app.state.inventory
+        identity = self.flow_app.identity
+        text = Text()
+        if isinstance(inventory, Inventory):
+            ident = inventory.identity
+            text.append(f"Account {ident.account}", style="bold")
+            text.append(f"  {ident.arn}", style="")
+            text.append(f"  ({ident.partition})\n", style="dim")
+            roles = inventory.roles
+            if roles:
+                names = ", ".join(r.name for r in roles[:3]) + (" …" if len(roles) > 3 else "")
+                text.append(f"Kentik role candidates: {names}", style="green")
+            elif inventory.roles_error:
+                text.append(f"Roles not listed: {inventory.roles_error.message}", style="yellow")
+            else:
+                text.append("No role trusting Kentik (834693425129) or with an external id found", style="yellow")
+        elif identity:
+            text.append(f"Account {identity.account}", style="bold")
+            text.append(f"  {identity.arn}")
+        else:
+            text.append("Identity: checking credentials…", style="dim")
+        self.query_one("#identity", Static).update(text)
+
+    def add_region(self, region: RegionResult) -> None:
+        self.results[region.name] = region
+        table = self.query_one("#regions", DataTable)
+        counts = region.counts
+        scanned = region.scanned
+        problem = ""
+        if region.error:
+            problem = region.error.message + (f" — {region.error.hint}" if region.error.hint else "")
+        elif region.partial_errors:
+            problem = "; ".join(e.hint or e.message for e in region.partial_errors)
+        cells = (
+            region.name,
+            Text(region.status.value, style=STATUS_STYLE.get(region.status, "")),
+            str(counts.vpcs) if scanned else "",
+            Text(str(counts.compliant), style="green") if scanned else "",
+            Text(str(counts.needs_change), style="yellow") if scanned else "",
+            Text(str(counts.missing), style="red") if scanned else "",
+            f"{counts.firewalls_compliant}/{counts.firewalls}" if scanned else "",
+            Text(problem, style="red" if region.error else "yellow"),
+        )
+        if region.name in table.rows:
+            for column, value in zip(table.columns, cells, strict=True):
+                table.update_cell(region.name, column, value)
+        else:
+            table.add_row(*cells, key=region.name)
+        if region.name == self.selected:
+            self.show_region(region.name)
+
+    @on(DataTable.RowSelected, "#regions")
+    def region_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self.show_region(event.row_key.value)
+            self.query_one("#detail", DataTable).focus()
+
+    def show_region(self, name: str) -> None:
+        self.selected = name
+        region = self.results.get(name)
+        detail = self.query_one("#detail", DataTable)
+        detail.clear()
+        title = self.query_one("#detail-title", Label)
+        if region is None:
+            return
+        rows = 0
+        needle = self.filter_text.lower()
+        if region.error:
+            detail.add_row("region", "", Text(region.status.value, style="red"), region.error.message)
+            if region.error.hint:
+                detail.add_row("", "", "", Text(f"Fix: {region.error.hint}", style="yellow"))
+        for err in region.partial_errors:
+            detail.add_row(err.service, "", Text("partial", style="yellow"), f"{err.message} {err.hint}".strip())
+        for vpc in region.vpcs:
+            label, style = VERDICT_STYLE[vpc.verdict]
+            reasons = "; ".join(r.message for r in vpc.reasons) or (
+                f"flow log {vpc.compliant_flow_log_id}" if vpc.compliant_flow_log_id else ""
+            )
+            haystack = f"{vpc.vpc_id} {vpc.name} {label} {reasons}".lower()
+            if needle and needle not in haystack:
+                continue
+            detail.add_row(vpc.vpc_id, vpc.name, Text(label, style=style), reasons, key=vpc.vpc_id)
+            rows += 1
+        for fw in region.firewalls:
+            label, style = VERDICT_STYLE[fw.verdict]
+            reasons = "; ".join(r.message for r in fw.reasons) or fw.error or "FLOW and ALERT to S3"
+            haystack = f"{fw.name} firewall {label} {reasons}".lower()
+            if needle and needle not in haystack:
+                continue
+            detail.add_row(f"fw {fw.name}", fw.vpc_id or "", Text(label, style=style), reasons, key=fw.arn)
+            rows += 1
+        shown = f"{rows} shown, filter '{self.filter_text}'" if needle else f"{rows} resources"
+        title.update(f"{name}: {len(region.vpcs)} VPC(s), {len(region.firewalls)} firewall(s) — {shown}")
+
+    # -- filter --------------------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("visible")
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.remove_class("visible")
+        self.query_one("#regions", DataTable).focus()
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+        if self.selected:
+            self.show_region(self.selected)
+
+    @on(Input.Submitted, "#filter")
+    def filter_submitted(self) -> None:
+        self.query_one("#detail", DataTable).focus()
+
+
+_NOT_SCANNED = (RegionStatus.NOT_ENABLED, RegionStatus.SKIPPED)
