@@ -214,6 +214,7 @@ def apply_plan(
         except Exception as err:
             problem = err if isinstance(err, FlowlogsError) else explain(err, service=change.service)
             result.status, result.detail = "failed", str(problem)
+            result.outputs = dict(getattr(err, "outputs", None) or {})  # partial successes are kept
             stopped = True
         if on_progress:
             on_progress(change, result)
