@@ -20,6 +20,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.loaders import create_loader
 
 from aws.audit import AuditLog
 from aws.errors import ReadOnlyViolation, explain
@@ -28,6 +29,9 @@ from aws.errors import ReadOnlyViolation, explain
 # an operation we have not classified is blocked in read-only mode, never let through).
 READ_PREFIXES = ("Describe", "Get", "List", "Head", "Lookup", "Search", "Simulate")
 READ_OPERATIONS = frozenset({"AssumeRole", "DecodeAuthorizationMessage", "SelectObjectContent"})
+
+
+_LOADER = create_loader()
 
 
 def is_mutating(operation: str) -> bool:
@@ -100,6 +104,8 @@ class AwsSession:
             )
         except Exception as err:  # ProfileNotFound and friends
             raise explain(err, profile=self.options.profile) from err
+        # One model loader per process: parsing service JSON is the slow part of making a session.
+        self._boto._session.register_component("data_loader", _LOADER)
         self.home_region: str = self.options.region or self._boto.region_name or "us-east-1"
         self._config = Config(
             connect_timeout=self.options.connect_timeout,
