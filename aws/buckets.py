@@ -1,0 +1,1307 @@
+"""Bucket strategy and bucket set-up: naming, strategy comparison, and the bucket Changes.
+
+* Naming: `validate_bucket_name` checks every general-purpose naming rule; `expand_template` and
+  `validate_template` handle `{region}` (and `{account}`) templates for regional buckets.
+* Strategy: `compare_strategies` turns per-region VPC/firewall counts into the spec's central-vs-regional
+  table for this account, with a recommendation and its reasons (the user decides).
+* Set-up: `plan_buckets` inspects the current state with read calls only and returns the Changes that
+  make each bucket receive logs (create, encryption, public-access block, log-delivery bucket policy,
+  KMS key policy, optional lifecycle), plus warnings about known silent failures. The executors below
+  check (read-only) and apply (idempotently) each kind of Change.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import re
+import string
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field
+
+from aws import bucket_policy as bp
+from aws.errors import ValidationFailed, error_code, explain
+from aws.plan import Change, Executor
+from aws.session import AwsSession, partition_of
+
+Strategy = Literal["central", "regional"]
+EncryptionMode = Literal["SSE-S3", "SSE-KMS"]
+
+REGION_PLACEHOLDER = "{region}"
+ACCOUNT_PLACEHOLDER = "{account}"
+# "Hundreds of VPCs" into one bucket is where Kentik advises regional buckets (one bucket = one device).
+MANY_VPCS = 100
+PUBLIC_ACCESS_BLOCK = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
+LIFECYCLE_ID_PREFIX = "flowlogs-tui-expire-"
+GROUP = "bucket"
+
+_REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
+_KEY_ARN_RE = re.compile(r"^arn:(aws[a-z-]*):kms:([a-z0-9-]+):(\d{12}):key/([A-Za-z0-9-]+)$")
+_PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
+
+# -- naming ----------------------------------------------------------------------------------------
+
+_ALNUM = frozenset(string.ascii_lowercase + string.digits)
+_ALLOWED = _ALNUM | {".", "-"}
+_FORBIDDEN_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_FORBIDDEN_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+def validate_bucket_name(name: str) -> list[str]:
+    """One message per broken general-purpose bucket naming rule, each naming the rule; [] = valid."""
+    problems: list[str] = []
+    if not 3 <= len(name) <= 63:
+        problems.append(
+            f"Length rule: a bucket name must be 3 to 63 characters long (this one has {len(name)})."
+        )
+    bad = sorted({c for c in name if c not in _ALLOWED})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        problems.append(
+            f"Character rule: only lowercase letters, digits, dots (.) and hyphens (-) are allowed (found {shown})."
+        )
+    if name and name[0] not in _ALNUM:
+        problems.append("First-character rule: a bucket name must begin with a lowercase letter or a digit.")
+    if name and name[-1] not in _ALNUM:
+        problems.append("Last-character rule: a bucket name must end with a lowercase letter or a digit.")
+    if ".." in name:
+        problems.append("Adjacent-dots rule: a bucket name must not contain two periods in a row (..).")
+    if _looks_like_ip(name):
+        problems.append(
+            "IP-address rule: a bucket name must not be formatted as an IP address (e.g. 192.168.5.4)."
+        )
+    for prefix in _FORBIDDEN_PREFIXES:
+        if name.startswith(prefix):
+            problems.append(f"Reserved-prefix rule: a bucket name must not start with {prefix!r}.")
+    for suffix in _FORBIDDEN_SUFFIXES:
+        if name.endswith(suffix):
+            problems.append(f"Reserved-suffix rule: a bucket name must not end with {suffix!r}.")
+    return problems
+
+
+def _looks_like_ip(name: str) -> bool:
+    try:
+        ipaddress.IPv4Address(name)
+    except ValueError:
+        return bool(re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name))
+    return True
+
+
+def is_template(text: str) -> bool:
+    return "{" in text or "}" in text
+
+
+def expand_template(template: str, regions: Iterable[str], *, account: str = "") -> dict[str, str]:
+    """The bucket name for each region: `{region}` becomes the region, `{account}` the account id."""
+    unknown = sorted({p for p in _PLACEHOLDER_RE.findall(template) if p not in ("region", "account")})
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown placeholder(s) in the bucket name template {template!r}: "
+            + ", ".join("{" + p + "}" for p in unknown)
+            + ". Use {region} (and optionally {account})."
+        )
+    if ACCOUNT_PLACEHOLDER in template and not account:
+        raise ValidationFailed(
+            "The bucket name template uses {account}, but the account id is not known yet."
+        )
+    base = template.replace(ACCOUNT_PLACEHOLDER, account)
+    return {region: base.replace(REGION_PLACEHOLDER, region) for region in regions}
+
+
+def validate_template(template: str, regions: Iterable[str], *, account: str = "") -> list[str]:
+    """Naming problems of a template for every region it expands to (the longest region decides length).
+
+    A message that holds in several regions is given once, naming those regions.
+    """
+    regions = list(dict.fromkeys(regions))
+    if not regions:
+        if REGION_PLACEHOLDER in template:
+            return ["No region to expand the bucket name template for."]
+        regions = ["us-east-1"]  # the name does not depend on the region
+    try:
+        names = expand_template(template, regions, account=account or "000000000000")
+    except ValidationFailed as err:
+        return [err.message]
+    grouped: dict[str, list[str]] = {}
+    for region, name in names.items():
+        for problem in validate_bucket_name(name):
+            grouped.setdefault(problem, []).append(region)
+    out = []
+    for problem, where in grouped.items():
+        if REGION_PLACEHOLDER not in template:
+            out.append(problem)
+        elif len(where) == 1:
+            out.append(f"{problem} [{names[where[0]]} in {where[0]}]")
+        else:
+            out.append(f"{problem} [in {', '.join(where)}; e.g. {names[where[0]]}]")
+    return out
+
+
+# -- strategy --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegionResources:
+    """What sends logs from one region: VPCs (flow logs) and Network Firewalls."""
+
+    vpcs: int = 0
+    firewalls: int = 0
+
+    @property
+    def any(self) -> bool:
+        return self.vpcs > 0 or self.firewalls > 0
+
+
+class BucketLayout(BaseModel):
+    """One bucket a strategy would have, and what would write to it."""
+
+    region: str
+    name: str = Field(default="", description="'' when no name or template was given")
+    sources: list[str] = Field(description="Regions whose logs go to this bucket")
+    vpcs: int = 0
+    firewalls: int = 0
+
+
+class StrategyOption(BaseModel):
+    strategy: Strategy
+    buckets: list[BucketLayout]
+    cross_region: list[str] = Field(description="Regions whose logs leave their region (billed transfer)")
+    cost: str
+    residency: str
+    rate_limit: str
+
+    @property
+    def devices(self) -> int:
+        """Kentik counts each bucket as one device."""
+        return len(self.buckets)
+
+    @property
+    def max_vpcs_per_bucket(self) -> int:
+        return max((b.vpcs for b in self.buckets), default=0)
+
+
+class StrategyComparison(BaseModel):
+    central: StrategyOption
+    regional: StrategyOption
+    recommended: Strategy
+    reasons: list[str]
+
+    def option(self, strategy: Strategy) -> StrategyOption:
+        return self.central if strategy == "central" else self.regional
+
+
+def regions_with_resources(resources: Mapping[str, RegionResources]) -> list[str]:
+    return sorted(r for r, res in resources.items() if res.any)
+
+
+def _geo(region: str) -> str:
+    return region.split("-", 1)[0]
+
+
+def _names(template: str, regions: Sequence[str], account: str) -> dict[str, str]:
+    if not template:
+        return {}
+    try:
+        return expand_template(template, regions, account=account)
+    except ValidationFailed:
+        return {}
+
+
+def compare_strategies(
+    resources: Mapping[str, RegionResources],
+    central_region: str,
+    *,
+    bucket: str = "",
+    account: str = "",
+) -> StrategyComparison:
+    """The central and regional strategies for this inventory, and which one to recommend and why.
+
+    `bucket` (a name or a `{region}` template), when given, fills in the bucket names.
+    """
+    active = regions_with_resources(resources)
+    total_vpcs = sum(resources[r].vpcs for r in active)
+    total_fw = sum(resources[r].firewalls for r in active)
+    names = _names(bucket, [*active, central_region], account)
+
+    crossing = [r for r in active if r != central_region]
+    central_bucket = BucketLayout(
+        region=central_region,
+        name=names.get(central_region, ""),
+        sources=active,
+        vpcs=total_vpcs,
+        firewalls=total_fw,
+    )
+    far = [r for r in crossing if _geo(r) != _geo(central_region)]
+    if crossing:
+        central_cost = (
+            f"Logs from {len(crossing)} region(s) ({', '.join(crossing)}) cross into {central_region}: "
+            "AWS bills cross-region data transfer for them."
+        )
+        residency = f"Logs from {', '.join(crossing)} are stored in {central_region}." + (
+            f" {', '.join(far)} {'is' if len(far) == 1 else 'are'} in another geography: check data-residency "
+            "rules (e.g. GDPR) before choosing this."
+            if far
+            else ""
+        )
+    else:
+        central_cost = "No cross-region transfer: every resource is in the bucket's region."
+        residency = f"All logs stay in {central_region}."
+    central = StrategyOption(
+        strategy="central",
+        buckets=[central_bucket],
+        cross_region=crossing,
+        cost=central_cost,
+        residency=residency,
+        rate_limit=(
+            f"One bucket = one Kentik device receiving {total_vpcs} VPC(s) and {total_fw} firewall(s)."
+            + (
+                " That is in the hundreds: Kentik recommends regional buckets."
+                if total_vpcs >= MANY_VPCS
+                else ""
+            )
+        ),
+    )
+    regional_buckets = [
+        BucketLayout(
+            region=r,
+            name=names.get(r, ""),
+            sources=[r],
+            vpcs=resources[r].vpcs,
+            firewalls=resources[r].firewalls,
+        )
+        for r in active
+    ]
+    busiest = max(regional_buckets, key=lambda b: b.vpcs, default=None)
+    regional = StrategyOption(
+        strategy="regional",
+        buckets=regional_buckets,
+        cross_region=[],
+        cost="No cross-region transfer: each region's logs stay in that region's bucket.",
+        residency="Logs stay in the region they come from.",
+        rate_limit=(
+            f"{len(regional_buckets)} bucket(s) = {len(regional_buckets)} Kentik device(s)"
+            + (f"; the busiest ({busiest.region}) receives {busiest.vpcs} VPC(s)." if busiest else ".")
+            + (
+                f" {busiest.region} alone has hundreds of VPCs: expect Kentik's per-device limits to matter there."
+                if busiest and busiest.vpcs >= MANY_VPCS
+                else ""
+            )
+        ),
+    )
+    recommended, reasons = _recommend(active, total_vpcs, central_region, crossing)
+    return StrategyComparison(central=central, regional=regional, recommended=recommended, reasons=reasons)
+
+
+def _recommend(
+    active: list[str], total_vpcs: int, central_region: str, crossing: list[str]
+) -> tuple[Strategy, list[str]]:
+    if not active:
+        return "central", [
+            "No VPCs or firewalls were found, so there is nothing to split by region yet.",
+            "One central bucket is the simplest start; revisit the choice when resources appear.",
+        ]
+    if len(active) == 1:
+        only = active[0]
+        same = (
+            f"A central bucket in {only} would be the same single bucket."
+            if central_region == only
+            else f"A central bucket in {central_region} would move {only}'s logs across regions (billed)."
+        )
+        return "regional", [f"All resources are in {only}: one bucket there keeps logs in-region.", same]
+    if total_vpcs >= MANY_VPCS:
+        return "regional", [
+            f"{total_vpcs} VPCs would write to one bucket, and Kentik treats each bucket as one device: "
+            "Kentik recommends regional buckets at this scale to avoid S3 throttling and ingestion limits.",
+            f"Regional buckets also avoid billed cross-region transfer from {len(crossing)} region(s) and keep "
+            "logs in their region.",
+        ]
+    return "central", [
+        f"{total_vpcs} VPC(s) in {len(active)} regions is well below the hundreds where Kentik advises "
+        "splitting: one bucket and one Kentik device is simplest to manage.",
+        f"Trade-off: logs from {', '.join(crossing)} cross into {central_region}, and AWS bills that transfer.",
+        "Choose regional instead if logs must stay in their region (data residency) or traffic is heavy.",
+    ]
+
+
+# -- the user's choice -----------------------------------------------------------------------------
+
+
+class BucketChoice(BaseModel):
+    """What the user chose on the bucket screen (or with `flowlogs plan`)."""
+
+    strategy: Strategy
+    bucket: str = Field(description="Bucket name, or a template with {region} (and {account})")
+    regions: list[str] = Field(description="Regions with resources: where logs come from")
+    central_region: str = Field(default="", description="The central bucket's region (central only)")
+    encryption: EncryptionMode = "SSE-S3"
+    kms_key_arns: list[str] = Field(
+        default_factory=list, description="SSE-KMS: one customer-managed key ARN per bucket region"
+    )
+    prefixes: list[str] = Field(default_factory=list, description="Log prefixes the destinations will use")
+    lifecycle_days: int | None = Field(default=None, ge=1, description="Expire AWSLogs/ after N days")
+
+    @property
+    def bucket_regions(self) -> list[str]:
+        if self.strategy == "central":
+            return [self.central_region]
+        return sorted(set(self.regions))
+
+
+class BucketTarget(BaseModel):
+    """One bucket the set-up makes ready."""
+
+    name: str
+    region: str
+    sources: list[str]
+    kms_key_arn: str = ""
+
+    @property
+    def arn(self) -> str:
+        return f"arn:{partition_of(self.region)}:s3:::{self.name}"
+
+
+def key_arn_problem(key: str, *, region: str = "", account: str = "") -> str | None:
+    """Why `key` cannot name the bucket's KMS key (format checks only), or None."""
+    text = key.strip()
+    if text in ("alias/aws/s3", "aws/s3") or text.endswith(":alias/aws/s3"):
+        return (
+            "The AWS-managed key aws/s3 cannot be used: its key policy cannot be changed, so log delivery "
+            "cannot be allowed to use it. Choose a customer-managed key."
+        )
+    match = _KEY_ARN_RE.match(text)
+    if not match:
+        what = "an alias" if "alias/" in text else "a key id" if "arn:" not in text else "not a key ARN"
+        return (
+            f"{text!r} is {what}: name the KMS key by its full key ARN "
+            "(arn:aws:kms:REGION:ACCOUNT:key/ID). S3 resolves a key id or alias in the writer's context, "
+            "so log delivery fails silently with anything but the ARN."
+        )
+    _, key_region, key_account, _ = match.groups()
+    if region and key_region != region:
+        return f"The KMS key {text} is in {key_region}, but the bucket is in {region}: use a key in {region}."
+    if account and key_account != account:
+        return (
+            f"The KMS key {text} belongs to account {key_account}, not {account}: its key policy has to be "
+            "changed in its own account. Use a key of this account."
+        )
+    return None
+
+
+def validate_choice(choice: BucketChoice, *, account: str = "") -> list[str]:
+    """Every problem with the choice that can be found without AWS; [] = can be planned."""
+    problems: list[str] = []
+    sources = sorted(set(choice.regions))
+    for region in [*sources, *([choice.central_region] if choice.central_region else [])]:
+        if not _REGION_RE.match(region):
+            problems.append(f"{region!r} is not an AWS region name (like us-east-1).")
+    if choice.strategy == "central" and not choice.central_region:
+        problems.append("The central strategy needs a region for the bucket.")
+    if choice.strategy == "regional" and not sources:
+        problems.append("No region has resources, so there is no region to put a regional bucket in.")
+    partitions = {partition_of(r) for r in [*sources, *choice.bucket_regions] if r}
+    if len(partitions) > 1:
+        problems.append(
+            f"Regions from different AWS partitions ({', '.join(sorted(partitions))}) cannot share buckets."
+        )
+    name = choice.bucket.strip()
+    if not name:
+        problems.append("Enter a bucket name.")
+    elif choice.strategy == "regional" and len(sources) > 1 and REGION_PLACEHOLDER not in name:
+        problems.append(
+            f"Regional buckets need one name per region: put {REGION_PLACEHOLDER} in the name "
+            f"(e.g. {name}-{REGION_PLACEHOLDER})."
+        )
+    elif choice.bucket_regions and all(choice.bucket_regions):
+        problems.extend(validate_template(name, choice.bucket_regions, account=account))
+    for prefix in choice.prefixes:
+        try:
+            bp.normalise_prefix(prefix)
+        except ValidationFailed as err:
+            problems.append(err.message)
+    if choice.encryption == "SSE-KMS":
+        problems.extend(_key_problems(choice, account))
+    elif choice.kms_key_arns:
+        problems.append("KMS keys were given, but the encryption is SSE-S3: choose SSE-KMS to use them.")
+    return problems
+
+
+def _key_problems(choice: BucketChoice, account: str) -> list[str]:
+    if not choice.kms_key_arns:
+        return ["SSE-KMS needs a customer-managed KMS key ARN for each bucket region."]
+    problems = [p for k in choice.kms_key_arns if (p := key_arn_problem(k, account=account))]
+    if problems:
+        return problems
+    for region in choice.bucket_regions:
+        found = [k for k in choice.kms_key_arns if key_arn_problem(k, region=region) is None]
+        if not found:
+            problems.append(
+                f"No KMS key ARN in {region} was given for the bucket there (KMS keys are regional)."
+            )
+        elif len(found) > 1:
+            problems.append(f"More than one KMS key was given for {region}: give one per bucket region.")
+    used = set(choice.bucket_regions)
+    for key in choice.kms_key_arns:
+        match = _KEY_ARN_RE.match(key.strip())
+        if match and match.group(2) not in used:
+            problems.append(f"The KMS key {key} is in {match.group(2)}, where no bucket is planned.")
+    return problems
+
+
+def bucket_targets(choice: BucketChoice, account: str) -> list[BucketTarget]:
+    """The buckets the choice makes. Raises ValidationFailed listing every problem."""
+    problems = validate_choice(choice, account=account)
+    if problems:
+        raise ValidationFailed("The bucket set-up cannot be planned:\n- " + "\n- ".join(problems))
+    regions = choice.bucket_regions
+    names = expand_template(choice.bucket.strip(), regions, account=account)
+    keys = {
+        r: next((k.strip() for k in choice.kms_key_arns if key_arn_problem(k, region=r) is None), "")
+        for r in regions
+    }
+    sources = sorted(set(choice.regions))
+    return [
+        BucketTarget(
+            name=names[r],
+            region=r,
+            sources=sources if choice.strategy == "central" else [r],
+            kms_key_arn=keys[r] if choice.encryption == "SSE-KMS" else "",
+        )
+        for r in regions
+    ]
+
+
+# -- KMS -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KmsKey:
+    key_id: str
+    arn: str
+    region: str
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+    state: str = ""
+    manager: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{', '.join(self.aliases) or self.key_id} ({self.arn})"
+
+
+def _is_aws_managed(manager: str, aliases: Iterable[str]) -> bool:
+    return manager == "AWS" or any(a.startswith("alias/aws/") for a in aliases)
+
+
+def _aliases_by_key(session: AwsSession, region: str, key_id: str | None = None) -> dict[str, list[str]]:
+    kms = session.client("kms", region)
+    out: dict[str, list[str]] = {}
+    kwargs = {"KeyId": key_id} if key_id else {}
+    for page in kms.get_paginator("list_aliases").paginate(**kwargs):
+        for alias in page.get("Aliases", []):
+            if alias.get("TargetKeyId"):
+                out.setdefault(alias["TargetKeyId"], []).append(alias["AliasName"])
+    return out
+
+
+def _kms_key(meta: Mapping[str, Any], region: str, aliases: Iterable[str]) -> KmsKey:
+    return KmsKey(
+        key_id=meta["KeyId"],
+        arn=meta["Arn"],
+        region=region,
+        aliases=tuple(sorted(aliases)),
+        description=meta.get("Description", ""),
+        state=meta.get("KeyState", ""),
+        manager=meta.get("KeyManager", ""),
+    )
+
+
+def _usable(meta: Mapping[str, Any]) -> bool:
+    return (
+        meta.get("KeyState") == "Enabled"
+        and meta.get("KeyUsage", "ENCRYPT_DECRYPT") == "ENCRYPT_DECRYPT"
+        and meta.get("KeySpec", meta.get("CustomerMasterKeySpec", "SYMMETRIC_DEFAULT")) == "SYMMETRIC_DEFAULT"
+    )
+
+
+def list_customer_managed_keys(session: AwsSession, region: str) -> list[KmsKey]:
+    """Enabled symmetric customer-managed keys in `region` (AWS-managed keys such as aws/s3 left out)."""
+    try:
+        kms = session.client("kms", region)
+        ids = [k["KeyId"] for page in kms.get_paginator("list_keys").paginate() for k in page.get("Keys", [])]
+        aliases = _aliases_by_key(session, region)
+
+        def describe(key_id: str) -> dict[str, Any]:
+            meta: dict[str, Any] = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+            return meta
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            metas = list(pool.map(describe, ids))
+    except ClientError as err:
+        raise explain(err, service="kms") from err
+    keys = [
+        _kms_key(m, region, aliases.get(m["KeyId"], []))
+        for m in metas
+        if not _is_aws_managed(m.get("KeyManager", ""), aliases.get(m["KeyId"], [])) and _usable(m)
+    ]
+    return sorted(keys, key=lambda k: (k.aliases[:1] or ("~",), k.key_id))
+
+
+def check_kms_key(session: AwsSession, key_arn: str, region: str, account: str) -> KmsKey:
+    """The key, if the bucket in `region` can use it for log delivery; else ValidationFailed saying why."""
+    problem = key_arn_problem(key_arn, region=region, account=account)
+    if problem:
+        raise ValidationFailed(problem)
+    try:
+        meta = session.client("kms", region).describe_key(KeyId=key_arn)["KeyMetadata"]
+    except ClientError as err:
+        if error_code(err) in ("NotFoundException", "InvalidArnException"):
+            raise ValidationFailed(f"There is no KMS key {key_arn} in {region}.") from err
+        raise explain(err, service="kms") from err
+    try:
+        aliases = _aliases_by_key(session, region, meta["KeyId"]).get(meta["KeyId"], [])
+    except ClientError as err:
+        raise explain(err, service="kms") from err
+    if _is_aws_managed(meta.get("KeyManager", ""), aliases):
+        raise ValidationFailed(
+            f"The KMS key {key_arn} ({', '.join(aliases) or 'AWS-managed'}) is managed by AWS: its key policy "
+            "cannot be changed to let log delivery use it. Choose a customer-managed key."
+        )
+    if meta.get("KeyState") != "Enabled":
+        raise ValidationFailed(f"The KMS key {key_arn} is {meta.get('KeyState')}, not Enabled.")
+    if not _usable(meta):
+        raise ValidationFailed(f"The KMS key {key_arn} is not a symmetric encryption key, which S3 needs.")
+    return _kms_key(meta, region, aliases)
+
+
+# -- current state ---------------------------------------------------------------------------------
+
+
+@dataclass
+class BucketState:
+    """What a bucket looks like now (read calls only). `exists` False: everything else is empty."""
+
+    name: str
+    region: str
+    exists: bool = False
+    encryption: dict[str, Any] | None = None  # the first default-encryption rule
+    public_access_block: dict[str, bool] | None = None
+    policy: dict[str, Any] | None = None
+    policy_is_public: bool = False
+    object_ownership: str | None = None
+    lifecycle_rules: list[dict[str, Any]] | None = None
+    lifecycle_extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _read(
+    call: Callable[..., dict[str, Any]], missing: Iterable[str], **params: Any
+) -> dict[str, Any] | None:
+    """The response of a read call, or None when AWS says the configuration does not exist."""
+    try:
+        response = call(**params)
+    except ClientError as err:
+        if error_code(err) in set(missing):
+            return None
+        raise
+    response.pop("ResponseMetadata", None)
+    return response
+
+
+def _region_of_location(location: str | None) -> str:
+    if not location:
+        return "us-east-1"
+    return "eu-west-1" if location == "EU" else location
+
+
+def bucket_exists(session: AwsSession, name: str, region: str, account: str) -> bool:
+    """True when `name` is this account's bucket in `region`; False when no such bucket exists.
+
+    Raises ValidationFailed when the name belongs to someone else (or is not accessible) or when the
+    bucket is ours but in another region.
+    """
+    s3 = session.client("s3", region)
+    try:
+        s3.head_bucket(Bucket=name, ExpectedBucketOwner=account)
+    except ClientError as err:
+        code = error_code(err)
+        if code in ("404", "NoSuchBucket", "NotFound"):
+            return False
+        if code in ("403", "AccessDenied", "Forbidden"):
+            raise ValidationFailed(
+                f"The bucket name {name!r} is taken: the bucket exists but is not accessible to account "
+                f"{account} (it belongs to another AWS account, or this identity may not read it). Bucket names "
+                "are global; choose another name (adding the account id helps).",
+            ) from err
+        raise explain(err, service="s3") from err
+    try:
+        location = s3.get_bucket_location(Bucket=name, ExpectedBucketOwner=account).get("LocationConstraint")
+    except ClientError as err:
+        raise explain(err, service="s3") from err
+    actual = _region_of_location(location)
+    if actual != region:
+        raise ValidationFailed(
+            f"Your bucket {name!r} already exists in {actual}, not in {region} as planned. A bucket cannot "
+            f"move: choose {actual} for it, or another name."
+        )
+    return True
+
+
+def inspect_bucket(session: AwsSession, name: str, region: str, account: str) -> BucketState:
+    """The bucket's current state, read-only. See `bucket_exists` for the errors."""
+    state = BucketState(name=name, region=region)
+    if not bucket_exists(session, name, region, account):
+        return state
+    state.exists = True
+    s3 = session.client("s3", region)
+    own = {"Bucket": name, "ExpectedBucketOwner": account}
+    try:
+        enc = _read(s3.get_bucket_encryption, ["ServerSideEncryptionConfigurationNotFoundError"], **own)
+        rules = (enc or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
+        state.encryption = rules[0] if rules else None
+        pab = _read(s3.get_public_access_block, ["NoSuchPublicAccessBlockConfiguration"], **own)
+        state.public_access_block = (pab or {}).get("PublicAccessBlockConfiguration")
+        pol = _read(s3.get_bucket_policy, ["NoSuchBucketPolicy"], **own)
+        state.policy = bp.parse_policy((pol or {}).get("Policy"))
+        if state.policy:
+            status = _read(s3.get_bucket_policy_status, ["NoSuchBucketPolicy"], **own)
+            state.policy_is_public = bool((status or {}).get("PolicyStatus", {}).get("IsPublic"))
+        own_ctl = _read(s3.get_bucket_ownership_controls, ["OwnershipControlsNotFoundError"], **own)
+        ctl_rules = (own_ctl or {}).get("OwnershipControls", {}).get("Rules", [])
+        state.object_ownership = ctl_rules[0].get("ObjectOwnership") if ctl_rules else None
+        life = _read(s3.get_bucket_lifecycle_configuration, ["NoSuchLifecycleConfiguration"], **own)
+        state.lifecycle_rules = (life or {}).get("Rules")
+        state.lifecycle_extra = {k: v for k, v in (life or {}).items() if k != "Rules"}
+    except ClientError as err:
+        raise explain(err, service="s3") from err
+    return state
+
+
+# -- desired settings ------------------------------------------------------------------------------
+
+
+def encryption_rule(key_arn: str = "", existing: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The default-encryption rule: SSE-S3, or SSE-KMS with the key ARN (and an S3 Bucket Key).
+
+    Settings of an existing rule this tool does not choose (such as blocked encryption types) are kept.
+    """
+    rule: dict[str, Any] = {
+        "ApplyServerSideEncryptionByDefault": (
+            {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn} if key_arn else {"SSEAlgorithm": "AES256"}
+        )
+    }
+    if key_arn:
+        rule["BucketKeyEnabled"] = True
+    if existing and "BlockedEncryptionTypes" in existing:
+        rule["BlockedEncryptionTypes"] = copy.deepcopy(existing["BlockedEncryptionTypes"])
+    return rule
+
+
+def _encryption_matches(rule: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> bool:
+    if not rule:
+        return False
+    have = rule.get("ApplyServerSideEncryptionByDefault", {})
+    want = wanted.get("ApplyServerSideEncryptionByDefault", {})
+    if have.get("SSEAlgorithm") != want.get("SSEAlgorithm"):
+        return False
+    return want.get("SSEAlgorithm") != "aws:kms" or have.get("KMSMasterKeyID") == want.get("KMSMasterKeyID")
+
+
+def _describe_encryption(rule: Mapping[str, Any] | None) -> str:
+    if not rule:
+        return "no default encryption"
+    default = rule.get("ApplyServerSideEncryptionByDefault", {})
+    algo = default.get("SSEAlgorithm", "?")
+    names = {"AES256": "SSE-S3", "aws:kms": "SSE-KMS", "aws:kms:dsse": "DSSE-KMS"}
+    text = names.get(algo, algo)
+    if algo.startswith("aws:kms"):
+        text += f" with key {default.get('KMSMasterKeyID') or 'aws/s3 (AWS-managed)'}"
+    return text
+
+
+def lifecycle_rules(days: int, prefixes: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """Expire log files under `AWSLogs/` (and `PREFIX/AWSLogs/`) after `days` days."""
+    rules = []
+    for prefix in ["", *prefixes]:
+        cleaned = bp.normalise_prefix(prefix)
+        key_prefix = f"{cleaned}/AWSLogs/" if cleaned else "AWSLogs/"
+        rule = {
+            "ID": f"{LIFECYCLE_ID_PREFIX}{key_prefix}"[:255],
+            "Filter": {"Prefix": key_prefix},
+            "Status": "Enabled",
+            "Expiration": {"Days": days},
+        }
+        if rule not in rules:
+            rules.append(rule)
+    return rules
+
+
+def _rule_prefix(rule: Mapping[str, Any]) -> str | None:
+    flt = rule.get("Filter")
+    if isinstance(flt, Mapping):
+        if set(flt) - {"Prefix"}:
+            return None  # tag or size filters: not the same rule
+        return str(flt.get("Prefix", ""))
+    return str(rule.get("Prefix", "")) if "Prefix" in rule else None
+
+
+def _rule_grants(existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    return (
+        existing.get("Status") == "Enabled"
+        and _rule_prefix(existing) == _rule_prefix(wanted)
+        and existing.get("Expiration", {}).get("Days") == wanted["Expiration"]["Days"]
+    )
+
+
+@dataclass
+class LifecycleMerge:
+    rules: list[dict[str, Any]]
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)  # IDs of our earlier rules whose settings change
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.replaced)
+
+
+def merge_lifecycle_rules(
+    existing: Sequence[Mapping[str, Any]] | None, wanted: Sequence[Mapping[str, Any]]
+) -> LifecycleMerge:
+    """Existing rules kept (same order, same content) plus the wanted ones that are not there yet.
+
+    A wanted rule already granted by an enabled rule with the same prefix and days is not added again; an
+    earlier rule of ours (same ID) with other settings is replaced in place (reported in `replaced`).
+    """
+    rules = [copy.deepcopy(dict(r)) for r in existing or []]
+    merge = LifecycleMerge(rules=rules)
+    for want in wanted:
+        if any(_rule_grants(r, want) for r in rules):
+            continue
+        same_id = next((i for i, r in enumerate(rules) if r.get("ID") == want["ID"]), None)
+        if same_id is not None:
+            rules[same_id] = copy.deepcopy(dict(want))
+            merge.replaced.append(str(want["ID"]))
+        else:
+            rules.append(copy.deepcopy(dict(want)))
+            merge.added.append(str(want["ID"]))
+    return merge
+
+
+# -- planning --------------------------------------------------------------------------------------
+
+
+class BucketSetup(BaseModel):
+    """The bucket part of a plan: the Changes, and what the user should read before applying."""
+
+    buckets: list[BucketTarget]
+    changes: list[Change] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list, description="Known silent failures found")
+    notes: list[str] = Field(default_factory=list, description="What is reused or already right")
+
+
+def plan_buckets(session: AwsSession, choice: BucketChoice, account: str) -> BucketSetup:
+    """Read the current state of every bucket the choice makes and return the Changes it needs.
+
+    Read calls only. Raises ValidationFailed for input that cannot work: invalid names, someone else's
+    bucket, a bucket in the wrong region, an unusable KMS key, a bucket requiring SSE-C, a merged policy
+    over its size limit.
+    """
+    targets = bucket_targets(choice, account)
+    for target in targets:
+        if target.kms_key_arn:
+            check_kms_key(session, target.kms_key_arn, target.region, account)
+    prefixes = [bp.normalise_prefix(p) for p in choice.prefixes]
+
+    def one(target: BucketTarget) -> BucketSetup:
+        state = inspect_bucket(session, target.name, target.region, account)
+        return _bucket_changes(session, target, state, account, prefixes, choice.lifecycle_days)
+
+    with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
+        parts = list(pool.map(one, targets))
+    setup = BucketSetup(buckets=targets)
+    for part in parts:
+        setup.changes.extend(part.changes)
+        setup.warnings.extend(part.warnings)
+        setup.notes.extend(part.notes)
+    return setup
+
+
+def bucket_changes(session: AwsSession, choice: BucketChoice, account: str) -> list[Change]:
+    """Just the Changes of `plan_buckets` (warnings and notes dropped)."""
+    return plan_buckets(session, choice, account).changes
+
+
+def _change(target: BucketTarget, kind: str, operation: str, **fields: Any) -> Change:
+    return Change(
+        id=f"{kind}:{target.name}",
+        kind=kind,
+        service="s3",
+        region=target.region,
+        operation=operation,
+        target=target.arn,
+        group=GROUP,
+        **fields,
+    )
+
+
+def _bucket_changes(
+    session: AwsSession,
+    target: BucketTarget,
+    state: BucketState,
+    account: str,
+    prefixes: list[str],
+    lifecycle_days: int | None,
+) -> BucketSetup:
+    out = BucketSetup(buckets=[target])
+    name, region = target.name, target.region
+    partition = partition_of(region)
+    own = {"Bucket": name, "ExpectedBucketOwner": account}
+    after_create: list[str] = []
+
+    if bp.requires_sse_c(state.policy):
+        raise ValidationFailed(
+            f"The bucket {name!r} requires SSE-C (customer-provided keys) for uploads in its bucket policy. "
+            "Kentik cannot read SSE-C objects, and log delivery cannot supply a customer key. Use another "
+            "bucket, or remove that requirement and plan again."
+        )
+
+    if state.exists:
+        out.notes.append(f"Bucket {name} already exists in your account in {region}: it will be reused.")
+    else:
+        params: dict[str, Any] = {"Bucket": name}
+        if region != "us-east-1":
+            params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        create = _change(
+            target,
+            "s3.create-bucket",
+            "CreateBucket",
+            title=f"Create bucket {name} in {region}",
+            reason="Flow and firewall logs are delivered to this bucket "
+            + (
+                f"(central bucket for {', '.join(target.sources)})."
+                if len(target.sources) > 1
+                else "(regional bucket)."
+            ),
+            params=params,
+        )
+        out.changes.append(create)
+        after_create = [create.id]
+
+    # SSE-KMS: the key policy first, so nothing is encrypted with a key log delivery may not use.
+    key_change: list[str] = []
+    if target.kms_key_arn:
+        kc = _key_policy_change(session, target, account)
+        if kc:
+            out.changes.append(kc)
+            key_change = [kc.id]
+        else:
+            out.notes.append(f"The key policy of {target.kms_key_arn} already lets log delivery use the key.")
+
+    enc = _encryption_change(session, target, state, own, after_create + key_change, out)
+    if enc:
+        out.changes.append(enc)
+
+    pab = _public_access_change(target, state, own, after_create)
+    if pab:
+        out.changes.append(pab)
+    elif state.exists:
+        out.notes.append(f"Bucket {name} already blocks all public access.")
+
+    required = bp.bucket_log_delivery_statements(name, account, prefixes=prefixes, partition=partition)
+    merged = bp.merge_statements(state.policy, required)
+    out.warnings.extend(
+        f"{name}: {w}"
+        for w in bp.bucket_policy_warnings(state.policy, object_ownership=state.object_ownership)
+    )
+    if merged.changed:
+        bp.check_size(merged.policy, bp.BUCKET_POLICY_LIMIT, f"bucket policy of {name}")
+        kept = len(bp.statements(state.policy))
+        out.changes.append(
+            _change(
+                target,
+                "s3.put-bucket-policy",
+                "PutBucketPolicy",
+                title=f"Let log delivery write to {name}"
+                + (f" (adds {len(merged.added)} statement(s), keeps the {kept} existing)" if kept else ""),
+                reason=f"{bp.LOG_DELIVERY_SERVICE} writes the log files; it needs s3:PutObject under AWSLogs/ "
+                "and the ACL check, scoped to this account. Without them delivery fails while the flow log "
+                "still shows ACTIVE.",
+                params={**own, "Policy": merged.text},
+                depends_on=after_create,
+            )
+        )
+    else:
+        out.notes.append(f"The bucket policy of {name} already lets log delivery write.")
+
+    if lifecycle_days:
+        lc = _lifecycle_change(target, state, own, lifecycle_days, prefixes, after_create)
+        if lc:
+            out.changes.append(lc)
+        else:
+            out.notes.append(f"{name} already expires log files after {lifecycle_days} days.")
+    return out
+
+
+def _key_policy_change(session: AwsSession, target: BucketTarget, account: str) -> Change | None:
+    key = target.kms_key_arn
+    region = target.region
+    try:
+        text = session.client("kms", region).get_key_policy(KeyId=key, PolicyName="default")["Policy"]
+    except ClientError as err:
+        raise explain(err, service="kms") from err
+    required = [bp.key_log_delivery_statement(account, partition=partition_of(region))]
+    merged = bp.merge_statements(bp.parse_policy(text), required)
+    if not merged.changed:
+        return None
+    bp.check_size(merged.policy, bp.KEY_POLICY_LIMIT, f"key policy of {key}")
+    return Change(
+        id=f"kms.put-key-policy:{key}",
+        kind="kms.put-key-policy",
+        title=f"Let log delivery use KMS key {key.rsplit('/', 1)[-1]} (keeps the existing key policy)",
+        reason="Log delivery encrypts each file with the bucket's key; without kms:GenerateDataKey* and "
+        "friends it fails ('Access error') while the flow log still shows ACTIVE.",
+        target=key,
+        service="kms",
+        region=region,
+        operation="PutKeyPolicy",
+        params={"KeyId": key, "PolicyName": "default", "Policy": merged.text},
+        group=GROUP,
+    )
+
+
+def _encryption_change(
+    session: AwsSession,
+    target: BucketTarget,
+    state: BucketState,
+    own: dict[str, Any],
+    depends: list[str],
+    out: BucketSetup,
+) -> Change | None:
+    name = target.name
+    wanted = encryption_rule(target.kms_key_arn, state.encryption)
+    label = _describe_encryption(wanted)
+    if state.exists and _encryption_matches(state.encryption, wanted):
+        out.notes.append(f"{name} already uses {label}.")
+        return None
+    destructive = False
+    reason = (
+        "Recommended default encryption (SSE-S3): no extra set-up for log delivery or Kentik."
+        if not target.kms_key_arn
+        else "SSE-KMS with your customer-managed key, named by ARN so log delivery resolves it."
+    )
+    current = state.encryption
+    if state.exists and current:
+        default = current.get("ApplyServerSideEncryptionByDefault", {})
+        algo = default.get("SSEAlgorithm", "")
+        existing_key = default.get("KMSMasterKeyID", "")
+        same_key = False
+        if algo == "aws:kms" and existing_key and target.kms_key_arn and not _KEY_ARN_RE.match(existing_key):
+            out.warnings.append(
+                f"{name}: the default encryption names its KMS key as {existing_key!r} (a key id or alias, not "
+                "an ARN): log delivery can fail silently with that."
+            )
+            same_key = _resolve_key(session, existing_key, target.region) == target.kms_key_arn
+        if same_key:
+            reason = f"Same key, named by its ARN instead of {existing_key!r}, so log delivery resolves it."
+        else:
+            destructive = True
+            reason = (
+                f"Replaces the bucket's current default encryption ({_describe_encryption(current)}) with "
+                f"{label}. New objects are encrypted differently; existing objects are unchanged."
+            )
+            if algo.startswith("aws:kms") and not target.kms_key_arn:
+                out.warnings.append(
+                    f"{name} uses {_describe_encryption(current)}. To keep it, choose SSE-KMS with that key's "
+                    "ARN (it must be a customer-managed key) instead of SSE-S3."
+                )
+    return _change(
+        target,
+        "s3.put-encryption",
+        "PutBucketEncryption",
+        title=f"Set default encryption of {name} to {label}",
+        reason=reason,
+        params={**own, "ServerSideEncryptionConfiguration": {"Rules": [wanted]}},
+        destructive=destructive,
+        depends_on=depends,
+    )
+
+
+def _resolve_key(session: AwsSession, key: str, region: str) -> str:
+    try:
+        return str(session.client("kms", region).describe_key(KeyId=key)["KeyMetadata"]["Arn"])
+    except ClientError:
+        return ""
+
+
+def _public_access_change(
+    target: BucketTarget, state: BucketState, own: dict[str, Any], depends: list[str]
+) -> Change | None:
+    current = state.public_access_block
+    if state.exists and current and all(current.get(k) for k in PUBLIC_ACCESS_BLOCK):
+        return None
+    destructive = False
+    reason = "The log bucket must never be public; Kentik reads it through its IAM role."
+    if state.exists:
+        open_now = [k for k in PUBLIC_ACCESS_BLOCK if current and current.get(k) is False]
+        if open_now or state.policy_is_public:
+            destructive = True
+            why = []
+            if open_now:
+                why.append(f"turns on {', '.join(open_now)}, which are currently off")
+            if state.policy_is_public:
+                why.append("the current bucket policy makes the bucket public; that access will stop")
+            reason = f"Replaces the bucket's public-access settings: {'; '.join(why)}."
+    return _change(
+        target,
+        "s3.put-public-access-block",
+        "PutPublicAccessBlock",
+        title=f"Block all public access to {target.name}",
+        reason=reason,
+        params={**own, "PublicAccessBlockConfiguration": dict(PUBLIC_ACCESS_BLOCK)},
+        destructive=destructive,
+        depends_on=depends,
+    )
+
+
+def _lifecycle_change(
+    target: BucketTarget,
+    state: BucketState,
+    own: dict[str, Any],
+    days: int,
+    prefixes: list[str],
+    depends: list[str],
+) -> Change | None:
+    merge = merge_lifecycle_rules(state.lifecycle_rules, lifecycle_rules(days, prefixes))
+    if not merge.changed:
+        return None
+    kept = len(state.lifecycle_rules or [])
+    reason = (
+        f"Cost control: log files under AWSLogs/ are deleted {days} days after delivery, so storage does not "
+        "grow forever. Kentik only needs recent files."
+    )
+    if merge.replaced:
+        reason += f" Replaces the settings of the earlier rule(s) {', '.join(merge.replaced)}."
+    params: dict[str, Any] = {**own, "LifecycleConfiguration": {"Rules": merge.rules}}
+    params.update(state.lifecycle_extra)
+    return _change(
+        target,
+        "s3.put-lifecycle",
+        "PutBucketLifecycleConfiguration",
+        title=f"Expire log files in {target.name} after {days} days"
+        + (f" (keeps the {kept} existing rule(s))" if kept else ""),
+        reason=reason,
+        params=params,
+        destructive=bool(merge.replaced),
+        depends_on=depends,
+    )
+
+
+# -- executors -------------------------------------------------------------------------------------
+
+
+def _account(session: AwsSession, change: Change) -> str:
+    return str(change.params.get("ExpectedBucketOwner") or session.identity().account)
+
+
+class CreateBucketExecutor(Executor):
+    kind = "s3.create-bucket"
+
+    def satisfied(self, session: AwsSession, change: Change) -> bool:
+        return bucket_exists(session, change.params["Bucket"], change.region, _account(session, change))
+
+    def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
+        name = change.params["Bucket"]
+        try:
+            response = self.call(session, change)
+        except ClientError as err:
+            code = error_code(err)
+            if code == "BucketAlreadyOwnedByYou":
+                bucket_exists(session, name, change.region, _account(session, change))  # checks the region
+                return {"bucket": name, "reused": True}
+            if code == "BucketAlreadyExists":
+                raise ValidationFailed(
+                    f"The bucket name {name!r} is already used by another AWS account (bucket names are global). "
+                    "Nothing was created; plan again with another name."
+                ) from err
+            raise
+        return {"bucket": name, "location": response.get("Location", "")}
+
+
+def _get_policy(session: AwsSession, change: Change) -> dict[str, Any] | None:
+    s3 = session.client("s3", change.region)
+    got = _read(
+        s3.get_bucket_policy,
+        ["NoSuchBucketPolicy"],
+        Bucket=change.params["Bucket"],
+        ExpectedBucketOwner=_account(session, change),
+    )
+    return bp.parse_policy((got or {}).get("Policy"))
+
+
+class PutBucketPolicyExecutor(Executor):
+    """Re-reads the policy at apply time and merges our statements into it, so a concurrent edit is kept."""
+
+    kind = "s3.put-bucket-policy"
+
+    def satisfied(self, session: AwsSession, change: Change) -> bool:
+        wanted = bp.ours(bp.parse_policy(change.params["Policy"]))
+        return not bp.missing(_get_policy(session, change), wanted)
+
+    def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
+        wanted = bp.ours(bp.parse_policy(change.params["Policy"]))
+        merged = bp.merge_statements(_get_policy(session, change), wanted)
+        if not merged.changed:
+            return {"added": []}
+        bp.check_size(merged.policy, bp.BUCKET_POLICY_LIMIT, f"bucket policy of {change.params['Bucket']}")
+        session.client("s3", change.region).put_bucket_policy(**{**change.params, "Policy": merged.text})
+        return {"added": [s.get("Sid", "") for s in merged.added], "bytes": bp.policy_size(merged.policy)}
+
+
+class PutKeyPolicyExecutor(Executor):
+    kind = "kms.put-key-policy"
+
+    def _current(self, session: AwsSession, change: Change) -> dict[str, Any] | None:
+        kms = session.client("kms", change.region)
+        text = kms.get_key_policy(KeyId=change.params["KeyId"], PolicyName=change.params["PolicyName"])[
+            "Policy"
+        ]
+        return bp.parse_policy(text)
+
+    def satisfied(self, session: AwsSession, change: Change) -> bool:
+        wanted = bp.ours(bp.parse_policy(change.params["Policy"]))
+        return not bp.missing(self._current(session, change), wanted)
+
+    def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
+        wanted = bp.ours(bp.parse_policy(change.params["Policy"]))
+        merged = bp.merge_statements(self._current(session, change), wanted)
+        if not merged.changed:
+            return {"added": []}
+        bp.check_size(merged.policy, bp.KEY_POLICY_LIMIT, f"key policy of {change.params['KeyId']}")
+        session.client("kms", change.region).put_key_policy(**{**change.params, "Policy": merged.text})
+        return {"added": [s.get("Sid", "") for s in merged.added]}
+
+
+class PutEncryptionExecutor(Executor):
+    kind = "s3.put-encryption"
+
+    def satisfied(self, session: AwsSession, change: Change) -> bool:
+        s3 = session.client("s3", change.region)
+        got = _read(
+            s3.get_bucket_encryption,
+            ["ServerSideEncryptionConfigurationNotFoundError"],
+            Bucket=change.params["Bucket"],
+            ExpectedBucketOwner=_account(session, change),
+        )
+        rules = (got or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
+        wanted = change.params["ServerSideEncryptionConfiguration"]["Rules"][0]
+        return bool(rules) and _encryption_matches(rules[0], wanted)
+
+    def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
+        self.call(session, change)
+        return {}
+
+
+class PutPublicAccessBlockExecutor(Executor):
+    kind = "s3.put-public-access-block"
+
+    def satisfied(self, session: AwsSession, change: Change) -> bool:
+        s3 = session.client("s3", change.region)
+        got = _read(
+            s3.get_public_access_block,
+            ["NoSuchPublicAccessBlockConfiguration"],
+            Bucket=change.params["Bucket"],
+            ExpectedBucketOwner=_account(session, change),
+        )
+        current = (got or {}).get("PublicAccessBlockConfiguration", {})
+        wanted = change.params["PublicAccessBlockConfiguration"]
+        return all(current.get(k) == v for k, v in wanted.items())
+
+    def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
+        self.call(session, change)
+        return {}
+
+
+def _ours_in(rules: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [r for r in rules if str(r.get("ID", "")).startswith(LIFECYCLE_ID_PREFIX)]
+
+
+class PutLifecycleExecutor(Executor):
+    """Re-reads the lifecycle configuration at apply time and merges our rules into it."""
+
+    kind = "s3.put-lifecycle"
+
+    def _current(self, session: AwsSession, change: Change) -> dict[str, Any]:
+        s3 = session.client("s3", change.region)
+        got = _read(
+            s3.get_bucket_lifecycle_configuration,
+            ["NoSuchLifecycleConfiguration"],
+            Bucket=change.params["Bucket"],
+            ExpectedBucketOwner=_account(session, change),
+        )
+        return got or {}
+
+    def satisfied(self, session: AwsSession, change: Change) -> bool:
+        wanted = _ours_in(change.params["LifecycleConfiguration"]["Rules"])
+        return not merge_lifecycle_rules(self._current(session, change).get("Rules"), wanted).changed
+
+    def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
+        wanted = _ours_in(change.params["LifecycleConfiguration"]["Rules"])
+        current = self._current(session, change)
+        merge = merge_lifecycle_rules(current.get("Rules"), wanted)
+        if not merge.changed:
+            return {"added": []}
+        params = {**change.params, "LifecycleConfiguration": {"Rules": merge.rules}}
+        params.update({k: v for k, v in current.items() if k != "Rules"})
+        session.client("s3", change.region).put_bucket_lifecycle_configuration(**params)
+        return {"added": merge.added, "replaced": merge.replaced}
+
+
+def describe_setup(setup: BucketSetup) -> str:
+    """Plain-text summary of a bucket set-up (for the CLI and logs)."""
+    lines = [f"Bucket(s): {', '.join(f'{b.name} ({b.region})' for b in setup.buckets)}"]
+    lines += [f"  note: {n}" for n in setup.notes]
+    lines += [f"  WARNING: {w}" for w in setup.warnings]
+    lines += [f"  - {c.describe()}" for c in setup.changes]
+    if not setup.changes:
+        lines.append("  Nothing to change.")
+    return "\n".join(lines)
+
+
+__all__ = [
+    "MANY_VPCS",
+    "BucketChoice",
+    "BucketLayout",
+    "BucketSetup",
+    "BucketState",
+    "BucketTarget",
+    "KmsKey",
+    "RegionResources",
+    "StrategyComparison",
+    "StrategyOption",
+    "bucket_changes",
+    "bucket_exists",
+    "bucket_targets",
+    "check_kms_key",
+    "compare_strategies",
+    "describe_setup",
+    "expand_template",
+    "inspect_bucket",
+    "is_template",
+    "key_arn_problem",
+    "lifecycle_rules",
+    "list_customer_managed_keys",
+    "merge_lifecycle_rules",
+    "plan_buckets",
+    "regions_with_resources",
+    "validate_bucket_name",
+    "validate_choice",
+    "validate_template",
+]
