@@ -66,21 +66,37 @@ def _command_modules() -> list[ModuleType]:
     return mods
 
 
+def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Options accepted both before and after the sub-command (`flowlogs --demo scan` and
+    `flowlogs scan --demo`). After it, defaults are suppressed so they don't undo the ones before."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument(
+        "--profile", default=default(None), help="AWS profile (SSO, assume-role and credential_process work)"
+    )
+    parser.add_argument(
+        "--region", default=default(None), help="home region (default: the profile's, else us-east-1)"
+    )
+    parser.add_argument(
+        "--read-only", action="store_true", default=default(None), help="refuse every mutating AWS call"
+    )
+    parser.add_argument(
+        "--demo", action="store_true", default=default(False), help="run against the embedded demo sandbox"
+    )
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--profile", help="AWS profile (SSO, assume-role and credential_process work)")
-    common.add_argument("--region", help="home region (default: the profile's, else us-east-1)")
-    common.add_argument(
-        "--read-only", action="store_true", default=None, help="refuse every mutating AWS call"
-    )
-    common.add_argument("--demo", action="store_true", help="run against the embedded demo sandbox")
+    _common_options(common, suppress=True)
 
     parser = argparse.ArgumentParser(
         prog="flowlogs",
         description="Set up VPC flow logs and Network Firewall logs into S3 for Kentik.",
-        parents=[common],
         epilog="Exit codes: 0 ok, 1 partial, 2 usage/credentials, 3 AWS access.",
     )
+    _common_options(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules: dict[str, ModuleType] = {}
     for mod in _command_modules():

@@ -1,0 +1,111 @@
+"""`flowlogs apply --plan FILE`: apply a plan made by `flowlogs plan` (or saved by the TUI).
+
+The plan is shown first. Without `--yes` it asks on a terminal and refuses when there is none.
+Destructive changes (deleting or overwriting existing configuration) also need `--allow-destructive`.
+Changes already in place are skipped, so a rerun converges. The report is saved in the state dir.
+
+Exit 0 when every change is applied or already satisfied, 1 when the apply stopped (the failed change
+and the ones not run are listed), 2 for a bad plan file or a refusal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aws.errors import ValidationFailed
+from aws.plan import ApplyReport, Change, ChangeResult, Plan, apply_plan
+from tui.config import state_dir
+
+if TYPE_CHECKING:
+    from tui.cli import CliContext
+
+NAME = "apply"
+HELP = "apply a plan file: preview, confirm, apply idempotently, report ids"
+
+MARK = {"applied": "+", "satisfied": "=", "failed": "!", "not-run": " ", "refused": "x", "pending": "?"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plan", type=Path, required=True, metavar="FILE", help="plan JSON from `flowlogs plan -o`"
+    )
+    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    parser.add_argument(
+        "--allow-destructive",
+        action="store_true",
+        help="also apply changes that delete or overwrite existing configuration (shown in the preview)",
+    )
+
+
+def load_plan(path: Path) -> Plan:
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ValidationFailed(f"Cannot read plan file {path}: {err.strerror}") from err
+    return Plan.from_json(text)
+
+
+def save_report(report: ApplyReport) -> Path:
+    runs = state_dir() / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    path = runs / f"apply-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_text(report.model_dump_json(indent=2))
+    return path
+
+
+def result_line(change: Change, result: ChangeResult) -> str:
+    line = f"[{MARK[result.status]}] {result.status:<9} {change.title}"
+    ids = result.outputs.get("flow_log_ids") if result.outputs else None
+    if ids:
+        line += "\n" + "\n".join(f"      {rid}: {fid}" for rid, fid in sorted(ids.items()))
+    errors = result.outputs.get("errors") if result.outputs else None
+    if errors:
+        line += "\n" + "\n".join(f"      ! {rid}: {msg}" for rid, msg in sorted(errors.items()))
+    if result.status in ("failed", "refused"):
+        line += "\n      " + result.detail.replace("\n", "\n      ")
+    return line
+
+
+def run(ctx: CliContext) -> int:
+    plan = load_plan(ctx.args.plan)
+    if not ctx.json:
+        ctx.out(plan.summary())
+        for n, change in enumerate(plan.changes, 1):
+            ctx.out(f"{n:>3}. {change.describe()}")
+    if not plan.changes:
+        if ctx.json:
+            ctx.emit_json(ApplyReport(account=plan.account).model_dump(mode="json"))
+        return 0
+    if plan.destructive and not ctx.args.allow_destructive:
+        names = "\n".join(f"  - {c.title}" for c in plan.destructive)
+        raise ValidationFailed(
+            f"The plan has {len(plan.destructive)} destructive change(s):\n{names}\n"
+            "Rerun with --allow-destructive to apply them. Nothing was changed."
+        )
+    if not ctx.args.yes:
+        if not sys.stdin.isatty():
+            raise ValidationFailed("Refusing to apply without confirmation: pass --yes. Nothing was changed.")
+        answer = input(f"Apply {len(plan.changes)} change(s) to account {plan.account}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            ctx.err("Not applied. Nothing was changed.")
+            return 2
+    session = ctx.session()
+
+    def progress(change: Change, result: ChangeResult) -> None:
+        if not ctx.json:
+            ctx.out(result_line(change, result))
+
+    report = apply_plan(plan, session, confirm_destructive=ctx.args.allow_destructive, on_progress=progress)
+    path = save_report(report)
+    if ctx.json:
+        ctx.emit_json({**report.model_dump(mode="json"), "report_path": str(path), "ok": report.ok})
+    else:
+        counts = ", ".join(f"{n} {s}" for s, n in report.counts().items())
+        ctx.out(f"\n{counts}. Report: {path}. Audit log: {session.audit.path if session.audit else '-'}")
+        if not report.ok:
+            ctx.out("Fix the problem above and rerun the same command: finished changes are skipped.")
+    return 0 if report.ok else 1

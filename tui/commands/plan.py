@@ -1,0 +1,165 @@
+"""`flowlogs plan`: make the plan (bucket part, flow logs and firewall part, IAM part) without changing
+anything. Read calls only; works in read-only mode. The plan is printed and, with `-o`, written as JSON
+for `flowlogs apply --plan FILE`.
+
+Exit 0 when the plan covers every scanned region, 1 when some regions could not be scanned (the plan
+does not cover them), 2 for invalid choices (nothing is created).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aws.buckets import BucketChoice
+from aws.discovery import scan, validate_region_names
+from aws.errors import ValidationFailed
+from aws.flowlog_format import EXTRA_FIELDS
+from aws.inventory import Inventory
+from aws.planner import LogChoices, PlanBuild, build_plan, resources_by_region
+
+if TYPE_CHECKING:
+    from tui.cli import CliContext
+
+NAME = "plan"
+HELP = "plan the bucket(s), flow logs, firewall logging and Kentik policy change; changes nothing"
+
+
+def split(values: list[str] | None) -> list[str]:
+    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    b = parser.add_argument_group("bucket")
+    b.add_argument("--strategy", choices=["central", "regional"], required=True)
+    b.add_argument("--bucket", required=True, metavar="NAME_OR_TEMPLATE", help="e.g. kentik-logs-{region}")
+    b.add_argument("--bucket-region", metavar="R", help="the central bucket's region (default: home region)")
+    b.add_argument(
+        "--kms-key", action="append", metavar="ARN", help="SSE-KMS key ARN (one per bucket region)"
+    )
+    b.add_argument("--lifecycle-days", type=int, metavar="N", help="expire delivered logs after N days")
+    r = parser.add_argument_group("flow logs and firewalls")
+    r.add_argument("--regions", action="append", metavar="R1,R2", help="only these regions")
+    r.add_argument("--resources", choices=["vpc", "subnet", "eni"], default="vpc")
+    r.add_argument("--include", action="append", metavar="IDS", help="only these VPC ids")
+    r.add_argument("--exclude", action="append", metavar="IDS", help="never these VPC ids")
+    r.add_argument("--prefix", default="", help="flow log S3 prefix (not AWSLogs, no leading /)")
+    r.add_argument(
+        "--extra-fields",
+        action="append",
+        metavar="F1,F2",
+        help=f"newer fields to add after the 29 v2-v5 fields, or 'all' ({', '.join(EXTRA_FIELDS)})",
+    )
+    r.add_argument("--aggregation", type=int, choices=[60, 600], default=600, help="seconds (default 600)")
+    r.add_argument(
+        "--replace-existing",
+        action="store_true",
+        help="also delete non-compliant flow logs after creating compliant ones (destructive)",
+    )
+    r.add_argument("--no-firewalls", action="store_true", help="leave Network Firewall logging alone")
+    r.add_argument("--firewall-prefix", default="", help="e.g. firewall-logs/")
+    r.add_argument("--firewall-logs", default="flow,alert", metavar="flow,alert[,tls]")
+    r.add_argument(
+        "--repoint-firewall-logs",
+        action="store_true",
+        help="repoint FLOW/ALERT logs that go to another S3 bucket (destructive)",
+    )
+    parser.add_argument("--inventory", type=Path, metavar="FILE", help="use `flowlogs scan --json` output")
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the plan JSON here")
+
+
+def choices_from_args(
+    args: argparse.Namespace, inventory: Inventory, home_region: str
+) -> tuple[BucketChoice, LogChoices]:
+    resources = resources_by_region(inventory)
+    extra = split(args.extra_fields)
+    if extra == ["all"]:
+        extra = list(EXTRA_FIELDS)
+    log_types = [t.upper() for t in split([args.firewall_logs])]
+    bad = [t for t in log_types if t not in ("FLOW", "ALERT", "TLS")]
+    if bad:
+        raise ValidationFailed(f"--firewall-logs takes flow, alert and tls, not: {', '.join(bad)}")
+    bucket = BucketChoice(
+        strategy=args.strategy,
+        bucket=args.bucket,
+        regions=sorted(resources),
+        central_region=args.bucket_region or home_region,
+        encryption="SSE-KMS" if args.kms_key else "SSE-S3",
+        kms_key_arns=split(args.kms_key),
+        prefixes=[p for p in (args.prefix, args.firewall_prefix) if p],
+        lifecycle_days=args.lifecycle_days,
+    )
+    logs = LogChoices(
+        resources=args.resources,
+        include=split(args.include),
+        exclude=split(args.exclude),
+        prefix=args.prefix,
+        extra_fields=extra,
+        aggregation=args.aggregation,
+        replace_existing=args.replace_existing,
+        firewalls=not args.no_firewalls,
+        firewall_prefix=args.firewall_prefix,
+        firewall_logs=log_types,  # type: ignore[arg-type]
+        repoint_existing=args.repoint_firewall_logs,
+    )
+    return bucket, logs
+
+
+def load_inventory(ctx: CliContext) -> Inventory:
+    if ctx.args.inventory:
+        try:
+            return Inventory.model_validate_json(ctx.args.inventory.read_text())
+        except (OSError, ValueError) as err:
+            raise ValidationFailed(f"--inventory {ctx.args.inventory}: not a scan result ({err})") from err
+    regions = validate_region_names(split(ctx.args.regions), what="--regions")
+    return scan(
+        ctx.session(),
+        include=regions or None,
+        skip=ctx.settings.skip_regions or None,
+        workers=ctx.settings.scan_workers,
+    )
+
+
+def render(build: PlanBuild) -> str:
+    lines = [build.plan.summary(), ""]
+    for n, change in enumerate(build.plan.changes, 1):
+        lines.append(f"{n:>3}. {change.describe()}")
+    if build.warnings:
+        lines += ["", "Warnings:"] + [f"  ! {w}" for w in build.warnings]
+    if build.notes:
+        lines += ["", "Notes:"] + [f"  - {n}" for n in build.notes]
+    return "\n".join(lines)
+
+
+def run(ctx: CliContext) -> int:
+    if ctx.args.lifecycle_days is not None and ctx.args.lifecycle_days < 1:
+        raise ValidationFailed("--lifecycle-days must be 1 or more")
+    inventory = load_inventory(ctx)
+    session = ctx.session()
+    try:
+        bucket, logs = choices_from_args(ctx.args, inventory, session.home_region)
+    except ValueError as err:  # pydantic validation
+        raise ValidationFailed(f"invalid choice: {err}") from err
+    if not bucket.regions:
+        raise ValidationFailed("No region with VPCs or firewalls was found: nothing to send logs from.")
+    build = build_plan(session, inventory, bucket, logs, policy_changes=policy_part(ctx))
+    failed = [r.name for r in inventory.failed_regions]
+    if failed:
+        build.warnings.append(f"Regions not scanned, so not in this plan: {', '.join(failed)}")
+    if ctx.args.output:
+        ctx.args.output.write_text(build.plan.to_json())
+    if ctx.json:
+        ctx.emit_json(build.model_dump(mode="json"))
+    else:
+        ctx.out(render(build))
+        if ctx.args.output:
+            ctx.out(
+                f"\nPlan written to {ctx.args.output}; apply with: flowlogs apply --plan {ctx.args.output}"
+            )
+    return 1 if failed else 0
+
+
+def policy_part(ctx: CliContext):
+    """The IAM part joins the plan when --role / --policy-arn is given (added with the policy command)."""
+    return None
