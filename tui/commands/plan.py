@@ -9,6 +9,7 @@ does not cover them), 2 for invalid choices (nothing is created).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,9 @@ from aws.buckets import BucketChoice
 from aws.discovery import scan, validate_region_names
 from aws.errors import ValidationFailed
 from aws.flowlog_format import EXTRA_FIELDS
+from aws.iam_policy import Requirements, policy_changes
 from aws.inventory import Inventory
+from aws.plan import Change
 from aws.planner import LogChoices, PlanBuild, build_plan, resources_by_region
 
 if TYPE_CHECKING:
@@ -64,6 +67,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--repoint-firewall-logs",
         action="store_true",
         help="repoint FLOW/ALERT logs that go to another S3 bucket (destructive)",
+    )
+    p = parser.add_argument_group("Kentik role policy (optional)")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument(
+        "--role", metavar="NAME", help="the role Kentik assumes: add its S3 (and KMS) read access"
+    )
+    who.add_argument("--policy-arn", metavar="ARN", help="the managed policy to extend")
+    p.add_argument("--policy-name", metavar="NAME", help="which inline policy of --role")
+    delete = p.add_mutually_exclusive_group()
+    delete.add_argument("--allow-delete", action="store_true", help="grant s3:* (the spec's deletion option)")
+    delete.add_argument(
+        "--allow-delete-objects", action="store_true", help="grant only s3:DeleteObject on BUCKET/*"
     )
     parser.add_argument("--inventory", type=Path, metavar="FILE", help="use `flowlogs scan --json` output")
     parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the plan JSON here")
@@ -160,6 +175,23 @@ def run(ctx: CliContext) -> int:
     return 1 if failed else 0
 
 
-def policy_part(ctx: CliContext):
-    """The IAM part joins the plan when --role / --policy-arn is given (added with the policy command)."""
-    return None
+def policy_part(ctx: CliContext) -> Callable[[list[str], list[str]], list[Change]] | None:
+    """The IAM part joins the plan when --role / --policy-arn is given."""
+    args = ctx.args
+    if not (args.role or args.policy_arn):
+        return None
+
+    def changes(buckets: list[str], keys: list[str]) -> list[Change]:
+        session = ctx.session()
+        need = Requirements(
+            buckets=tuple(buckets),
+            kms_keys=tuple(keys),
+            allow_delete=args.allow_delete,
+            allow_delete_objects=args.allow_delete_objects,
+            partition=session.partition,
+        )
+        return policy_changes(
+            session, need, role_name=args.role, policy_arn=args.policy_arn, policy_name=args.policy_name
+        )
+
+    return changes

@@ -1,0 +1,276 @@
+"""`flowlogs policy`: the exact change to the Kentik role's IAM policy, previewed, applied, rolled back.
+
+With `--current FILE` it works offline (no AWS session is created): it reads a policy document and
+prints the proposed one (with `--json`, exactly the merged document). With `--role`/`--policy-arn` it
+finds the policy in AWS, shows the diff, and with `--apply` applies it (CreatePolicyVersion or
+PutRolePolicy) after re-reading the policy; `--rollback` undoes the last applied change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from aws.errors import ValidationFailed
+from aws.iam_eval import load_policy_text
+from aws.iam_policy import (
+    MergeResult,
+    PolicyProposal,
+    PolicyTarget,
+    Requirements,
+    apply_proposal,
+    find_policy,
+    infer_rollback,
+    load_record,
+    merge_policy,
+    policy_diff,
+    prepare,
+    pretty_json,
+    rollback_changes,
+    save_record,
+    unified_text,
+)
+from aws.plan import ApplyReport, Change, Plan, apply_plan
+from tui.cli import EXIT_OK, EXIT_PARTIAL, CliContext
+
+NAME = "policy"
+HELP = "Show, apply or roll back the change to the Kentik role's IAM policy for the log buckets"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--role", metavar="NAME", help="the role Kentik assumes (its metadata policy is found)"
+    )
+    source.add_argument("--policy-arn", metavar="ARN", help="the customer-managed policy to change")
+    source.add_argument(
+        "--current", metavar="FILE", help="offline: read the current policy document from FILE ('-': stdin)"
+    )
+    parser.add_argument("--policy-name", metavar="NAME", help="with --role: the inline policy to change")
+    parser.add_argument(
+        "--bucket", metavar="NAME", action="append", default=[], help="log bucket (repeat for each bucket)"
+    )
+    parser.add_argument(
+        "--kms-key", metavar="ARN", action="append", default=[], help="SSE-KMS key of a bucket (repeatable)"
+    )
+    delete = parser.add_mutually_exclusive_group()
+    delete.add_argument(
+        "--allow-delete",
+        action="store_true",
+        help="the spec's deletion option: s3:* on the buckets (risky: also bucket policy, encryption, deletion)",
+    )
+    delete.add_argument(
+        "--allow-delete-objects",
+        action="store_true",
+        help="least-privilege deletion: s3:DeleteObject on the buckets' objects only",
+    )
+    parser.add_argument(
+        "--replace-buckets",
+        action="store_true",
+        help="make flowlogs' own statements name exactly these buckets/keys (default: add to them)",
+    )
+    parser.add_argument("--apply", action="store_true", help="apply the change (asks unless --yes)")
+    parser.add_argument("--yes", action="store_true", help="confirm --apply/--rollback, including deletions")
+    parser.add_argument("--rollback", action="store_true", help="undo the last change flowlogs applied")
+
+
+def _requirements(args: argparse.Namespace, partition: str) -> Requirements:
+    if not args.bucket:
+        raise ValidationFailed("Name at least one log bucket with --bucket NAME.")
+    return Requirements(
+        buckets=tuple(args.bucket),
+        kms_keys=tuple(args.kms_key),
+        allow_delete=args.allow_delete,
+        allow_delete_objects=args.allow_delete_objects,
+        partition=partition,
+        keep_existing=not args.replace_buckets,
+    )
+
+
+def _read(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise ValidationFailed(f"Cannot read {path}: {err.strerror or err}.") from None
+    except UnicodeDecodeError:
+        raise ValidationFailed(f"{path} is not a UTF-8 text file.") from None
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _confirm(question: str) -> bool:
+    try:
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
+
+
+def _records_path(ctx: CliContext) -> Path:
+    return ctx.settings.audit_path.with_name("policy-rollback.jsonl")
+
+
+def _show_merge(ctx: CliContext, merge: MergeResult, label: str) -> None:
+    ctx.out(f"Policy: {label}")
+    ctx.out(f"Change: {merge.summary()}")
+    for line in merge.explanations():
+        ctx.out(f"  + {line}")
+    for note in merge.notes:
+        ctx.out(f"Note: {note}")
+    for problem in merge.problems:
+        ctx.err(f"{'BLOCKING' if problem.blocking else 'Warning'}: {problem.message}")
+    text = unified_text(policy_diff(merge.current, merge.proposed))
+    if text:
+        ctx.out("")
+        ctx.out(text)
+        ctx.out("")
+    ctx.out(f"Size: {merge.size.describe()}")
+
+
+def _merge_json(merge: MergeResult) -> dict[str, Any]:
+    return {
+        "summary": merge.summary(),
+        "noop": merge.noop,
+        "statements": [
+            {"action": c.action, "sid": c.sid, "explanation": c.explanation, "after": c.after}
+            for c in merge.changes
+        ],
+        "problems": [{"message": p.message, "blocking": p.blocking} for p in merge.problems],
+        "notes": merge.notes,
+        "size": {"chars": merge.size.total, "limit": merge.size.limit, "ok": merge.size.ok},
+        "proposed": merge.proposed,
+    }
+
+
+def _target_json(target: PolicyTarget) -> dict[str, Any]:
+    return {
+        "kind": target.kind,
+        "policy_arn": target.policy_arn,
+        "role_name": target.role_name,
+        "policy_name": target.policy_name,
+        "default_version": target.version_id,
+        "account": target.account,
+    }
+
+
+def _offline(ctx: CliContext) -> int:
+    args = ctx.args
+    if args.apply or args.rollback:
+        raise ValidationFailed("--current works offline; to apply or roll back, use --role or --policy-arn.")
+    source = "standard input" if args.current == "-" else args.current
+    current = load_policy_text(_read(args.current), source=source)
+    partition = args.kms_key[0].split(":")[1] if args.kms_key else "aws"
+    merge = merge_policy(current, _requirements(args, partition))
+    merge.size.require_ok()
+    if ctx.json:
+        ctx.out(pretty_json(merge.proposed))
+        for problem in merge.problems:
+            ctx.err(f"{'BLOCKING' if problem.blocking else 'Warning'}: {problem.message}")
+    else:
+        _show_merge(ctx, merge, source)
+    return EXIT_PARTIAL if merge.blocking else EXIT_OK
+
+
+def _approve(ctx: CliContext, changes: list[Change], what: str) -> bool:
+    """True to go ahead; False when declined. Raises without --yes when nobody can be asked."""
+    if ctx.args.yes:
+        return True
+    if ctx.json or not _interactive():
+        raise ValidationFailed(
+            f"{what} needs --yes when not run interactively. Nothing was changed.",
+            hint="Review the change shown above, then run again with --yes.",
+        )
+    for change in changes:
+        ctx.out(change.describe())
+    if not _confirm(f"{what}?"):
+        return False
+    return all(_confirm(f"{c.title}: this is destructive. Go ahead?") for c in changes if c.destructive)
+
+
+def _report_lines(ctx: CliContext, report: ApplyReport) -> None:
+    for result in report.results:
+        ctx.out(f"  {result.status:9} {result.change_id}: {result.detail}")
+
+
+def _rollback(ctx: CliContext, target: PolicyTarget) -> int:
+    session = ctx.session()
+    record = load_record(_records_path(ctx), target.key, target.account) or infer_rollback(session, target)
+    changes = rollback_changes(session, record)
+    if not ctx.json:
+        ctx.out(f"Policy: {target.label}")
+        for change in changes:
+            ctx.out(change.describe())
+    if not _approve(ctx, changes, "Roll back"):
+        ctx.out("Nothing was changed.")
+        return EXIT_PARTIAL
+    report = apply_plan(Plan(account=record.account, changes=changes), session, confirm_destructive=True)
+    if ctx.json:
+        ctx.emit_json({"target": _target_json(target), "rollback": report.model_dump()})
+    else:
+        _report_lines(ctx, report)
+    return EXIT_OK if report.ok else EXIT_PARTIAL
+
+
+def _online(ctx: CliContext) -> int:
+    args = ctx.args
+    session = ctx.session()
+    if args.rollback:
+        if args.apply:
+            raise ValidationFailed("Use either --apply or --rollback.")
+        target = find_policy(
+            session, role_name=args.role, policy_arn=args.policy_arn, policy_name=args.policy_name
+        )
+        return _rollback(ctx, target)
+    need = _requirements(args, session.identity().partition)
+    proposal: PolicyProposal = prepare(
+        session, need, role_name=args.role, policy_arn=args.policy_arn, policy_name=args.policy_name
+    )
+    merge = proposal.merge
+    data: dict[str, Any] = {"target": _target_json(proposal.target), **_merge_json(merge)}
+    data["changes"] = [c.model_dump() for c in proposal.changes]
+    if not ctx.json:
+        _show_merge(ctx, merge, proposal.target.label)
+        for change in proposal.changes:
+            ctx.out(change.describe())
+    code = EXIT_PARTIAL if merge.blocking else EXIT_OK
+    if args.apply and proposal.changes:
+        try:
+            approved = _approve(ctx, proposal.changes, "Apply")
+        except ValidationFailed:
+            if ctx.json:
+                ctx.emit_json(data)  # the refusal still shows what would change
+            raise
+        if not approved:
+            ctx.out("Nothing was changed.")
+            return EXIT_PARTIAL
+        report, record = apply_proposal(session, proposal, confirm_destructive=True)
+        if record is not None:
+            save_record(_records_path(ctx), record)
+        data["applied"] = report.model_dump()
+        if not ctx.json:
+            _report_lines(ctx, report)
+            if record is not None:
+                ctx.out("Applied. Undo with: flowlogs policy --rollback " + _source_flags(args))
+        if not report.ok:
+            code = EXIT_PARTIAL
+    if ctx.json:
+        ctx.emit_json(data)
+    return code
+
+
+def _source_flags(args: argparse.Namespace) -> str:
+    if args.policy_arn:
+        return f"--policy-arn {args.policy_arn}"
+    flags = f"--role {args.role}"
+    return flags + (f" --policy-name {args.policy_name}" if args.policy_name else "")
+
+
+def run(ctx: CliContext) -> int:
+    if ctx.args.current is not None:
+        return _offline(ctx)
+    return _online(ctx)
