@@ -8,6 +8,7 @@ table fills in live. Enter on a region shows its VPCs and firewalls with their v
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -93,9 +94,11 @@ class DiscoveryScreen(WizardScreen):
 
     def on_mount(self) -> None:
         regions = self.query_one("#regions", DataTable)
-        regions.add_columns("Region", "Status", "VPCs", "OK", "Chg", "Miss", "FW", "Problem")
+        self.region_column = regions.add_columns(
+            "Region", "Status", "VPCs", "OK", "Chg", "Miss", "FW", "Problem"
+        )[0]
         detail = self.query_one("#detail", DataTable)
-        detail.add_columns("Resource", "Name", "Verdict", "Reason")
+        detail.add_columns("Region", "Resource", "Name", "Verdict", "Reason")
         self.show_identity()
         inventory = self.flow_app.state.inventory
         if isinstance(inventory, Inventory):
@@ -158,7 +161,7 @@ class DiscoveryScreen(WizardScreen):
         summary = f"Scanned {scanned} region(s), {vpcs} VPC(s)"
         if failed:
             summary += f"; {failed} region(s) failed (see Problem)"
-        self.query_one("#progress-label", Label).update(summary + " — Enter: details, Ctrl+N: next step")
+        self.query_one("#progress-label", Label).update(summary)
         self.show_identity()
         if self.selected is None:
             first = next((r.name for r in inventory.regions if r.vpcs or r.firewalls), None)
@@ -184,7 +187,9 @@ class DiscoveryScreen(WizardScreen):
             elif inventory.roles_error:
                 text.append(f"Roles not listed: {inventory.roles_error.message}", style="yellow")
             else:
-                text.append("No role trusting Kentik (834693425129) or with an external id found", style="yellow")
+                text.append(
+                    "No role trusting Kentik (834693425129) or with an external id found", style="yellow"
+                )
         elif identity:
             text.append(f"Account {identity.account}", style="bold")
             text.append(f"  {identity.arn}")
@@ -217,6 +222,7 @@ class DiscoveryScreen(WizardScreen):
                 table.update_cell(region.name, column, value)
         else:
             table.add_row(*cells, key=region.name)
+            table.sort(self.region_column)
         if region.name == self.selected:
             self.show_region(region.name)
 
@@ -227,41 +233,59 @@ class DiscoveryScreen(WizardScreen):
             self.query_one("#detail", DataTable).focus()
 
     def show_region(self, name: str) -> None:
+        """Show one region's VPCs and firewalls; with a filter, matching ones of every region."""
         self.selected = name
-        region = self.results.get(name)
         detail = self.query_one("#detail", DataTable)
         detail.clear()
-        title = self.query_one("#detail-title", Label)
-        if region is None:
-            return
-        rows = 0
         needle = self.filter_text.lower()
-        if region.error:
-            detail.add_row("region", "", Text(region.status.value, style="red"), region.error.message)
+        regions = sorted(self.results) if needle else [name]
+        rows = 0
+        for region_name in regions:
+            region = self.results.get(region_name)
+            if region is None:
+                continue
+            rows += self._detail_rows(detail, region, needle)
+        title = self.query_one("#detail-title", Label)
+        region = self.results.get(name)
+        if needle:
+            title.update(f"Filter '{self.filter_text}': {rows} match(es) in all regions (Esc clears)")
+        elif region is not None:
+            title.update(f"{name}: {len(region.vpcs)} VPC(s), {len(region.firewalls)} firewall(s)")
+
+    def _detail_rows(self, detail: DataTable[Any], region: RegionResult, needle: str) -> int:
+        rows = 0
+        name = region.name
+        if region.error and not needle:
+            detail.add_row(name, "region", "", Text(region.status.value, style="red"), region.error.message)
             if region.error.hint:
-                detail.add_row("", "", "", Text(f"Fix: {region.error.hint}", style="yellow"))
-        for err in region.partial_errors:
-            detail.add_row(err.service, "", Text("partial", style="yellow"), f"{err.message} {err.hint}".strip())
+                detail.add_row(name, "", "", "", Text(f"Fix: {region.error.hint}", style="yellow"))
+        if not needle:
+            for err in region.partial_errors:
+                detail.add_row(
+                    name,
+                    err.service,
+                    "",
+                    Text("partial", style="yellow"),
+                    f"{err.message} {err.hint}".strip(),
+                )
         for vpc in region.vpcs:
             label, style = VERDICT_STYLE[vpc.verdict]
             reasons = "; ".join(r.message for r in vpc.reasons) or (
                 f"flow log {vpc.compliant_flow_log_id}" if vpc.compliant_flow_log_id else ""
             )
-            haystack = f"{vpc.vpc_id} {vpc.name} {label} {reasons}".lower()
-            if needle and needle not in haystack:
+            vpc_name = vpc.name or ("(default VPC)" if vpc.is_default else "")
+            if needle and needle not in f"{vpc.vpc_id} {vpc_name} {label} {reasons}".lower():
                 continue
-            detail.add_row(vpc.vpc_id, vpc.name, Text(label, style=style), reasons, key=vpc.vpc_id)
+            detail.add_row(name, vpc.vpc_id, vpc_name, Text(label, style=style), reasons)
             rows += 1
         for fw in region.firewalls:
             label, style = VERDICT_STYLE[fw.verdict]
             reasons = "; ".join(r.message for r in fw.reasons) or fw.error or "FLOW and ALERT to S3"
-            haystack = f"{fw.name} firewall {label} {reasons}".lower()
-            if needle and needle not in haystack:
+            if needle and needle not in f"{fw.name} firewall {label} {reasons}".lower():
                 continue
-            detail.add_row(f"fw {fw.name}", fw.vpc_id or "", Text(label, style=style), reasons, key=fw.arn)
+            detail.add_row(name, "firewall", fw.name, Text(label, style=style), reasons)
             rows += 1
-        shown = f"{rows} shown, filter '{self.filter_text}'" if needle else f"{rows} resources"
-        title.update(f"{name}: {len(region.vpcs)} VPC(s), {len(region.firewalls)} firewall(s) — {shown}")
+        return rows
 
     # -- filter --------------------------------------------------------------------------------------
     def action_filter(self) -> None:

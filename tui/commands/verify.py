@@ -1,0 +1,195 @@
+"""`flowlogs verify`: watch the bucket(s) until every flow log and firewall log delivers readable files.
+
+Exit codes: 0 every source delivered readable files; 1 timeout (or --once) with sources still waiting,
+stale or failed (or none found); 2 usage errors; 3 this identity may not read the bucket or its files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from aws.errors import AccessDeniedError, ValidationFailed
+from aws.verify import SourceStatus, Watcher, age, parse_duration, sources_from_account
+
+if TYPE_CHECKING:
+    from tui.cli import CliContext
+
+NAME = "verify"
+HELP = "watch the bucket(s) until every flow log and firewall log delivers readable files"
+
+
+# Injectable for tests: the CLI's clock and sleep.
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+clock: Callable[[], datetime] = _utcnow
+sleep: Callable[[float], None] = time.sleep
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--bucket", action="append", required=True, metavar="NAME", help="bucket to watch (repeatable)"
+    )
+    parser.add_argument("--prefix", default=None, help="only sources writing under this prefix")
+    parser.add_argument(
+        "--regions",
+        nargs="+",
+        default=None,
+        metavar="REGION",
+        help="regions to discover (default: all enabled)",
+    )
+    parser.add_argument("--since", default="1h", help="count files delivered since DURATION ago (default 1h)")
+    parser.add_argument("--timeout", default="20m", help="give up after DURATION (default 20m)")
+    parser.add_argument("--interval", default="30s", help="time between polls (default 30s)")
+    parser.add_argument("--once", action="store_true", help="poll once and report")
+
+
+def _regions(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    out = [r.strip() for v in values for r in v.split(",") if r.strip()]
+    return out or None
+
+
+def run(ctx: CliContext) -> int:
+    args = ctx.args
+    since = parse_duration(args.since)
+    timeout = parse_duration(args.timeout)
+    interval = parse_duration(args.interval)
+    if interval.total_seconds() <= 0:
+        raise ValidationFailed("--interval must be more than 0.")
+    buckets = [b.strip() for b in args.bucket if b.strip()]
+    if not buckets:
+        raise ValidationFailed("--bucket needs a bucket name.")
+
+    session = ctx.session()
+    warnings: list[str] = []
+    sources = sources_from_account(session, buckets, _regions(args.regions), warnings=warnings)
+    if args.prefix is not None:
+        want = args.prefix.strip("/")
+        sources = [s for s in sources if s.prefix.strip("/") == want]
+    if not ctx.json:
+        for line in warnings:
+            ctx.err(f"warning: {line}")
+    if not sources:
+        where = ", ".join(buckets) + (f" (prefix {args.prefix!r})" if args.prefix is not None else "")
+        if ctx.json:
+            ctx.emit_json(
+                {"ok": False, "sources": [], "warnings": warnings, "message": f"nothing delivers to {where}"}
+            )
+        else:
+            ctx.err(f"No flow log or firewall log delivers to {where}.")
+        return 1
+
+    start = clock() - since
+    watcher = Watcher(session, sources, start)
+    deadline = clock() + timeout
+    previous: dict[str, str] = {}
+    statuses: list[SourceStatus] = []
+    while True:
+        now = clock()
+        statuses = watcher.poll(now)
+        if not ctx.json:
+            _progress(ctx, watcher.polls, now, statuses, previous)
+        if all(s.ready for s in statuses) or any(s.access_denied for s in statuses):
+            break
+        if args.once or clock() >= deadline:
+            break
+        sleep(max(0.0, min(interval, deadline - clock()).total_seconds()))
+
+    _report(ctx, statuses, warnings, start)
+    denied = [s for s in statuses if s.access_denied]
+    if denied:
+        raise AccessDeniedError(
+            f"Cannot read the bucket: {denied[0].detail}", action="s3", hint=denied[0].next_step
+        )
+    return 0 if all(s.ready for s in statuses) else 1
+
+
+def _progress(
+    ctx: CliContext, poll: int, now: datetime, statuses: list[SourceStatus], previous: dict[str, str]
+) -> None:
+    counts: dict[str, int] = {}
+    for st in statuses:
+        counts[st.state] = counts.get(st.state, 0) + 1
+        label = _label(st)
+        if previous.get(st.source.id) != st.state:
+            before = previous.get(st.source.id)
+            change = f"{before} -> {st.state}" if before else st.state
+            ctx.err(f"  {label}: {change}: {st.detail}")
+            previous[st.source.id] = st.state
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    ctx.err(f"[{now:%H:%M:%S}] poll {poll}: {summary}")
+
+
+def _label(st: SourceStatus) -> str:
+    s = st.source
+    return (
+        f"{s.flow_log_id} {s.region}" if s.kind == "flowlog" else f"{s.firewall_name}/{s.log_type} {s.region}"
+    )
+
+
+def _check(st: SourceStatus) -> str:
+    if st.reader is not None and not st.reader.ok:
+        return "reader denied"
+    c = st.content
+    if c is None:
+        return "-"
+    if not c.ok:
+        return "unreadable"
+    if c.kind == "flowlog":
+        return f"{len(c.missing_fields)} missing" if c.missing_fields else f"ok {c.records} rec"
+    return f"ok {c.records} ev"
+
+
+def _wrap(text: str, first: str, rest: str) -> str:
+    """Fill to 80 columns without splitting names and ARNs (a longer word keeps its own line)."""
+    return textwrap.fill(
+        text, 80, initial_indent=first, subsequent_indent=rest, break_on_hyphens=False, break_long_words=False
+    )
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "~"
+
+
+def _report(ctx: CliContext, statuses: list[SourceStatus], warnings: list[str], start: datetime) -> None:
+    if ctx.json:
+        data: dict[str, Any] = {
+            "ok": all(s.ready for s in statuses),
+            "since": start.isoformat(timespec="seconds"),
+            "warnings": warnings,
+            "sources": [{**s.model_dump(mode="json"), "ready": s.ready} for s in statuses],
+        }
+        ctx.emit_json(data)
+        return
+    now = clock()
+    # 28 + 1 + 14 + 1 + 9 + 1 + 5 + 1 + 6 + 1 + 13 = 80 columns
+    ctx.out(f"{'SOURCE':<28} {'REGION':<14} {'STATE':<9} {'FILES':>5} {'NEWEST':>6} CHECK")
+    for st in statuses:
+        s = st.source
+        name = s.label if s.kind == "flowlog" else f"{s.firewall_name}/{s.log_type}"
+        if len(name) > 28 and s.kind == "flowlog":
+            name = s.flow_log_id
+        newest = age(now - st.newest.last_modified) if st.newest else "-"
+        row = (
+            f"{_cut(name, 28):<28} {_cut(s.region, 14):<14} {st.state:<9} {st.files:>5} "
+            f"{newest:>6} {_cut(_check(st), 13):<13}"
+        )
+        ctx.out(row.rstrip())
+    for st in statuses:
+        if st.ready and not st.next_step:
+            continue
+        ctx.out("")
+        ctx.out(_wrap(f"{_label(st)}: {st.detail}", "", "  "))
+        if st.next_step:
+            ctx.out(_wrap(f"next: {st.next_step}", "  ", "    "))
+    ready = sum(1 for s in statuses if s.ready)
+    ctx.out("")
+    ctx.out(f"{ready} of {len(statuses)} source(s) delivered readable files.")
