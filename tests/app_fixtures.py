@@ -40,5 +40,7 @@ def seeded(tmp_path: Path) -> Iterator[SeedSummary]:
 
 def make_app(tmp_path: Path, *, read_only: bool = False, start_step: str | None = None) -> FlowlogsApp:
     settings = Settings(audit_log=tmp_path / "audit.jsonl", read_only=read_only)
-    session = AwsSession(SessionOptions(region="us-east-1", read_only=read_only), audit=AuditLog(settings.audit_path))
+    session = AwsSession(
+        SessionOptions(region="us-east-1", read_only=read_only), audit=AuditLog(settings.audit_path)
+    )
     return create_app(settings, session=session, start_step=start_step)

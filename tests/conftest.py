@@ -11,6 +11,8 @@ import pytest
 from aws.audit import AuditLog
 from aws.session import AwsSession, SessionOptions
 
+pytest_plugins = ["app_fixtures"]  # `seeded`: the deterministic demo account for TUI tests
+
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app_fixtures import make_app, seeded  # noqa: F401  (fixture)
+from app_fixtures import make_app
 from textual.widgets import DataTable
 
 from aws.inventory import Inventory

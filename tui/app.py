@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -19,23 +18,14 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from aws.errors import CredentialsError, FlowlogsError, explain
-from aws.plan import Plan
 from aws.session import AwsSession, Identity
 from tui.config import Settings
 from tui.dialogs import ProfilePicker
 from tui.factory import make_session
 from tui.messages import ErrorRaised, IdentityLoaded
+from tui.state import WizardState
 from tui.steps import Step, available_steps
 from tui.widgets import ContextBar
-
-
-@dataclass
-class WizardState:
-    """What the steps hand to each other. Filled in as the user moves through the wizard."""
-
-    inventory: Any = None  # aws.inventory.Inventory once discovery has run
-    plan: Plan = field(default_factory=Plan)
-    choices: dict[str, Any] = field(default_factory=dict)
 
 
 class FlowlogsApp(App[int]):

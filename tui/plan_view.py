@@ -1,0 +1,244 @@
+"""Plan review and apply, shared by every step that changes AWS.
+
+`PlanReview` lists every Change (what, why, which call), shows the selected one's parameters, and on
+`a` asks for confirmation (destructive changes are listed separately and need their own yes), then runs
+`apply_plan` in a thread worker. Each change's result arrives as a message and updates its row, so the
+UI stays responsive and a failure does not hide the other results. The screen dismisses with the
+`ApplyReport` (or None when nothing was applied).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Label, Static
+from textual.worker import Worker, WorkerState
+
+from aws.plan import ApplyReport, Change, ChangeResult, Plan, apply_plan
+from tui.dialogs import Confirm
+
+if TYPE_CHECKING:
+    from tui.app import FlowlogsApp
+
+STATUS_STYLE = {
+    "pending": ("pending", "dim"),
+    "running": ("running…", "bold cyan"),
+    "applied": ("applied", "bold green"),
+    "satisfied": ("in place", "green"),
+    "failed": ("FAILED", "bold red"),
+    "refused": ("refused", "bold red"),
+    "not-run": ("not run", "dim"),
+}
+
+
+@dataclass
+class ChangeDone(Message):
+    change: Change
+    result: ChangeResult
+
+
+@dataclass
+class ApplyFinished(Message):
+    report: ApplyReport
+
+
+def outputs_text(result: ChangeResult) -> str:
+    """Ids and per-resource errors of a change, one per line."""
+    lines = []
+    for rid, fid in sorted((result.outputs.get("flow_log_ids") or {}).items()):
+        lines.append(f"{rid} → {fid}")
+    for rid, err in sorted((result.outputs.get("errors") or {}).items()):
+        lines.append(f"{rid}: {err}")
+    for key in ("VersionId", "version_id", "bucket", "Location"):
+        if key in result.outputs and not isinstance(result.outputs[key], dict):
+            lines.append(f"{key}: {result.outputs[key]}")
+    return "\n".join(lines)
+
+
+class PlanReview(Screen[ApplyReport | None]):
+    BINDINGS = [
+        Binding("a", "apply", "Apply", id="plan.apply"),
+        Binding("escape", "close", "Back", id="plan.close"),
+    ]
+    DEFAULT_CSS = """
+    PlanReview { layout: vertical; }
+    PlanReview #summary { height: auto; padding: 0 1; text-style: bold; }
+    PlanReview #warnings { height: auto; max-height: 4; padding: 0 1; color: $warning; }
+    PlanReview #changes { height: 1fr; min-height: 5; }
+    PlanReview #detail { height: 1fr; min-height: 4; border-top: solid $primary; padding: 0 1; }
+    PlanReview.-wide #body { layout: horizontal; }
+    PlanReview #body { height: 1fr; }
+    PlanReview.-wide #changes { width: 3fr; }
+    PlanReview.-wide #detail { width: 2fr; border-top: none; border-left: solid $primary; }
+    """
+
+    def __init__(self, plan: Plan, *, title: str, step: str, warnings: list[str] | None = None) -> None:
+        super().__init__()
+        self.plan = plan
+        self.title_text = title
+        self.step = step
+        self.warnings = warnings or []
+        self.results: dict[str, ChangeResult] = {}
+        self.report: ApplyReport | None = None
+        self.running = False
+
+    @property
+    def flow_app(self) -> FlowlogsApp:
+        return cast("FlowlogsApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield self.flow_app.make_context_bar()
+        yield Label(f"{self.title_text}: {self.plan.summary()}", id="summary")
+        if self.warnings:
+            yield Static("\n".join(f"! {w}" for w in self.warnings), id="warnings", markup=False)
+        with Vertical(id="body"):
+            yield DataTable(id="changes", cursor_type="row")
+            yield VerticalScroll(Static(id="detail-text", markup=False), id="detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#changes", DataTable)
+        table.add_columns("#", "Change", "Status")
+        for n, change in enumerate(self.plan.changes, 1):
+            title = Text(change.title)
+            if change.destructive:
+                title.append("  DESTRUCTIVE", style="bold red")
+            label, style = STATUS_STYLE["pending"]
+            table.add_row(str(n), title, Text(label, style=style), key=change.id)
+        if self.plan.changes:
+            self.show_detail(self.plan.changes[0])
+        else:
+            self.query_one("#detail-text", Static).update(
+                "Nothing to change: everything is already in place."
+            )
+        table.focus()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width >= 120, "-wide")
+
+    @on(DataTable.RowHighlighted, "#changes")
+    def highlighted(self, event: DataTable.RowHighlighted) -> None:
+        change = next((c for c in self.plan.changes if c.id == event.row_key.value), None)
+        if change:
+            self.show_detail(change)
+
+    def show_detail(self, change: Change) -> None:
+        params = json.dumps(change.params, indent=2, default=str)
+        text = (
+            f"{change.title}\nWhy: {change.reason}\nTarget: {change.target}\n"
+            f"Call: {change.service}:{change.operation} in {change.region}\n"
+        )
+        if change.destructive:
+            text += "DESTRUCTIVE: replaces or deletes existing configuration; asks separately.\n"
+        result = self.results.get(change.id)
+        if result:
+            text += f"\nResult: {result.status} — {result.detail}\n"
+            extra = outputs_text(result)
+            if extra:
+                text += extra + "\n"
+        text += f"\nParameters:\n{params}"
+        self.query_one("#detail-text", Static).update(text)
+
+    # -- apply ----------------------------------------------------------------------------------------
+    def action_apply(self) -> None:
+        session = self.flow_app.session
+        if self.running or self.report is not None or not self.plan.changes or session is None:
+            return
+        if session.read_only:
+            self.flow_app.notify(
+                "Read-only mode is on: nothing can be applied. Toggle it in the command palette (Ctrl+P).",
+                title="Read-only",
+                severity="warning",
+            )
+            return
+        question = f"Apply {len(self.plan.changes)} change(s) to account {self.plan.account or '?'}?"
+        self.app.push_screen(Confirm(question, "Changes already in place are skipped."), self._confirmed)
+
+    def _confirmed(self, yes: bool | None) -> None:
+        if not yes:
+            return
+        destructive = self.plan.destructive
+        if destructive:
+            names = "\n".join(f"- {c.title}" for c in destructive)
+            self.app.push_screen(
+                Confirm(
+                    f"Also apply {len(destructive)} DESTRUCTIVE change(s)?",
+                    f"{names}\n\n'n' applies everything else and stops before the first of these.",
+                ),
+                lambda allow: self._start(bool(allow)),
+            )
+        else:
+            self._start(False)
+
+    def _start(self, allow_destructive: bool) -> None:
+        self.running = True
+        for change in self.plan.changes:
+            self._set_status(change.id, "pending")
+        self.run_apply(allow_destructive)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="apply")
+    def run_apply(self, allow_destructive: bool) -> None:
+        session = self.flow_app.session
+        assert session is not None
+
+        def progress(change: Change, result: ChangeResult) -> None:
+            self.post_message(ChangeDone(change, result))
+
+        report = apply_plan(self.plan, session, confirm_destructive=allow_destructive, on_progress=progress)
+        self.post_message(ApplyFinished(report))
+
+    def on_change_done(self, message: ChangeDone) -> None:
+        self.results[message.change.id] = message.result
+        self._set_status(message.change.id, message.result.status)
+        table = self.query_one("#changes", DataTable)
+        if (
+            table.cursor_row < len(self.plan.changes)
+            and self.plan.changes[table.cursor_row].id == message.change.id
+        ):
+            self.show_detail(message.change)
+
+    def on_apply_finished(self, message: ApplyFinished) -> None:
+        self.running = False
+        self.report = message.report
+        self.flow_app.state.record(self.step, self.plan, message.report)
+        for result in message.report.results:
+            if result.change_id not in self.results:
+                self._set_status(result.change_id, result.status)
+        counts = ", ".join(f"{n} {s}" for s, n in message.report.counts().items())
+        self.query_one("#summary", Label).update(f"{self.title_text}: {counts}. Esc to go back.")
+        if message.report.ok:
+            self.flow_app.notify(f"Applied: {counts}.", title=self.title_text)
+        else:
+            failed = message.report.failed
+            self.flow_app.notify(
+                f"Stopped: {failed.detail if failed else counts}. Fix it and apply again; finished changes are skipped.",
+                title=self.title_text,
+                severity="error",
+                timeout=12,
+                markup=False,
+            )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.running = False
+            self.flow_app.show_error(event.worker.error, context="apply")
+
+    def _set_status(self, change_id: str, status: str) -> None:
+        table = self.query_one("#changes", DataTable)
+        label, style = STATUS_STYLE.get(status, (status, ""))
+        table.update_cell(change_id, table.ordered_columns[2].key, Text(label, style=style))
+
+    def action_close(self) -> None:
+        if self.running:
+            self.flow_app.notify("Applying: wait for it to finish.", severity="warning")
+            return
+        self.dismiss(self.report)

@@ -1,0 +1,32 @@
+"""What the wizard's steps hand to each other (kept on the app as `app.state`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aws.buckets import BucketChoice
+from aws.inventory import Inventory
+from aws.plan import ApplyReport, Plan
+from aws.planner import LogChoices
+
+
+@dataclass
+class AppliedPlan:
+    step: str  # the wizard step that applied it
+    plan: Plan
+    report: ApplyReport
+
+
+@dataclass
+class WizardState:
+    inventory: Inventory | None = None  # set by discovery
+    bucket_choice: BucketChoice | None = None  # set by the bucket step
+    buckets: dict[str, str] = field(default_factory=dict)  # source region -> bucket name
+    log_choices: LogChoices = field(default_factory=LogChoices)  # set by the checklist
+    kentik_role_arn: str = ""  # set by the IAM step
+    external_id: str = ""
+    deletion_granted: str = ""  # "", "s3:*" or "s3:DeleteObject"
+    applied: list[AppliedPlan] = field(default_factory=list)  # every plan applied this run
+
+    def record(self, step: str, plan: Plan, report: ApplyReport) -> None:
+        self.applied.append(AppliedPlan(step=step, plan=plan, report=report))
