@@ -35,7 +35,7 @@ def seeded(tmp_path: Path) -> Iterator[SeedSummary]:
         regions = sorted(r["RegionName"] for r in ec2.describe_regions(AllRegions=True)["Regions"])
         for region in regions:
             boto3.client("ec2", region_name=region).describe_vpcs()
-        yield seed_account(None)  # type: ignore[arg-type]
+        yield seed_account(None)
 
 
 def make_app(tmp_path: Path, *, read_only: bool = False, start_step: str | None = None) -> FlowlogsApp:

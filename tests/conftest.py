@@ -35,12 +35,9 @@ def moto() -> Iterator[None]:
     """In-process moto with the AWS-strictness fixes the sandbox applies too."""
     from moto import mock_aws
 
-    try:  # TEMP-UNTIL-SANDBOX: the sandbox module lands with the moto fixes
-        from aws.sandbox.moto_fixes import apply_moto_fixes
+    from aws.sandbox.moto_fixes import apply_moto_fixes
 
-        apply_moto_fixes()
-    except ModuleNotFoundError:
-        pass
+    apply_moto_fixes()
     with mock_aws():
         yield
 

@@ -1,0 +1,1 @@
+"""The embedded demo sandbox: a seeded moto server, AWS-strictness fixes for moto, simulated log delivery."""

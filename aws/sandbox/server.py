@@ -1,0 +1,109 @@
+"""The embedded demo sandbox: a quiet moto server on 127.0.0.1, seeded, with simulated log delivery.
+
+    with start_sandbox() as sb:
+        sb.export_env(os.environ)   # boto3 (and the app) now talk to the sandbox
+        ...
+
+The sandbox owns the process's moto state: starting one with `seed=True` resets moto's backends first.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import MutableMapping
+from types import TracebackType
+
+from aws.sandbox.delivery import DEFAULT_CADENCE, DeliverySimulator
+from aws.sandbox.moto_fixes import apply_moto_fixes
+from aws.sandbox.seed import SeedSummary, seed_account
+
+DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account
+_QUIET_LOGGERS = ("werkzeug", "moto")
+
+
+def _silence_logs() -> None:
+    """The TUI shares the terminal: no request logs, no moto warnings on stderr."""
+    for name in _QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.ERROR)
+        logger.propagate = False
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+
+
+class Sandbox:
+    """A running sandbox. `stop()` (or leaving the `with` block) shuts it down."""
+
+    def __init__(
+        self,
+        server: object,
+        endpoint_url: str,
+        delivery: DeliverySimulator,
+        summary: SeedSummary | None,
+    ) -> None:
+        self._server = server
+        self.endpoint_url = endpoint_url
+        self.delivery = delivery
+        self.summary = summary
+        self.account_id = summary.account_id if summary else DEFAULT_ACCOUNT_ID
+        self._stopped = threading.Event()
+        self._stop_lock = threading.Lock()
+
+    def export_env(self, env: MutableMapping[str, str]) -> None:
+        """Point boto3 (in this process or a child given `env`) at the sandbox with fake credentials."""
+        env["AWS_ENDPOINT_URL"] = self.endpoint_url
+        env["AWS_ACCESS_KEY_ID"] = "demo"
+        env["AWS_SECRET_ACCESS_KEY"] = "demo"
+        env["AWS_DEFAULT_REGION"] = "us-east-1"
+        for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+            env.pop(var, None)
+
+    def wait(self) -> None:
+        """Block until `stop()` is called (KeyboardInterrupt propagates)."""
+        while not self._stopped.wait(0.5):
+            pass
+
+    def stop(self) -> None:
+        with self._stop_lock:
+            if self._stopped.is_set():
+                return
+            self.delivery.stop()
+            self._server.stop()  # type: ignore[attr-defined]
+            self._stopped.set()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def start_sandbox(port: int = 0, cadence: float | None = None, seed: bool = True) -> Sandbox:
+    """Start moto on 127.0.0.1:`port` (0: a free port), apply the AWS-strictness fixes, seed the demo
+    account (unless `seed=False`) and start the delivery simulator (a round every `cadence` seconds)."""
+    from moto.core.base_backend import BackendDict
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+    apply_moto_fixes()
+    _silence_logs()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    host, bound_port = server.get_host_and_port()
+    endpoint_url = f"http://{host}:{bound_port}"
+    delivery = DeliverySimulator(cadence=cadence or DEFAULT_CADENCE)
+    summary = None
+    try:
+        if seed:
+            BackendDict.reset()
+            summary = seed_account(endpoint_url)
+        delivery.start()
+    except BaseException:
+        server.stop()
+        raise
+    return Sandbox(server, endpoint_url, delivery, summary)
