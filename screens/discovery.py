@@ -7,6 +7,7 @@ table fills in live. Enter on a region shows its VPCs and firewalls with their v
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,15 +43,24 @@ STATUS_STYLE = {
 @dataclass
 class RegionScanned(Message):
     region: RegionResult
+    generation: int
+
+
+@dataclass
+class ScanStarted(Message):
+    inventory: Inventory  # every region, pending / not-enabled / skipped
+    generation: int
 
 
 @dataclass
 class ScanFinished(Message):
     inventory: Inventory
+    generation: int
 
 
 class DiscoveryScreen(WizardScreen):
     STEP = "discovery"
+    AUTO_FOCUS = "#regions"
     BINDINGS = [
         Binding("r", "rescan", "Rescan", id="discovery.rescan"),
         Binding("slash", "filter", "Filter", id="discovery.filter"),
@@ -69,7 +79,7 @@ class DiscoveryScreen(WizardScreen):
     DiscoveryScreen #filter { display: none; height: 1; border: none; padding: 0 1; }
     DiscoveryScreen #filter.visible { display: block; }
     DiscoveryScreen.-wide #panes { layout: horizontal; }
-    DiscoveryScreen.-wide #regions { width: 1fr; }
+    DiscoveryScreen.-wide #regions { width: 62; }
     DiscoveryScreen.-wide #detail-box { width: 1fr; }
     """
 
@@ -79,6 +89,8 @@ class DiscoveryScreen(WizardScreen):
         self.selected: str | None = None
         self.scanning = False
         self.filter_text = ""
+        self.cancel = threading.Event()
+        self.generation = 0  # messages from an older (cancelled) scan are ignored
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="identity")
@@ -94,9 +106,9 @@ class DiscoveryScreen(WizardScreen):
 
     def on_mount(self) -> None:
         regions = self.query_one("#regions", DataTable)
-        self.region_column = regions.add_columns(
+        self.region_columns = regions.add_columns(
             "Region", "Status", "VPCs", "OK", "Chg", "Miss", "FW", "Problem"
-        )[0]
+        )[:2]
         detail = self.query_one("#detail", DataTable)
         detail.add_columns("Region", "Resource", "Name", "Verdict", "Reason")
         self.show_identity()
@@ -116,16 +128,19 @@ class DiscoveryScreen(WizardScreen):
         if self.flow_app.session is None:
             self.flow_app.show_error(RuntimeError(self.flow_app.session_problem or "no AWS session"))
             return
+        self.cancel.set()  # a scan still running stops starting regions
+        self.cancel = threading.Event()
+        self.generation += 1
         self.results.clear()
         self.query_one("#regions", DataTable).clear()
         self.query_one("#detail", DataTable).clear()
         self.scanning = True
         self.query_one("#progress", ProgressBar).update(total=None, progress=0)
         self.query_one("#progress-label", Label).update("Scanning: listing regions…")
-        self.run_scan()
+        self.run_scan(self.cancel, self.generation)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="scan")
-    def run_scan(self) -> None:
+    def run_scan(self, cancel: threading.Event, generation: int) -> None:
         app = self.flow_app
         assert app.session is not None
         settings = app.settings
@@ -134,18 +149,35 @@ class DiscoveryScreen(WizardScreen):
             include=settings.include_regions or None,
             skip=settings.skip_regions or None,
             workers=settings.scan_workers,
-            on_region=lambda region: self.post_message(RegionScanned(region)),
+            on_start=lambda inventory: self.post_message(ScanStarted(inventory, generation)),
+            on_region=lambda region: self.post_message(RegionScanned(region, generation)),
+            cancel=cancel,
         )
-        self.post_message(ScanFinished(inventory))
+        if not cancel.is_set():
+            self.post_message(ScanFinished(inventory, generation))
+
+    def on_scan_started(self, message: ScanStarted) -> None:
+        if message.generation != self.generation:
+            return
+        for region in message.inventory.regions:
+            self.add_region(region)
+        self._progress()
 
     def on_region_scanned(self, message: RegionScanned) -> None:
+        if message.generation != self.generation:
+            return
         self.add_region(message.region)
+        self._progress()
+
+    def _progress(self) -> None:
         scannable = [r for r in self.results.values() if r.status not in _NOT_SCANNED]
         done = [r for r in scannable if r.status is not RegionStatus.PENDING]
         self.query_one("#progress", ProgressBar).update(total=max(len(scannable), 1), progress=len(done))
         self.query_one("#progress-label", Label).update(f"Scanning: {len(done)}/{len(scannable)} regions")
 
     def on_scan_finished(self, message: ScanFinished) -> None:
+        if message.generation != self.generation:
+            return
         self.flow_app.state.inventory = message.inventory
         for region in message.inventory.regions:
             self.add_region(region)
@@ -203,7 +235,9 @@ class DiscoveryScreen(WizardScreen):
         counts = region.counts
         scanned = region.scanned
         problem = ""
-        if region.error:
+        if region.status is RegionStatus.NOT_ENABLED:
+            problem = "opt-in region, not enabled"
+        elif region.error:
             problem = region.error.message + (f" — {region.error.hint}" if region.error.hint else "")
         elif region.partial_errors:
             problem = "; ".join(e.hint or e.message for e in region.partial_errors)
@@ -219,10 +253,11 @@ class DiscoveryScreen(WizardScreen):
         )
         if region.name in table.rows:
             for column, value in zip(table.columns, cells, strict=True):
-                table.update_cell(region.name, column, value)
+                table.update_cell(region.name, column, value, update_width=True)
+            table.sort(*self.region_columns, key=_region_order)
         else:
             table.add_row(*cells, key=region.name)
-            table.sort(self.region_column)
+            table.sort(*self.region_columns, key=_region_order)
         if region.name == self.selected:
             self.show_region(region.name)
 
@@ -311,3 +346,18 @@ class DiscoveryScreen(WizardScreen):
 
 
 _NOT_SCANNED = (RegionStatus.NOT_ENABLED, RegionStatus.SKIPPED)
+_STATUS_RANK = {
+    RegionStatus.FAILED.value: 0,
+    RegionStatus.PARTIAL.value: 1,
+    RegionStatus.SCANNED.value: 1,
+    RegionStatus.PENDING.value: 1,
+    RegionStatus.CANCELLED.value: 2,
+    RegionStatus.SKIPPED.value: 3,
+    RegionStatus.NOT_ENABLED.value: 4,
+}
+
+
+def _region_order(cells: tuple[Any, Any]) -> tuple[int, str]:
+    """Failed regions first (they need attention), then scanned by name, then not-enabled/skipped."""
+    name, status = cells
+    return (_STATUS_RANK.get(str(status), 1), str(name))
