@@ -1,0 +1,704 @@
+"""Step 4: the Kentik role's IAM policy — the exact change, previewed, applied safely, reversible.
+
+The role comes from discovery's candidates (roles trusting Kentik's account or requiring an external
+id) or is typed (a role name or a customer-managed policy ARN); the buckets come from the bucket step
+(or are typed). A thread worker finds the policy and computes the proposal (`aws.iam_policy.prepare`);
+the screen shows current vs proposed JSON (side by side when wide, unified when narrow), the
+statement-level summary, one line per new statement, the size against the limit, and applies through
+the shared `PlanReview` (destructive version rotation asked separately). A concurrent edit makes the
+apply refuse (STALE): the diff is refreshed. Each apply saves a rollback record; `u` rolls back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from rich.console import RenderableType
+from rich.style import Style
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
+
+from aws.buckets import bucket_targets
+from aws.discovery import trust_match
+from aws.errors import FlowlogsError, ValidationFailed
+from aws.iam_policy import (
+    DELETE_RISK,
+    KMS_NOTE,
+    MAX_POLICY_VERSIONS,
+    STALE,
+    DiffLine,
+    PolicyChoiceNeeded,
+    PolicyProposal,
+    PolicyTarget,
+    Requirements,
+    RollbackRecord,
+    infer_rollback,
+    load_record,
+    prepare,
+    pretty_json,
+    record_from_report,
+    rollback_changes,
+    save_record,
+    side_by_side,
+)
+from aws.inventory import Inventory, KentikRole
+from aws.plan import ApplyReport, Plan
+from screens.base import WizardScreen
+from tui.plan_view import PlanReview
+
+Deletion = Literal["", "s3:DeleteObject", "s3:*"]
+WIDE = 120
+CONTEXT = 3  # unified view: unchanged lines shown around each change
+ADD_BG = "on #15391f"
+REMOVE_BG = "on #461a1a"
+_ROLE_ARN = re.compile(r"^arn:[a-z-]+:iam::\d{12}:role/(?:.*/)?([^/]+)$")
+
+
+# -- messages from the worker ----------------------------------------------------------------------
+
+
+@dataclass
+class ProposalReady(Message):
+    proposal: PolicyProposal
+    role_arn: str
+    external_id: str
+
+
+@dataclass
+class PolicyChoice(Message):
+    """The role holds several plausible policies: the user picks one."""
+
+    message: str
+    candidates: list[PolicyTarget]
+
+
+@dataclass
+class ProposalFailed(Message):
+    error: BaseException
+
+
+@dataclass(frozen=True)
+class Source:
+    """What the user named: a role (optionally one of its policies) or a managed policy ARN."""
+
+    role_name: str | None = None
+    policy_arn: str | None = None
+    policy_name: str | None = None  # inline policy of role_name
+
+    @classmethod
+    def parse(cls, text: str) -> Source:
+        text = text.strip()
+        role = _ROLE_ARN.match(text)
+        if role:
+            return cls(role_name=role.group(1))
+        if text.startswith("arn:"):
+            if ":policy/" not in text:
+                raise ValidationFailed(f"{text!r} is neither a role nor a customer-managed policy ARN.")
+            return cls(policy_arn=text)
+        if not text:
+            raise ValidationFailed("Name the role Kentik assumes (or a policy ARN) first.")
+        return cls(role_name=text)
+
+
+def split_names(text: str) -> list[str]:
+    return [n for n in re.split(r"[\s,]+", text.strip()) if n]
+
+
+# -- the picker ------------------------------------------------------------------------------------
+
+
+class Pick(ModalScreen[str | None]):
+    """Choose one of a few options (Enter), or cancel (Esc)."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="policy.pick_cancel")]
+    DEFAULT_CSS = """
+    Pick { align: center middle; }
+    Pick > Vertical { width: 100; max-width: 100%; height: auto; max-height: 90%;
+        border: thick $primary; background: $surface; padding: 0 1; }
+    Pick .question { text-style: bold; }
+    Pick OptionList { height: auto; max-height: 16; }
+    """
+
+    def __init__(self, question: str, options: list[tuple[str, RenderableType]]) -> None:
+        super().__init__()
+        self.question = question
+        self.options = options
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question + "  (Enter chooses, Esc cancels)", classes="question", markup=False)
+            yield OptionList(*[Option(label, id=key) for key, label in self.options])
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+
+# -- rendering the diff ----------------------------------------------------------------------------
+
+
+def highlighted_lines(doc: object) -> list[Text]:
+    code = pretty_json(doc)
+    text = Syntax(code, "json", theme="ansi_dark").highlight(code)
+    text.spans = [span for span in text.spans if not _is_background(span.style)]  # the screen's own
+    text.style = ""
+    return text.split("\n", allow_blank=True)[: len(code.splitlines())]
+
+
+def _is_background(style: str | Style) -> bool:
+    parsed = Style.parse(style) if isinstance(style, str) else style
+    return parsed.bgcolor is not None and parsed.color is None
+
+
+def _marked(line: DiffLine, text: Text) -> Text:
+    out = Text()
+    if line.marker == "+":
+        out.append("+ ", style="bold green")
+        body = text.copy()
+        body.stylize(ADD_BG)
+    elif line.marker == "-":
+        out.append("- ", style="bold red")
+        body = text.copy()
+        body.stylize(REMOVE_BG)
+    else:
+        out.append("  ")
+        body = text
+    out.append_text(body)
+    return out
+
+
+def render_side_by_side(proposal: PolicyProposal) -> Table:
+    """Current (left) and proposed (right), every line, with line numbers."""
+    old = highlighted_lines(proposal.merge.current)
+    new = highlighted_lines(proposal.merge.proposed)
+    version = f" ({proposal.target.version_id})" if proposal.target.version_id else ""
+    table = Table(box=None, expand=True, padding=(0, 1), show_edge=False, header_style="bold")
+    table.add_column("#", justify="right", style="dim", width=3, no_wrap=True)
+    table.add_column(f"current{version}", ratio=1, overflow="fold")
+    table.add_column("#", justify="right", style="dim", width=3, no_wrap=True)
+    table.add_column("proposed", ratio=1, overflow="fold")
+    for left, right in side_by_side(proposal.diff):
+        cells: list[RenderableType] = []
+        for line, lines, number in (
+            (left, old, left.old_no if left else None),
+            (right, new, right.new_no if right else None),
+        ):
+            if line is None or number is None:
+                cells.extend(["", ""])
+            else:
+                cells.extend([str(number), _marked(line, lines[number - 1])])
+        table.add_row(*cells)
+    return table
+
+
+def render_unified(proposal: PolicyProposal) -> Text:
+    """Unified diff with hunks (CONTEXT unchanged lines around each change)."""
+    lines = proposal.diff
+    old = highlighted_lines(proposal.merge.current)
+    new = highlighted_lines(proposal.merge.proposed)
+    out = Text()
+    changed = [i for i, ln in enumerate(lines) if ln.marker != " "]
+    if not changed:
+        out.append("The proposed document is the current one.", style="dim")
+        return out
+    hunks: list[tuple[int, int]] = []
+    for i in changed:
+        lo, hi = max(0, i - CONTEXT), min(len(lines), i + CONTEXT + 1)
+        if hunks and lo <= hunks[-1][1]:
+            hunks[-1] = (hunks[-1][0], max(hi, hunks[-1][1]))
+        else:
+            hunks.append((lo, hi))
+    out.append("--- current\n", style="bold red")
+    out.append("+++ proposed", style="bold green")
+    for lo, hi in hunks:
+        part = lines[lo:hi]
+        first_old = next((ln.old_no for ln in part if ln.old_no), 0)
+        first_new = next((ln.new_no for ln in part if ln.new_no), 0)
+        n_old = sum(1 for ln in part if ln.marker != "+")
+        n_new = sum(1 for ln in part if ln.marker != "-")
+        out.append(f"\n@@ -{first_old},{n_old} +{first_new},{n_new} @@", style="cyan")
+        for ln in part:
+            text = new[ln.new_no - 1] if ln.new_no else old[(ln.old_no or 1) - 1]
+            out.append("\n")
+            out.append_text(_marked(ln, text))
+    return out
+
+
+# -- the screen ------------------------------------------------------------------------------------
+
+
+class PolicyDiffScreen(WizardScreen):
+    STEP = "policy"
+    BINDINGS = [
+        Binding("a", "apply", "Apply", id="policy.apply"),
+        Binding("r", "refresh", "Refresh", id="policy.refresh"),
+        Binding("o", "choose_role", "Role", id="policy.choose_role"),
+        Binding("d", "deletion", "Deletion", id="policy.deletion"),
+        Binding("u", "rollback", "Roll back", id="policy.rollback"),
+        Binding("v", "toggle_view", "Side by side/unified", show=False, id="policy.toggle_view"),
+    ]
+    DEFAULT_CSS = """
+    PolicyDiffScreen #inputs { height: 1; padding: 0 1; }
+    PolicyDiffScreen #inputs Label { width: auto; padding: 0 1 0 0; color: $text-muted; }
+    PolicyDiffScreen #inputs Input { border: none; height: 1; padding: 0 1; width: 1fr; }
+    PolicyDiffScreen #info { height: auto; max-height: 10; padding: 0 1; }
+    PolicyDiffScreen #diff { height: 1fr; min-height: 6; border-top: solid $primary; }
+    PolicyDiffScreen #diff-text { padding: 0 1; }
+    PolicyDiffScreen.-wide #info { max-height: 14; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proposal: PolicyProposal | None = None
+        self.policy_pick: tuple[str | None, str | None] = (None, None)  # (policy_arn, inline name)
+        self.deletion: Deletion = ""
+        self.role_arn = ""
+        self.external_id = ""
+        self.record: RollbackRecord | None = None
+        self.loading = False
+        self.status = ""
+        self.view: Literal["auto", "side", "unified"] = "auto"
+        self.kms_keys: list[str] = []
+
+    # -- layout --------------------------------------------------------------------------------------
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="inputs"):
+            yield Label("Role/policy")
+            yield Input(placeholder="role name or policy ARN", id="source")
+            yield Label("Buckets")
+            yield Input(placeholder="log bucket names, comma separated", id="buckets")
+        with VerticalScroll(id="info"):
+            yield Static(id="info-text")
+        with VerticalScroll(id="diff"):
+            yield Static(id="diff-text")
+
+    @property
+    def inventory(self) -> Inventory | None:
+        inventory = self.flow_app.state.inventory
+        return inventory if isinstance(inventory, Inventory) else None
+
+    def candidates(self) -> list[KentikRole]:
+        """Discovery's Kentik role candidates, those trusting Kentik's account first."""
+        inventory = self.inventory
+        roles = inventory.roles if inventory else []
+        return sorted(roles, key=lambda r: (not r.trusts_kentik, not r.external_ids, r.name))
+
+    def chosen_buckets(self) -> tuple[list[str], list[str]]:
+        """(bucket names, KMS key ARNs) from the bucket step; empty when it has not run."""
+        state = self.flow_app.state
+        if state.bucket_choice is not None:
+            account = self.inventory.identity.account if self.inventory else ""
+            if not account and self.flow_app.identity:
+                account = self.flow_app.identity.account
+            try:
+                targets = bucket_targets(state.bucket_choice, account)
+            except ValidationFailed:
+                targets = []
+            if targets:
+                keys = [t.kms_key_arn for t in targets if t.kms_key_arn]
+                return [t.name for t in targets], list(dict.fromkeys(keys))
+        return list(dict.fromkeys(state.buckets.values())), []
+
+    def on_mount(self) -> None:
+        roles = self.candidates()
+        if roles:
+            self.query_one("#source", Input).value = roles[0].name
+        buckets, keys = self.chosen_buckets()
+        self.kms_keys = keys
+        self.query_one("#buckets", Input).value = ", ".join(buckets)
+        self.set_class(self.size.width >= WIDE, "-wide")
+        self.query_one("#diff", VerticalScroll).focus()
+        if self.inventory is None:
+            self.status = (
+                "No account inventory yet: press Ctrl+B to run discovery (it finds the role Kentik "
+                "assumes), or type the role name and bucket names above."
+            )
+        elif not roles:
+            self.status = (
+                "Discovery found no role trusting Kentik (834693425129) or requiring an external id: "
+                "type the role name or the policy ARN above."
+            )
+        if not buckets:
+            self.status += ("\n" if self.status else "") + (
+                "No bucket chosen yet (bucket step): type the log bucket names above, then Enter."
+            )
+        self.render_info()
+        if roles and buckets:
+            self.action_refresh()
+
+    def on_resize(self) -> None:
+        wide = self.size.width >= WIDE
+        if wide != self.has_class("-wide"):
+            self.set_class(wide, "-wide")
+            self.render_info()
+            self.render_diff()
+
+    # -- computing the proposal ----------------------------------------------------------------------
+    def requirements(self) -> Requirements:
+        buckets = split_names(self.query_one("#buckets", Input).value)
+        partition = self.flow_app.session.partition if self.flow_app.session else "aws"
+        return Requirements(
+            buckets=tuple(buckets),
+            kms_keys=tuple(self.kms_keys),
+            allow_delete=self.deletion == "s3:*",
+            allow_delete_objects=self.deletion == "s3:DeleteObject",
+            partition=partition,
+        )
+
+    def action_refresh(self) -> None:
+        session = self.flow_app.session
+        if session is None:
+            self.flow_app.show_error(RuntimeError(self.flow_app.session_problem or "no AWS session"))
+            return
+        try:
+            source = Source.parse(self.query_one("#source", Input).value)
+            need = self.requirements()
+        except ValidationFailed as err:
+            self.flow_app.show_error(err, context="IAM policy")
+            return
+        if self.policy_pick != (None, None) and source.role_name:
+            source = Source(source.role_name, *self.policy_pick)
+        self.loading = True
+        self.status = "Reading the policy…"
+        self.render_info()
+        self.compute(source, need)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="policy")
+    def compute(self, source: Source, need: Requirements) -> None:
+        session = self.flow_app.session
+        assert session is not None
+        try:
+            proposal = prepare(
+                session,
+                need,
+                role_name=source.role_name,
+                policy_arn=source.policy_arn,
+                policy_name=source.policy_name,
+            )
+            role_arn, external_id = "", ""
+            if source.role_name:
+                role = session.client("iam").get_role(RoleName=source.role_name)["Role"]
+                _, external_ids, _ = trust_match(role.get("AssumeRolePolicyDocument"))
+                role_arn, external_id = role["Arn"], (external_ids[0] if external_ids else "")
+        except PolicyChoiceNeeded as err:
+            if not err.candidates:
+                self.post_message(ProposalFailed(err))
+                return
+            self.post_message(PolicyChoice(err.message, err.candidates))
+            return
+        except Exception as err:  # shown in the one error display, and on screen
+            self.post_message(ProposalFailed(err))
+            return
+        if not get_current_worker().is_cancelled:  # a newer refresh replaced this one
+            self.post_message(ProposalReady(proposal, role_arn, external_id))
+
+    def on_proposal_ready(self, message: ProposalReady) -> None:
+        self.loading = False
+        self.status = ""
+        self.proposal = message.proposal
+        if message.role_arn:
+            self.role_arn, self.external_id = message.role_arn, message.external_id
+        else:  # a policy ARN was given: the role from discovery that has it attached, if any
+            arn = message.proposal.target.policy_arn
+            role = next(
+                (r for r in self.candidates() if any(p.arn == arn for p in r.attached_policies)), None
+            )
+            self.role_arn = role.arn if role else ""
+            self.external_id = role.external_ids[0] if role and role.external_ids else ""
+        if message.proposal.merge.noop and not message.proposal.merge.blocking:
+            self.remember_role()  # already granted: the next steps can use the role as it is
+        self.render_info()
+        self.render_diff()
+
+    def remember_role(self) -> None:
+        state = self.flow_app.state
+        state.kentik_role_arn = self.role_arn or state.kentik_role_arn
+        state.external_id = self.external_id or state.external_id
+        state.deletion_granted = self.deletion
+
+    def on_proposal_failed(self, message: ProposalFailed) -> None:
+        self.loading = False
+        self.proposal = None
+        self.status = "Could not compute the change (see the error message); fix it and press r."
+        self.render_info()
+        self.render_diff()
+        self.flow_app.show_error(message.error, context="IAM policy")
+
+    def on_policy_choice(self, message: PolicyChoice) -> None:
+        self.loading = False
+        self.status = message.message
+        self.render_info()
+        options: list[tuple[str, RenderableType]] = []
+        for n, target in enumerate(message.candidates):
+            what = target.policy_arn or f"inline policy {target.policy_name}"
+            options.append((str(n), f"{what}  (metadata score {target.score})"))
+
+        def chosen(key: str | None) -> None:
+            if key is None:
+                return
+            target = message.candidates[int(key)]
+            self.policy_pick = (target.policy_arn, None if target.policy_arn else target.policy_name)
+            self.action_refresh()
+
+        self.app.push_screen(Pick("Which policy holds the Kentik metadata permissions?", options), chosen)
+
+    @on(Input.Submitted)
+    def submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "source":
+            self.policy_pick = (None, None)
+        self.query_one("#diff", VerticalScroll).focus()
+        self.action_refresh()
+
+    # -- choosing role and deletion ------------------------------------------------------------------
+    def action_choose_role(self) -> None:
+        roles = self.candidates()
+        if not roles:
+            self.flow_app.notify(
+                "No candidate roles from discovery: type the role name or policy ARN.",
+                severity="warning",
+            )
+            self.query_one("#source", Input).focus()
+            return
+        options: list[tuple[str, RenderableType]] = []
+        for role in roles:
+            why = "trusts Kentik's account" if role.trusts_kentik else "requires an external id"
+            if role.trusts_kentik and role.external_ids:
+                why += " with external id " + ", ".join(role.external_ids)
+            options.append((role.name, f"{role.name}  ({why})"))
+
+        def chosen(name: str | None) -> None:
+            if name:
+                self.query_one("#source", Input).value = name
+                self.policy_pick = (None, None)
+                self.action_refresh()
+
+        self.app.push_screen(Pick("Which role does Kentik assume?", options), chosen)
+
+    def action_deletion(self) -> None:
+        options: list[tuple[str, RenderableType]] = [
+            ("none", "No deletion permission (default: Kentik only reads the logs)"),
+            (
+                "objects",
+                "s3:DeleteObject on the buckets' objects only — least privilege: Kentik can delete old logs",
+            ),
+            (
+                "all",
+                Text.assemble(
+                    ("s3:* on the buckets (the spec's deletion option). ", "bold"),
+                    ("Risk: " + DELETE_RISK, "red"),
+                ),
+            ),
+        ]
+        mapping: dict[str, Deletion] = {"none": "", "objects": "s3:DeleteObject", "all": "s3:*"}
+
+        def chosen(key: str | None) -> None:
+            if key is not None and mapping[key] != self.deletion:
+                self.deletion = mapping[key]
+                self.action_refresh()
+
+        self.app.push_screen(Pick("Let Kentik delete old logs?", options), chosen)
+
+    def action_toggle_view(self) -> None:
+        wide = self.size.width >= WIDE
+        current = "side" if (self.view == "side" or (self.view == "auto" and wide)) else "unified"
+        self.view = "unified" if current == "side" else "side"
+        self.render_diff()
+
+    # -- rendering -----------------------------------------------------------------------------------
+    def render_info(self) -> None:
+        text = Text()
+        proposal = self.proposal
+        if self.status:
+            text.append(self.status + "\n", style="yellow")
+        if proposal is not None and not self.loading:
+            target = proposal.target
+            wide = self.size.width >= WIDE
+            text.append("Policy: ", style="bold")
+            if target.kind == "managed":
+                text.append(target.policy_arn if wide and target.policy_arn else target.policy_name)
+                text.append(
+                    f" (managed, default version {target.version_id}, {len(target.versions)} of "
+                    f"{MAX_POLICY_VERSIONS} versions)",
+                    style="dim",
+                )
+            else:
+                text.append(f"inline policy {target.policy_name} of role {target.role_name}")
+            if self.role_arn:
+                text.append("\nRole: ", style="bold")
+                text.append(self.role_arn if wide else self.role_arn.rsplit("/", 1)[-1])
+                if self.external_id:
+                    text.append(f" · external id {self.external_id}", style="dim")
+            merge = proposal.merge
+            text.append("\n")
+            text.append(merge.summary(), style="bold green" if merge.noop else "bold")
+            size_style = "green" if merge.size.ok else "bold red"
+            text.append("  ·  Size: ", style="bold")
+            text.append(merge.size.describe(), style=size_style)
+            for change in merge.changes:
+                mark, style = {"add": ("+", "green"), "change": ("~", "yellow"), "remove": ("-", "red")}[
+                    change.action
+                ]
+                text.append(f"\n{mark} ", style=f"bold {style}")
+                text.append(f"{change.sid}: ", style="bold")
+                text.append(change.explanation)
+            rotation = proposal.rotation
+            if rotation is not None:
+                text.append(
+                    f"\n! The policy has {MAX_POLICY_VERSIONS} versions: applying first deletes version "
+                    f"{rotation.params['VersionId']} (the oldest non-default one); you are asked separately.",
+                    style="bold yellow",
+                )
+            self._deletion_line(text)
+            if self.kms_keys:
+                text.append(f"\nKMS: {KMS_NOTE}", style="cyan")
+            skip = {KMS_NOTE, f"Deletion with s3:* was requested. {DELETE_RISK}"}
+            for note in merge.notes:
+                if note not in skip:
+                    text.append(f"\nNote: {note}", style="dim")
+            for problem in merge.problems:
+                label = "BLOCKING" if problem.blocking else "Warning"
+                text.append(
+                    f"\n{label}: {problem.message}", style="bold red" if problem.blocking else "yellow"
+                )
+        elif self.loading:
+            pass
+        elif not self.status:
+            text.append("Press r to compute the change.", style="dim")
+        if self.record is not None:
+            text.append(
+                f"\nApplied. Press u to roll back (make {self.record.previous_version_id or 'the previous document'} "
+                "the default again).",
+                style="green",
+            )
+        self.query_one("#info-text", Static).update(text)
+
+    def _deletion_line(self, text: Text) -> None:
+        text.append("\nDeletion (d): ", style="bold")
+        if self.deletion == "s3:*":
+            text.append("s3:* requested. ", style="bold red")
+            text.append(f"Risk: {DELETE_RISK} Least-privilege alternative: s3:DeleteObject.", style="red")
+        elif self.deletion == "s3:DeleteObject":
+            text.append("s3:DeleteObject on the buckets' objects only (least privilege).")
+        else:
+            text.append("none (Kentik only reads); d offers s3:DeleteObject or the riskier s3:*", style="dim")
+
+    def render_diff(self) -> None:
+        static = self.query_one("#diff-text", Static)
+        proposal = self.proposal
+        if proposal is None:
+            static.update("")
+            return
+        wide = self.size.width >= WIDE
+        side = self.view == "side" or (self.view == "auto" and wide)
+        static.update(render_side_by_side(proposal) if side else render_unified(proposal))
+        if side:  # bring the first change into view
+            rows = side_by_side(proposal.diff)
+            first = next((i for i, (lt, rt) in enumerate(rows) if lt != rt), 0)
+            self.query_one("#diff", VerticalScroll).scroll_to(y=max(0, first - CONTEXT), animate=False)
+        else:
+            self.query_one("#diff", VerticalScroll).scroll_home(animate=False)
+
+    # -- applying and rolling back -------------------------------------------------------------------
+    @property
+    def records_path(self) -> Path:
+        return self.flow_app.settings.audit_path.with_name("policy-rollback.jsonl")
+
+    def action_apply(self) -> None:
+        proposal = self.proposal
+        if proposal is None or self.loading:
+            self.flow_app.notify("No change computed yet: press r.", severity="warning")
+            return
+        if proposal.merge.noop:
+            self.flow_app.notify("No change needed: the policy already grants what Kentik needs.")
+            return
+        if proposal.merge.blocking:
+            self.flow_app.notify(
+                "Fix the BLOCKING problem shown first: the change would not give Kentik access.",
+                severity="error",
+            )
+            return
+        warnings = [f"Size: {proposal.merge.size.describe()}"]
+        if proposal.rotation is not None:
+            warnings.append(
+                f"Deletes policy version {proposal.rotation.params['VersionId']} (oldest non-default) to make "
+                "room for the new one; asked separately."
+            )
+        if self.deletion == "s3:*":
+            warnings.append(f"s3:* requested: {DELETE_RISK}")
+        plan = Plan(account=proposal.target.account, changes=list(proposal.changes))
+        self.app.push_screen(
+            PlanReview(plan, title="IAM policy", step=self.STEP, warnings=warnings),
+            lambda report: self.applied(proposal, report),
+        )
+
+    def applied(self, proposal: PolicyProposal, report: ApplyReport | None) -> None:
+        if report is None:
+            return
+        failed = report.failed
+        if failed is not None and STALE in failed.detail:
+            self.flow_app.notify(
+                "The policy changed since the diff was shown; nothing was changed. The diff is refreshed: "
+                "review it and apply again.",
+                title="IAM policy",
+                severity="warning",
+                timeout=12,
+            )
+            self.action_refresh()
+            return
+        if report.ok:
+            record = record_from_report(proposal.target, report)
+            if record is not None:
+                save_record(self.records_path, record)
+                self.record = record
+            self.remember_role()
+        self.action_refresh()
+
+    def action_rollback(self) -> None:
+        session = self.flow_app.session
+        proposal = self.proposal
+        if session is None or proposal is None:
+            self.flow_app.notify("Load the policy first (r).", severity="warning")
+            return
+        target = proposal.target
+        try:
+            record = (
+                self.record
+                if self.record is not None and self.record.key == target.key
+                else load_record(self.records_path, target.key, target.account)
+            ) or infer_rollback(session, target)
+            changes = rollback_changes(session, record)
+        except FlowlogsError as err:
+            self.flow_app.show_error(err, context="roll back")
+            return
+        plan = Plan(account=record.account, changes=changes)
+        self.app.push_screen(
+            PlanReview(plan, title="IAM policy rollback", step=self.STEP),
+            self.rolled_back,
+        )
+
+    def rolled_back(self, report: ApplyReport | None) -> None:
+        if report is None:
+            return
+        failed = report.failed
+        if failed is not None and STALE in failed.detail:
+            self.flow_app.notify(
+                "The policy changed since that change was applied: not rolled back.",
+                severity="warning",
+                timeout=12,
+            )
+        elif report.ok:
+            self.record = None
+            self.flow_app.notify("Rolled back: the previous policy is in effect again.", title="IAM policy")
+        self.action_refresh()

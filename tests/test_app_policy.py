@@ -1,0 +1,294 @@
+"""The IAM policy diff viewer, driven through Textual's pilot on the seeded demo account: the Kentik
+role's policy is found, the diff shown, applied (rotating a version at 5), rolled back and re-applied;
+a no-op shows "no change needed"; a concurrent edit is refused and the diff refreshed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from app_fixtures import make_app
+from rich.table import Table
+from textual.widgets import Input, Static
+
+from aws.discovery import scan
+from aws.iam_policy import DELETE_RISK, DELETE_SID, READ_SID, load_record
+from aws.sandbox.seed import SeedSummary
+from screens.policy_diff import PolicyDiffScreen, Source
+from tui.app import FlowlogsApp
+from tui.plan_view import PlanReview
+from tui.steps import ALL_STEPS
+
+BUCKET = "northwind-flowlogs-use1"
+
+
+def policy_app(tmp_path: Path, buckets: dict[str, str] | None = None) -> FlowlogsApp:
+    app = make_app(tmp_path, start_step="policy")
+    assert app.session is not None
+    app.state.inventory = scan(app.session, include=["us-east-1"])
+    app.state.buckets = {"us-east-1": BUCKET} if buckets is None else buckets
+    return app
+
+
+async def settle(pilot: Any) -> None:
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def info(screen: PolicyDiffScreen) -> str:
+    return str(screen.query_one("#info-text", Static).content)
+
+
+def diff_text(screen: PolicyDiffScreen) -> str:
+    return str(screen.query_one("#diff-text", Static).content)
+
+
+def default_doc(iam: Any, arn: str) -> tuple[str, dict[str, Any]]:
+    vid = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    doc = iam.get_policy_version(PolicyArn=arn, VersionId=vid)["PolicyVersion"]["Document"]
+    return vid, doc if isinstance(doc, dict) else json.loads(doc)
+
+
+def version_ids(iam: Any, arn: str) -> list[str]:
+    return sorted(v["VersionId"] for v in iam.list_policy_versions(PolicyArn=arn)["Versions"])
+
+
+def sids(doc: dict[str, Any]) -> list[str]:
+    statements = doc["Statement"]
+    return [s.get("Sid", "") for s in (statements if isinstance(statements, list) else [statements])]
+
+
+async def apply_from_screen(pilot: Any, *, destructive: bool) -> PlanReview:
+    await pilot.press("a")
+    await pilot.pause()
+    review = pilot.app.screen
+    assert isinstance(review, PlanReview)
+    await pilot.press("a")
+    await pilot.pause()
+    await pilot.press("y")  # apply these changes?
+    await pilot.pause()
+    if destructive:
+        await pilot.press("y")  # also the destructive one (deleting the oldest version)?
+        await pilot.pause()
+    await settle(pilot)
+    assert review.report is not None
+    await pilot.press("escape")
+    await settle(pilot)
+    return review
+
+
+async def test_find_apply_rotate_rollback_reapply(seeded: SeedSummary, tmp_path: Path) -> None:
+    iam = boto3.client("iam", region_name="us-east-1")
+    arn = seeded.metadata_policy_arn
+    app = policy_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PolicyDiffScreen)
+        assert screen.query_one("#source", Input).value == seeded.kentik_role_name
+        proposal = screen.proposal
+        assert proposal is not None and proposal.target.policy_arn == arn
+        seeded_default = f"v{seeded.metadata_policy_versions}"
+        assert seeded.metadata_policy_versions < 5
+        assert proposal.target.version_id == seeded_default and proposal.rotation is None
+        assert "adds 1 statement, changes 0, removes 0" in info(screen)
+        assert f"{READ_SID}: lets Kentik read the flow/firewall logs in {BUCKET}" in info(screen)
+        assert "of 6,144 characters (managed policy" in info(screen)
+        diff = diff_text(screen)
+        assert "+++ proposed" in diff  # unified at 80 columns, the added lines marked
+        assert any(ln.startswith("+ ") and f'"Sid": "{READ_SID}"' in ln for ln in diff.splitlines())
+
+        # More (non-default) versions: the policy is at the limit of 5, so applying rotates one.
+        for _ in range(5 - seeded.metadata_policy_versions):
+            iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(proposal.merge.current))
+        await pilot.press("r")
+        await settle(pilot)
+        proposal = screen.proposal
+        assert proposal is not None and proposal.rotation is not None
+        assert proposal.rotation.params["VersionId"] == "v1" and proposal.rotation.destructive
+        assert "applying first deletes version v1" in info(screen)
+
+        await apply_from_screen(pilot, destructive=True)
+        assert app.screen is screen
+        vid, doc = default_doc(iam, arn)
+        assert vid == "v6" and READ_SID in sids(doc)
+        assert version_ids(iam, arn) == ["v2", "v3", "v4", "v5", "v6"]  # v1 rotated out
+        assert app.state.kentik_role_arn == seeded.kentik_role_arn
+        assert app.state.external_id == seeded.external_id
+        assert app.state.deletion_granted == ""
+        record = load_record(tmp_path / "policy-rollback.jsonl", arn)
+        assert record is not None and (record.previous_version_id, record.applied_version_id) == (
+            seeded_default,
+            "v6",
+        )
+        assert screen.proposal is not None and screen.proposal.merge.noop
+        assert "No change needed" in info(screen)
+
+        await pilot.press("u")  # roll back: asks first, then sets v3 as the default again
+        await pilot.pause()
+        review = app.screen
+        assert isinstance(review, PlanReview)
+        await pilot.press("a")
+        await pilot.pause()
+        await pilot.press("n")  # declined: nothing changes
+        await pilot.pause()
+        assert default_doc(iam, arn)[0] == "v6"
+        await pilot.press("a")
+        await pilot.pause()
+        await pilot.press("y")
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        vid, doc = default_doc(iam, arn)
+        assert vid == seeded_default and READ_SID not in sids(doc)
+        assert screen.proposal is not None and not screen.proposal.merge.noop
+
+        await apply_from_screen(pilot, destructive=True)  # re-applied (rotating v2 this time)
+        vid, doc = default_doc(iam, arn)
+        assert vid == "v7" and READ_SID in sids(doc)
+        assert version_ids(iam, arn) == ["v3", "v4", "v5", "v6", "v7"]
+
+
+async def test_concurrent_edit_is_refused_and_refreshed(seeded: SeedSummary, tmp_path: Path) -> None:
+    iam = boto3.client("iam", region_name="us-east-1")
+    arn = seeded.metadata_policy_arn
+    app = policy_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PolicyDiffScreen)
+        seeded_default = f"v{seeded.metadata_policy_versions}"
+        assert screen.proposal is not None and screen.proposal.target.version_id == seeded_default
+        edited = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "SomeoneElse", "Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"}
+            ],
+        }
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(edited), SetAsDefault=True)
+        review = await apply_from_screen(pilot, destructive=False)
+        assert review.report is not None and not review.report.ok
+        newer = f"v{seeded.metadata_policy_versions + 1}"
+        assert default_doc(iam, arn) == (newer, edited)  # the other edit is kept: no lost update
+        assert screen.proposal is not None and screen.proposal.target.version_id == newer
+        assert screen.proposal.merge.current == edited
+        assert any("changed since the diff was shown" in n.message for n in app._notifications)
+        assert not (tmp_path / "policy-rollback.jsonl").exists()
+
+
+async def test_no_change_needed_with_typed_bucket(seeded: SeedSummary, tmp_path: Path) -> None:
+    iam = boto3.client("iam", region_name="us-east-1")
+    arn = seeded.metadata_policy_arn
+    _, doc = default_doc(iam, arn)
+    doc["Statement"].append({"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(doc), SetAsDefault=True)
+    app = policy_app(tmp_path, buckets={})  # no bucket chosen yet: typed
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PolicyDiffScreen)
+        assert screen.proposal is None and "type the log bucket names" in info(screen)
+        await pilot.click("#buckets")
+        await pilot.press(*"northwind-vpc-logs-usw2", "enter")
+        await settle(pilot)
+        assert screen.proposal is not None and screen.proposal.merge.noop
+        assert "No change needed" in info(screen)
+        assert app.state.kentik_role_arn == seeded.kentik_role_arn  # usable as it is
+        assert app.state.external_id == seeded.external_id
+        await pilot.press("a")
+        await pilot.pause()
+        assert not isinstance(app.screen, PlanReview)
+        assert app.session is not None and app.session.stats.mutating() == 0
+
+
+async def test_deletion_option_and_policy_pick(seeded: SeedSummary, tmp_path: Path) -> None:
+    iam = boto3.client("iam", region_name="us-east-1")
+    other = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sqs:List*", "Resource": "*"}],
+    }
+    for name in ("first-policy", "second-policy"):
+        arn = iam.create_policy(PolicyName=name, PolicyDocument=json.dumps(other))["Policy"]["Arn"]
+        iam.attach_role_policy(RoleName="vpc-flow-logs-to-cloudwatch", PolicyArn=arn)
+    app = policy_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PolicyDiffScreen)
+        assert screen.proposal is not None
+        assert DELETE_SID not in json.dumps(screen.proposal.merge.proposed)
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("down", "down", "enter")  # the third option: s3:*
+        await settle(pilot)
+        assert screen.deletion == "s3:*"
+        text = info(screen)
+        assert DELETE_RISK in text and "Least-privilege alternative: s3:DeleteObject" in text
+        proposed = screen.proposal.merge.proposed
+        delete = next(s for s in proposed["Statement"] if s.get("Sid") == DELETE_SID)
+        assert delete["Action"] == "s3:*"
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("down", "enter")  # s3:DeleteObject, least privilege
+        await settle(pilot)
+        delete = next(s for s in screen.proposal.merge.proposed["Statement"] if s.get("Sid") == DELETE_SID)
+        assert delete == {
+            "Sid": DELETE_SID,
+            "Effect": "Allow",
+            "Action": "s3:DeleteObject",
+            "Resource": f"arn:aws:s3:::{BUCKET}/*",
+        }
+        assert isinstance(screen.query_one("#diff-text", Static).content, Table)  # side by side when wide
+        await pilot.press("v")  # the unified view on request
+        await pilot.pause()
+        assert "+++ proposed" in diff_text(screen)
+
+        # A role with several policies, none of them the metadata policy: the user picks one.
+        source = screen.query_one("#source", Input)
+        source.value = ""
+        await pilot.click("#source")
+        await pilot.press(*"vpc-flow-logs-to-cloudwatch", "enter")
+        await settle(pilot)
+        assert app.screen is not screen  # the picker
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        assert app.screen is screen and screen.proposal is not None
+        assert screen.proposal.target.policy_arn == "arn:aws:iam::123456789012:policy/second-policy"
+
+
+def test_source_parsing() -> None:
+    assert Source.parse(" kentik ") == Source(role_name="kentik")
+    assert Source.parse("arn:aws:iam::123456789012:role/path/kentik") == Source(role_name="kentik")
+    arn = "arn:aws:iam::123456789012:policy/p"
+    assert Source.parse(arn) == Source(policy_arn=arn)
+    with pytest.raises(Exception, match="neither a role"):
+        Source.parse("arn:aws:s3:::bucket")
+
+
+# -- snapshots -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fixed_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The step bar lists every step, whichever screens exist yet, so snapshots don't depend on that."""
+    monkeypatch.setattr("tui.app.available_steps", lambda: list(ALL_STEPS))
+
+
+async def _ready(pilot: Any) -> None:
+    await settle(pilot)
+
+
+def test_snapshot_wide_side_by_side(
+    seeded: SeedSummary, tmp_path: Path, fixed_steps: None, snap_compare: Any
+) -> None:
+    assert snap_compare(policy_app(tmp_path), terminal_size=(120, 40), run_before=_ready)
+
+
+def test_snapshot_narrow_unified(
+    seeded: SeedSummary, tmp_path: Path, fixed_steps: None, snap_compare: Any
+) -> None:
+    assert snap_compare(policy_app(tmp_path), terminal_size=(80, 24), run_before=_ready)

@@ -1,0 +1,164 @@
+"""Settings precedence, the CLI's plan/apply contract (exit codes, nothing changed on bad input), app
+factory details (keymap, command palette)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+
+from aws.sandbox.seed import SeedSummary
+from tui.cli import main
+from tui.config import load_settings
+
+
+def test_settings_file_env_and_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "flowlogs-config.toml"
+    config.write_text(
+        'profile = "from-file"\nread_only = true\nskip_regions = ["ap-east-1"]\n[keymap]\n"app.next_step" = "f6"\n'
+    )
+    monkeypatch.setenv("FLOWLOGS_CONFIG", str(config))
+    settings = load_settings()
+    assert settings.profile == "from-file" and settings.read_only and settings.skip_regions == ["ap-east-1"]
+    assert settings.keymap == {"app.next_step": "f6"}
+    monkeypatch.setenv("FLOWLOGS_PROFILE", "from-env")
+    assert load_settings().profile == "from-env"
+    assert load_settings(profile="from-flag").profile == "from-flag"
+    assert load_settings(read_only=None).read_only  # an absent flag keeps the file's value
+
+
+def test_invalid_settings_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "flowlogs-config.toml"
+    config.write_text("scan_workers = 0\n")
+    monkeypatch.setenv("FLOWLOGS_CONFIG", str(config))
+    assert main(["scan"]) == 2
+    assert "invalid settings" in capsys.readouterr().err
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("scan", "plan", "apply", "policy", "verify", "demo-server"):
+        assert command in out
+
+
+def test_plan_with_bad_bucket_name_exits_2_and_creates_nothing(
+    seeded: SeedSummary, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = {b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]}
+    code = main(["plan", "--strategy", "central", "--bucket", "Bad_Name..x", "--regions", "us-east-1"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "Character rule" in err or "Adjacent-dots rule" in err
+    assert {b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]} == before
+
+
+def test_plan_apply_rerun_via_cli(
+    seeded: SeedSummary, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan_file = tmp_path / "plan.json"
+    args = [
+        "plan",
+        "--strategy",
+        "central",
+        "--bucket",
+        "kentik-cli-test",
+        "--regions",
+        "us-east-1,eu-west-1",
+    ]
+    assert main([*args, "-o", str(plan_file)]) == 0
+    plan = json.loads(plan_file.read_text())
+    kinds = {c["kind"] for c in plan["changes"]}
+    assert {"s3.create-bucket", "ec2.create-flow-logs", "network-firewall.s3-log-destination"} <= kinds
+    capsys.readouterr()
+    assert main(["apply", "--plan", str(plan_file)]) == 2  # no terminal, no --yes: refused
+    assert "kentik-cli-test" not in {b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]}
+    capsys.readouterr()
+    assert main(["apply", "--plan", str(plan_file), "--yes", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and report["results"]
+    ids = [r["outputs"].get("flow_log_ids") for r in report["results"] if r["outputs"].get("flow_log_ids")]
+    assert ids and all(v.startswith("fl-") for d in ids for v in d.values())
+    assert main(["apply", "--plan", str(plan_file), "--yes", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert {r["status"] for r in again["results"]} == {"satisfied"}
+    assert main([*args, "--json"]) == 0
+    replanned = json.loads(capsys.readouterr().out)
+    assert replanned["plan"]["changes"] == []
+
+
+def test_apply_refuses_destructive_without_flag(
+    seeded: SeedSummary, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan_file = tmp_path / "plan.json"
+    args = [
+        "plan",
+        "--strategy",
+        "central",
+        "--bucket",
+        "kentik-cli-destr",
+        "--regions",
+        "us-east-1",
+        "--replace-existing",
+        "-o",
+        str(plan_file),
+    ]
+    assert main(args) == 0
+    plan = json.loads(plan_file.read_text())
+    assert any(c["destructive"] for c in plan["changes"])
+    capsys.readouterr()
+    assert main(["apply", "--plan", str(plan_file), "--yes"]) == 2
+    assert "--allow-destructive" in capsys.readouterr().err
+    assert "kentik-cli-destr" not in {b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]}
+
+
+def test_apply_bad_plan_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nope.json"
+    assert main(["apply", "--plan", str(missing), "--yes"]) == 2
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    assert main(["apply", "--plan", str(broken), "--yes"]) == 2
+    assert "Not a flowlogs plan" in capsys.readouterr().err
+
+
+def test_read_only_plan_still_works_and_apply_is_blocked(
+    seeded: SeedSummary, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan_file = tmp_path / "plan.json"
+    args = [
+        "plan",
+        "--read-only",
+        "--strategy",
+        "central",
+        "--bucket",
+        "kentik-ro-test",
+        "--regions",
+        "us-east-1",
+    ]
+    assert main([*args, "-o", str(plan_file)]) == 0
+    assert main(["apply", "--read-only", "--plan", str(plan_file), "--yes"]) == 1
+    out = capsys.readouterr().out
+    assert "Read-only mode" in out
+    assert "kentik-ro-test" not in {b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]}
+
+
+async def test_keymap_and_palette_commands(seeded: SeedSummary, tmp_path: Path) -> None:
+    from app_fixtures import make_app
+
+    app = make_app(tmp_path)
+    app.set_keymap({"discovery.rescan": "f5"})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"Switch AWS profile", "Rescan account", "Toggle read-only", "Theme"} <= set(titles)
+        keys = {
+            b.binding.key for b in app.screen.active_bindings.values() if b.binding.id == "discovery.rescan"
+        }
+        assert keys == {"f5"}
