@@ -31,10 +31,12 @@ def seeded(tmp_path: Path) -> Iterator[SeedSummary]:
     apply_moto_fixes()
     with mock_aws():
         mock_random.seed(20261126)
+        from moto.ec2.models import ec2_backends
+
         ec2 = boto3.client("ec2", region_name="us-east-1")
-        regions = sorted(r["RegionName"] for r in ec2.describe_regions(AllRegions=True)["Regions"])
-        for region in regions:
-            boto3.client("ec2", region_name=region).describe_vpcs()
+        enabled = sorted(r["RegionName"] for r in ec2.describe_regions()["Regions"])
+        for region in enabled:  # default VPCs are made on first use: make them in a fixed order
+            ec2_backends["123456789012"][region]
         yield seed_account(None)
 
 
