@@ -72,7 +72,7 @@ class PlanReview(Screen[ApplyReport | None]):
     DEFAULT_CSS = """
     PlanReview { layout: vertical; }
     PlanReview #summary { height: auto; padding: 0 1; text-style: bold; }
-    PlanReview #warnings { height: auto; max-height: 4; padding: 0 1; color: $warning; }
+    PlanReview #warnings { height: auto; max-height: 5; padding: 0 1; color: $warning; overflow-y: auto; }
     PlanReview #changes { height: 1fr; min-height: 5; }
     PlanReview #detail { height: 1fr; min-height: 4; border-top: solid $primary; padding: 0 1; }
     PlanReview.-wide #body { layout: horizontal; }
@@ -81,12 +81,21 @@ class PlanReview(Screen[ApplyReport | None]):
     PlanReview.-wide #detail { width: 2fr; border-top: none; border-left: solid $primary; }
     """
 
-    def __init__(self, plan: Plan, *, title: str, step: str, warnings: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        title: str,
+        step: str,
+        warnings: list[str] | None = None,
+        notes: list[str] | None = None,
+    ) -> None:
         super().__init__()
         self.plan = plan
         self.title_text = title
         self.step = step
         self.warnings = warnings or []
+        self.notes = notes or []
         self.results: dict[str, ChangeResult] = {}
         self.report: ApplyReport | None = None
         self.running = False
@@ -98,8 +107,10 @@ class PlanReview(Screen[ApplyReport | None]):
     def compose(self) -> ComposeResult:
         yield self.flow_app.make_context_bar()
         yield Label(f"{self.title_text}: {self.plan.summary()}", id="summary")
-        if self.warnings:
-            yield Static("\n".join(f"! {w}" for w in self.warnings), id="warnings", markup=False)
+        if self.warnings or self.notes:
+            lines = [Text(f"! {w}", style="bold") for w in self.warnings]
+            lines += [Text(f"- {n}", style="dim") for n in self.notes]
+            yield Static(Text("\n").join(lines), id="warnings")
         with Vertical(id="body"):
             yield DataTable(id="changes", cursor_type="row")
             yield VerticalScroll(Static(id="detail-text", markup=False), id="detail")
@@ -107,13 +118,13 @@ class PlanReview(Screen[ApplyReport | None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#changes", DataTable)
-        table.add_columns("#", "Change", "Status")
+        table.add_columns("#", "Status", "Change")
         for n, change in enumerate(self.plan.changes, 1):
             title = Text(change.title)
             if change.destructive:
                 title.append("  DESTRUCTIVE", style="bold red")
             label, style = STATUS_STYLE["pending"]
-            table.add_row(str(n), title, Text(label, style=style), key=change.id)
+            table.add_row(str(n), Text(label, style=style), title, key=change.id)
         if self.plan.changes:
             self.show_detail(self.plan.changes[0])
         else:
@@ -146,7 +157,7 @@ class PlanReview(Screen[ApplyReport | None]):
             if extra:
                 text += extra + "\n"
         text += f"\nParameters:\n{params}"
-        self.query_one("#detail-text", Static).update(text)
+        self.query_one("#detail-text", Static).update(Text(text))
 
     # -- apply ----------------------------------------------------------------------------------------
     def action_apply(self) -> None:
@@ -235,7 +246,9 @@ class PlanReview(Screen[ApplyReport | None]):
     def _set_status(self, change_id: str, status: str) -> None:
         table = self.query_one("#changes", DataTable)
         label, style = STATUS_STYLE.get(status, (status, ""))
-        table.update_cell(change_id, table.ordered_columns[2].key, Text(label, style=style))
+        table.update_cell(
+            change_id, table.ordered_columns[1].key, Text(label, style=style), update_width=True
+        )
 
     def action_close(self) -> None:
         if self.running:

@@ -1,0 +1,634 @@
+"""Step 2: bucket strategy and bucket set-up.
+
+The spec's "Local buckets vs centralized bucket" comparison made concrete with this account's figures
+(from the discovered inventory), the recommendation and its reasons, and the user's choice: strategy,
+bucket name or `{region}` template (validated live, every broken naming rule named), the central
+bucket's region, encryption (SSE-S3, or SSE-KMS with a customer-managed key picked from the bucket's
+region), and an optional lifecycle rule. "Preview" plans the bucket Changes in a worker and opens the
+shared plan review, where the user applies them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Input,
+    Label,
+    RadioButton,
+    RadioSet,
+    Select,
+    SelectionList,
+    Static,
+)
+from textual.widgets.selection_list import Selection
+from textual.worker import Worker, WorkerState
+
+from aws.buckets import (
+    BucketChoice,
+    BucketSetup,
+    KmsKey,
+    StrategyComparison,
+    compare_strategies,
+    list_customer_managed_keys,
+    plan_buckets,
+    validate_choice,
+)
+from aws.inventory import Inventory
+from aws.plan import ApplyReport, Plan
+from aws.planner import bucket_for_region, resources_by_region
+from screens.base import WizardScreen
+from tui.plan_view import PlanReview
+
+SUGGESTED = {"central": "kentik-flowlogs-{account}", "regional": "kentik-flowlogs-{account}-{region}"}
+DEFAULT_LIFECYCLE_DAYS = "30"
+STRATEGY_TITLE = {"central": "Central bucket", "regional": "Regional buckets"}
+
+
+@dataclass
+class KeysLoaded(Message):
+    keys: dict[str, list[KmsKey]]  # region -> customer-managed keys
+
+
+@dataclass
+class KeysFailed(Message):
+    regions: list[str]
+
+
+@dataclass
+class PreviewReady(Message):
+    choice: BucketChoice
+    setup: BucketSetup
+
+
+def _geo(region: str) -> str:
+    return region.split("-", 1)[0]
+
+
+def _by_geography(regions: Iterable[str]) -> str:
+    """'eu: 5, ap: 6' — regions counted by geography, in first-seen order."""
+    counts: dict[str, int] = {}
+    for region in regions:
+        counts[_geo(region)] = counts.get(_geo(region), 0) + 1
+    return ", ".join(f"{geo} {n}" for geo, n in counts.items())
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def comparison_renderable(comparison: StrategyComparison, *, wide: bool) -> RenderableType:
+    """The strategy table for this account: compact (80 columns) or full (wide screens)."""
+    central, regional = comparison.central, comparison.regional
+    home = central.buckets[0].region if central.buckets else ""
+    total_vpcs = sum(b.vpcs for b in regional.buckets)
+    total_fw = sum(b.firewalls for b in regional.buckets)
+    busiest = max(regional.buckets, key=lambda b: b.vpcs, default=None)
+    far = [r for r in central.cross_region if _geo(r) != _geo(home)]
+    table = Table(box=None, expand=True, padding=(0, 1), show_edge=False, header_style="bold")
+    table.add_column("", style="bold", no_wrap=True)
+    for option in (central, regional):
+        if option.strategy == "central":
+            title = f"{STRATEGY_TITLE['central'] if wide else 'Central'} in {home}"
+        else:
+            title = STRATEGY_TITLE["regional"] if wide else "Regional"
+        good = option.strategy == comparison.recommended
+        if good:
+            title += " ✓"
+        table.add_column(
+            title,
+            ratio=1,
+            overflow="fold",
+            style="green" if good else "",
+            header_style="bold green" if good else "bold",
+        )
+    central_name = central.buckets[0].name if central.buckets else ""
+    if wide:
+        table.add_row(
+            "Buckets",
+            f"1{': ' + central_name if central_name else ''}",
+            f"{len(regional.buckets)}, one per region with resources",
+        )
+        table.add_row("Kentik devices", central.rate_limit, regional.rate_limit)
+        table.add_row(
+            "Cross-region",
+            (
+                f"{_plural(len(central.cross_region), 'region')} send logs into {home} "
+                f"({_by_geography(central.cross_region)}): AWS bills that transfer."
+                if central.cross_region
+                else central.cost
+            ),
+            "None: each region's logs stay in its bucket.",
+        )
+        table.add_row(
+            "Data residency",
+            (
+                f"{_plural(len(far), 'region')} in another geography ({_by_geography(far)}): check "
+                "data-residency rules (e.g. GDPR)."
+                if far
+                else central.residency
+            ),
+            regional.residency,
+        )
+        table.add_row(
+            "Rate limits",
+            f"Kentik advises regional buckets once one bucket gets hundreds of VPCs (here {total_vpcs}).",
+            f"Split per region: the busiest device gets {busiest.vpcs if busiest else 0} VPC(s).",
+        )
+        return table
+    table.add_row(
+        "Buckets",
+        f"1 ({total_vpcs} VPCs, {total_fw} FW)",
+        f"{len(regional.buckets)} (max {busiest.vpcs} VPCs: {busiest.region})" if busiest else "0",
+    )
+    table.add_row(
+        "Cross-region",
+        f"{len(central.cross_region)} → {home} (billed)" if central.cross_region else "none",
+        "none",
+    )
+    table.add_row(
+        "Residency",
+        f"{len(far)} leave their geography" if far else f"all stay in {home}",
+        "logs stay in their region",
+    )
+    table.add_row(
+        "Kentik",
+        "1 device" + (": hundreds of VPCs, split!" if central.max_vpcs_per_bucket >= 100 else ""),
+        _plural(regional.devices, "device") + " (1 per bucket)",
+    )
+    return table
+
+
+def recommendation_renderable(comparison: StrategyComparison) -> RenderableType:
+    text = Text()
+    text.append("Recommended: ", style="bold")
+    text.append(STRATEGY_TITLE[comparison.recommended].lower(), style="bold green")
+    text.append(" — you decide.\n")
+    for n, reason in enumerate(comparison.reasons):
+        text.append(("\n" if n else "") + f"• {reason}")
+    return text
+
+
+class BucketStrategyScreen(WizardScreen):
+    STEP = "buckets"
+    BINDINGS = [
+        Binding("ctrl+r", "preview", "Preview", id="buckets.preview"),
+        Binding("ctrl+l", "reload_keys", "Reload keys", show=False, id="buckets.reload_keys"),
+    ]
+    DEFAULT_CSS = """
+    BucketStrategyScreen #empty { padding: 1 2; height: auto; }
+    BucketStrategyScreen #panes { height: 1fr; }
+    BucketStrategyScreen #info { height: auto; padding: 0 1; }
+    BucketStrategyScreen #form { height: auto; padding: 0 1; }
+    BucketStrategyScreen #comparison { height: auto; }
+    BucketStrategyScreen #recommendation { height: auto; margin: 1 0 0 0; }
+    BucketStrategyScreen .row { height: auto; margin: 1 0 0 0; }
+    BucketStrategyScreen .field { width: 16; padding: 0 1 0 0; text-style: bold; }
+    BucketStrategyScreen .field-line { height: 1; }
+    BucketStrategyScreen RadioSet { height: auto; width: 1fr; layout: horizontal; background: transparent; }
+    BucketStrategyScreen RadioSet > RadioButton { width: auto; margin: 0 2 0 0; }
+    BucketStrategyScreen #bucket { width: 1fr; }
+    BucketStrategyScreen #region { width: 1fr; }
+    BucketStrategyScreen .problems { height: auto; color: $error; padding: 0 0 0 16; }
+    BucketStrategyScreen .ok { height: auto; color: $success; padding: 0 0 0 16; }
+    BucketStrategyScreen #kms-box { height: auto; display: none; }
+    BucketStrategyScreen #kms-box.visible { display: block; }
+    BucketStrategyScreen #kms-keys { height: auto; max-height: 8; margin: 0 0 0 16; }
+    BucketStrategyScreen #kms-hint { height: auto; padding: 0 0 0 16; color: $text-muted; }
+    BucketStrategyScreen #lifecycle { width: auto; }
+    BucketStrategyScreen #lifecycle-days { width: 12; }
+    BucketStrategyScreen .help { height: auto; padding: 0 0 0 16; }
+    BucketStrategyScreen #actions { height: auto; margin: 1 0 0 0; }
+    BucketStrategyScreen #preview { margin: 0 2 0 16; }
+    BucketStrategyScreen #status { width: 1fr; height: auto; color: $text-muted; }
+    BucketStrategyScreen.-wide #panes { layout: horizontal; overflow-y: hidden; }
+    BucketStrategyScreen.-wide #encryption { layout: vertical; }
+    BucketStrategyScreen.-wide #info { width: 1fr; height: 1fr; overflow-y: auto; }
+    BucketStrategyScreen.-wide #form { width: 1fr; height: 1fr; overflow-y: auto;
+        border-left: solid $primary; }
+    BucketStrategyScreen.-wide .field { width: 100%; }
+    BucketStrategyScreen.-wide .row { layout: vertical; }
+    BucketStrategyScreen.-wide .problems, BucketStrategyScreen.-wide .ok,
+    BucketStrategyScreen.-wide .help, BucketStrategyScreen.-wide #kms-hint { padding: 0; }
+    BucketStrategyScreen.-wide #kms-keys { margin: 0; }
+    BucketStrategyScreen.-wide #preview { margin: 0 2 0 0; }
+    BucketStrategyScreen #lifecycle-row { height: auto; width: 1fr; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inventory: Inventory | None = None
+        self.comparison: StrategyComparison | None = None
+        self.keys: dict[str, list[KmsKey]] = {}  # region -> keys, once loaded
+        self.keys_loading: set[str] = set()
+        self.problems: list[str] = []
+        self.suggested = ""
+        self.wide = False
+        self.previewing = False
+        self.pending_keys: set[str] = set()  # keys of a restored choice, selected once listed
+        self.rendered_comparison: tuple[str, bool] | None = None
+
+    # -- layout --------------------------------------------------------------------------------------
+    def compose_body(self) -> ComposeResult:
+        yield Static(
+            "No inventory yet: the bucket strategy is computed from the discovered VPCs and firewalls. "
+            "Press Ctrl+B to go back to discovery and scan the account.",
+            id="empty",
+        )
+        with VerticalScroll(id="panes"):
+            with Vertical(id="info"):
+                yield Label("Bucket strategy for this account", classes="panel-title")
+                yield Static(id="comparison")
+            with Vertical(id="form"):
+                yield Static(id="recommendation")
+                with Horizontal(classes="row"):
+                    yield Label("Strategy", classes="field field-line")
+                    with RadioSet(id="strategy", compact=True):
+                        yield RadioButton("Central bucket", id="strategy-central")
+                        yield RadioButton("Regional buckets", id="strategy-regional")
+                with Horizontal(classes="row"):
+                    yield Label("Bucket name", classes="field field-line")
+                    yield Input(placeholder="name, or template with {region}", id="bucket", compact=True)
+                yield Static(id="name-problems", classes="problems", markup=False)
+                with Horizontal(classes="row", id="region-row"):
+                    yield Label("Bucket region", classes="field field-line")
+                    yield Select[str]([], id="region", prompt="home region", compact=True)
+                with Horizontal(classes="row"):
+                    yield Label("Encryption", classes="field field-line")
+                    with RadioSet(id="encryption", compact=True):
+                        yield RadioButton("SSE-S3 (recommended)", value=True, id="enc-s3")
+                        yield RadioButton("SSE-KMS (own key)", id="enc-kms")
+                with Vertical(id="kms-box"):
+                    yield SelectionList[str](id="kms-keys")
+                    yield Static(id="kms-hint", markup=False)
+                    yield Static(id="kms-problems", classes="problems", markup=False)
+                with Horizontal(classes="row"):
+                    yield Label("Lifecycle", classes="field field-line")
+                    with Horizontal(id="lifecycle-row"):
+                        yield Checkbox("Expire logs after", id="lifecycle", compact=True)
+                        yield Input(
+                            DEFAULT_LIFECYCLE_DAYS,
+                            type="integer",
+                            id="lifecycle-days",
+                            disabled=True,
+                            compact=True,
+                        )
+                        yield Label(" days", classes="field-line")
+                yield Static(
+                    "Cost control (off by default): deletes delivered log files under AWSLogs/ after N days, "
+                    "so storage does not grow forever.",
+                    classes="help",
+                )
+                yield Static(id="lifecycle-problems", classes="problems", markup=False)
+                with Horizontal(id="actions"):
+                    yield Button("Preview (Enter)", id="preview", variant="primary", compact=True)
+                    yield Static(id="status", markup=False)
+
+    def on_mount(self) -> None:
+        self.sync_inventory()
+        self.call_after_refresh(self.focus_start)
+
+    def on_screen_resume(self) -> None:
+        self.sync_inventory()
+
+    def on_resize(self) -> None:
+        wide = self.size.width >= 120
+        self.set_class(wide, "-wide")
+        self.query_one("#panes", VerticalScroll).can_focus = not wide
+        if wide != self.wide:
+            self.wide = wide
+            self.render_comparison()
+
+    def focus_start(self) -> None:
+        if self.inventory is not None:
+            self.query_one("#strategy", RadioSet).focus()
+
+    # -- inventory -> form ---------------------------------------------------------------------------
+    @property
+    def account(self) -> str:
+        return self.inventory.identity.account if self.inventory else ""
+
+    def sync_inventory(self) -> None:
+        inventory = self.flow_app.state.inventory
+        have = isinstance(inventory, Inventory)
+        self.query_one("#empty", Static).display = not have
+        self.query_one("#panes", VerticalScroll).display = have
+        if not have or inventory is self.inventory:
+            return
+        assert isinstance(inventory, Inventory)
+        self.inventory = inventory
+        self.keys.clear()
+        resources = resources_by_region(inventory)
+        home = inventory.home_region
+        regions = sorted({r.name for r in inventory.scanned_regions} | {home})
+        select = self.query_one("#region", Select)
+        select.set_options(
+            [
+                (f"{r} ({resources[r].vpcs} VPCs){'  home' if r == home else ''}" if r in resources else r, r)
+                for r in regions
+            ]
+        )
+        comparison = compare_strategies(resources, home, account=self.account)
+        previous = self.flow_app.state.bucket_choice
+        if previous is not None:
+            strategy = previous.strategy
+            bucket = previous.bucket
+            select.value = previous.central_region if previous.central_region in regions else home
+            kms = previous.encryption == "SSE-KMS"
+            days = previous.lifecycle_days
+        else:
+            strategy = comparison.recommended
+            bucket = SUGGESTED[strategy]
+            select.value = home
+            kms = False
+            days = None
+        self.query_one(f"#strategy-{strategy}", RadioButton).value = True
+        self.suggested = SUGGESTED[strategy]
+        self.query_one("#bucket", Input).value = bucket
+        self.query_one("#enc-kms" if kms else "#enc-s3", RadioButton).value = True
+        self.query_one("#lifecycle", Checkbox).value = days is not None
+        if days is not None:
+            self.query_one("#lifecycle-days", Input).value = str(days)
+        if previous is not None and previous.kms_key_arns:
+            self.pending_keys = set(previous.kms_key_arns)
+        self.update_form()
+
+    # -- reading the form ----------------------------------------------------------------------------
+    @property
+    def strategy(self) -> str:
+        return "regional" if self.query_one("#strategy-regional", RadioButton).value else "central"
+
+    @property
+    def kms(self) -> bool:
+        return self.query_one("#enc-kms", RadioButton).value
+
+    @property
+    def central_region(self) -> str:
+        value = self.query_one("#region", Select).value
+        return value if isinstance(value, str) else (self.inventory.home_region if self.inventory else "")
+
+    def lifecycle_days(self) -> tuple[int | None, list[str]]:
+        if not self.query_one("#lifecycle", Checkbox).value:
+            return None, []
+        text = self.query_one("#lifecycle-days", Input).value.strip()
+        try:
+            days = int(text)
+        except ValueError:
+            days = 0
+        if days < 1:
+            return None, ["Lifecycle rule: enter a whole number of days, 1 or more (or untick it)."]
+        return days, []
+
+    def build_choice(self) -> tuple[BucketChoice, list[str], list[str]]:
+        """The choice, the problems shown under the name, and the problems shown under the key list."""
+        assert self.inventory is not None
+        state = self.flow_app.state
+        days, lifecycle_problems = self.lifecycle_days()
+        logs = state.log_choices
+        choice = BucketChoice(
+            strategy="regional" if self.strategy == "regional" else "central",
+            bucket=self.query_one("#bucket", Input).value,
+            regions=sorted(resources_by_region(self.inventory)),
+            central_region=self.central_region,
+            encryption="SSE-KMS" if self.kms else "SSE-S3",
+            kms_key_arns=list(self.query_one("#kms-keys", SelectionList).selected) if self.kms else [],
+            prefixes=[p for p in (logs.prefix, logs.firewall_prefix) if p],
+            lifecycle_days=days,
+        )
+        every = validate_choice(choice, account=self.account)
+        general = validate_choice(
+            choice.model_copy(update={"encryption": "SSE-S3", "kms_key_arns": []}), account=self.account
+        )
+        key_problems = [p for p in every if p not in general]
+        return choice, general, key_problems + lifecycle_problems
+
+    # -- live updates --------------------------------------------------------------------------------
+    @on(RadioSet.Changed, "#strategy")
+    def strategy_changed(self) -> None:
+        box = self.query_one("#bucket", Input)
+        new = SUGGESTED[self.strategy]
+        if box.value.strip() in ("", self.suggested) and box.value != new:
+            box.value = new  # the user has not typed a name yet: follow the strategy
+        self.suggested = new
+        self.update_form()
+
+    @on(RadioSet.Changed, "#encryption")
+    @on(Select.Changed, "#region")
+    @on(Input.Changed)
+    @on(SelectionList.SelectedChanged)
+    def form_changed(self) -> None:
+        self.update_form()
+
+    @on(Checkbox.Changed, "#lifecycle")
+    def lifecycle_toggled(self, event: Checkbox.Changed) -> None:
+        self.query_one("#lifecycle-days", Input).disabled = not event.value
+        self.update_form()
+
+    def update_form(self) -> None:
+        if self.inventory is None:
+            return
+        central = self.strategy == "central"
+        self.query_one("#region-row").display = central
+        self.query_one("#kms-box").set_class(self.kms, "visible")
+        choice, general, key_problems = self.build_choice()
+        self.problems = general + key_problems
+        resources = resources_by_region(self.inventory)
+        self.comparison = compare_strategies(
+            resources, self.central_region, bucket=choice.bucket.strip(), account=self.account
+        )
+        self.render_comparison()
+        names = self.query_one("#name-problems", Static)
+        if general:
+            names.set_classes("problems")
+            names.update("\n".join(f"✗ {p}" for p in general))
+            if self.focused is self.query_one("#bucket", Input):
+                self.call_after_refresh(names.scroll_visible, animate=False)  # the rules under the name
+        else:
+            option = self.comparison.option(choice.strategy)
+            listed = [b.name for b in option.buckets]
+            shown = ", ".join(listed[:2]) + (f" … ({len(listed)} buckets)" if len(listed) > 2 else "")
+            names.set_classes("ok")
+            names.update(f"✓ Valid: {shown}")
+        self.query_one("#kms-problems", Static).update(
+            "\n".join(f"✗ {p}" for p in key_problems if not p.startswith("Lifecycle"))
+        )
+        self.query_one("#lifecycle-problems", Static).update(
+            "\n".join(f"✗ {p}" for p in key_problems if p.startswith("Lifecycle"))
+        )
+        if self.kms:
+            self.ensure_keys(choice.bucket_regions)
+        self.show_keys(choice.bucket_regions)
+
+    def render_comparison(self) -> None:
+        if self.comparison is None:
+            return
+        key = (self.comparison.model_dump_json(), self.wide)
+        if key != self.rendered_comparison:  # re-render (and re-layout) only when the figures change
+            self.rendered_comparison = key
+            self.query_one("#comparison", Static).update(
+                comparison_renderable(self.comparison, wide=self.wide)
+            )
+            self.query_one("#recommendation", Static).update(recommendation_renderable(self.comparison))
+
+    # -- KMS key picker ------------------------------------------------------------------------------
+    def ensure_keys(self, regions: list[str]) -> None:
+        missing = [r for r in regions if r and r not in self.keys and r not in self.keys_loading]
+        if missing and self.flow_app.session is not None:
+            self.keys_loading.update(missing)
+            self.load_keys(missing)
+
+    def action_reload_keys(self) -> None:
+        if not self.kms or self.inventory is None:
+            return
+        choice, _, _ = self.build_choice()
+        for region in choice.bucket_regions:
+            self.keys.pop(region, None)
+        self.ensure_keys(choice.bucket_regions)
+        self.show_keys(choice.bucket_regions)
+
+    @work(thread=True, exit_on_error=False, group="bucket-keys")
+    def load_keys(self, regions: list[str]) -> None:
+        session = self.flow_app.session
+        assert session is not None
+        try:
+            with ThreadPoolExecutor(max_workers=min(8, len(regions))) as pool:
+                found = list(pool.map(lambda r: list_customer_managed_keys(session, r), regions))
+        except Exception:
+            self.post_message(KeysFailed(regions))
+            raise  # the base screen shows it
+        self.post_message(KeysLoaded(dict(zip(regions, found, strict=True))))
+
+    def on_keys_failed(self, message: KeysFailed) -> None:
+        self.keys_loading.difference_update(message.regions)
+        self.query_one("#kms-hint", Static).update(
+            f"Could not list the keys in {', '.join(message.regions)}. Ctrl+L tries again."
+        )
+
+    def on_keys_loaded(self, message: KeysLoaded) -> None:
+        self.keys.update(message.keys)
+        self.keys_loading.difference_update(message.keys)
+        if self.inventory is not None:
+            choice, _, _ = self.build_choice()
+            self.show_keys(choice.bucket_regions)
+
+    def show_keys(self, regions: list[str]) -> None:
+        picker: SelectionList[str] = self.query_one("#kms-keys", SelectionList)
+        selected = set(picker.selected) | self.pending_keys
+        options: list[Selection[str]] = []
+        for region in regions:
+            for key in self.keys.get(region, []):
+                label = Text(f"{region}  ", style="bold")
+                label.append(", ".join(key.aliases) or key.key_id)
+                label.append(f"\n{key.arn}", style="dim")
+                options.append(Selection(label, key.arn, key.arn in selected, id=key.arn))
+        current = [picker.get_option_at_index(i).id for i in range(picker.option_count)]
+        if current != [o.id for o in options]:
+            with picker.prevent(SelectionList.SelectedChanged):
+                picker.clear_options()
+                picker.add_options(options)
+            if options:
+                picker.highlighted = 0  # Space selects at once
+        self.pending_keys = {arn for arn in self.pending_keys if arn not in {o.id for o in options}}
+        loading = [r for r in regions if r not in self.keys]
+        empty = [r for r in regions if r in self.keys and not self.keys[r]]
+        hints = []
+        if loading:
+            hints.append(f"Loading customer-managed keys in {', '.join(loading)}…")
+        if empty:
+            hints.append(
+                f"No enabled customer-managed key in {', '.join(empty)}: create one in KMS there "
+                "(the AWS-managed aws/s3 key cannot be used)."
+            )
+        if not hints:
+            hints.append("Space selects one key per bucket region. Its key policy gets a log-delivery grant.")
+        self.query_one("#kms-hint", Static).update("\n".join(hints))
+
+    # -- preview -------------------------------------------------------------------------------------
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#preview")
+    def submit(self) -> None:
+        self.action_preview()
+
+    def action_preview(self) -> None:
+        if self.inventory is None:
+            self.flow_app.notify("Run discovery first (Ctrl+B).", severity="warning")
+            return
+        if self.flow_app.session is None:
+            self.flow_app.show_error(RuntimeError(self.flow_app.session_problem or "no AWS session"))
+            return
+        if self.previewing:
+            return
+        choice, general, other = self.build_choice()
+        problems = general + other
+        if problems:
+            self.flow_app.notify(
+                "Fix the choice first:\n" + "\n".join(f"- {p}" for p in problems),
+                title="Cannot preview",
+                severity="warning",
+                markup=False,
+            )
+            self.query_one("#status", Static).update("Not previewed: fix the problems marked ✗.")
+            return
+        self.previewing = True
+        self.query_one("#status", Static).update("Planning: reading the current bucket settings…")
+        self.run_preview(choice)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="bucket-plan")
+    def run_preview(self, choice: BucketChoice) -> None:
+        session = self.flow_app.session
+        assert session is not None
+        self.post_message(PreviewReady(choice, plan_buckets(session, choice, self.account)))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        super().on_worker_state_changed(event)
+        if event.worker.group != "bucket-plan":
+            return
+        if event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
+            self.previewing = False
+            self.query_one("#status", Static).update("Not previewed: see the error message.")
+
+    def on_preview_ready(self, message: PreviewReady) -> None:
+        self.previewing = False
+        state = self.flow_app.state
+        choice, setup = message.choice, message.setup
+        state.bucket_choice = choice
+        state.buckets = bucket_for_region(choice, self.account)
+        assert self.inventory is not None
+        plan = Plan(
+            account=self.account,
+            partition=self.inventory.identity.partition,
+            changes=setup.changes,
+            notes=setup.notes,
+            settings={"bucket": choice.model_dump()},
+        )
+        self.query_one("#status", Static).update(
+            f"Previewed {_plural(len(setup.changes), 'change')} for "
+            f"{_plural(len(setup.buckets), 'bucket')}; choice saved for the next steps."
+        )
+        self.app.push_screen(
+            PlanReview(
+                plan, title="Bucket set-up", step=self.STEP, warnings=setup.warnings, notes=setup.notes
+            ),
+            self.reviewed,
+        )
+
+    def reviewed(self, report: ApplyReport | None) -> None:
+        status = self.query_one("#status", Static)
+        if report is None:
+            status.update("Previewed, not applied. Ctrl+R previews again.")
+        elif report.ok:
+            status.update("Applied: the bucket(s) are ready. Ctrl+N goes to the next step.")
+        else:
+            status.update("Apply stopped: fix the failure and preview again; finished changes are skipped.")
