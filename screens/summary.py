@@ -1,0 +1,265 @@
+"""The hand-off: what to register in Kentik, the audit-log path and the changes made this run.
+
+Pushed from the verify step (key s). The text is plain and selectable; `c` copies it to the clipboard,
+`e` writes it as JSON into the state directory and shows the file's path.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Static, TextArea
+
+from aws.buckets import bucket_targets
+from aws.errors import FlowlogsError
+from aws.inventory import Inventory
+from aws.verify import Source
+from tui import config
+from tui.state import WizardState
+
+if TYPE_CHECKING:
+    from tui.app import FlowlogsApp
+
+DELETION_TEXT = {
+    "": "no (read-only access to the bucket)",
+    "s3:DeleteObject": "yes: s3:DeleteObject",
+    "s3:*": "yes: s3:*",
+}
+
+
+def registration(
+    state: WizardState,
+    sources: list[Source],
+    *,
+    account: str = "",
+    audit_path: Path | None = None,
+    bucket_regions: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Everything Kentik's S3 registration asks for, plus what this run changed (JSON-ready)."""
+    role_arn, role_from, external_id = (
+        state.kentik_role_arn,
+        "chosen on the IAM policy step",
+        state.external_id,
+    )
+    inventory = state.inventory
+    if not role_arn and isinstance(inventory, Inventory) and inventory.roles:
+        role = next((r for r in inventory.roles if r.trusts_kentik), inventory.roles[0])
+        role_arn, role_from = role.arn, "found by discovery: a candidate, not confirmed"
+        external_id = external_id or (role.external_ids[0] if role.external_ids else "")
+    regions = dict(bucket_regions or {})
+    kms: dict[str, str] = {}
+    if state.bucket_choice is not None:
+        try:
+            for target in bucket_targets(state.bucket_choice, account):
+                regions.setdefault(target.name, target.region)
+                if target.kms_key_arn:
+                    kms[target.name] = target.kms_key_arn
+        except FlowlogsError:
+            pass
+    for source in sources:
+        if source.bucket_region:
+            regions.setdefault(source.bucket, source.bucket_region)
+    names = sorted(set(state.buckets.values()) | {s.bucket for s in sources})
+    buckets = []
+    for name in names:
+        mine = [s for s in sources if s.bucket == name]
+        prefixes = sorted({s.prefix for s in mine})
+        if not mine:
+            prefixes = sorted({state.log_choices.prefix, state.log_choices.firewall_prefix})
+        buckets.append(
+            {
+                "bucket": name,
+                "region": regions.get(name, ""),
+                "prefixes": prefixes,
+                "source_regions": sorted(
+                    {s.region for s in mine} or {r for r, b in state.buckets.items() if b == name}
+                ),
+                "flow_logs": sorted(s.flow_log_id for s in mine if s.kind == "flowlog"),
+                "firewall_logs": sorted(
+                    f"{s.firewall_name}/{s.log_type}" for s in mine if s.kind == "firewall"
+                ),
+                "kms_key_arn": kms.get(name, ""),
+            }
+        )
+    changes = []
+    for applied in state.applied:
+        results = {r.change_id: r for r in applied.report.results}
+        for change in applied.plan.changes:
+            result = results.get(change.id)
+            changes.append(
+                {
+                    "step": applied.step,
+                    "id": change.id,
+                    "title": change.title,
+                    "status": result.status if result else "not-run",
+                }
+            )
+    return {
+        "account": account,
+        "role_arn": role_arn,
+        "role_from": role_from if role_arn else "",
+        "external_id": external_id,
+        "buckets": buckets,
+        "deletion_granted": state.deletion_granted,
+        "audit_log": str(audit_path) if audit_path else "",
+        "changes": changes,
+    }
+
+
+def registration_text(data: dict[str, Any]) -> str:
+    """The registration as plain text (what the copy key puts on the clipboard)."""
+    lines = ["Register in Kentik (AWS / S3 flow logs):"]
+    role = data["role_arn"] or "(no role known: create one trusting Kentik, see the IAM policy step)"
+    lines.append(f"  Role ARN:     {role}")
+    if data["role_from"]:
+        lines.append(f"                ({data['role_from']})")
+    lines.append(f"  External id:  {data['external_id'] or '(none)'}")
+    for b in data["buckets"]:
+        lines.append(f"  Bucket:       {b['bucket']}")
+        lines.append(f"    region:     {b['region'] or '(unknown)'}")
+        prefixes = ", ".join(p or "(none)" for p in b["prefixes"]) or "(none)"
+        lines.append(f"    prefix:     {prefixes}")
+        if b["source_regions"]:
+            lines.append(f"    logs from:  {', '.join(b['source_regions'])}")
+        if b["kms_key_arn"]:
+            lines.append(f"    KMS key:    {b['kms_key_arn']}")
+    if not data["buckets"]:
+        lines.append("  Bucket:       (none chosen yet)")
+    deletion = DELETION_TEXT.get(data["deletion_granted"], data["deletion_granted"])
+    lines.append(f"  Deletion:     {deletion}")
+    lines.append("")
+    lines.append(f"Audit log: {data['audit_log'] or '(none)'}")
+    lines.append("")
+    if data["changes"]:
+        lines.append(f"Changes made this run ({len(data['changes'])}):")
+        for c in data["changes"]:
+            lines.append(f"  [{c['status']}] {c['title']}")
+    else:
+        lines.append("No change was made to AWS this run.")
+    return "\n".join(lines)
+
+
+def export_path(account: str) -> Path:
+    return config.state_dir() / f"kentik-registration-{account or 'unknown'}.json"
+
+
+@dataclass
+class RegionsResolved(Message):
+    regions: dict[str, str]
+
+
+class SummaryScreen(Screen[None]):
+    """Not a wizard step: pushed from the verify screen over it."""
+
+    BINDINGS = [
+        Binding("c", "copy", "Copy", id="summary.copy"),
+        Binding("e", "export", "Export JSON", id="summary.export"),
+        Binding("escape", "back", "Back", id="summary.back"),
+    ]
+    DEFAULT_CSS = """
+    SummaryScreen #summary-title { height: 1; padding: 0 1; text-style: bold; background: $boost; }
+    SummaryScreen #summary-body { height: 1fr; border: none; padding: 0 1; }
+    SummaryScreen #summary-note { height: auto; padding: 0 1; color: $text-muted; }
+    """
+
+    def __init__(self, sources: list[Source]) -> None:
+        super().__init__()
+        self.sources = sources
+        self.bucket_regions: dict[str, str] = {}
+        self.exported: Path | None = None
+
+    @property
+    def flow_app(self) -> FlowlogsApp:
+        return cast("FlowlogsApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Static("Summary: register these in Kentik", id="summary-title")
+        yield TextArea(
+            id="summary-body",
+            read_only=True,
+            show_line_numbers=False,
+            soft_wrap=True,
+            highlight_cursor_line=False,
+        )
+        yield Static(id="summary-note")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#summary-body", TextArea).cursor_blink = False
+        self.render_summary()
+        if self.flow_app.session is not None and any(not b["region"] for b in self.data()["buckets"]):
+            self.resolve_regions()
+
+    def data(self) -> dict[str, Any]:
+        app = self.flow_app
+        session = app.session
+        account = app.identity.account if app.identity else ""
+        if not account and isinstance(app.state.inventory, Inventory):
+            account = app.state.inventory.identity.account
+        return registration(
+            app.state,
+            self.sources,
+            account=account,
+            audit_path=session.audit.path if session and session.audit else None,
+            bucket_regions=self.bucket_regions,
+        )
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="summary-regions")
+    def resolve_regions(self) -> None:
+        session = self.flow_app.session
+        assert session is not None
+        found: dict[str, str] = {}
+        for b in self.data()["buckets"]:
+            if b["region"]:
+                continue
+            loc = session.client("s3").get_bucket_location(Bucket=b["bucket"]).get("LocationConstraint")
+            found[b["bucket"]] = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(loc, loc)
+        self.post_message(RegionsResolved(found))
+
+    def on_regions_resolved(self, message: RegionsResolved) -> None:
+        self.bucket_regions.update(message.regions)
+        self.render_summary()
+
+    def render_summary(self) -> None:
+        self.query_one("#summary-body", TextArea).load_text(registration_text(self.data()))
+        note = "c copies it all (or select text) · e exports JSON · Esc returns to the live panel"
+        if self.exported:
+            note = f"Exported to {self.exported}"
+        self.query_one("#summary-note", Static).update(Text(note))
+
+    def on_worker_state_changed(self, event: Any) -> None:
+        from textual.worker import WorkerState
+
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.flow_app.show_error(event.worker.error, context=event.worker.name)
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(registration_text(self.data()))
+        self.notify("Copied the registration details to the clipboard.", title="Summary")
+
+    def action_export(self) -> None:
+        data = self.data()
+        path = export_path(data["account"])
+        data["exported_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        except OSError as err:
+            self.flow_app.show_error(err, context="export summary")
+            return
+        self.exported = path
+        self.render_summary()
+        self.notify(f"Wrote {path}", title="Summary exported", markup=False)
+
+    def action_back(self) -> None:
+        self.dismiss(None)

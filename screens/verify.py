@@ -1,0 +1,650 @@
+"""Step 5: live verification. Are the logs arriving, readable, and can Kentik's role read them?
+
+Sources come from the buckets chosen this run (`state.buckets` / `state.bucket_choice`), or for an
+existing set-up from the buckets discovery saw flow logs and firewalls write to (the user can type
+others). Polls run in a thread worker (`aws.verify.Watcher`); a 1-second timer only counts down.
+Every time on screen is an age relative to `now()`, which tests override for a fixed clock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import DataTable, Input, Static
+
+from aws.buckets import bucket_targets
+from aws.errors import FlowlogsError
+from aws.iam_eval import Access, Decision, Statement, evaluate
+from aws.iam_policy import load_inline, load_managed
+from aws.inventory import Inventory
+from aws.session import AwsSession
+from aws.verify import ReaderVerdict, Source, SourceStatus, Watcher, age, sources_from_account
+from screens.base import WizardScreen
+
+STATE_STYLE = {
+    "waiting": "bold black on yellow",
+    "receiving": "bold black on green",
+    "stale": "bold white on magenta",
+    "failed": "bold white on red",
+}
+BLOCKS = " ▁▂▃▄▅▆▇█"
+SAMPLE_COLUMNS = {  # flow log field -> column title in the sample
+    "srcaddr": "src",
+    "dstaddr": "dst",
+    "dstport": "dport",
+    "protocol": "proto",
+    "packets": "pkts",
+    "bytes": "bytes",
+    "action": "action",
+    "log-status": "status",
+}
+WATCH_BACK = timedelta(hours=1)  # count files delivered since this long before the screen opened
+
+
+def sparkline(counts: list[int], width: int) -> str:
+    """Files per interval as block characters (the newest `width` intervals, oldest first)."""
+    values = counts[-width:] if width else []
+    top = max(values, default=0)
+    if top == 0:
+        return "·" * len(values)
+    return "".join(BLOCKS[0] if v == 0 else BLOCKS[max(1, round(v / top * 8))] for v in values)
+
+
+# -- reader check: the Kentik role's identity policies, evaluated locally ------------------------------
+def _role_name(role_arn: str) -> str:
+    return role_arn.rsplit("/", 1)[-1]
+
+
+def _describe(decision: Decision, origin: list[str]) -> str:
+    """Which statements decided, named by their policy (`origin[i]` labels merged statement i)."""
+
+    def names(statements: list[Statement]) -> str:
+        return ", ".join(origin[st.index] if st.index < len(origin) else st.label for st in statements)
+
+    if decision.denied_by:
+        return "denied by " + names(decision.denied_by)
+    if decision.allowed_by:
+        return "allowed by " + names(decision.allowed_by)
+    if decision.conditional_allows:
+        return "only allowed under a condition (" + names(decision.conditional_allows) + ")"
+    return "no statement allows it"
+
+
+class RoleReaderCheck:
+    """`reader_check` for the Watcher: does the Kentik role's policy allow s3:GetObject on the file,
+    s3:ListBucket on the bucket and (SSE-KMS) kms:Decrypt on the bucket's key? The role's attached
+    (customer- and AWS-managed, default version) and inline policies are read once, in the poll thread."""
+
+    def __init__(self, session: AwsSession, role_arn: str, kms_keys: dict[str, str]) -> None:
+        self.session = session
+        self.role_arn = role_arn
+        self.kms_keys = kms_keys  # bucket -> KMS key ARN (SSE-KMS buckets only)
+        self._lock = threading.Lock()
+        self._document: dict[str, Any] | None = None
+        self.origin: list[str] = []  # merged statement index -> "policy NAME statement N (Sid S)"
+
+    def document(self) -> dict[str, Any]:
+        """Every statement of the role's policies as one document (an Allow anywhere grants, a Deny
+        anywhere wins: the same outcome as evaluating the policies together)."""
+        with self._lock:
+            if self._document is None:
+                role = _role_name(self.role_arn)
+                iam = self.session.client("iam")
+                statements: list[Any] = []
+                origin: list[str] = []
+                arns = [
+                    p["PolicyArn"]
+                    for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role)
+                    for p in page["AttachedPolicies"]
+                ]
+                inline = [
+                    n
+                    for page in iam.get_paginator("list_role_policies").paginate(RoleName=role)
+                    for n in page["PolicyNames"]
+                ]
+                targets = [load_managed(self.session, arn, role_name=role) for arn in arns]
+                targets += [load_inline(self.session, role, name) for name in inline]
+                for target in targets:
+                    body = target.document.get("Statement", [])
+                    items = body if isinstance(body, list) else [body]
+                    for n, st in enumerate(items, 1):
+                        sid = st.get("Sid") if isinstance(st, dict) else None
+                        origin.append(
+                            f"policy {target.policy_name} statement {n}" + (f" (Sid {sid})" if sid else "")
+                        )
+                    statements += items
+                self._document = {"Version": "2012-10-17", "Statement": statements}
+                self.origin = origin
+            return self._document
+
+    def __call__(self, source: Source, key: str) -> ReaderVerdict:
+        doc = self.document()
+        if not doc["Statement"]:
+            return ReaderVerdict(ok=False, reasons=[f"role {_role_name(self.role_arn)} has no policy"])
+        partition = self.role_arn.split(":")[1] if self.role_arn.count(":") >= 5 else "aws"
+        accesses = [
+            Access("s3:GetObject", f"arn:{partition}:s3:::{source.bucket}/{key}"),
+            Access("s3:ListBucket", f"arn:{partition}:s3:::{source.bucket}"),
+        ]
+        kms_key = self.kms_keys.get(source.bucket, "")
+        if kms_key:
+            accesses.append(Access("kms:Decrypt", kms_key))
+        decisions = [evaluate(doc, a) for a in accesses]
+        failed = [d for d in decisions if not d.allowed]
+        shown = failed or decisions
+        return ReaderVerdict(
+            ok=not failed,
+            reasons=[f"{d.access.action} on {d.access.resource}: {_describe(d, self.origin)}" for d in shown],
+        )
+
+
+# -- messages from the poll worker ---------------------------------------------------------------------
+@dataclass
+class SourcesFound(Message):
+    generation: int
+    sources: list[Source]
+    warnings: list[str] = field(default_factory=list)
+    reader: str = ""  # what the reader check evaluates, or why it is off
+
+
+@dataclass
+class Polled(Message):
+    generation: int
+    watcher: Watcher
+    statuses: list[SourceStatus]
+
+
+@dataclass
+class PollFailed(Message):
+    generation: int
+
+
+class VerifyScreen(WizardScreen):
+    STEP = "verify"
+    INTERVAL = 30  # seconds between polls
+    TICK = 1.0  # countdown timer period (tests raise it so nothing moves on its own)
+    AUTO_FOCUS = "#sources"
+    BINDINGS = [
+        Binding("p", "toggle_pause", "Pause/resume", id="verify.pause"),
+        Binding("n", "poll_now", "Poll now", id="verify.poll"),
+        Binding("b", "edit_buckets", "Buckets", id="verify.buckets"),
+        Binding("s", "summary", "Summary", id="verify.summary"),
+        Binding("escape", "hide_buckets", "Hide", show=False, id="verify.hide_buckets"),
+    ]
+    DEFAULT_CSS = """
+    VerifyScreen #verify-bar { height: 1; padding: 0 1; }
+    VerifyScreen #bucket-row { height: auto; display: none; padding: 0 1; }
+    VerifyScreen #bucket-row.visible { display: block; }
+    VerifyScreen #bucket-help { height: auto; color: $text-muted; }
+    VerifyScreen #bucket-input { height: 1; border: none; padding: 0 1; }
+    VerifyScreen #panes { height: 1fr; }
+    VerifyScreen #sources { min-height: 3; max-height: 9; }
+    VerifyScreen #detail-box { height: 1fr; min-height: 6; padding: 0 1; border-top: solid $primary-darken-2; }
+    VerifyScreen.-wide #sources { max-height: 14; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.watcher: Watcher | None = None
+        self.buckets: list[str] = []
+        self.regions: list[str] | None = None
+        self.statuses: dict[str, SourceStatus] = {}
+        self.order: list[str] = []
+        self.selected: str | None = None
+        self.paused = False
+        self.polling = False
+        self.remaining = self.INTERVAL
+        self.reader_note = ""
+        self.warnings: list[str] = []
+        self.message = ""
+        self.typed = False  # the user typed the buckets: keep them
+        self.generation = 0  # one per watch: results of an earlier watch are dropped
+        self._timer: Timer | None = None
+
+    # the injectable clock
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="verify-bar")
+        with Vertical(id="bucket-row"):
+            yield Static(
+                "Bucket(s) to watch, separated by spaces or commas (Enter starts watching):",
+                id="bucket-help",
+            )
+            yield Input(placeholder="my-flow-logs-bucket other-bucket", id="bucket-input")
+        with Vertical(id="panes"):
+            yield DataTable(id="sources", cursor_type="row", zebra_stripes=True)
+            with VerticalScroll(id="detail-box"):
+                yield Static(id="detail")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#sources", DataTable)
+        table.styles.height = "auto"  # as tall as its rows (the app's stylesheet makes tables 1fr)
+        table.add_columns("Source", "Region", "State", "Files", "Newest", "Activity")
+        self._timer = self.set_interval(self.TICK, self._tick)
+        self.buckets, self.regions = self._known_buckets()
+        if self.buckets:
+            self.query_one("#bucket-input", Input).value = " ".join(self.buckets)
+            self.start_watch()
+        else:
+            self.message = self._no_bucket_message()
+            self.action_edit_buckets()
+        self.render_bar()
+        self.render_detail()
+
+    def on_screen_suspend(self) -> None:
+        if self._timer is not None:
+            self._timer.pause()  # no polling while another step or the summary is shown
+
+    def on_screen_resume(self) -> None:
+        if self._timer is not None:
+            self._timer.resume()
+        if self.typed or self.watcher is None:
+            return
+        buckets, regions = self._known_buckets()
+        if buckets and buckets != self.buckets:  # an earlier step chose other buckets meanwhile
+            self.buckets, self.regions = buckets, regions
+            self.query_one("#bucket-input", Input).value = " ".join(buckets)
+            self.start_watch()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width >= 120, "-wide")
+        if self.statuses:
+            self.render_table()
+
+    # -- where to look ---------------------------------------------------------------------------------
+    def _known_buckets(self) -> tuple[list[str], list[str] | None]:
+        """Buckets chosen this run (and their source regions), else the S3 buckets discovery saw."""
+        state = self.flow_app.state
+        if state.buckets:
+            return sorted(set(state.buckets.values())), sorted(state.buckets)
+        choice = state.bucket_choice
+        account = self.flow_app.identity.account if self.flow_app.identity else ""
+        if choice is not None:
+            try:
+                return sorted({t.name for t in bucket_targets(choice, account)}), sorted(set(choice.regions))
+            except FlowlogsError:
+                pass
+        inventory = state.inventory
+        if isinstance(inventory, Inventory):
+            found: set[str] = set()
+            regions: set[str] = set()
+            for region in inventory.scanned_regions:
+                for vpc in region.vpcs:
+                    for fl in vpc.flow_logs + vpc.partial_flow_logs:
+                        if fl.bucket:
+                            found.add(fl.bucket)
+                            regions.add(region.name)
+                for fw in region.firewalls:
+                    for dest in fw.destinations:
+                        if dest.bucket:
+                            found.add(dest.bucket)
+                            regions.add(region.name)
+            return sorted(found), sorted(regions) or None
+        return [], None
+
+    def _no_bucket_message(self) -> str:
+        if self.flow_app.state.inventory is None:
+            return (
+                "No bucket chosen and no discovery result: type the bucket(s) to watch, or go back to "
+                "discovery (ctrl+b)."
+            )
+        return "No flow log or firewall writes to S3 yet: type the bucket(s) to watch."
+
+    def _kms_keys(self) -> dict[str, str]:
+        choice = self.flow_app.state.bucket_choice
+        if choice is None or choice.encryption != "SSE-KMS":
+            return {}
+        account = self.flow_app.identity.account if self.flow_app.identity else ""
+        try:
+            return {t.name: t.kms_key_arn for t in bucket_targets(choice, account) if t.kms_key_arn}
+        except FlowlogsError:
+            return {}
+
+    def _role_arn(self) -> str:
+        state = self.flow_app.state
+        if state.kentik_role_arn:
+            return state.kentik_role_arn
+        inventory = state.inventory
+        if isinstance(inventory, Inventory) and inventory.roles:
+            trusted = [r for r in inventory.roles if r.trusts_kentik] or inventory.roles
+            return trusted[0].arn
+        return ""
+
+    # -- polling ---------------------------------------------------------------------------------------
+    def start_watch(self) -> None:
+        if self.flow_app.session is None:
+            self.flow_app.show_error(RuntimeError(self.flow_app.session_problem or "no AWS session"))
+            return
+        self.generation += 1
+        self.watcher = None
+        self.statuses.clear()
+        self.order = []
+        self.selected = None
+        self.query_one("#sources", DataTable).clear()
+        self.message = f"Finding flow logs and firewalls that write to {', '.join(self.buckets)}…"
+        self.action_poll_now()
+
+    def _tick(self) -> None:
+        if self.paused or self.polling or self.watcher is None:
+            return
+        self.remaining -= 1
+        if self.remaining <= 0:
+            self.action_poll_now()
+        else:
+            self.render_bar()
+
+    def action_poll_now(self) -> None:
+        if self.polling or not self.buckets:
+            return
+        self.polling = True
+        self.remaining = self.INTERVAL
+        self.render_bar()
+        if self.watcher is None:
+            role = self._role_arn()
+            self.run_poll(self.generation, None, list(self.buckets), self.regions, role, self._kms_keys())
+        else:
+            self.run_poll(self.generation, self.watcher)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="verify-poll")
+    def run_poll(
+        self,
+        generation: int,
+        watcher: Watcher | None,
+        buckets: list[str] | None = None,
+        regions: list[str] | None = None,
+        role: str = "",
+        kms_keys: dict[str, str] | None = None,
+    ) -> None:
+        """One poll; the first one of a watch also finds the sources and builds the watcher."""
+        session = self.flow_app.session
+        try:
+            assert session is not None
+            now = self.now()
+            if watcher is None:
+                warnings: list[str] = []
+                sources = sources_from_account(session, buckets or [], regions, warnings=warnings)
+                check: Callable[[Source, str], ReaderVerdict] | None = None
+                if role:
+                    check = RoleReaderCheck(session, role, kms_keys or {})
+                    note = f"role {_role_name(role)}"
+                else:
+                    note = "no Kentik role known (choose it on the IAM policy step)"
+                watcher = Watcher(session, sources, now - WATCH_BACK, check)
+                self.post_message(SourcesFound(generation, sources, warnings, note))
+            statuses = watcher.poll(now)
+            self.post_message(Polled(generation, watcher, statuses))
+        except BaseException:
+            self.post_message(PollFailed(generation))
+            raise
+
+    def on_sources_found(self, message: SourcesFound) -> None:
+        if message.generation != self.generation:
+            return
+        self.reader_note = message.reader
+        self.warnings = message.warnings
+        if message.sources:
+            self.message = ""
+        else:
+            self.message = (
+                f"No flow log or firewall log writes to {', '.join(self.buckets)}. "
+                "Press b to watch other buckets."
+            )
+
+    def on_polled(self, message: Polled) -> None:
+        self.polling = False
+        self.remaining = self.INTERVAL
+        if message.generation != self.generation:  # the buckets changed while it ran
+            self.action_poll_now()
+            return
+        self.watcher = message.watcher
+        for status in message.statuses:
+            self.statuses[status.source.id] = status
+        self.order = [s.source.id for s in message.statuses]
+        if self.selected not in self.statuses:
+            self.selected = self.order[0] if self.order else None
+        self.render_table()
+        self.render_bar()
+        self.render_detail()
+
+    def on_poll_failed(self, message: PollFailed) -> None:
+        self.polling = False
+        self.remaining = self.INTERVAL
+        if message.generation != self.generation:
+            self.action_poll_now()
+            return
+        if self.watcher is None:
+            self.message = "Could not list the sources (see the error). Press n to try again."
+        self.render_bar()
+        self.render_detail()
+
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+        self.render_bar()
+
+    # -- buckets typed by the user -----------------------------------------------------------------------
+    def action_edit_buckets(self) -> None:
+        self.query_one("#bucket-row").add_class("visible")
+        self.query_one("#bucket-input", Input).focus()
+
+    def action_hide_buckets(self) -> None:
+        if self.buckets:  # with nothing to watch, the bucket field stays
+            self.query_one("#bucket-row").remove_class("visible")
+            self.query_one("#sources", DataTable).focus()
+
+    @on(Input.Submitted, "#bucket-input")
+    def buckets_entered(self, event: Input.Submitted) -> None:
+        names = [b for b in event.value.replace(",", " ").split() if b]
+        if not names:
+            self.notify("Type at least one bucket name.", severity="warning")
+            return
+        self.buckets, self.regions = names, None
+        self.typed = True
+        self.query_one("#bucket-row").remove_class("visible")
+        self.query_one("#sources", DataTable).focus()
+        self.start_watch()
+        self.render_bar()
+        self.render_detail()
+
+    # -- summary ---------------------------------------------------------------------------------------
+    def action_summary(self) -> None:
+        from screens.summary import SummaryScreen
+
+        self.app.push_screen(SummaryScreen([s.source for s in self.statuses.values()]))
+
+    # -- rendering -------------------------------------------------------------------------------------
+    def render_bar(self) -> None:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if self.paused:
+            text.append(" PAUSED ", style="bold black on yellow")
+            text.append(" p resumes", style="dim")
+        elif self.polling:
+            text.append("Polling…", style="bold")
+        elif self.watcher is not None:
+            text.append(f"Next poll in {self.remaining}s", style="bold")
+            text.append(f" (every {self.INTERVAL}s)", style="dim")
+        if self.watcher is not None and self.statuses:
+            counts: dict[str, int] = {}
+            for st in self.statuses.values():
+                counts[st.state] = counts.get(st.state, 0) + 1
+            ready = sum(1 for st in self.statuses.values() if st.ready)
+            text.append(f" · poll {self.watcher.polls} · ")
+            shown = [state for state in ("receiving", "waiting", "stale", "failed") if counts.get(state)]
+            for i, state in enumerate(shown):
+                if i:
+                    text.append(", ")
+                text.append(f"{counts[state]} {state}", style=STATE_STYLE[state].split(" on ")[-1])
+            text.append(f" · {ready}/{len(self.statuses)} ready", style="dim")
+        self.query_one("#verify-bar", Static).update(text)
+
+    def _newest_age(self, st: SourceStatus) -> str:
+        """Age of the newest file when the poll saw it (the clock the status's own text uses)."""
+        return age(st.checked_at - st.newest.last_modified) if st.newest else "-"
+
+    def render_table(self) -> None:
+        table = self.query_one("#sources", DataTable)
+        wide = self.size.width >= 120
+        name_width = 44 if wide else 22
+        spark = 20 if wide else 8
+        table.clear()
+        for sid in self.order:
+            st = self.statuses[sid]
+            s = st.source
+            name = s.label if s.kind == "flowlog" else f"{s.firewall_name}/{s.log_type}"
+            if len(name) > name_width:
+                name = name[: name_width - 1] + "…"
+            table.add_row(
+                name,
+                s.region,
+                Text(f" {st.state} ", style=STATE_STYLE[st.state]),
+                str(st.files),
+                self._newest_age(st),
+                Text(sparkline(st.sparkline, spark), style="green" if st.files else "dim"),
+                key=sid,
+            )
+        if self.order:
+            table.move_cursor(row=self.order.index(self.selected) if self.selected in self.order else 0)
+
+    @on(DataTable.RowHighlighted, "#sources")
+    def source_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value and event.row_key.value != self.selected:
+            self.selected = event.row_key.value
+            self.render_detail()
+
+    def render_detail(self) -> None:
+        self.query_one("#detail", Static).update(self.detail_renderable())
+
+    def detail_renderable(self) -> RenderableType:
+        parts: list[RenderableType] = []
+        if self.message:
+            parts.append(Text(self.message, style="yellow"))
+        for line in self.warnings:
+            parts.append(Text(f"warning: {line}", style="yellow"))
+        st = self.statuses.get(self.selected or "")
+        if st is None:
+            if not parts:
+                parts.append(Text("Waiting for the first poll…", style="dim"))
+            return Group(*parts)
+        s = st.source
+        head = Text()
+        head.append(f" {st.state} ", style=STATE_STYLE[st.state])
+        what = (
+            f"flow log {s.label}" if s.kind == "flowlog" else f"firewall {s.firewall_name} {s.log_type} log"
+        )
+        head.append(f" {what} ({s.region})", style="bold")
+        parts.append(head)
+        where = f"s3://{s.bucket}/{s.prefix + '/' if s.prefix and not s.prefix.endswith('/') else s.prefix}"
+        parts.append(Text(f"To {where}", style="dim"))
+        parts.append(Text(st.detail))
+        if st.next_step:
+            parts.append(Text.assemble(("Next: ", "bold"), st.next_step))
+        if st.error:
+            parts.append(Text(f"Last read error: {st.error}", style="yellow"))
+        if st.newest:
+            parts.append(
+                Text(
+                    f"Newest: {st.newest.key.rsplit('/', 1)[-1]} ({st.newest.size} B, "
+                    f"{self._newest_age(st)} ago)",
+                    style="dim",
+                )
+            )
+        parts += self._content_parts(st)
+        parts.append(self._reader_text(st))
+        return Group(*parts)
+
+    def _content_parts(self, st: SourceStatus) -> list[RenderableType]:
+        c = st.content
+        if c is None:
+            return []
+        out: list[RenderableType] = []
+        if not c.ok:
+            out.append(Text(f"Content: unreadable: {'; '.join(c.problems)}", style="red"))
+            return out
+        if c.kind == "flowlog":
+            fields = (
+                "every v2-v5 field present"
+                if not c.missing_fields
+                else f"missing: {', '.join(c.missing_fields)}"
+            )
+            status = ", ".join(f"{k} {v}" for k, v in sorted(c.log_status.items()))
+            line = Text("Content: ", style="bold")
+            line.append(
+                f"{len(c.header)} fields, {fields}; {c.records} records",
+                style="green" if not c.missing_fields else "yellow",
+            )
+            if status:
+                line.append(f" ({status})")
+            out.append(line)
+            out.append(self._flow_sample(c.header, c.sample))
+        else:
+            kinds = ", ".join(f"{k} {v}" for k, v in sorted(c.event_types.items()))
+            out.append(Text.assemble(("Content: ", "bold"), (f"{c.records} events ({kinds})", "green")))
+            out.append(self._firewall_sample(c.events))
+        for w in c.warnings:
+            out.append(Text(f"warning: {w}", style="yellow"))
+        return out
+
+    @staticmethod
+    def _flow_sample(header: list[str], rows: list[list[str]]) -> Table:
+        columns = [f for f in SAMPLE_COLUMNS if f in header]
+        table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+        for name in columns:
+            table.add_column(SAMPLE_COLUMNS[name], no_wrap=True, overflow="ellipsis")
+        index = [header.index(f) for f in columns]
+        for row in rows:
+            table.add_row(*(row[i] for i in index))
+        return table
+
+    @staticmethod
+    def _firewall_sample(events: list[dict[str, Any]]) -> Table:
+        table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+        for name in ("event", "source", "destination", "proto", "detail"):
+            table.add_column(name, no_wrap=True, overflow="ellipsis")
+        for record in events:
+            event = record.get("event") if isinstance(record.get("event"), dict) else {}
+            assert isinstance(event, dict)
+            kind = str(event.get("event_type", "?"))
+            extra = ""
+            if isinstance(event.get("alert"), dict):
+                alert = event["alert"]
+                extra = f"{alert.get('action', '')} {alert.get('signature', '')}".strip()
+            elif isinstance(event.get("netflow"), dict):
+                extra = f"{event['netflow'].get('pkts', '')} pkts {event['netflow'].get('bytes', '')} B"
+            elif isinstance(event.get("tls"), dict):
+                extra = str(event["tls"].get("sni", ""))
+            table.add_row(
+                kind,
+                f"{event.get('src_ip', '')}:{event.get('src_port', '')}",
+                f"{event.get('dest_ip', '')}:{event.get('dest_port', '')}",
+                str(event.get("proto", "")),
+                extra,
+            )
+        return table
+
+    def _reader_text(self, st: SourceStatus) -> Text:
+        text = Text.assemble(("Kentik can read: ", "bold"))
+        if st.reader is None:
+            if self.reader_note.startswith("role "):
+                text.append("checked when the first file arrives", style="dim")
+            else:
+                text.append(f"not checked: {self.reader_note or 'no role known'}", style="dim")
+            return text
+        text.append("pass" if st.reader.ok else "FAIL", style="bold green" if st.reader.ok else "bold red")
+        text.append(f" ({self.reader_note})", style="dim")
+        for reason in st.reader.reasons:
+            text.append(f"\n  {reason}", style="" if st.reader.ok else "red")
+        return text
