@@ -40,6 +40,10 @@ class LogChoices(BaseModel):
     firewall_prefix: str = ""
     firewall_logs: list[LogType] = Field(default_factory=lambda: list(DEFAULT_FIREWALL_LOGS))
     repoint_existing: bool = False
+    replace_non_s3: bool = Field(
+        default=False,
+        description="Move FLOW/ALERT logs that go to CloudWatch Logs/Firehose to S3 (destructive)",
+    )
 
 
 class PlanBuild(BaseModel):
@@ -203,6 +207,7 @@ def build_plan(
                 prefix=logs.firewall_prefix,
                 log_types=tuple(logs.firewall_logs),
                 repoint_existing=logs.repoint_existing,
+                replace_non_s3=logs.replace_non_s3,
             )
             plan.extend(firewall_changes(firewall_targets(inventory, logs, regions), fw_opts, account))
     if policy_changes is not None:

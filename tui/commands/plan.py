@@ -68,6 +68,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="repoint FLOW/ALERT logs that go to another S3 bucket (destructive)",
     )
+    r.add_argument(
+        "--move-firewall-logs-to-s3",
+        action="store_true",
+        help="switch FLOW/ALERT logs that go to CloudWatch Logs or Firehose over to S3 (destructive)",
+    )
     p = parser.add_argument_group("Kentik role policy (optional)")
     who = p.add_mutually_exclusive_group()
     who.add_argument(
@@ -117,6 +122,7 @@ def choices_from_args(
         firewall_prefix=args.firewall_prefix,
         firewall_logs=log_types,  # type: ignore[arg-type]
         repoint_existing=args.repoint_firewall_logs,
+        replace_non_s3=args.move_firewall_logs_to_s3,
     )
     return bucket, logs
 
