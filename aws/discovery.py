@@ -1,0 +1,625 @@
+"""Account and region discovery: who am I, which regions are enabled, which VPCs, flow logs and Network
+Firewalls exist there, how far each is from the spec, and which IAM roles may be Kentik's.
+
+`scan()` is read-only (Describe/List/Get calls only) and works with `session.read_only = True`.
+
+Concurrency: a bounded pool of `workers` threads scans regions (one region per worker at a time). Each
+region's independent calls (DescribeVpcs, DescribeSubnets, DescribeFlowLogs, ListFirewalls, and then the
+per-firewall DescribeFirewall + DescribeLoggingConfiguration) run at once on a second pool of leaf-call
+threads, so a region costs about two round trips whatever the latency. Identity, DescribeRegions and the
+IAM role search start together at the beginning. Only region coordinators (and the one IAM coordinator)
+ever wait on leaf calls, and leaf calls never wait on anything, so the pools cannot deadlock.
+
+Failures: a region whose EC2 calls fail (AuthFailure in a disabled region, UnauthorizedOperation,
+timeouts, throttling that outlasted the retries) is recorded as `failed` with a fix hint and the other
+regions complete. A failing network-firewall or DescribeNetworkInterfaces call only degrades that part
+(`partial`, listed in `partial_errors`). Credential errors and an unreadable region list stop the scan
+(raised as `FlowlogsError`); invalid include/skip names raise `ValidationFailed` before any region scan.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import unquote
+
+from botocore.exceptions import ClientError
+
+from aws.assess import assess_firewall, assess_vpc
+from aws.errors import AccessDeniedError, EndpointError, FlowlogsError, ValidationFailed, error_code, explain
+from aws.flowlog_format import parse_log_format
+from aws.inventory import (
+    AttachedPolicy,
+    CallerIdentity,
+    Firewall,
+    FirewallLogDestination,
+    FlowLog,
+    Inventory,
+    KentikRole,
+    RegionResult,
+    RegionStatus,
+    ScanError,
+    Vpc,
+)
+from aws.session import AwsSession, partition_of
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WORKERS = 12
+MAX_WORKERS = 64
+KENTIK_ACCOUNT = "834693425129"
+ENABLED_OPT_IN = ("opt-in-not-required", "opted-in")
+REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_THROTTLE_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "RequestThrottled",
+    "SlowDown",
+}
+_DISABLED_REGION_CODES = {
+    "AuthFailure",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "OptInRequired",
+}
+_ENI_FILTER_CHUNK = 200  # values per filter
+
+RegionCallback = Callable[[RegionResult], object]
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def validate_region_names(names: Iterable[str], *, what: str = "region") -> list[str]:
+    """Strip, de-duplicate and check the shape of region names (e.g. `eu-west-1`)."""
+    clean: list[str] = []
+    bad: list[str] = []
+    for raw in names:
+        name = raw.strip()
+        if not name:
+            continue
+        if not REGION_NAME.match(name):
+            bad.append(name)
+        elif name not in clean:
+            clean.append(name)
+    if bad:
+        raise ValidationFailed(
+            f"Invalid {what} name(s): {', '.join(bad)}.",
+            hint="Region names look like us-east-1 or eu-central-2 (comma-separated).",
+        )
+    return clean
+
+
+def scan_error(err: BaseException, *, service: str, operation: str = "", region: str = "") -> ScanError:
+    """A recorded failure with a fix hint a person can act on."""
+    code = error_code(err)
+    operation = operation or str(getattr(err, "operation_name", "") or "")
+    explained = explain(err, service=service)
+    action = explained.action if isinstance(explained, AccessDeniedError) else ""
+    if code in _DISABLED_REGION_CODES and region:
+        hint = (
+            f"region {region} is not enabled for this account (or the credentials are not valid there): "
+            f"enable it under Account > AWS Regions, or skip it with --skip {region}"
+        )
+    elif action:
+        hint = f"grant {action}"
+    elif code in _THROTTLE_CODES:
+        hint = "AWS kept throttling after the retries: scan again later or with fewer --workers"
+    elif isinstance(explained, EndpointError):
+        hint = "the endpoint did not answer in time: check the network or proxy, or skip the region"
+    else:
+        hint = explained.hint
+    message = explained.message
+    if isinstance(err, ClientError) and type(explained) is FlowlogsError:
+        # explain()'s generic "Op failed (Code): message": the operation and code have their own fields.
+        message = str(err.response.get("Error", {}).get("Message") or code)
+    return ScanError(
+        service=service,
+        operation=operation,
+        code=code or type(err).__name__,
+        message=message,
+        hint=hint,
+        action=action,
+    )
+
+
+def _paginate(
+    client: Any, method: str, key: str, *, page_size: int | None = None, **params: Any
+) -> list[Any]:
+    paginator = client.get_paginator(method)
+    config = {"PageSize": page_size} if page_size else {}
+    items: list[Any] = []
+    for page in paginator.paginate(**params, PaginationConfig=config):
+        items.extend(page.get(key, []))
+    return items
+
+
+def _name_tag(tags: list[dict[str, str]] | None) -> str:
+    return next((t.get("Value", "") for t in tags or [] if t.get("Key") == "Name"), "")
+
+
+def parse_s3_arn(arn: str) -> tuple[str, str]:
+    """(bucket, prefix) of `arn:aws:s3:::bucket[/prefix/]`; prefix is '' when none."""
+    rest = arn.split(":::", 1)[1] if ":::" in arn else arn
+    bucket, _, prefix = rest.partition("/")
+    return bucket, prefix
+
+
+def _resource_type(resource_id: str) -> str:
+    if resource_id.startswith("vpc-"):
+        return "VPC"
+    if resource_id.startswith("subnet-"):
+        return "Subnet"
+    if resource_id.startswith("eni-"):
+        return "NetworkInterface"
+    return "Other"
+
+
+def flow_log_from_api(item: dict[str, Any], vpc_id: str | None = None) -> FlowLog:
+    """A `FlowLog` from one DescribeFlowLogs entry (problems not yet assessed)."""
+    resource_id = item.get("ResourceId", "")
+    dest_type = item.get("LogDestinationType") or ("cloud-watch-logs" if item.get("LogGroupName") else "")
+    destination = item.get("LogDestination")
+    options = item.get("DestinationOptions") or {}
+    bucket, prefix = parse_s3_arn(destination) if dest_type == "s3" and destination else (None, "")
+    log_format = item.get("LogFormat") or None
+    kind = _resource_type(resource_id)
+    return FlowLog(
+        flow_log_id=item.get("FlowLogId", ""),
+        resource_id=resource_id,
+        resource_type=kind,
+        vpc_id=resource_id if kind == "VPC" else vpc_id,
+        status=item.get("FlowLogStatus", ""),
+        deliver_status=item.get("DeliverLogsStatus"),
+        deliver_error=item.get("DeliverLogsErrorMessage"),
+        traffic_type=item.get("TrafficType"),
+        destination_type=dest_type,
+        destination=destination,
+        bucket=bucket,
+        prefix=prefix,
+        log_group=item.get("LogGroupName"),
+        file_format=options.get("FileFormat"),
+        hive_partitions=bool(options.get("HiveCompatiblePartitions")),
+        per_hour_partition=bool(options.get("PerHourPartition")),
+        log_format=log_format,
+        fields=parse_log_format(log_format),
+        max_aggregation_interval=item.get("MaxAggregationInterval"),
+        created=item.get("CreationTime"),
+    )
+
+
+def firewall_destinations_from_api(config: dict[str, Any] | None) -> list[FirewallLogDestination]:
+    """Destinations of a DescribeLoggingConfiguration `LoggingConfiguration`."""
+    out: list[FirewallLogDestination] = []
+    for entry in (config or {}).get("LogDestinationConfigs", []) or []:
+        dest = {str(k): str(v) for k, v in (entry.get("LogDestination") or {}).items()}
+        out.append(
+            FirewallLogDestination(
+                log_type=entry.get("LogType", ""),
+                destination_type=entry.get("LogDestinationType", ""),
+                bucket=dest.get("bucketName"),
+                prefix=dest.get("prefix", ""),
+                log_group=dest.get("logGroup"),
+                delivery_stream=dest.get("deliveryStream"),
+                raw=dest,
+            )
+        )
+    return out
+
+
+# -- regions ---------------------------------------------------------------------------------------
+def describe_regions(session: AwsSession) -> list[tuple[str, str]]:
+    """(name, OptInStatus) of every region, enabled or not, sorted by name."""
+    try:
+        regions = session.client("ec2").describe_regions(AllRegions=True)["Regions"]
+    except Exception as err:
+        raise explain(err, service="ec2") from err
+    return sorted((r["RegionName"], r.get("OptInStatus", "opt-in-not-required")) for r in regions)
+
+
+def scan_region(session: AwsSession, region: str, *, calls: Executor | None = None) -> RegionResult:
+    """Scan one region: VPCs, subnets (counts), flow logs, Network Firewalls and their logging.
+
+    Independent calls run concurrently on `calls` (a private pool when None). Never raises for AWS errors:
+    they are recorded on the result.
+    """
+    if calls is None:
+        with ThreadPoolExecutor(max_workers=6, thread_name_prefix=f"scan-{region}") as own:
+            return scan_region(session, region, calls=own)
+    started = time.perf_counter()
+    result = RegionResult(name=region, status=RegionStatus.SCANNED)
+    try:
+        ec2 = session.client("ec2", region)
+        nfw = session.client("network-firewall", region)
+    except Exception as err:
+        result.status = RegionStatus.FAILED
+        result.error = scan_error(err, service="ec2", region=region)
+        return result
+
+    f_vpcs = calls.submit(_paginate, ec2, "describe_vpcs", "Vpcs", page_size=1000)
+    f_subnets = calls.submit(_paginate, ec2, "describe_subnets", "Subnets", page_size=1000)
+    f_flows = calls.submit(_paginate, ec2, "describe_flow_logs", "FlowLogs", page_size=1000)
+    f_fw_list = calls.submit(_paginate, nfw, "list_firewalls", "Firewalls", page_size=100)
+
+    f_enis: list[Future[list[dict[str, Any]]]] = []
+    fw_details: list[tuple[dict[str, Any], Future[Any], Future[Any]]] = []
+    for fut in as_completed([f_flows, f_fw_list]):
+        if fut.exception() is not None:
+            continue
+        if fut is f_flows:
+            eni_ids = sorted(
+                {fl["ResourceId"] for fl in f_flows.result() if fl.get("ResourceId", "").startswith("eni-")}
+            )
+            for i in range(0, len(eni_ids), _ENI_FILTER_CHUNK):
+                chunk = eni_ids[i : i + _ENI_FILTER_CHUNK]
+                f_enis.append(
+                    calls.submit(
+                        _paginate,
+                        ec2,
+                        "describe_network_interfaces",
+                        "NetworkInterfaces",
+                        page_size=1000,
+                        Filters=[{"Name": "network-interface-id", "Values": chunk}],
+                    )
+                )
+        else:
+            for item in f_fw_list.result():
+                arn = item["FirewallArn"]
+                fw_details.append(
+                    (
+                        item,
+                        calls.submit(nfw.describe_firewall, FirewallArn=arn),
+                        calls.submit(nfw.describe_logging_configuration, FirewallArn=arn),
+                    )
+                )
+
+    # EC2 core: without VPCs, subnets and flow logs there is nothing to assess.
+    for fut, op in (
+        (f_vpcs, "DescribeVpcs"),
+        (f_subnets, "DescribeSubnets"),
+        (f_flows, "DescribeFlowLogs"),
+    ):
+        exc = fut.exception()
+        if exc is not None:
+            result.status = RegionStatus.FAILED
+            result.error = scan_error(exc, service="ec2", operation=op, region=region)
+            # Wait for the other calls so none outlives the scan.
+            for other in [f_fw_list, *f_enis] + [f for _, a, b in fw_details for f in (a, b)]:
+                other.exception()
+            result.duration_s = round(time.perf_counter() - started, 3)
+            return result
+
+    subnets = f_subnets.result()
+    subnet_vpc = {s["SubnetId"]: s.get("VpcId") for s in subnets}
+    eni_vpc: dict[str, str | None] = {}
+    for fut in f_enis:
+        exc = fut.exception()
+        if exc is not None:
+            result.partial_errors.append(
+                scan_error(exc, service="ec2", operation="DescribeNetworkInterfaces", region=region)
+            )
+            continue
+        eni_vpc.update({e["NetworkInterfaceId"]: e.get("VpcId") for e in fut.result()})
+
+    vpcs: dict[str, Vpc] = {}
+    for item in f_vpcs.result():
+        cidrs = [
+            a["CidrBlock"]
+            for a in item.get("CidrBlockAssociationSet", [])
+            if a.get("CidrBlockState", {}).get("State", "associated") == "associated"
+        ]
+        vpcs[item["VpcId"]] = Vpc(
+            vpc_id=item["VpcId"],
+            name=_name_tag(item.get("Tags")),
+            cidr=item.get("CidrBlock", ""),
+            cidrs=cidrs or ([item["CidrBlock"]] if item.get("CidrBlock") else []),
+            is_default=bool(item.get("IsDefault")),
+        )
+    for s in subnets:
+        if s.get("VpcId") in vpcs:
+            vpcs[s["VpcId"]].subnet_count += 1
+
+    for item in f_flows.result():
+        resource_id = item.get("ResourceId", "")
+        kind = _resource_type(resource_id)
+        owner = {"VPC": resource_id, "Subnet": subnet_vpc.get(resource_id)}.get(
+            kind, eni_vpc.get(resource_id)
+        )
+        fl = flow_log_from_api(item, owner)
+        if kind == "VPC" and resource_id in vpcs:
+            vpcs[resource_id].flow_logs.append(fl)
+        elif kind in ("Subnet", "NetworkInterface") and owner in vpcs:
+            vpcs[str(owner)].partial_flow_logs.append(fl)
+        else:
+            result.other_flow_logs.append(fl)
+    result.vpcs = [assess_vpc(v) for v in sorted(vpcs.values(), key=lambda v: v.vpc_id)]
+
+    exc = f_fw_list.exception()
+    if exc is not None:
+        result.partial_errors.append(
+            scan_error(exc, service="network-firewall", operation="ListFirewalls", region=region)
+        )
+    for item, f_desc, f_log in fw_details:
+        fw = Firewall(name=item.get("FirewallName", ""), arn=item["FirewallArn"])
+        exc = f_desc.exception()
+        if exc is None:
+            fw.vpc_id = f_desc.result().get("Firewall", {}).get("VpcId")
+        else:
+            result.partial_errors.append(
+                scan_error(exc, service="network-firewall", operation="DescribeFirewall", region=region)
+            )
+        exc = f_log.exception()
+        if exc is None:
+            fw.destinations = firewall_destinations_from_api(f_log.result().get("LoggingConfiguration"))
+        else:
+            log_err = scan_error(
+                exc, service="network-firewall", operation="DescribeLoggingConfiguration", region=region
+            )
+            fw.error = log_err.message
+            result.partial_errors.append(log_err)
+        result.firewalls.append(assess_firewall(fw))
+    result.firewalls.sort(key=lambda f: f.name)
+    if result.partial_errors:
+        result.status = RegionStatus.PARTIAL
+    result.duration_s = round(time.perf_counter() - started, 3)
+    return result
+
+
+# -- IAM -------------------------------------------------------------------------------------------
+def _policy_doc(doc: Any) -> dict[str, Any]:
+    if isinstance(doc, str):
+        try:
+            doc = json.loads(unquote(doc))
+        except ValueError:
+            return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def trust_match(doc: Any) -> tuple[bool, list[str], list[str]]:
+    """(trusts Kentik's account, sts:ExternalId values, AWS principals) of an allow trust policy."""
+    trusts = False
+    external_ids: list[str] = []
+    principals: list[str] = []
+    for stmt in _as_list(_policy_doc(doc).get("Statement")):
+        if not isinstance(stmt, dict) or stmt.get("Effect") != "Allow":
+            continue
+        principal = stmt.get("Principal")
+        aws = _as_list(principal.get("AWS")) if isinstance(principal, dict) else _as_list(principal)
+        for p in aws:
+            p = str(p)
+            principals.append(p)
+            if p == KENTIK_ACCOUNT or f":{KENTIK_ACCOUNT}:" in p:
+                trusts = True
+        for conditions in (stmt.get("Condition") or {}).values():
+            if not isinstance(conditions, dict):
+                continue
+            for key, value in conditions.items():
+                if key.lower() == "sts:externalid":
+                    external_ids.extend(str(v) for v in _as_list(value))
+    return trusts, sorted(set(external_ids)), sorted(set(principals))
+
+
+def discover_roles(
+    session: AwsSession, *, calls: Executor | None = None
+) -> tuple[list[KentikRole], ScanError | None]:
+    """Candidate Kentik roles (trusting 834693425129 or requiring an sts:ExternalId) with their policies.
+
+    IAM is global: one ListRoles, then per candidate the attached and inline policy lists and, per
+    attached policy, GetPolicy (for the default version id) — concurrently on `calls`.
+    """
+    if calls is None:
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="scan-iam") as own:
+            return discover_roles(session, calls=own)
+    try:
+        iam = session.client("iam")
+        roles = _paginate(iam, "list_roles", "Roles", page_size=1000)
+    except Exception as err:
+        return [], scan_error(err, service="iam", operation="ListRoles")
+    found: list[KentikRole] = []
+    for role in roles:
+        trusts, external_ids, principals = trust_match(role.get("AssumeRolePolicyDocument"))
+        if trusts or external_ids:
+            found.append(
+                KentikRole(
+                    name=role["RoleName"],
+                    arn=role["Arn"],
+                    trusts_kentik=trusts,
+                    external_ids=external_ids,
+                    principals=principals,
+                )
+            )
+    lists = [
+        (
+            r,
+            calls.submit(_paginate, iam, "list_attached_role_policies", "AttachedPolicies", RoleName=r.name),
+            calls.submit(_paginate, iam, "list_role_policies", "PolicyNames", RoleName=r.name),
+        )
+        for r in found
+    ]
+    versions: dict[str, Future[Any]] = {}
+    for r, f_attached, f_inline in lists:
+        for fut, op in ((f_attached, "ListAttachedRolePolicies"), (f_inline, "ListRolePolicies")):
+            exc = fut.exception()
+            if exc is not None:
+                r.error = scan_error(exc, service="iam", operation=op).message
+        if f_attached.exception() is None:
+            for p in f_attached.result():
+                r.attached_policies.append(AttachedPolicy(name=p["PolicyName"], arn=p["PolicyArn"]))
+                if p["PolicyArn"] not in versions:
+                    versions[p["PolicyArn"]] = calls.submit(iam.get_policy, PolicyArn=p["PolicyArn"])
+        if f_inline.exception() is None:
+            r.inline_policies = sorted(f_inline.result())
+    for r in found:
+        for policy in r.attached_policies:
+            f_version = versions[policy.arn]
+            exc = f_version.exception()
+            if exc is None:
+                policy.default_version_id = f_version.result().get("Policy", {}).get("DefaultVersionId")
+            elif r.error is None:
+                r.error = scan_error(exc, service="iam", operation="GetPolicy").message
+    return sorted(found, key=lambda r: r.name), None
+
+
+# -- the scan --------------------------------------------------------------------------------------
+def _emit(callback: Callable[[Any], object] | None, value: Any) -> None:
+    if callback is None:
+        return
+    try:
+        callback(value)
+    except Exception:  # a broken listener must not break the scan
+        log.exception("scan callback failed")
+
+
+def plan_regions(
+    regions: list[tuple[str, str]],
+    *,
+    partition: str,
+    include: Iterable[str] | None = None,
+    skip: Iterable[str] | None = None,
+) -> list[RegionResult]:
+    """Every region of the partition with its starting status: pending (to scan), not-enabled or skipped.
+
+    Raises `ValidationFailed` for include/skip names that are not regions of this partition.
+    """
+    ours = [(n, s) for n, s in regions if partition_of(n) == partition]
+    known = {n for n, _ in ours}
+    include_l = validate_region_names(include or [], what="--regions")
+    skip_l = validate_region_names(skip or [], what="--skip")
+    unknown = [n for n in [*include_l, *skip_l] if n not in known]
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown region(s) for this account ({partition}): {', '.join(unknown)}.",
+            hint="Known regions: " + ", ".join(sorted(known)),
+        )
+    planned: list[RegionResult] = []
+    for name, opt_in in ours:
+        r = RegionResult(name=name, opt_in_status=opt_in)
+        if opt_in not in ENABLED_OPT_IN:
+            r.status = RegionStatus.NOT_ENABLED
+            r.error = ScanError(
+                service="ec2",
+                code="not-opted-in",
+                message=f"{name} is an opt-in region this account has not enabled",
+                hint="region not enabled: enable it under Account > AWS Regions to scan it",
+            )
+        elif (include_l and name not in include_l) or name in skip_l:
+            r.status = RegionStatus.SKIPPED
+            r.error = ScanError(
+                service="",
+                code="skipped",
+                message="skipped by --skip" if name in skip_l else "not in --regions",
+            )
+        planned.append(r)
+    return planned
+
+
+def scan(
+    session: AwsSession,
+    *,
+    include: Iterable[str] | None = None,
+    skip: Iterable[str] | None = None,
+    workers: int = DEFAULT_WORKERS,
+    on_region: RegionCallback | None = None,
+    on_start: Callable[[Inventory], object] | None = None,
+    cancel: threading.Event | None = None,
+) -> Inventory:
+    """Scan the account: identity, regions, per-region resources and verdicts, candidate Kentik roles.
+
+    * `include` / `skip`: region names (validated; unknown names raise `ValidationFailed`).
+    * `workers`: regions scanned at once (1..64); leaf calls use up to 4x that many threads.
+    * `on_start(inventory)`: called once, from the calling thread, when identity and the region plan are
+      known: `inventory.regions` lists every region with status pending / not-enabled / skipped.
+    * `on_region(result)`: called once per region when it is finished — from a WORKER THREAD (in a
+      Textual app, hop to the UI thread with `call_from_thread`). Not called for not-enabled/skipped
+      regions (they are in `on_start`). Exceptions raised by callbacks are logged and ignored.
+    * `cancel`: when set, regions not started yet are reported as `cancelled`.
+
+    Raises `CredentialsError` (no/expired credentials), `ValidationFailed` (bad region names) or another
+    `FlowlogsError` when DescribeRegions itself fails. Per-region problems never raise.
+    """
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ValidationFailed(f"--workers must be between 1 and {MAX_WORKERS}, not {workers}.")
+    include = validate_region_names(include or [], what="--regions")
+    skip = validate_region_names(skip or [], what="--skip")
+    started_at = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    calls = ThreadPoolExecutor(max_workers=min(MAX_WORKERS, workers * 4), thread_name_prefix="scan-call")
+    region_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan-region")
+    iam_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan-iam")
+    try:
+        f_identity = calls.submit(session.identity)
+        f_regions = calls.submit(describe_regions, session)
+        f_roles = iam_pool.submit(discover_roles, session, calls=calls)
+        try:
+            who = f_identity.result()
+        except Exception as err:
+            raise explain(err, service="sts") from err
+        identity = CallerIdentity(
+            account=who.account, arn=who.arn, user_id=who.user_id, partition=who.partition
+        )
+        planned = plan_regions(f_regions.result(), partition=identity.partition, include=include, skip=skip)
+        inventory = Inventory(
+            identity=identity,
+            home_region=session.home_region,
+            started_at=started_at,
+            workers=workers,
+            regions=planned,
+        )
+        _emit(on_start, inventory.model_copy(deep=True))
+
+        def run_region(planned_region: RegionResult) -> RegionResult:
+            if cancel is not None and cancel.is_set():
+                done = planned_region.model_copy(update={"status": RegionStatus.CANCELLED})
+            else:
+                done = scan_region(session, planned_region.name, calls=calls)
+                done.opt_in_status = planned_region.opt_in_status
+            _emit(on_region, done)
+            return done
+
+        todo = [r for r in planned if r.status is RegionStatus.PENDING]
+        # Home region first: it is the one a user looks at first.
+        todo.sort(key=lambda r: (r.name != session.home_region, r.name))
+        futures: dict[str, Future[RegionResult]] = {}
+        for r in todo:
+            # Clients are made here, one region at a time, before its task is queued: client creation is
+            # CPU-bound and serialised by the session's lock, so doing it inside the workers would hold
+            # their slots (and the lock) while other regions' calls wait.
+            if cancel is None or not cancel.is_set():
+                with contextlib.suppress(Exception):  # the region task records the error
+                    session.client("ec2", r.name)
+                    session.client("network-firewall", r.name)
+            futures[r.name] = region_pool.submit(run_region, r)
+        by_name = {r.name: r for r in planned}
+        for name, fut in futures.items():
+            try:
+                by_name[name] = fut.result()
+            except Exception as err:  # a bug, not an AWS error: keep the other regions
+                log.exception("region %s crashed", name)
+                by_name[name] = by_name[name].model_copy(
+                    update={
+                        "status": RegionStatus.FAILED,
+                        "error": scan_error(err, service="ec2", region=name),
+                    }
+                )
+        inventory.regions = [by_name[r.name] for r in planned]
+        inventory.roles, inventory.roles_error = f_roles.result()
+    finally:
+        for pool in (region_pool, iam_pool, calls):
+            pool.shutdown(wait=True, cancel_futures=True)
+    inventory.finished_at = datetime.now(timezone.utc)
+    inventory.duration_s = round(time.perf_counter() - t0, 3)
+    return inventory

@@ -1,0 +1,188 @@
+"""`flowlogs scan` through `tui.cli.main`: the readable report, --json, and the exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from aws.flowlog_format import REQUIRED_LOG_FORMAT
+from aws.inventory import Inventory, RegionStatus, Verdict
+from aws.session import AwsSession, SessionOptions
+from tui.cli import main
+
+HOME, OTHER = "us-east-1", "eu-west-1"
+
+
+@pytest.fixture(scope="module")
+def vpcs() -> Iterator[dict[str, str]]:
+    """us-east-1: a compliant VPC and one logging to CloudWatch (plus moto's default VPCs)."""
+    from moto import mock_aws
+
+    from aws.sandbox.moto_fixes import apply_moto_fixes
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+        apply_moto_fixes()
+        with mock_aws():
+            boto3.client("s3", region_name=HOME).create_bucket(Bucket="kentik-logs")
+            boto3.client("logs", region_name=HOME).create_log_group(logGroupName="flows")
+            ec2 = boto3.client("ec2", region_name=HOME)
+            ok = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+            cw = ec2.create_vpc(CidrBlock="10.2.0.0/16")["Vpc"]["VpcId"]
+            common = {"ResourceType": "VPC", "TrafficType": "ALL", "LogFormat": REQUIRED_LOG_FORMAT}
+            ec2.create_flow_logs(
+                ResourceIds=[ok], LogDestinationType="s3", LogDestination="arn:aws:s3:::kentik-logs", **common
+            )
+            ec2.create_flow_logs(
+                ResourceIds=[cw],
+                LogDestinationType="cloud-watch-logs",
+                LogGroupName="flows",
+                DeliverLogsPermissionArn="arn:aws:iam::123456789012:role/flow-logs",
+                **common,
+            )
+            yield {"ok": ok, "cloudwatch": cw}
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["scan", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def use_session(monkeypatch: pytest.MonkeyPatch, **errors: tuple[str, str, str, int, str]) -> AwsSession:
+    """Make the CLI use a session whose named calls fail with an injected AWS error response."""
+    session = AwsSession(SessionOptions(region=HOME, read_only=True))
+    for service, region, operation, status, body in errors.values():
+
+        def respond(body: str = body, status: int = status, **_: Any) -> AWSResponse:
+            raw = type("Raw", (), {"stream": lambda self, **_: iter([body.encode()])})()
+            return AWSResponse("https://example.invalid/", status, {"Content-Type": "text/xml"}, raw)
+
+        session.client(service, region).meta.events.register(f"before-send.{service}.{operation}", respond)
+    monkeypatch.setattr("tui.cli.make_session", lambda settings, endpoint_url=None: session)
+    return session
+
+
+def xml_error(code: str, message: str) -> str:
+    return (
+        f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+        "<RequestID>r</RequestID></Response>"
+    )
+
+
+def test_report_lists_regions_and_vpcs_needing_action(
+    vpcs: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--regions", f"{HOME},{OTHER}", "--read-only")
+    assert code == 0
+    lines = out.splitlines()
+    assert all(len(line) <= 80 for line in lines), [line for line in lines if len(line) > 80]
+    assert lines[0].startswith("Account 123456789012 (aws), caller arn:aws:")
+    header = next(i for i, line in enumerate(lines) if line.startswith("REGION"))
+    rows = {line.split()[0]: line.split()[1:] for line in lines[header + 1 : header + 3]}
+    # VPCS OK CHANGE MISSING FW FW-OK: us-east-1 has ok + cloudwatch + its default VPC.
+    assert rows[HOME] == ["scanned", "3", "1", "1", "1", "0", "0"]
+    assert rows[OTHER] == ["scanned", "1", "0", "0", "1", "0", "0"]
+    assert "Not enabled (opt-in): af-south-1" in out
+    todo = out.split("VPCs needing action (3):", 1)[1]
+    assert f"{HOME}  {vpcs['cloudwatch']}  needs-change" in todo
+    assert "delivers to CloudWatch Logs (flows); Kentik reads S3" in todo
+    assert vpcs["ok"] not in todo
+    assert "Candidate Kentik roles: none found" in out
+
+
+def test_json_is_the_inventory(vpcs: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--regions", HOME, "--json", "--workers", "3")
+    assert code == 0
+    inv = Inventory.model_validate(json.loads(out))
+    assert inv.workers == 3
+    region = inv.region(HOME)
+    assert region is not None and region.status is RegionStatus.SCANNED
+    verdicts = {v.vpc_id: v.verdict for v in region.vpcs}
+    assert verdicts[vpcs["ok"]] is Verdict.COMPLIANT
+    assert verdicts[vpcs["cloudwatch"]] is Verdict.NEEDS_CHANGE
+    assert json.loads(out)["regions"][0]["counts"]["vpcs"] in (0, 1)  # computed counts are serialised
+    assert inv.region(OTHER).status is RegionStatus.SKIPPED  # type: ignore[union-attr]
+
+
+def test_skip_flag_skips(vpcs: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--regions", f"{HOME},{OTHER}", "--skip", OTHER)
+    assert code == 0
+    assert f"Skipped: {OTHER}" not in out  # the skipped list also holds every region not in --regions
+    skipped = out.split("Skipped: ", 1)[1].split("\n\n", 1)[0]
+    assert OTHER in skipped and HOME not in skipped
+
+
+def test_failed_region_is_reported_and_exits_1(
+    vpcs: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth = xml_error("AuthFailure", "AWS was not able to validate the provided access credentials")
+    use_session(monkeypatch, auth=("ec2", OTHER, "DescribeVpcs", 401, auth))
+    code, out, _ = run(capsys, "--regions", f"{HOME},{OTHER}")
+    assert code == 1
+    assert all(len(line) <= 80 for line in out.splitlines())
+    assert f"{OTHER}       FAILED" in out
+    assert "Regions: 1 scanned, 1 failed, 0 partial, 17 not enabled, 15 skipped" in out
+    assert "! ec2:DescribeVpcs AuthFailure: AWS was not able to validate" in out
+    assert f"fix: region {OTHER} is not enabled" in out
+    assert re.search(rf"^{HOME} +scanned +3 +1 +1 +1 ", out, re.M)  # the other region still scanned
+
+
+def test_failed_region_in_json_exits_1(
+    vpcs: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    denied = xml_error("UnauthorizedOperation", "You are not authorized to perform this operation.")
+    use_session(monkeypatch, denied=("ec2", OTHER, "DescribeFlowLogs", 403, denied))
+    code, out, _ = run(capsys, "--regions", f"{HOME},{OTHER}", "--json")
+    assert code == 1
+    inv = Inventory.model_validate_json(out)
+    failed = inv.region(OTHER)
+    assert failed is not None and failed.status is RegionStatus.FAILED and failed.error is not None
+    assert failed.error.hint == "grant ec2:DescribeFlowLogs"
+    assert inv.region(HOME).status is RegionStatus.SCANNED  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--regions", "us-east-1,nowhere"], "Invalid --regions name(s): nowhere."),
+        (["--skip", "EU-WEST-1"], "Invalid --skip name(s): EU-WEST-1."),
+        (["--regions", "xx-north-9"], "Unknown region(s) for this account (aws): xx-north-9."),
+        (["--workers", "0"], "--workers must be between 1 and 64"),
+    ],
+)
+def test_usage_errors_exit_2(
+    vpcs: dict[str, str], capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert message in err and out == ""
+
+
+def test_rejected_credentials_exit_2(
+    vpcs: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = (
+        "<ErrorResponse><Error><Type>Sender</Type><Code>ExpiredToken</Code><Message>The security token "
+        "included in the request is expired</Message></Error><RequestId>r</RequestId></ErrorResponse>"
+    )
+    use_session(monkeypatch, sts=("sts", HOME, "GetCallerIdentity", 403, body))
+    code, out, err = run(capsys, "--json")
+    assert code == 2
+    assert "ExpiredToken" in err and "Refresh the credentials" in err
+    assert out == ""
+
+
+def test_schema_needs_no_aws(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tui.cli.make_session", lambda *a, **k: pytest.fail("no session for --schema"))
+    code, out, _ = run(capsys, "--schema")
+    assert code == 0
+    schema = json.loads(out)
+    assert schema["title"] == "Inventory"
+    assert {"identity", "regions", "roles"} <= set(schema["properties"])

@@ -1,0 +1,224 @@
+"""`flowlogs scan`: discover regions, VPCs, flow logs, firewalls and candidate Kentik roles (read-only).
+
+A readable report by default (fits 80 columns), the whole inventory as JSON with `--json` (schema:
+`aws.inventory.inventory_json_schema()`). Exit 0 when every region was scanned, 1 when some failed
+(they are in the output), 2 for usage or credential errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+import threading
+from typing import TYPE_CHECKING
+
+from aws.discovery import MAX_WORKERS, scan, validate_region_names
+from aws.inventory import (
+    Firewall,
+    Inventory,
+    RegionResult,
+    RegionStatus,
+    ScanError,
+    Verdict,
+    Vpc,
+    inventory_json_schema,
+)
+
+if TYPE_CHECKING:
+    from tui.cli import CliContext
+
+NAME = "scan"
+HELP = "discover regions, VPCs, flow logs, firewalls and Kentik roles, and assess them (read-only)"
+
+WIDTH = 80
+_COLUMNS = (
+    ("REGION", 15),
+    ("STATUS", 12),
+    ("VPCS", 5),
+    ("OK", 5),
+    ("CHANGE", 7),
+    ("MISSING", 8),
+    ("FW", 4),
+    ("FW OK", 6),
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--regions",
+        action="append",
+        metavar="R1,R2",
+        help="only scan these regions (comma-separated, repeatable; default: every enabled region)",
+    )
+    parser.add_argument(
+        "--skip", action="append", metavar="R3", help="never scan these regions (comma-separated, repeatable)"
+    )
+    parser.add_argument(
+        "--schema",
+        action="store_true",
+        help="print the JSON schema of the --json output and exit (no AWS calls)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help=f"regions scanned at once, 1-{MAX_WORKERS} (default: the scan_workers setting, 12)",
+    )
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [part for value in values or [] for part in value.split(",")]
+
+
+def run(ctx: CliContext) -> int:
+    if ctx.args.schema:
+        ctx.emit_json(inventory_json_schema())
+        return 0
+    include = validate_region_names(_split(ctx.args.regions), what="--regions")
+    skip = validate_region_names(_split(ctx.args.skip), what="--skip")
+    if not include:
+        include = validate_region_names(ctx.settings.include_regions, what="include_regions setting")
+    skip += [
+        r
+        for r in validate_region_names(ctx.settings.skip_regions, what="skip_regions setting")
+        if r not in include and r not in skip
+    ]
+    workers = ctx.args.workers if ctx.args.workers is not None else ctx.settings.scan_workers
+
+    on_region = None
+    if not ctx.json and ctx.stderr.isatty():
+        lock = threading.Lock()
+
+        def on_region(region: RegionResult) -> None:
+            with lock:
+                ctx.err(f"  {region.name}: {region.status.value} ({region.duration_s:.1f} s)")
+
+    inventory = scan(ctx.session(), include=include, skip=skip, workers=workers, on_region=on_region)
+    if ctx.json:
+        ctx.emit_json(inventory.model_dump(mode="json"))
+    else:
+        for line in render(inventory):
+            ctx.out(line)
+    return 1 if inventory.failed_regions else 0
+
+
+# -- the readable report ---------------------------------------------------------------------------
+def _wrap(text: str, indent: str, *, first: str | None = None) -> list[str]:
+    return textwrap.wrap(
+        text,
+        width=WIDTH,
+        initial_indent=indent if first is None else first,
+        subsequent_indent=indent + "  ",
+        break_on_hyphens=False,
+    ) or [indent]
+
+
+def _row(values: list[str]) -> str:
+    cells: list[str] = []
+    for (_, width), value in zip(_COLUMNS, values, strict=True):
+        cells.append(value.ljust(width) if not cells or len(cells) == 1 else value.rjust(width))
+    return " ".join(cells).rstrip()
+
+
+def _error_lines(err: ScanError, indent: str) -> list[str]:
+    where = f"{err.service}:{err.operation} " if err.operation else ""
+    text = f"{where}{err.code}: {err.message}" if err.code else f"{where}{err.message}"
+    lines = _wrap(text, indent, first=indent + "! ")
+    if err.hint:
+        lines += _wrap(f"fix: {err.hint}", indent + "  ")
+    return lines
+
+
+def _vpc_lines(region: str, vpc: Vpc) -> list[str]:
+    head = f"{region}  {vpc.vpc_id}"
+    if vpc.name:
+        head += f" ({vpc.name})"
+    if vpc.is_default:
+        head += " [default]"
+    lines = _wrap(f"{head}  {vpc.verdict.value}", "  ")
+    for reason in vpc.reasons:
+        lines += _wrap(reason.message, "      ", first="    - ")
+    return lines
+
+
+def _firewall_lines(region: str, fw: Firewall) -> list[str]:
+    head = f"{region}  {fw.name}" + (f" ({fw.vpc_id})" if fw.vpc_id else "")
+    lines = _wrap(f"{head}  {fw.verdict.value}", "  ")
+    for reason in fw.reasons:
+        lines += _wrap(reason.message, "      ", first="    - ")
+    return lines
+
+
+def render(inv: Inventory) -> list[str]:
+    """The report as lines of at most 80 columns (ids longer than a line are never cut)."""
+    ident = inv.identity
+    lines = _wrap(f"Account {ident.account} ({ident.partition}), caller {ident.arn}", "")
+    by_status = {s: [r for r in inv.regions if r.status is s] for s in RegionStatus}
+    summary = (
+        f"Regions: {len(inv.scanned_regions)} scanned, "
+        f"{len(by_status[RegionStatus.FAILED])} failed, "
+        f"{len(by_status[RegionStatus.PARTIAL])} partial, "
+        f"{len(by_status[RegionStatus.NOT_ENABLED])} not enabled, "
+        f"{len(by_status[RegionStatus.SKIPPED])} skipped ({inv.duration_s:.1f} s)."
+    )
+    lines += _wrap(summary, "")
+    lines += ["", _row([name for name, _ in _COLUMNS])]
+    total = [0] * 6
+    for region in inv.regions:
+        if region.status in (RegionStatus.NOT_ENABLED, RegionStatus.SKIPPED):
+            continue
+        if region.scanned:
+            c = region.counts
+            numbers = [c.vpcs, c.compliant, c.needs_change, c.missing, c.firewalls, c.firewalls_compliant]
+            total = [a + b for a, b in zip(total, numbers, strict=True)]
+            lines.append(_row([region.name, region.status.value, *map(str, numbers)]))
+        else:
+            lines.append(_row([region.name, region.status.value.upper(), *["-"] * 6]))
+        if region.error is not None:
+            lines += _error_lines(region.error, "  ")
+        for err in region.partial_errors:
+            lines += _error_lines(err, "  ")
+    lines.append(_row(["TOTAL", "", *map(str, total)]))
+
+    for status, label in (
+        (RegionStatus.NOT_ENABLED, "Not enabled (opt-in)"),
+        (RegionStatus.SKIPPED, "Skipped"),
+    ):
+        if by_status[status]:
+            lines += ["", *_wrap(f"{label}: " + ", ".join(r.name for r in by_status[status]), "")]
+
+    todo = [(name, v) for name, v in inv.vpcs() if v.verdict is not Verdict.COMPLIANT]
+    lines += ["", f"VPCs needing action ({len(todo)}):" if todo else "VPCs needing action: none"]
+    for name, vpc in todo:
+        lines += _vpc_lines(name, vpc)
+
+    firewalls = [(r.name, f) for r in inv.regions for f in r.firewalls if f.verdict is not Verdict.COMPLIANT]
+    if firewalls:
+        lines += ["", f"Firewalls needing action ({len(firewalls)}):"]
+        for name, fw in firewalls:
+            lines += _firewall_lines(name, fw)
+
+    lines.append("")
+    if inv.roles_error is not None:
+        lines.append("Candidate Kentik roles: not readable")
+        lines += _error_lines(inv.roles_error, "  ")
+    elif not inv.roles:
+        lines.append("Candidate Kentik roles: none found")
+    else:
+        lines.append(f"Candidate Kentik roles ({len(inv.roles)}):")
+        for role in inv.roles:
+            why = []
+            if role.trusts_kentik:
+                why.append("trusts Kentik (834693425129)")
+            if role.external_ids:
+                why.append("ExternalId " + ", ".join(role.external_ids))
+            lines += _wrap(f"{role.name}: {'; '.join(why)}", "  ")
+            attached = ", ".join(
+                f"{p.name} ({p.default_version_id})" if p.default_version_id else p.name
+                for p in role.attached_policies
+            )
+            lines += _wrap(f"attached: {attached or 'none'}", "      ", first="    ")
+            lines += _wrap(f"inline: {', '.join(role.inline_policies) or 'none'}", "      ", first="    ")
+            if role.error:
+                lines += _wrap(f"! {role.error}", "      ", first="    ")
+    return lines
