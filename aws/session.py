@@ -54,7 +54,7 @@ class SessionOptions:
     endpoint_url: str | None = None  # None: boto3 reads AWS_ENDPOINT_URL itself
     connect_timeout: float = 5.0
     read_timeout: float = 20.0
-    max_attempts: int = 4
+    max_attempts: int = 4  # in total, the first attempt included
     max_pool_connections: int = 32
 
 
@@ -95,7 +95,8 @@ class AwsSession:
         self.audit = audit
         self.read_only = self.options.read_only
         self.stats = CallStats()
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # client creation
+        self._stats_lock = threading.Lock()  # call counters: never held while a client is being made
         self._clients: dict[tuple[str, str], Any] = {}
         self._identity: Identity | None = None
         try:
@@ -110,7 +111,7 @@ class AwsSession:
         self._config = Config(
             connect_timeout=self.options.connect_timeout,
             read_timeout=self.options.read_timeout,
-            retries={"mode": "adaptive", "max_attempts": self.options.max_attempts},
+            retries={"mode": "adaptive", "total_max_attempts": self.options.max_attempts},
             max_pool_connections=self.options.max_pool_connections,
             user_agent_extra="flowlogs-tui",
         )
@@ -144,14 +145,14 @@ class AwsSession:
         def before_call(model: Any, **_: Any) -> None:
             op = model.name
             if is_mutating(op) and self.read_only:
-                with self._lock:
+                with self._stats_lock:
                     self.stats.blocked[(service, op)] += 1
                 self._audit(service, region, op, None, {"blocked": "read-only mode"})
                 raise ReadOnlyViolation(
                     f"Read-only mode: refused {service}:{op} in {region}. Nothing was changed.",
                     hint="Turn read-only off (command palette, or run without --read-only) to make changes.",
                 )
-            with self._lock:
+            with self._stats_lock:
                 self.stats.calls[(service, op)] += 1
 
         def capture_params(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:

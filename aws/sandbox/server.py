@@ -10,6 +10,7 @@ The sandbox owns the process's moto state: starting one with `seed=True` resets 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import MutableMapping
 from types import TracebackType
@@ -90,6 +91,8 @@ def start_sandbox(port: int = 0, cadence: float | None = None, seed: bool = True
     from moto.core.base_backend import BackendDict
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
+    # The demo never uses AMIs; loading moto's catalogue costs ~0.7 s per region on first use.
+    os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     apply_moto_fixes()
     _silence_logs()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
