@@ -29,7 +29,9 @@ class TagVpc(Executor):
         return {"tagged": change.params["Resources"][0]}
 
 
-def tag_change(vpc_id: str, key: str, *, destructive: bool = False, depends_on: list[str] | None = None) -> Change:
+def tag_change(
+    vpc_id: str, key: str, *, destructive: bool = False, depends_on: list[str] | None = None
+) -> Change:
     return Change(
         id=f"tag:{vpc_id}:{key}",
         kind="test.tag-vpc",

@@ -55,7 +55,9 @@ def test_read_only_blocks_mutations_before_sending(moto: None, audit: AuditLog) 
     session = AwsSession(SessionOptions(region="eu-west-1", read_only=True), audit=audit)
     s3 = session.client("s3", "eu-west-1")
     with pytest.raises(ReadOnlyViolation, match="CreateBucket"):
-        s3.create_bucket(Bucket="should-not-exist", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        s3.create_bucket(
+            Bucket="should-not-exist", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
     assert s3.list_buckets()["Buckets"] == []  # reads still work
     assert session.stats.mutating() == 0
     assert session.stats.blocked[("s3", "CreateBucket")] == 1
@@ -136,7 +138,13 @@ def test_audit_log_records_mutations_without_secrets(session: AwsSession, audit:
     with pytest.raises(ClientError):
         ec2.delete_vpc(VpcId="vpc-doesnotexist")
     records = audit.records()
-    assert [r["operation"] for r in records] == ["Previous", "CreateVpc", "CreateBucket", "PutObject", "DeleteVpc"]
+    assert [r["operation"] for r in records] == [
+        "Previous",
+        "CreateVpc",
+        "CreateBucket",
+        "PutObject",
+        "DeleteVpc",
+    ]
     assert records[0] == {"time": "earlier", "operation": "Previous"}  # earlier lines untouched
     create = records[1]
     assert create["identity"] is None or create["identity"].startswith("arn:aws:")
@@ -205,7 +213,9 @@ def test_expired_sso_names_the_login_command(exc: Exception) -> None:
 def test_expired_token_from_sts(session: AwsSession) -> None:
     sts = session.client("sts")
     with Stubber(sts) as stub:
-        stub.add_client_error("get_caller_identity", "ExpiredToken", "The security token included in the request is expired")
+        stub.add_client_error(
+            "get_caller_identity", "ExpiredToken", "The security token included in the request is expired"
+        )
         with pytest.raises(CredentialsError, match="ExpiredToken"):
             session.identity()
 
