@@ -75,12 +75,11 @@ class DiscoveryScreen(WizardScreen):
     DiscoveryScreen #regions { height: 1fr; min-height: 5; }
     DiscoveryScreen #detail-box { height: 1fr; min-height: 5; }
     DiscoveryScreen #detail-title { height: 1; padding: 0 1; text-style: bold; }
+    DiscoveryScreen #note { height: auto; max-height: 6; padding: 0 1; color: $text-muted; }
+    DiscoveryScreen #note.problem { color: $warning; }
     DiscoveryScreen #detail { height: 1fr; }
     DiscoveryScreen #filter { display: none; height: 1; border: none; padding: 0 1; }
     DiscoveryScreen #filter.visible { display: block; }
-    DiscoveryScreen.-wide #panes { layout: horizontal; }
-    DiscoveryScreen.-wide #regions { width: 62; }
-    DiscoveryScreen.-wide #detail-box { width: 1fr; }
     """
 
     def __init__(self) -> None:
@@ -90,6 +89,7 @@ class DiscoveryScreen(WizardScreen):
         self.scanning = False
         self.filter_text = ""
         self.cancel = threading.Event()
+        self.row_notes: dict[str, str] = {}  # detail row key -> its full text (for the note line)
         self.generation = 0  # messages from an older (cancelled) scan are ignored
 
     def compose_body(self) -> ComposeResult:
@@ -102,6 +102,7 @@ class DiscoveryScreen(WizardScreen):
             yield DataTable(id="regions", cursor_type="row", zebra_stripes=True)
             with Vertical(id="detail-box"):
                 yield Label("Select a region and press Enter for its VPCs and firewalls", id="detail-title")
+                yield Static(id="note")
                 yield DataTable(id="detail", cursor_type="row")
 
     def on_mount(self) -> None:
@@ -119,9 +120,6 @@ class DiscoveryScreen(WizardScreen):
             self.finish(inventory)
         else:
             self.action_rescan()
-
-    def on_resize(self) -> None:
-        self.set_class(self.size.width >= 120, "-wide")
 
     # -- scanning ------------------------------------------------------------------------------------
     def action_rescan(self) -> None:
@@ -161,6 +159,7 @@ class DiscoveryScreen(WizardScreen):
             return
         for region in message.inventory.regions:
             self.add_region(region)
+        self.show_identity(started=message.inventory)
         self._progress()
 
     def on_region_scanned(self, message: RegionScanned) -> None:
@@ -190,9 +189,9 @@ class DiscoveryScreen(WizardScreen):
         vpcs = sum(len(r.vpcs) for r in inventory.regions)
         bar = self.query_one("#progress", ProgressBar)
         bar.update(total=max(scanned + failed, 1), progress=scanned + failed)
-        summary = f"Scanned {scanned} region(s), {vpcs} VPC(s)"
+        summary = f"Scanned {scanned} regions, {vpcs} VPCs"
         if failed:
-            summary += f"; {failed} region(s) failed (see Problem)"
+            summary += f", {failed} failed"
         self.query_one("#progress-label", Label).update(summary)
         self.show_identity()
         if self.selected is None:
@@ -203,11 +202,18 @@ class DiscoveryScreen(WizardScreen):
             self.show_region(self.selected)
 
     # -- rendering -----------------------------------------------------------------------------------
-    def show_identity(self) -> None:
+    def show_identity(self, started: Inventory | None = None) -> None:
+        """Identity and Kentik role candidates; `started` is the inventory of a scan still running."""
         inventory = self.flow_app.state.inventory
         identity = self.flow_app.identity
         text = Text()
-        if isinstance(inventory, Inventory):
+        if started is not None:
+            ident = started.identity
+            text.append(f"Account {ident.account}", style="bold")
+            text.append(f"  {ident.arn}")
+            text.append(f"  ({ident.partition})\n", style="dim")
+            text.append("Kentik role candidates: looking…", style="dim")
+        elif isinstance(inventory, Inventory):
             ident = inventory.identity
             text.append(f"Account {ident.account}", style="bold")
             text.append(f"  {ident.arn}", style="")
@@ -238,7 +244,7 @@ class DiscoveryScreen(WizardScreen):
         if region.status is RegionStatus.NOT_ENABLED:
             problem = "opt-in region, not enabled"
         elif region.error:
-            problem = region.error.message + (f" — {region.error.hint}" if region.error.hint else "")
+            problem = f"{region.error.code}: {region.error.hint or region.error.message}"
         elif region.partial_errors:
             problem = "; ".join(e.hint or e.message for e in region.partial_errors)
         cells = (
@@ -272,6 +278,7 @@ class DiscoveryScreen(WizardScreen):
         self.selected = name
         detail = self.query_one("#detail", DataTable)
         detail.clear()
+        self.row_notes.clear()
         needle = self.filter_text.lower()
         regions = sorted(self.results) if needle else [name]
         rows = 0
@@ -286,23 +293,40 @@ class DiscoveryScreen(WizardScreen):
             title.update(f"Filter '{self.filter_text}': {rows} match(es) in all regions (Esc clears)")
         elif region is not None:
             title.update(f"{name}: {len(region.vpcs)} VPC(s), {len(region.firewalls)} firewall(s)")
+        self._show_note(region if not needle else None)
+
+    def _show_note(self, region: RegionResult | None, row_text: str = "") -> None:
+        """Under the title: the region's problem and its fix in full (wrapped), else the highlighted row's
+        reasons in full — the table's columns are cut at 80 columns."""
+        note = self.query_one("#note", Static)
+        problems = []
+        if region is not None and region.error and region.status is not RegionStatus.NOT_ENABLED:
+            problems.append(
+                f"{region.name} {region.status.value}: {region.error.code} — {region.error.message}"
+            )
+            if region.error.hint:
+                problems.append(f"Fix: {region.error.hint}")
+        if region is not None:
+            for err in region.partial_errors:
+                problems.append(
+                    f"Partly read ({err.service}): {err.message}" + (f" Fix: {err.hint}" if err.hint else "")
+                )
+        if region is not None and region.status is RegionStatus.NOT_ENABLED and region.error:
+            problems.append(region.error.hint or region.error.message)
+        note.set_class(bool(problems), "problem")
+        note.update(Text("\n".join(problems) if problems else row_text))
+        note.display = bool(problems or row_text)
+
+    @on(DataTable.RowHighlighted, "#detail")
+    def detail_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        region = self.results.get(self.selected or "")
+        if region is not None and (region.error or region.partial_errors) and not self.filter_text:
+            return  # the region's problem stays visible
+        self._show_note(None, self.row_notes.get(str(event.row_key.value), ""))
 
     def _detail_rows(self, detail: DataTable[Any], region: RegionResult, needle: str) -> int:
         rows = 0
         name = region.name
-        if region.error and not needle:
-            detail.add_row(name, "region", "", Text(region.status.value, style="red"), region.error.message)
-            if region.error.hint:
-                detail.add_row(name, "", "", "", Text(f"Fix: {region.error.hint}", style="yellow"))
-        if not needle:
-            for err in region.partial_errors:
-                detail.add_row(
-                    name,
-                    err.service,
-                    "",
-                    Text("partial", style="yellow"),
-                    f"{err.message} {err.hint}".strip(),
-                )
         for vpc in region.vpcs:
             label, style = VERDICT_STYLE[vpc.verdict]
             reasons = "; ".join(r.message for r in vpc.reasons) or (
@@ -311,14 +335,18 @@ class DiscoveryScreen(WizardScreen):
             vpc_name = vpc.name or ("(default VPC)" if vpc.is_default else "")
             if needle and needle not in f"{vpc.vpc_id} {vpc_name} {label} {reasons}".lower():
                 continue
-            detail.add_row(name, vpc.vpc_id, vpc_name, Text(label, style=style), reasons)
+            key = f"{name}/{vpc.vpc_id}"
+            self.row_notes[key] = f"{vpc.label} in {name}: {label}" + (f" — {reasons}" if reasons else "")
+            detail.add_row(name, vpc.vpc_id, vpc_name, Text(label, style=style), reasons, key=key)
             rows += 1
         for fw in region.firewalls:
             label, style = VERDICT_STYLE[fw.verdict]
             reasons = "; ".join(r.message for r in fw.reasons) or fw.error or "FLOW and ALERT to S3"
             if needle and needle not in f"{fw.name} firewall {label} {reasons}".lower():
                 continue
-            detail.add_row(name, "firewall", fw.name, Text(label, style=style), reasons)
+            key = f"{name}/{fw.arn}"
+            self.row_notes[key] = f"firewall {fw.name} in {name}: {label} — {reasons}"
+            detail.add_row(name, "firewall", fw.name, Text(label, style=style), reasons, key=key)
             rows += 1
         return rows
 

@@ -86,7 +86,11 @@ async def test_failed_region_does_not_stop_others(seeded: SeedSummary, tmp_path:
         assert screen.results["us-east-1"].status.value == "scanned"
         regions = screen.query_one("#regions", DataTable)
         row = regions.get_row("eu-north-1")
-        assert "not enabled" in str(row[-1]) or "AuthFailure" in str(row[-1])
+        assert str(row[-1]).startswith("AuthFailure")
+        screen.show_region("eu-north-1")
+        await pilot.pause()
+        note = str(screen.query_one("#note").render())
+        assert "eu-north-1 failed: AuthFailure" in note and "Fix:" in note
 
 
 async def test_filter_finds_vpcs_in_every_region(seeded: SeedSummary, tmp_path: Path) -> None:
