@@ -181,8 +181,11 @@ def apply_plan(
     *,
     confirm_destructive: bool = False,
     on_progress: Progress | None = None,
+    on_begin: Callable[[Change], object] | None = None,
 ) -> ApplyReport:
-    """Run the plan's changes in order. Stops at the first failure; later changes are `not-run`."""
+    """Run the plan's changes in order. Stops at the first failure; later changes are `not-run`.
+
+    `on_begin(change)` is called before each change is checked, `on_progress(change, result)` after it."""
     now = lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")  # noqa: E731
     report = ApplyReport(
         account=plan.account,
@@ -200,6 +203,8 @@ def apply_plan(
     for change, result in zip(plan.changes, report.results, strict=True):
         if stopped:
             break
+        if on_begin:
+            on_begin(change)
         try:
             executor = executor_for(change.kind)
             if executor.satisfied(session, change):

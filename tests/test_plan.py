@@ -83,9 +83,14 @@ def test_apply_then_rerun_converges_without_mutations(session: AwsSession, vpcs:
     plan = Plan(account="123456789012")
     plan.extend([tag_change(v, "kentik") for v in vpcs])
     seen: list[tuple[str, str]] = []
-    report = apply_plan(plan, session, on_progress=lambda c, r: seen.append((c.id, r.status)))
+    report = apply_plan(
+        plan,
+        session,
+        on_begin=lambda c: seen.append((c.id, "begin")),
+        on_progress=lambda c, r: seen.append((c.id, r.status)),
+    )
     assert report.ok and report.counts() == {"applied": 3}
-    assert [s for _, s in seen] == ["applied"] * 3
+    assert [s for _, s in seen] == ["begin", "applied"] * 3
     mutations = session.stats.mutating()
     assert mutations == 3
     again = apply_plan(plan, session)

@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label, Static
+from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
 from aws.plan import ApplyReport, Change, ChangeResult, Plan, apply_plan
@@ -44,6 +44,11 @@ STATUS_STYLE = {
 class ChangeDone(Message):
     change: Change
     result: ChangeResult
+
+
+@dataclass
+class ChangeStarted(Message):
+    change: Change
 
 
 @dataclass
@@ -106,7 +111,7 @@ class PlanReview(Screen[ApplyReport | None]):
 
     def compose(self) -> ComposeResult:
         yield self.flow_app.make_context_bar()
-        yield Label(f"{self.title_text}: {self.plan.summary()}", id="summary")
+        yield Static(f"{self.title_text}: {self.plan.summary()}", id="summary", markup=False)
         if self.warnings or self.notes:
             lines = [Text(f"! {w}", style="bold") for w in self.warnings]
             lines += [Text(f"- {n}", style="dim") for n in self.notes]
@@ -143,7 +148,11 @@ class PlanReview(Screen[ApplyReport | None]):
             self.show_detail(change)
 
     def show_detail(self, change: Change) -> None:
-        params = json.dumps(change.params, indent=2, default=str)
+        # Non-breaking spaces keep the JSON's indentation when the pane wraps lines.
+        params = "\n".join(
+            "\u00a0" * (len(line) - len(line.lstrip(" "))) + line.lstrip(" ")
+            for line in json.dumps(change.params, indent=2, default=str).splitlines()
+        )
         text = (
             f"{change.title}\nWhy: {change.reason}\nTarget: {change.target}\n"
             f"Call: {change.service}:{change.operation} in {change.region}\n"
@@ -204,8 +213,17 @@ class PlanReview(Screen[ApplyReport | None]):
         def progress(change: Change, result: ChangeResult) -> None:
             self.post_message(ChangeDone(change, result))
 
-        report = apply_plan(self.plan, session, confirm_destructive=allow_destructive, on_progress=progress)
+        report = apply_plan(
+            self.plan,
+            session,
+            confirm_destructive=allow_destructive,
+            on_progress=progress,
+            on_begin=lambda change: self.post_message(ChangeStarted(change)),
+        )
         self.post_message(ApplyFinished(report))
+
+    def on_change_started(self, message: ChangeStarted) -> None:
+        self._set_status(message.change.id, "running")
 
     def on_change_done(self, message: ChangeDone) -> None:
         self.results[message.change.id] = message.result
@@ -225,7 +243,7 @@ class PlanReview(Screen[ApplyReport | None]):
             if result.change_id not in self.results:
                 self._set_status(result.change_id, result.status)
         counts = ", ".join(f"{n} {s}" for s, n in message.report.counts().items())
-        self.query_one("#summary", Label).update(f"{self.title_text}: {counts}. Esc to go back.")
+        self.query_one("#summary", Static).update(f"{self.title_text}: {counts}. Esc to go back.")
         if message.report.ok:
             self.flow_app.notify(f"Applied: {counts}.", title=self.title_text)
         else:
