@@ -248,3 +248,52 @@ def test_online_choice_needed_and_missing_role(
     assert iam.get_role_policy(RoleName="r", PolicyName="b")["PolicyDocument"]["Statement"] == [META]
     code, _, err = run(capsys, "--role", "nobody", "--bucket", "logs-a")
     assert code == 2 and "Role nobody was not found" in err
+
+
+def test_nested_accounts_each_get_their_own_diff_and_apply(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--accounts: a spoke role in each member account, reached through an assumed role."""
+    import json as _json
+
+    member = session.assume_role("arn:aws:iam::111111111111:role/setup")
+    iam = member.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::834693425129:role/eks-ingest-node"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    iam.create_role(RoleName="KentikSpoke", AssumeRolePolicyDocument=_json.dumps(trust))
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"}],
+    }
+    arn = iam.create_policy(PolicyName="spoke-metadata", PolicyDocument=_json.dumps(doc))["Policy"]["Arn"]
+    iam.attach_role_policy(RoleName="KentikSpoke", PolicyArn=arn)
+    monkeypatch.setattr("tui.cli.make_session", lambda *a, **k: session)
+    args = [
+        "policy",
+        "--role",
+        "KentikSpoke",
+        "--accounts",
+        "111111111111,222222222222",
+        "--bucket",
+        "logs-a",
+        "--json",
+    ]
+    assert cli.main(args) == 1  # the second account has no such role: reported, the first still done
+    out = _json.loads(capsys.readouterr().out)
+    first, second = out["accounts"]
+    assert first["account"] == "111111111111" and first["target"]["policy_arn"] == arn
+    assert "error" in second and "KentikSpoke" in second["error"]
+    assert cli.main([*args, "--apply", "--yes"]) == 1
+    applied = _json.loads(capsys.readouterr().out)["accounts"][0]["applied"]
+    assert applied["results"][0]["status"] == "applied"
+    default = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    assert default == "v2"
+    assert cli.main(["policy", "--role", "KentikSpoke", "--accounts", "12345", "--bucket", "logs-a"]) == 2

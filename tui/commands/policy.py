@@ -25,9 +25,11 @@ from aws.iam_policy import (
     infer_rollback,
     load_record,
     merge_policy,
+    nested_targets,
     policy_diff,
     prepare,
     pretty_json,
+    propose,
     rollback_changes,
     save_record,
     unified_text,
@@ -71,6 +73,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="make flowlogs' own statements name exactly these buckets/keys (default: add to them)",
     )
+    nested = parser.add_argument_group("nested configuration (a spoke role in each member account)")
+    nested.add_argument(
+        "--accounts", action="append", metavar="ID,ID", help="member account ids: each gets its own diff"
+    )
+    nested.add_argument(
+        "--assume-role", metavar="NAME", help="role to assume in each member account (default: --role)"
+    )
+    nested.add_argument("--external-id", default="", metavar="ID", help="sts:ExternalId for that role")
     parser.add_argument("--apply", action="store_true", help="apply the change (asks unless --yes)")
     parser.add_argument("--yes", action="store_true", help="confirm --apply/--rollback, including deletions")
     parser.add_argument("--rollback", action="store_true", help="undo the last change flowlogs applied")
@@ -270,7 +280,65 @@ def _source_flags(args: argparse.Namespace) -> str:
     return flags + (f" --policy-name {args.policy_name}" if args.policy_name else "")
 
 
+def _nested(ctx: CliContext) -> int:
+    """One diff (and, with --apply, one change) per member account, through an assumed role there."""
+    args = ctx.args
+    if not args.role or args.rollback:
+        raise ValidationFailed(
+            "--accounts needs --role (the spoke role's name) and cannot be used with --rollback."
+        )
+    accounts = [a.strip() for value in args.accounts for a in value.split(",") if a.strip()]
+    bad = [a for a in accounts if not (a.isdigit() and len(a) == 12)]
+    if bad:
+        raise ValidationFailed(f"--accounts takes 12-digit account ids, not: {', '.join(bad)}")
+    session = ctx.session()
+    need = _requirements(args, session.identity().partition)
+    found = nested_targets(
+        session,
+        accounts,
+        assume_role_name=args.assume_role or args.role,
+        spoke_role_name=args.role,
+        external_id=args.external_id,
+        policy_name=args.policy_name,
+    )
+    code, out = EXIT_OK, []
+    for item in found:
+        entry: dict[str, Any] = {"account": item.account, "assumed_role": item.role_arn}
+        out.append(entry)
+        if item.error or item.target is None or item.session is None:
+            entry["error"] = item.error
+            code = EXIT_PARTIAL
+            if not ctx.json:
+                ctx.out(f"== account {item.account}: {item.error}")
+            continue
+        proposal = propose(item.session, item.target, need)
+        entry.update({"target": _target_json(proposal.target), **_merge_json(proposal.merge)})
+        if not ctx.json:
+            ctx.out(f"== account {item.account}")
+            _show_merge(ctx, proposal.merge, proposal.target.label)
+        if proposal.merge.blocking:
+            code = EXIT_PARTIAL
+        if args.apply and proposal.changes:
+            if not _approve(ctx, proposal.changes, f"Apply in account {item.account}"):
+                entry["applied"] = None
+                code = EXIT_PARTIAL
+                continue
+            report, record = apply_proposal(item.session, proposal, confirm_destructive=True)
+            if record is not None:
+                save_record(_records_path(ctx), record)
+            entry["applied"] = report.model_dump()
+            if not ctx.json:
+                _report_lines(ctx, report)
+            if not report.ok:
+                code = EXIT_PARTIAL
+    if ctx.json:
+        ctx.emit_json({"accounts": out})
+    return code
+
+
 def run(ctx: CliContext) -> int:
     if ctx.args.current is not None:
         return _offline(ctx)
+    if ctx.args.accounts:
+        return _nested(ctx)
     return _online(ctx)
