@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aws.errors import FlowlogsError, ValidationFailed
+from aws.flowlogs import check_prefix
 from aws.plan import Change, Executor
 from aws.session import AwsSession
 
@@ -101,24 +102,10 @@ class FirewallAssessment(BaseModel):
 def validate_prefix(prefix: str) -> str:
     """The firewall S3 prefix as sent to AWS ('firewall-logs/' → 'firewall-logs'; '' for none).
 
-    AWS writes `<prefix>/AWSLogs/...`: a leading '/' would give '//AWSLogs', so it is refused, as is an
-    `AWSLogs` folder in the prefix."""
+    AWS writes `<prefix>/AWSLogs/...`: a leading '/' would give '//AWSLogs', so it is refused."""
     if not prefix:
         return ""
-    if prefix.startswith("/"):
-        raise ValidationFailed(
-            f"Firewall log prefix {prefix!r} starts with '/': that produces keys like 'bucket//AWSLogs/...'.",
-            hint="Leave out the leading '/', e.g. 'firewall-logs/'.",
-        )
-    if prefix.startswith("AWSLogs") or "AWSLogs" in prefix.strip("/").split("/"):
-        raise ValidationFailed(
-            f"Firewall log prefix {prefix!r} uses 'AWSLogs', which AWS reserves for the folder it writes.",
-            hint="Choose another name, e.g. 'firewall-logs/'.",
-        )
-    if "//" in prefix:
-        raise ValidationFailed(f"Firewall log prefix {prefix!r} contains an empty folder ('//').")
-    if any(ch.isspace() for ch in prefix) or any(ord(ch) < 32 for ch in prefix):
-        raise ValidationFailed(f"Firewall log prefix {prefix!r} contains whitespace or control characters.")
+    check_prefix(prefix, what="Firewall log prefix", example="firewall-logs/")
     return prefix.rstrip("/")
 
 

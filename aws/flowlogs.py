@@ -178,25 +178,31 @@ def _norm_destination(value: str) -> str:
 # -- configuration ----------------------------------------------------------------------------------
 
 
-def validate_prefix(prefix: str) -> str:
-    """The S3 prefix normalised to end with '/' ('' for none); ValidationFailed when AWS would refuse it
-    or it would produce odd keys (leading '/', empty folder, an `AWSLogs` folder)."""
-    if not prefix:
-        return ""
+def check_prefix(prefix: str, *, what: str, example: str) -> str:
+    """Refuse a log prefix AWS would refuse or that would produce odd keys (leading '/', an `AWSLogs`
+    folder, an empty folder, whitespace). Returns it unchanged. Shared by flow logs and firewalls."""
     if prefix.startswith("/"):
         raise ValidationFailed(
-            f"S3 prefix {prefix!r} starts with '/': that produces keys like 'bucket//AWSLogs/...'.",
-            hint="Leave out the leading '/', e.g. 'vpc-flow-logs/'.",
+            f"{what} {prefix!r} starts with '/': that produces keys like 'bucket//AWSLogs/...'.",
+            hint=f"Leave out the leading '/', e.g. '{example}'.",
         )
     if prefix.startswith("AWSLogs") or "AWSLogs" in prefix.strip("/").split("/"):
         raise ValidationFailed(
-            f"S3 prefix {prefix!r} uses 'AWSLogs', which AWS reserves for the folder it writes below the prefix.",
-            hint="Choose another name, e.g. 'vpc-flow-logs/'.",
+            f"{what} {prefix!r} uses 'AWSLogs', which AWS reserves for the folder it writes below the prefix.",
+            hint=f"Choose another name, e.g. '{example}'.",
         )
     if "//" in prefix:
-        raise ValidationFailed(f"S3 prefix {prefix!r} contains an empty folder ('//').")
+        raise ValidationFailed(f"{what} {prefix!r} contains an empty folder ('//').")
     if any(ch.isspace() for ch in prefix) or any(ord(ch) < 32 for ch in prefix):
-        raise ValidationFailed(f"S3 prefix {prefix!r} contains whitespace or control characters.")
+        raise ValidationFailed(f"{what} {prefix!r} contains whitespace or control characters.")
+    return prefix
+
+
+def validate_prefix(prefix: str) -> str:
+    """The flow log S3 prefix normalised to end with '/' ('' for none)."""
+    if not prefix:
+        return ""
+    check_prefix(prefix, what="S3 prefix", example="vpc-flow-logs/")
     return prefix if prefix.endswith("/") else prefix + "/"
 
 
