@@ -198,6 +198,7 @@ class VerifyScreen(WizardScreen):
 
     def __init__(self) -> None:
         super().__init__()
+        self._columns_wide: bool | None = None  # the table's column widths are set for this layout
         self.watcher: Watcher | None = None
         self.buckets: list[str] = []
         self.regions: list[str] | None = None
@@ -234,7 +235,6 @@ class VerifyScreen(WizardScreen):
     def on_mount(self) -> None:
         table = self.query_one("#sources", DataTable)
         table.styles.height = "auto"  # as tall as its rows (the app's stylesheet makes tables 1fr)
-        table.add_columns("Source", "Region", "State", "Files", "Newest", "Activity")
         self._timer = self.set_interval(self.TICK, self._tick)
         self.buckets, self.regions = self._known_buckets()
         if self.buckets:
@@ -500,6 +500,19 @@ class VerifyScreen(WizardScreen):
         wide = self.size.width >= 120
         name_width = 44 if wide else 22
         spark = 20 if wide else 8
+        if self._columns_wide is not wide:
+            # Fixed widths: auto-sized columns re-measured on every poll can leave rows drawn at the old width.
+            table.clear(columns=True)
+            for label, width in (
+                ("Source", name_width),
+                ("Region", 14),
+                ("State", 11),
+                ("Files", 6),
+                ("Newest", 7),
+                ("Activity", spark),
+            ):
+                table.add_column(label, width=width)
+            self._columns_wide = wide
         table.clear()
         for sid in self.order:
             st = self.statuses[sid]
