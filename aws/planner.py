@@ -11,7 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from aws.assess import flow_log_problems
 from aws.buckets import BucketChoice, BucketSetup, RegionResources, bucket_targets, plan_buckets
+from aws.discovery import flow_log_from_api
 from aws.errors import ValidationFailed
 from aws.firewall import FirewallOptions, FirewallTarget, firewall_changes
 from aws.flowlogs import FlowLogOptions, FlowLogTarget, flowlog_changes
@@ -19,18 +21,29 @@ from aws.inventory import FlowLog, Inventory, Verdict, Vpc
 from aws.plan import Change, Plan
 from aws.session import AwsSession
 
-ResourceKind = Literal["vpc", "subnet", "eni"]
+ResourceKind = Literal["vpc", "subnet", "eni", "tgw"]
 LogType = Literal["FLOW", "ALERT", "TLS"]
 DEFAULT_FIREWALL_LOGS: tuple[LogType, ...] = ("FLOW", "ALERT")
-RESOURCE_TYPE = {"vpc": "VPC", "subnet": "Subnet", "eni": "NetworkInterface"}
+RESOURCE_TYPE = {"vpc": "VPC", "subnet": "Subnet", "eni": "NetworkInterface", "tgw": "TransitGateway"}
+RESOURCE_NOUN = {"vpc": "VPC", "subnet": "subnet", "eni": "network interface", "tgw": "transit gateway"}
+TGW_AGGREGATION_NOTE = (
+    "Transit gateway flow logs always use a 60 s aggregation interval (AWS requires it); "
+    "the 600 s choice applies to VPCs, subnets and network interfaces only."
+)
+_GONE_TGW_STATES = ("deleting", "deleted")
+_FILTER_CHUNK = 100  # values per EC2 filter
 
 
 class LogChoices(BaseModel):
     """Flow log and firewall choices (the checklist step / `flowlogs plan` flags)."""
 
     resources: ResourceKind = "vpc"
-    include: list[str] = Field(default_factory=list, description="Only these VPC ids (empty: all)")
-    exclude: list[str] = Field(default_factory=list, description="Never these VPC ids")
+    include: list[str] = Field(
+        default_factory=list,
+        description="Only these ids (empty: all): VPC ids, or for subnets/ENIs their own or their VPC's "
+        "ids, or transit gateway ids",
+    )
+    exclude: list[str] = Field(default_factory=list, description="Never these ids (same forms as include)")
     prefix: str = Field(default="", description="Flow log S3 prefix")
     extra_fields: list[str] = Field(default_factory=list)
     aggregation: Literal[60, 600] = 600
@@ -83,10 +96,43 @@ def _vpc_flow_target(region: str, vpc: Vpc) -> FlowLogTarget:
     )
 
 
+class ResourceTarget(BaseModel):
+    """A flow log target with where it sits, for display: its VPC (subnets, ENIs) and its name."""
+
+    target: FlowLogTarget
+    vpc_id: str = ""
+    name: str = Field(default="", description="Name tag (subnets, transit gateways) or description (ENIs)")
+
+
+def _picked(choices: LogChoices, *ids: str) -> bool:
+    """Whether a resource is in the choice: include/exclude may name it or (subnets, ENIs) its VPC."""
+    present = [i for i in ids if i]
+    if choices.include and not any(i in choices.include for i in present):
+        return False
+    return not any(i in choices.exclude for i in present)
+
+
+def _target_from_logs(rid: str, kind: ResourceKind, region: str, logs: list[FlowLog]) -> FlowLogTarget:
+    compliant = any(not fl.problems for fl in logs)
+    verdict = "compliant" if compliant else ("needs-change" if logs else "missing")
+    return FlowLogTarget(
+        resource_id=rid,
+        resource_type=RESOURCE_TYPE[kind],  # type: ignore[arg-type]
+        region=region,
+        verdict=verdict,  # type: ignore[arg-type]
+        reasons=tuple(p.message for fl in logs for p in fl.problems),
+        existing_flow_log_ids=tuple(fl.flow_log_id for fl in logs if fl.problems) if not compliant else (),
+    )
+
+
+def _name(tags: list[dict[str, str]] | None) -> str:
+    return next((t.get("Value", "") for t in tags or [] if t.get("Key") == "Name"), "")
+
+
 def _sub_resource_targets(
-    session: AwsSession, region: str, vpcs: list[Vpc], kind: ResourceKind
-) -> list[FlowLogTarget]:
-    """Subnets or ENIs of the chosen VPCs, with their own flow logs' verdicts."""
+    session: AwsSession, region: str, vpcs: list[Vpc], kind: ResourceKind, choices: LogChoices
+) -> list[ResourceTarget]:
+    """Subnets or ENIs of the region's VPCs, with their own flow logs' verdicts."""
     if not vpcs:
         return []
     ec2 = session.client("ec2", region)
@@ -95,52 +141,87 @@ def _sub_resource_targets(
     for vpc in vpcs:
         for fl in vpc.partial_flow_logs:
             existing.setdefault(fl.resource_id, []).append(fl)
-    if kind == "subnet":
-        pages = ec2.get_paginator("describe_subnets").paginate(Filters=[{"Name": "vpc-id", "Values": ids}])
-        resource_ids = [s["SubnetId"] for page in pages for s in page["Subnets"]]
-    else:
-        pages = ec2.get_paginator("describe_network_interfaces").paginate(
-            Filters=[{"Name": "vpc-id", "Values": ids}]
+    found: list[tuple[str, str, str]] = []  # (resource id, vpc id, name)
+    for start in range(0, len(ids), _FILTER_CHUNK):  # EC2 caps the values of one filter
+        filters = [{"Name": "vpc-id", "Values": ids[start : start + _FILTER_CHUNK]}]
+        if kind == "subnet":
+            pages = ec2.get_paginator("describe_subnets").paginate(Filters=filters)
+            found += [
+                (s["SubnetId"], s.get("VpcId", ""), _name(s.get("Tags"))) for p in pages for s in p["Subnets"]
+            ]
+        else:
+            pages = ec2.get_paginator("describe_network_interfaces").paginate(Filters=filters)
+            found += [
+                (n["NetworkInterfaceId"], n.get("VpcId", ""), n.get("Description", ""))
+                for p in pages
+                for n in p["NetworkInterfaces"]
+            ]
+    return [
+        ResourceTarget(
+            target=_target_from_logs(rid, kind, region, existing.get(rid, [])), vpc_id=vpc_id, name=name
         )
-        resource_ids = [n["NetworkInterfaceId"] for page in pages for n in page["NetworkInterfaces"]]
-    targets = []
-    for rid in sorted(resource_ids):
-        logs = existing.get(rid, [])
-        compliant = any(not fl.problems for fl in logs)
-        verdict = "compliant" if compliant else ("needs-change" if logs else "missing")
-        targets.append(
-            FlowLogTarget(
-                resource_id=rid,
-                resource_type=RESOURCE_TYPE[kind],  # type: ignore[arg-type]
-                region=region,
-                verdict=verdict,  # type: ignore[arg-type]
-                reasons=tuple(p.message for fl in logs for p in fl.problems),
-                existing_flow_log_ids=tuple(fl.flow_log_id for fl in logs if fl.problems)
-                if not compliant
-                else (),
+        for rid, vpc_id, name in sorted(found)
+        if _picked(choices, rid, vpc_id)
+    ]
+
+
+def _tgw_targets(session: AwsSession, region: str, choices: LogChoices) -> list[ResourceTarget]:
+    """The region's transit gateways (owned by this account), with their flow logs' verdicts."""
+    ec2 = session.client("ec2", region)
+    pages = ec2.get_paginator("describe_transit_gateways").paginate()
+    gateways = {
+        t["TransitGatewayId"]: _name(t.get("Tags"))
+        for page in pages
+        for t in page["TransitGateways"]
+        if t.get("State") not in _GONE_TGW_STATES and _picked(choices, t["TransitGatewayId"])
+    }
+    ids = sorted(gateways)
+    existing: dict[str, list[FlowLog]] = {}
+    for start in range(0, len(ids), _FILTER_CHUNK):
+        chunk = ids[start : start + _FILTER_CHUNK]
+        flow_pages = ec2.get_paginator("describe_flow_logs").paginate(
+            Filter=[{"Name": "resource-id", "Values": chunk}]
+        )
+        for page in flow_pages:
+            for item in page["FlowLogs"]:
+                fl = flow_log_from_api(item)
+                fl.problems = flow_log_problems(fl)
+                existing.setdefault(fl.resource_id, []).append(fl)
+    return [
+        ResourceTarget(
+            target=_target_from_logs(rid, "tgw", region, existing.get(rid, [])), name=gateways[rid]
+        )
+        for rid in ids
+    ]
+
+
+def resource_targets(
+    session: AwsSession, inventory: Inventory, choices: LogChoices, regions: Iterable[str]
+) -> list[ResourceTarget]:
+    """The chosen kind of resource in the chosen regions, with verdicts. VPCs come from the inventory
+    (no AWS call); subnets, ENIs and transit gateways are listed with read calls."""
+    wanted = set(regions)
+    out: list[ResourceTarget] = []
+    for region in inventory.scanned_regions:
+        if region.name not in wanted:
+            continue
+        if choices.resources == "tgw":
+            out.extend(_tgw_targets(session, region.name, choices))
+        elif choices.resources == "vpc":
+            out.extend(
+                ResourceTarget(target=_vpc_flow_target(region.name, v), vpc_id=v.vpc_id, name=v.name)
+                for v in region.vpcs
+                if _picked(choices, v.vpc_id)
             )
-        )
-    return targets
+        else:
+            out.extend(_sub_resource_targets(session, region.name, region.vpcs, choices.resources, choices))
+    return out
 
 
 def flow_targets(
     session: AwsSession, inventory: Inventory, choices: LogChoices, regions: Iterable[str]
 ) -> list[FlowLogTarget]:
-    wanted = set(regions)
-    targets: list[FlowLogTarget] = []
-    for region in inventory.scanned_regions:
-        if region.name not in wanted:
-            continue
-        vpcs = [
-            v
-            for v in region.vpcs
-            if (not choices.include or v.vpc_id in choices.include) and v.vpc_id not in choices.exclude
-        ]
-        if choices.resources == "vpc":
-            targets.extend(_vpc_flow_target(region.name, v) for v in vpcs)
-        else:
-            targets.extend(_sub_resource_targets(session, region.name, vpcs, choices.resources))
-    return targets
+    return [r.target for r in resource_targets(session, inventory, choices, regions)]
 
 
 def firewall_targets(
@@ -189,7 +270,8 @@ def build_plan(
         targets = flow_targets(session, inventory, logs, regions)
         if not targets and logs.include:
             raise ValidationFailed(
-                f"None of the VPCs given with --include were found: {', '.join(logs.include)}"
+                f"None of the {RESOURCE_NOUN[logs.resources]}s given with --include were found "
+                f"in the planned regions: {', '.join(logs.include)}"
             )
         flow_opts = FlowLogOptions(
             buckets=mapping,
@@ -201,6 +283,8 @@ def build_plan(
         plan.extend(flowlog_changes(targets, flow_opts, account, inventory.identity.partition))
         compliant = sum(t.verdict == "compliant" for t in targets)
         build.notes.append(f"{len(targets)} resource(s) checked; {compliant} already compliant.")
+        if logs.resources == "tgw" and logs.aggregation != 60:
+            build.notes.append(TGW_AGGREGATION_NOTE)
         if logs.firewalls:
             fw_opts = FirewallOptions(
                 buckets=mapping,

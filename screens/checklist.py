@@ -15,7 +15,7 @@ flow log ids appear in the rows and the affected regions are rescanned for fresh
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +51,17 @@ from aws.flowlogs import (
 from aws.flowlogs import validate_prefix as validate_flowlog_prefix
 from aws.inventory import Firewall, Inventory, RegionResult, Verdict
 from aws.plan import ApplyReport, Plan
-from aws.planner import LogChoices, PlanBuild, build_plan, firewall_targets, flow_targets
+from aws.planner import (
+    RESOURCE_NOUN,
+    LogChoices,
+    PlanBuild,
+    ResourceKind,
+    ResourceTarget,
+    build_plan,
+    firewall_targets,
+    flow_targets,
+    resource_targets,
+)
 from aws.session import AwsSession
 from screens.base import WizardScreen
 from screens.checklist_table import ChecklistRow, ChecklistTable
@@ -61,6 +71,13 @@ from tui.plan_view import PlanReview
 ACTION_LABEL = {"none": "none", "create": "create", "add-beside": "add beside", "replace": "replace"}
 _DEST_SHORT = {"CloudWatchLogs": "CWL", "KinesisDataFirehose": "KDF", "S3": "S3"}
 _STATUS_SHORT = {"ok": "S3✓", "missing": "off", "other-s3": "S3≠"}
+KIND_SHORT: dict[str, str] = {"vpc": "VPC", "subnet": "subnet", "eni": "ENI", "tgw": "TGW"}
+RESOURCE_OPTIONS: tuple[tuple[ResourceKind, str], ...] = (
+    ("vpc", "VPCs (default)"),
+    ("subnet", "Subnets (of the scanned VPCs)"),
+    ("eni", "Network interfaces (of the scanned VPCs)"),
+    ("tgw", "Transit gateways (AWS: always 60 s, no traffic type)"),
+)
 
 
 # -- building the rows (pure: no AWS calls) -----------------------------------------------------------
@@ -143,11 +160,23 @@ def build_rows(
     replace_non_s3: bool = False,
     flow_log_ids: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
+    resources: list[ResourceTarget] | None = None,
 ) -> list[ChecklistRow]:
-    """The checklist rows: per scanned region with resources, a region row, its VPCs, its firewalls."""
+    """The checklist rows: per scanned region with resources, a region row, its VPCs, its firewalls.
+
+    With `choices.resources` other than "vpc", the flow log rows are `resources` (subnets, ENIs or transit
+    gateways, listed by `aws.planner.resource_targets` in a worker; None while not listed yet)."""
     flow_log_ids = flow_log_ids or {}
     errors = errors or {}
-    regions = [r for r in inventory.scanned_regions if r.vpcs or r.firewalls]
+    kind = choices.resources
+    by_region: dict[str, list[ResourceTarget]] = {}
+    for res in resources or []:
+        by_region.setdefault(res.target.region, []).append(res)
+    regions = [
+        r
+        for r in inventory.scanned_regions
+        if r.firewalls or (r.vpcs if kind == "vpc" or resources is None else by_region.get(r.name))
+    ]
     names = [r.name for r in regions]
     targets = {t.resource_id: t for t in flow_targets(session, inventory, LogChoices(), names)}
     fw_targets = {(t.region, t.name): t for t in firewall_targets(inventory, LogChoices(), names)}
@@ -167,15 +196,28 @@ def build_rows(
             else None
         )
         where = f"→ s3://{bucket}/{choices.prefix}" if bucket else "→ no bucket chosen"
+        if kind == "vpc":
+            counted = _plural(len(region.vpcs), "VPC")
+        elif resources is None:
+            counted = f"listing {RESOURCE_NOUN[kind]}s…"
+        else:
+            counted = _plural(len(by_region.get(region.name, [])), RESOURCE_NOUN[kind])
         head = ChecklistRow(
             key=f"region:{region.name}",
             kind="region",
             region=region.name,
-            name=f"{region.name}  {_plural(len(region.vpcs), 'VPC')}, "
-            f"{_plural(len(region.firewalls), 'firewall')}  {where}",
+            name=f"{region.name}  {counted}, {_plural(len(region.firewalls), 'firewall')}  {where}",
         )
         rows.append(head)
-        for vpc in region.vpcs:
+        vpc_names = {v.vpc_id: v.name or ("(default VPC)" if v.is_default else v.vpc_id) for v in region.vpcs}
+        listed = sorted(
+            by_region.get(region.name, []) if kind != "vpc" else [],
+            key=lambda r: (vpc_names.get(r.vpc_id, r.vpc_id), r.vpc_id, r.name, r.target.resource_id),
+        )
+        for res in listed:  # a VPC's subnets/ENIs together, under its name
+            head.children.append(len(rows))
+            rows.append(resource_row(res, vpc_names, flow_opts, bucket, choices.prefix, flow_log_ids, errors))
+        for vpc in region.vpcs if kind == "vpc" else []:
             label, style = VERDICT_STYLE[vpc.verdict]
             action = flowlog_action(targets[vpc.vpc_id], flow_opts)
             text = ACTION_TEXT[action]
@@ -209,6 +251,50 @@ def build_rows(
     return rows
 
 
+def resource_row(
+    res: ResourceTarget,
+    vpc_names: Mapping[str, str],
+    flow_opts: FlowLogOptions,
+    bucket: str | None,
+    prefix: str,
+    flow_log_ids: Mapping[str, str],
+    errors: Mapping[str, str],
+) -> ChecklistRow:
+    """A subnet, ENI or transit gateway row; subnets and ENIs are named after their VPC."""
+    target = res.target
+    label, style = VERDICT_STYLE[Verdict(target.verdict)]
+    action = flowlog_action(target, flow_opts)
+    text = ACTION_TEXT[action]
+    if action != "none" and bucket:
+        text += f" → s3://{bucket}/{prefix}"
+    elif action != "none":
+        text += " (choose the bucket first: ctrl+b)"
+    if res.vpc_id:
+        where = vpc_names.get(res.vpc_id, res.vpc_id)
+        short = res.name.removeprefix(f"{where}-") if where != res.vpc_id else res.name
+        name = f"{where} › {short}" if short else where
+    else:
+        name = res.name
+    rid = target.resource_id
+    return ChecklistRow(
+        key=rid,
+        kind="resource",
+        region=target.region,
+        name=name,
+        ident=rid,
+        verdict=label,
+        verdict_style=style,
+        action=ACTION_LABEL[action],
+        action_text=text,
+        needs_action=action != "none",
+        compliant=target.verdict == "compliant",
+        reason="; ".join(target.reasons) or (f"in {res.vpc_id}" if res.vpc_id else ""),
+        flow_log_id=flow_log_ids.get(rid, ""),
+        new_flow_log=rid in flow_log_ids,
+        error=errors.get(rid, ""),
+    )
+
+
 def filter_rows(rows: list[ChecklistRow], needle: str) -> list[int]:
     """Indexes of the rows to show: matching rows, each under its region row."""
     needle = needle.strip().lower()
@@ -237,27 +323,31 @@ def checklist_plan(
     vpcs: Iterable[str],
     firewalls: Iterable[tuple[str, str]],
     replace_non_s3: bool = False,
+    regions: Mapping[str, str] | None = None,
 ) -> PlanBuild:
     """The plan for the selected VPCs and (region, name) firewalls only. Read calls only.
+
+    With `choices.resources` other than "vpc", `vpcs` are the selected subnet, ENI or transit gateway ids
+    and `regions` maps every listed one (selected or not) to its region.
 
     `build_plan` (the CLI's planner) makes the bucket and flow log parts; its bucket part is empty when the
     bucket is already set up. Nothing selected means nothing planned: `include=[]` would mean "all", so
     an empty VPC selection excludes every VPC instead.
     """
     picked = set(vpcs)
-    all_vpcs = [v.vpc_id for _, v in inventory.vpcs()]
+    region_of = dict(regions) if regions is not None else {v.vpc_id: r for r, v in inventory.vpcs()}
+    all_ids = sorted(region_of)
     prefixes = list(
         dict.fromkeys([*bucket.prefixes, *(p for p in (choices.prefix, choices.firewall_prefix) if p)])
     )
     bucket = bucket.model_copy(update={"prefixes": prefixes})
     covered = set(bucket.regions) | ({bucket.central_region} if bucket.strategy == "central" else set())
-    region_of = {v.vpc_id: r for r, v in inventory.vpcs()}
     outside = sorted(v for v in picked if region_of.get(v) not in covered)
     picked -= set(outside)
     logs = choices.model_copy(
         update={
             "include": sorted(picked),
-            "exclude": [] if picked else all_vpcs,
+            "exclude": [] if picked else all_ids,
             "firewalls": False,
         }
     )
@@ -295,6 +385,12 @@ def checklist_plan(
 @dataclass
 class PlanReady(Message):
     build: PlanBuild
+
+
+@dataclass
+class ResourcesListed(Message):
+    kind: ResourceKind
+    resources: list[ResourceTarget]
 
 
 @dataclass
@@ -344,6 +440,10 @@ class OptionsDialog(ModalScreen[ChecklistOptions | None]):
     def fields(self) -> ComposeResult:
         c = self.options.choices
         with VerticalScroll(id="fields"):
+            yield Label("Flow logs on")
+            with RadioSet(id="resources", compact=True):
+                for kind, text in RESOURCE_OPTIONS:
+                    yield RadioButton(text, value=c.resources == kind, id=f"res-{kind}")
             yield Label("Flow log S3 prefix (optional, e.g. vpc-flow-logs/)")
             yield Input(c.prefix, placeholder="no prefix", id="prefix", compact=True)
             yield Label("Aggregation interval")
@@ -390,8 +490,10 @@ class OptionsDialog(ModalScreen[ChecklistOptions | None]):
         if problems:
             return None, problems
         logs: list[Any] = ["FLOW", "ALERT"] + (["TLS"] if self.query_one("#tls", Checkbox).value else [])
+        kind = next((k for k, _ in RESOURCE_OPTIONS if self.query_one(f"#res-{k}", RadioButton).value), "vpc")
         choices = self.options.choices.model_copy(
             update={
+                "resources": kind,
                 "prefix": prefix,
                 "aggregation": 60 if self.query_one("#agg-60", RadioButton).value else 600,
                 "extra_fields": [
@@ -464,6 +566,8 @@ class ChecklistScreen(WizardScreen):
         self.firewall_keys: set[str] = set()
         self.needing = 0
         self.compliant = 0
+        self.resources: list[ResourceTarget] | None = None  # subnets/ENIs/TGWs, once listed
+        self.resources_kind: ResourceKind = "vpc"
 
     # -- layout ---------------------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -527,15 +631,21 @@ class ChecklistScreen(WizardScreen):
                 replace_non_s3=self.replace_non_s3,
                 flow_log_ids=self.flow_log_ids,
                 errors=self.errors,
+                resources=self.resources if self.resources_kind == state.log_choices.resources else None,
             )
+            if state.log_choices.resources != "vpc" and self.resources_kind != state.log_choices.resources:
+                self.resources_kind = state.log_choices.resources
+                self.resources = None
+                self.list_resources(inventory, state.log_choices)
             if select_needing and not self.selected:
                 self.selected.update(r.key for r in self.rows if r.kind != "region" and r.needs_action)
             keys = {r.key for r in self.rows}
             self.selected.intersection_update(keys)
-        self.vpc_keys = {r.key for r in self.rows if r.kind == "vpc"}
+        self.vpc_keys = {r.key for r in self.rows if r.kind in ("vpc", "resource")}
         self.firewall_keys = {r.key for r in self.rows if r.kind == "firewall"}
         self.needing = sum(r.needs_action for r in self.rows)
         self.compliant = sum(r.compliant for r in self.rows)
+        self.table.ident_width = max([21, *(len(r.ident) for r in self.rows if r.kind == "resource")])
         self.table.set_rows(self.rows, filter_rows(self.rows, self.filter_text))
         self.show_header()
         self.show_counts()
@@ -564,9 +674,10 @@ class ChecklistScreen(WizardScreen):
             shown = ", ".join(targets[:2]) + (f" +{len(targets) - 2}" if len(targets) > 2 else "")
             line.update(Text(f"Bucket ({choice.strategy}{where}): {shown}", style="bold"))
         c = state.log_choices
-        flow = (
-            f"Flow logs: {c.aggregation} s, prefix {c.prefix or '-'}, "
-            f"{29 + len(c.extra_fields)} fields" + (", REPLACE old" if c.replace_existing else "")
+        on = "" if c.resources == "vpc" else f" on {RESOURCE_NOUN[c.resources]}s"
+        seconds = 60 if c.resources == "tgw" else c.aggregation
+        flow = f"Flow logs{on}: {seconds} s, prefix {c.prefix or '-'}, {29 + len(c.extra_fields)} fields" + (
+            ", REPLACE old" if c.replace_existing else ""
         )
         fw = f"Firewalls: {'+'.join(c.firewall_logs)}, prefix {c.firewall_prefix or '-'}"
         if c.repoint_existing:
@@ -581,7 +692,7 @@ class ChecklistScreen(WizardScreen):
         rows = self.rows
         shown = sum(1 for i in self.table.shown if rows[i].kind != "region")
         text = (
-            f"Selected {vpcs + fws} ({vpcs} VPC, {fws} FW) · needing action {self.needing} · "
+            f"Selected {vpcs + fws} ({vpcs} {KIND_SHORT[self.flow_app.state.log_choices.resources]}, {fws} FW) · needing action {self.needing} · "
             f"compliant {self.compliant} · shown {shown}/{len(self.vpc_keys) + len(self.firewall_keys)}"
         )
         self.query_one("#counts", Static).update(text, layout=False)
@@ -602,7 +713,8 @@ class ChecklistScreen(WizardScreen):
             text.append(f"{row.name}\n", style="bold")
             text.append(f"{picked} of {len(row.children)} selected; space or r toggles the whole region.")
         else:
-            what = "Firewall" if row.kind == "firewall" else "VPC"
+            kind = self.flow_app.state.log_choices.resources
+            what = {"firewall": "Firewall", "vpc": "VPC"}.get(row.kind, RESOURCE_NOUN[kind].capitalize())
             text.append(f"{what} {row.name or row.ident} ({row.region}): ", style="bold")
             text.append(row.verdict, style=row.verdict_style)
             if row.kind == "firewall":
@@ -700,9 +812,14 @@ class ChecklistScreen(WizardScreen):
     def options_saved(self, options: ChecklistOptions | None) -> None:
         if options is None:
             return
+        changed = options.choices.resources != self.flow_app.state.log_choices.resources
         self.flow_app.state.log_choices = options.choices
         self.replace_non_s3 = options.replace_non_s3
+        if changed:
+            self.selected.difference_update(self.vpc_keys)
         self.rebuild()
+        if changed:
+            self.select_needing_flow_rows()
 
     # -- review and apply -----------------------------------------------------------------------------
     def action_review(self) -> None:
@@ -720,7 +837,10 @@ class ChecklistScreen(WizardScreen):
             return
         if self.building:
             return
-        vpcs = [r.key for r in self.rows if r.kind == "vpc" and r.key in self.selected]
+        vpcs = [r.key for r in self.rows if r.kind in ("vpc", "resource") and r.key in self.selected]
+        if state.log_choices.resources != "vpc" and self.resources is None:
+            self.flow_app.notify("Still listing the resources; try again in a moment.")
+            return
         firewalls = [(r.region, r.name) for r in self.rows if r.kind == "firewall" and r.key in self.selected]
         if not vpcs and not firewalls:
             self.flow_app.notify("Nothing selected: space toggles a row, e selects what needs action.")
@@ -734,7 +854,12 @@ class ChecklistScreen(WizardScreen):
         )
         self.building = True
         self.query_one("#detail", Static).update("Building the plan (read calls only)…")
-        self.run_review(state.inventory, state.bucket_choice, state.log_choices, vpcs, firewalls)
+        regions = (
+            {r.key: r.region for r in self.rows if r.kind == "resource"}
+            if state.log_choices.resources != "vpc"
+            else None
+        )
+        self.run_review(state.inventory, state.bucket_choice, state.log_choices, vpcs, firewalls, regions)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="checklist-plan")
     def run_review(
@@ -744,6 +869,7 @@ class ChecklistScreen(WizardScreen):
         choices: LogChoices,
         vpcs: list[str],
         firewalls: list[tuple[str, str]],
+        regions: dict[str, str] | None = None,
     ) -> None:
         try:
             session = self.flow_app.session
@@ -756,6 +882,7 @@ class ChecklistScreen(WizardScreen):
                 vpcs=vpcs,
                 firewalls=firewalls,
                 replace_non_s3=self.replace_non_s3,
+                regions=regions,
             )
         finally:
             self.building = False
@@ -827,5 +954,30 @@ class ChecklistScreen(WizardScreen):
             update={"regions": [fresh.get(r.name, r) for r in inventory.regions]}
         )
         self.flow_log_ids.update(message.flow_log_ids)
+        if state.log_choices.resources != "vpc":
+            self.resources_kind = "vpc"  # list again: their flow logs' verdicts changed
         self.rebuild()
         self.flow_app.notify(f"Verdicts refreshed for {_plural(len(fresh), 'region')}.", title="Checklist")
+
+    # -- subnets, ENIs, transit gateways ----------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="checklist-resources")
+    def list_resources(self, inventory: Inventory, choices: LogChoices) -> None:
+        session = self.flow_app.session
+        assert session is not None
+        regions = [r.name for r in inventory.scanned_regions]
+        every = choices.model_copy(update={"include": [], "exclude": []})
+        self.post_message(
+            ResourcesListed(choices.resources, resource_targets(session, inventory, every, regions))
+        )
+
+    def on_resources_listed(self, message: ResourcesListed) -> None:
+        if message.kind != self.flow_app.state.log_choices.resources:
+            return  # the user switched again meanwhile
+        self.resources_kind = message.kind
+        self.resources = message.resources
+        self.rebuild()
+        self.select_needing_flow_rows()
+
+    def select_needing_flow_rows(self) -> None:
+        """After a switch of resource kind: select the new flow log rows that need action (the default)."""
+        self._set([r for r in self.rows if r.key in self.vpc_keys and r.needs_action], True)

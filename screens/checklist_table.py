@@ -20,18 +20,19 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-RowKind = Literal["region", "vpc", "firewall"]
+RowKind = Literal["region", "vpc", "resource", "firewall"]  # resource: a subnet, ENI or transit gateway
 
 
 @dataclass
 class ChecklistRow:
-    """One line of the checklist. Region rows head their region's VPC and firewall rows."""
+    """One line of the checklist. Region rows head their region's VPC (or subnet, ENI, transit gateway)
+    and firewall rows."""
 
     key: str
     kind: RowKind
     region: str
     name: str = ""
-    ident: str = ""  # VPC id; for a firewall its FLOW/ALERT status
+    ident: str = ""  # VPC (subnet, ENI, transit gateway) id; for a firewall its FLOW/ALERT status
     verdict: str = ""
     verdict_style: str = ""
     action: str = ""  # short label for the table
@@ -63,13 +64,16 @@ _COLUMNS = (
 )
 
 
-def column_widths(width: int) -> list[int]:
-    """Widths of the columns for a table `width` cells wide (name takes a third of the spare room)."""
+def column_widths(width: int, ident_width: int = 21) -> list[int]:
+    """Widths of the columns for a table `width` cells wide (name takes a third of the spare room).
+
+    `ident_width` widens the id column for longer ids (subnet ids are 24 characters)."""
     gaps = len(_COLUMNS) - 1
-    fixed = sum(w for _, w in _COLUMNS)
+    fixed = sum(w for _, w in _COLUMNS) - 21 + ident_width
     spare = max(width - fixed - gaps, 20)
     name = max(12, min(28, spare // 2 if width < 100 else spare // 3))
-    check, _, ident, verdict, action, _ = (w for _, w in _COLUMNS)
+    check, _, _, verdict, action, _ = (w for _, w in _COLUMNS)
+    ident = ident_width
     return [check, name, ident, verdict, action, max(spare - name, 8)]
 
 
@@ -117,6 +121,7 @@ class ChecklistTable(ScrollView, can_focus=True):
         self.shown: list[int] = []
         self.selected: set[str] = set()
         self.cursor = 0
+        self.ident_width = 21
 
     # -- data -----------------------------------------------------------------------------------------
     def set_rows(self, rows: list[ChecklistRow], shown: list[int]) -> None:
@@ -223,7 +228,7 @@ class ChecklistTable(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        widths = column_widths(width)
+        widths = column_widths(width, self.ident_width)
         if y == 0:
             titles = [title.ljust(w)[:w] for (title, _), w in zip(_COLUMNS, widths, strict=True)]
             style = self.rich_style + self.get_component_rich_style("checklist-table--header")

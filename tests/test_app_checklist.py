@@ -456,3 +456,126 @@ def test_snapshots_applying(seeded: SeedSummary, tmp_path: Path, snap_compare: A
         snap_compare(second, terminal_size=(120, 40), run_before=applying),
     ]
     assert all(results)
+
+
+# -- other resource kinds: subnets ----------------------------------------------------------------------
+
+
+async def switch_resources(pilot: Any, kind: str) -> None:
+    await pilot.press("o")
+    pilot.app.screen.query_one(f"#res-{kind}", RadioButton).value = True
+    await pilot.press("ctrl+s")
+    await wait_idle(pilot)
+
+
+async def test_subnets_review_apply(seeded: SeedSummary, tmp_path: Path) -> None:
+    app = make_app(tmp_path, start_step="checklist")
+    seeded_state(app)
+    prod = seeded.vpcs["prod-eu"]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_idle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ChecklistScreen)
+        await switch_resources(pilot, "subnet")
+        assert app.state.log_choices.resources == "subnet"
+        rows = {r.key: r for r in screen.rows if r.kind == "resource"}
+        assert set(prod.subnet_ids) <= set(rows)
+        assert not any(r.kind == "vpc" for r in screen.rows)
+        for sid in prod.subnet_ids:  # grouped by region, named after their VPC
+            assert rows[sid].region == prod.region and rows[sid].name.startswith("prod-eu")
+            assert rows[sid].verdict == "missing" and rows[sid].key in screen.selected
+        tokyo = seeded.vpcs["staging-tokyo"].subnet_ids[0]  # the seeded subnet-level flow log
+        assert rows[tokyo].verdict in ("compliant", "needs-change")
+        assert "subnet" in str(screen.query_one("#counts", Static).render())
+
+        # Only prod-eu's subnets: filter, none of the others, all of these.
+        await pilot.press("n")  # nothing (all rows shown)
+        await pilot.press("slash", *"prod-eu", "enter")
+        await pilot.press("a")
+        await pilot.press("escape")
+        await pilot.pause()
+        picked = {k for k in screen.selected if k in screen.vpc_keys}
+        assert picked == set(prod.subnet_ids)
+
+        await pilot.press("ctrl+r")
+        await wait_idle(pilot)
+        review = app.screen
+        assert isinstance(review, PlanReview)
+        creates = [c for c in review.plan.changes if c.kind == "ec2.create-flow-logs"]
+        assert [c.params["ResourceType"] for c in creates] == ["Subnet"]
+        assert sorted(creates[0].params["ResourceIds"]) == sorted(prod.subnet_ids)
+        await pilot.press("a", "y")
+        await wait_idle(pilot)
+        assert review.report is not None and review.report.ok, review.report
+        await pilot.press("escape")
+        await wait_idle(pilot)
+        after = {r.key: r for r in screen.rows if r.kind == "resource"}
+        for sid in prod.subnet_ids:
+            assert after[sid].verdict == "compliant" and after[sid].flow_log_id.startswith("fl-")
+
+    ec2 = boto3.client("ec2", region_name=prod.region)
+    for sid in prod.subnet_ids:
+        logs = ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [sid]}])["FlowLogs"]
+        assert len(logs) == 1, logs
+        fl = logs[0]
+        assert fl["LogDestinationType"] == "s3" and fl["LogDestination"] == f"arn:aws:s3:::{BUCKET}"
+        assert fl["TrafficType"] == "ALL" and fl["MaxAggregationInterval"] == 600
+        assert parse_log_format(fl["LogFormat"]) == list(REQUIRED_FIELDS)
+        assert fl.get("DestinationOptions", {}).get("FileFormat", "plain-text") == "plain-text"
+    # nothing else got a flow log: the other subnets of eu-west-1 are unchanged
+    others = [r for r in ec2.describe_subnets()["Subnets"] if r["SubnetId"] not in prod.subnet_ids]
+    assert others
+    for sub in others:
+        logs = ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [sub["SubnetId"]]}])[
+            "FlowLogs"
+        ]
+        assert not any(fl.get("LogDestination") == f"arn:aws:s3:::{BUCKET}" for fl in logs)
+
+
+async def test_transit_gateways_listed_with_tgw_rules(seeded: SeedSummary, tmp_path: Path) -> None:
+    tgw = boto3.client("ec2", region_name="us-east-1").create_transit_gateway(
+        TagSpecifications=[{"ResourceType": "transit-gateway", "Tags": [{"Key": "Name", "Value": "hub"}]}]
+    )["TransitGateway"]["TransitGatewayId"]
+    app = make_app(tmp_path, start_step="checklist")
+    seeded_state(app)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_idle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ChecklistScreen)
+        await switch_resources(pilot, "tgw")
+        [row] = [r for r in screen.rows if r.kind == "resource"]
+        assert (row.key, row.name, row.region, row.verdict) == (tgw, "hub", "us-east-1", "missing")
+        assert "60 s" in str(screen.query_one("#options-line", Static).render())
+        await pilot.press("n")
+        await cursor_to(pilot, "hub")
+        await pilot.press("space", "ctrl+r")
+        await wait_idle(pilot)
+        review = app.screen
+        assert isinstance(review, PlanReview)
+        [create] = [c for c in review.plan.changes if c.kind == "ec2.create-flow-logs"]
+        assert create.params["ResourceType"] == "TransitGateway" and "TrafficType" not in create.params
+        assert create.params["MaxAggregationInterval"] == 60
+        await pilot.press("escape")
+        await wait_idle(pilot)
+        await switch_resources(pilot, "vpc")  # back to VPCs: VPC rows again, needing ones selected
+        assert not any(r.kind == "resource" for r in screen.rows)
+        vpc_rows = [r for r in screen.rows if r.kind == "vpc"]
+        assert vpc_rows and {r.key for r in vpc_rows if r.needs_action} <= screen.selected
+
+
+def test_snapshots_subnets(seeded: SeedSummary, tmp_path: Path, snap_compare: Any) -> None:
+    first = make_app(tmp_path, start_step="checklist")
+    seeded_state(first)
+    second = make_app(tmp_path, start_step="checklist")
+    copy_state(first, second)
+
+    async def subnets(pilot: Any) -> None:
+        await wait_idle(pilot)
+        await switch_resources(pilot, "subnet")
+        await cursor_to(pilot, "prod-eu › private-a")
+
+    results = [
+        snap_compare(first, terminal_size=(80, 24), run_before=subnets),
+        snap_compare(second, terminal_size=(120, 40), run_before=subnets),
+    ]
+    assert all(results)

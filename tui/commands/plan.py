@@ -44,9 +44,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--lifecycle-days", type=int, metavar="N", help="expire delivered logs after N days")
     r = parser.add_argument_group("flow logs and firewalls")
     r.add_argument("--regions", action="append", metavar="R1,R2", help="only these regions")
-    r.add_argument("--resources", choices=["vpc", "subnet", "eni"], default="vpc")
-    r.add_argument("--include", action="append", metavar="IDS", help="only these VPC ids")
-    r.add_argument("--exclude", action="append", metavar="IDS", help="never these VPC ids")
+    r.add_argument(
+        "--resources",
+        choices=["vpc", "subnet", "eni", "tgw"],
+        default="vpc",
+        help="what gets flow logs: VPCs (default), their subnets or network interfaces, or transit "
+        "gateways (tgw: always 60 s aggregation, no traffic type)",
+    )
+    r.add_argument(
+        "--include",
+        action="append",
+        metavar="IDS",
+        help="only these ids: VPC ids; for subnet/eni also their own ids; for tgw transit gateway ids",
+    )
+    r.add_argument("--exclude", action="append", metavar="IDS", help="never these ids (as --include)")
     r.add_argument("--prefix", default="", help="flow log S3 prefix (not AWSLogs, no leading /)")
     r.add_argument(
         "--extra-fields",

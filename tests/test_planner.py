@@ -1,0 +1,143 @@
+"""The planner's resource kinds: subnets, ENIs and transit gateways on a moto account, and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+
+from aws.buckets import BucketChoice
+from aws.discovery import scan
+from aws.flowlog_format import log_format
+from aws.plan import apply_plan
+from aws.planner import TGW_AGGREGATION_NOTE, LogChoices, ResourceKind, build_plan, resource_targets
+from aws.sandbox.seed import SeedSummary
+from aws.session import AwsSession
+from tui.cli import main
+
+REGION = "us-east-1"
+
+
+def _account() -> dict[str, str]:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    ec2.create_tags(Resources=[vpc], Tags=[{"Key": "Name", "Value": "app"}])
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    eni = ec2.create_network_interface(SubnetId=subnet)["NetworkInterface"]["NetworkInterfaceId"]
+    tgw = ec2.create_transit_gateway(
+        Description="core",
+        TagSpecifications=[{"ResourceType": "transit-gateway", "Tags": [{"Key": "Name", "Value": "core"}]}],
+    )["TransitGateway"]["TransitGatewayId"]
+    return {"vpc": vpc, "subnet": subnet, "eni": eni, "tgw": tgw}
+
+
+def _bucket() -> BucketChoice:
+    return BucketChoice(
+        strategy="central", bucket="kentik-planner-test", regions=[REGION], central_region=REGION
+    )
+
+
+@pytest.mark.parametrize("kind", ["subnet", "eni", "tgw"])
+def test_kind_missing_then_compliant_then_converges(session: AwsSession, kind: ResourceKind) -> None:
+    ids = _account()
+    choices = LogChoices(resources=kind, include=[ids[kind]], firewalls=False)
+    inventory = scan(session, include=[REGION])
+    [found] = resource_targets(session, inventory, choices, [REGION])
+    assert found.target.resource_id == ids[kind]
+    assert found.target.verdict == "missing"
+    if kind == "tgw":
+        assert found.name == "core"
+    else:
+        assert found.vpc_id == ids["vpc"]
+
+    build = build_plan(session, inventory, _bucket(), choices)
+    creates = [c for c in build.plan.changes if c.kind == "ec2.create-flow-logs"]
+    assert len(creates) == 1
+    params = creates[0].params
+    assert params["ResourceIds"] == [ids[kind]]
+    if kind == "tgw":  # AWS: no TrafficType, 60 s, for transit gateways
+        assert params["ResourceType"] == "TransitGateway"
+        assert "TrafficType" not in params
+        assert params["MaxAggregationInterval"] == 60
+        assert TGW_AGGREGATION_NOTE in build.notes
+    else:
+        assert params["TrafficType"] == "ALL"
+        assert params["MaxAggregationInterval"] == 600
+    report = apply_plan(build.plan, session)
+    assert report.ok, report.results
+
+    logs = boto3.client("ec2", region_name=REGION).describe_flow_logs(
+        Filters=[{"Name": "resource-id", "Values": [ids[kind]]}]
+    )["FlowLogs"]
+    assert len(logs) == 1 and logs[0]["LogFormat"] == log_format(())
+    assert logs[0]["LogDestination"].startswith("arn:aws:s3:::kentik-planner-test")
+
+    inventory = scan(session, include=[REGION])
+    [again] = resource_targets(session, inventory, choices, [REGION])
+    assert again.target.verdict == "compliant"
+    rebuild = build_plan(session, inventory, _bucket(), choices)
+    assert rebuild.plan.changes == []
+    before = session.stats.mutating()
+    assert apply_plan(build.plan, session).ok  # the old plan again: everything already satisfied
+    assert session.stats.mutating() == before
+
+
+def test_include_names_subnets_or_their_vpc(session: AwsSession) -> None:
+    ids = _account()
+    inventory = scan(session, include=[REGION])
+    by_vpc = resource_targets(
+        session, inventory, LogChoices(resources="subnet", include=[ids["vpc"]]), [REGION]
+    )
+    assert [r.target.resource_id for r in by_vpc] == [ids["subnet"]]
+    excluded = resource_targets(
+        session,
+        inventory,
+        LogChoices(resources="subnet", include=[ids["vpc"]], exclude=[ids["subnet"]]),
+        [REGION],
+    )
+    assert excluded == []
+
+
+def test_tgw_with_non_compliant_flow_log_needs_change(session: AwsSession) -> None:
+    ids = _account()
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="old-logs")
+    boto3.client("ec2", region_name=REGION).create_flow_logs(
+        ResourceType="TransitGateway",
+        ResourceIds=[ids["tgw"]],
+        LogDestinationType="s3",
+        LogDestination="arn:aws:s3:::old-logs",
+        MaxAggregationInterval=60,
+    )
+    inventory = scan(session, include=[REGION])
+    [found] = resource_targets(session, inventory, LogChoices(resources="tgw"), [REGION])
+    assert found.target.verdict == "needs-change"
+    assert any("v2-v5 fields" in r for r in found.target.reasons)
+
+
+def test_cli_plan_tgw_end_to_end(
+    seeded: SeedSummary, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    tgw = ec2.create_transit_gateway(Description="hub")["TransitGateway"]["TransitGatewayId"]
+    plan_file = tmp_path / "plan.json"
+    args = ["plan", "--strategy", "central", "--bucket", "kentik-tgw-cli", "--regions", REGION]
+    args += ["--resources", "tgw", "--include", tgw, "--no-firewalls"]
+    assert main([*args, "-o", str(plan_file)]) == 0
+    out = capsys.readouterr().out
+    assert "60 s aggregation" in out
+    plan = json.loads(plan_file.read_text())
+    [create] = [c for c in plan["changes"] if c["kind"] == "ec2.create-flow-logs"]
+    assert create["params"]["ResourceType"] == "TransitGateway"
+    assert create["params"]["ResourceIds"] == [tgw]
+    assert main(["apply", "--plan", str(plan_file), "--yes", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"]
+    logs = ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [tgw]}])["FlowLogs"]
+    assert len(logs) == 1 and logs[0]["MaxAggregationInterval"] == 60
+    assert main([*args, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["plan"]["changes"] == []
+    assert main([*args[:-3], "--include", "tgw-0000000000000000f"]) == 2
+    assert "transit gateways given with --include" in capsys.readouterr().err
