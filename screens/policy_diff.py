@@ -7,6 +7,11 @@ the screen shows current vs proposed JSON (side by side when wide, unified when 
 statement-level summary, one line per new statement, the size against the limit, and applies through
 the shared `PlanReview` (destructive version rotation asked separately). A concurrent edit makes the
 apply refuse (STALE): the diff is refreshed. Each apply saves a rollback record; `u` rolls back.
+
+Nested configuration (`n` toggles it): the spoke role's policy in each member account, reached by
+assuming a named role there (`aws.iam_policy.nested_targets`). Each account gets its own line and diff,
+and its own `PlanReview` run with that account's assumed session; `A` applies every account needing a
+change, one review after the other.
 """
 
 from __future__ import annotations
@@ -47,8 +52,10 @@ from aws.iam_policy import (
     RollbackRecord,
     infer_rollback,
     load_record,
+    nested_targets,
     prepare,
     pretty_json,
+    propose,
     record_from_report,
     rollback_changes,
     save_record,
@@ -56,6 +63,7 @@ from aws.iam_policy import (
 )
 from aws.inventory import Inventory, KentikRole
 from aws.plan import ApplyReport, Plan
+from aws.session import AwsSession
 from screens.base import WizardScreen
 from tui.plan_view import PlanReview
 
@@ -65,6 +73,7 @@ CONTEXT = 3  # unified view: unchanged lines shown around each change
 ADD_BG = "on #15391f"
 REMOVE_BG = "on #461a1a"
 _ROLE_ARN = re.compile(r"^arn:[a-z-]+:iam::\d{12}:role/(?:.*/)?([^/]+)$")
+_ACCOUNT = re.compile(r"^\d{12}$")
 
 
 # -- messages from the worker ----------------------------------------------------------------------
@@ -88,6 +97,52 @@ class PolicyChoice(Message):
 @dataclass
 class ProposalFailed(Message):
     error: BaseException
+
+
+@dataclass
+class NestedAccount:
+    """One member account of the nested configuration: its assumed session and proposal, or the error."""
+
+    account: str
+    role_arn: str  # the role assumed there
+    session: AwsSession | None = None
+    proposal: PolicyProposal | None = None
+    error: str = ""
+
+    @property
+    def needs_change(self) -> bool:
+        p = self.proposal
+        return p is not None and bool(p.changes) and not p.merge.blocking
+
+
+@dataclass
+class NestedReady(Message):
+    accounts: list[NestedAccount]
+
+
+@dataclass(frozen=True)
+class NestedInput:
+    """What the user typed for the nested configuration, validated."""
+
+    accounts: tuple[str, ...]
+    assume_role: str
+    spoke_role: str
+    external_id: str
+
+    @classmethod
+    def parse(cls, accounts: str, assume_role: str, spoke_role: str, external_id: str) -> NestedInput:
+        ids = list(dict.fromkeys(split_names(accounts)))
+        if not ids:
+            raise ValidationFailed("Type the member account ids (12 digits each, comma separated).")
+        bad = [a for a in ids if not _ACCOUNT.match(a)]
+        if bad:
+            raise ValidationFailed(f"Account ids are 12 digits, not: {', '.join(bad)}")
+        assume = assume_role.strip()
+        if not assume:
+            raise ValidationFailed("Name the role to assume in each member account.")
+        if "/" in assume or ":" in assume:
+            raise ValidationFailed(f"{assume!r}: type the role's name, not its ARN (the account varies).")
+        return cls(tuple(ids), assume, spoke_role.strip() or assume, external_id.strip())
 
 
 @dataclass(frozen=True)
@@ -248,6 +303,8 @@ class PolicyDiffScreen(WizardScreen):
         Binding("d", "deletion", "Deletion", id="policy.deletion"),
         Binding("u", "rollback", "Roll back", id="policy.rollback"),
         Binding("v", "toggle_view", "Side by side/unified", show=False, id="policy.toggle_view"),
+        Binding("n", "nested", "Nested", show=False, id="policy.nested"),
+        Binding("A", "apply_all", "Apply all", id="policy.nested_apply_all"),
     ]
     DEFAULT_CSS = """
     PolicyDiffScreen #inputs { height: 1; padding: 0 1; }
@@ -257,6 +314,16 @@ class PolicyDiffScreen(WizardScreen):
     PolicyDiffScreen #diff { height: 1fr; min-height: 6; border-top: solid $primary; }
     PolicyDiffScreen #diff-text { padding: 0 1; }
     PolicyDiffScreen.-wide #info { max-height: 14; }
+    PolicyDiffScreen #nested { display: none; height: auto; }
+    PolicyDiffScreen.-nested #nested { display: block; }
+    PolicyDiffScreen.-nested #source, PolicyDiffScreen.-nested #source-label { display: none; }
+    PolicyDiffScreen .nested-row { height: 1; padding: 0 1; }
+    PolicyDiffScreen .nested-row Label { width: auto; padding: 0 1 0 0; color: $text-muted; }
+    PolicyDiffScreen .nested-row Input { border: none; height: 1; padding: 0 1; width: 1fr; }
+    PolicyDiffScreen #accounts-list { height: auto; max-height: 4; border: none; padding: 0 1; }
+    PolicyDiffScreen.-nested #info { max-height: 6; }
+    PolicyDiffScreen.-wide.-nested #info { max-height: 12; }
+    PolicyDiffScreen.-wide #accounts-list { max-height: 8; }
     """
 
     def __init__(self) -> None:
@@ -271,14 +338,31 @@ class PolicyDiffScreen(WizardScreen):
         self.status = ""
         self.view: Literal["auto", "side", "unified"] = "auto"
         self.kms_keys: list[str] = []
+        self.nested_mode = False
+        self.nested: list[NestedAccount] = []
+        self.nested_selected = 0
+        self.nested_records: dict[str, RollbackRecord] = {}
+        self.standard_proposal: PolicyProposal | None = None
 
     # -- layout --------------------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="inputs"):
-            yield Label("Role/policy")
+            yield Label("Role/policy", id="source-label")
             yield Input(placeholder="role name or policy ARN", id="source")
             yield Label("Buckets")
             yield Input(placeholder="log bucket names, comma separated", id="buckets")
+        with Vertical(id="nested"):
+            with Horizontal(classes="nested-row"):
+                yield Label("Accounts")
+                yield Input(placeholder="member account ids, comma separated", id="accounts")
+                yield Label("Assume")
+                yield Input(placeholder="role to assume in each", id="assume-role")
+            with Horizontal(classes="nested-row"):
+                yield Label("Spoke role")
+                yield Input(placeholder="same as the assumed role", id="spoke-role")
+                yield Label("External id")
+                yield Input(placeholder="none", id="nested-external-id")
+            yield OptionList(id="accounts-list")
         with VerticalScroll(id="info"):
             yield Static(id="info-text")
         with VerticalScroll(id="diff"):
@@ -362,6 +446,9 @@ class PolicyDiffScreen(WizardScreen):
         if session is None:
             self.flow_app.show_error(RuntimeError(self.flow_app.session_problem or "no AWS session"))
             return
+        if self.nested_mode:
+            self.refresh_nested()
+            return
         try:
             source = Source.parse(self.query_one("#source", Input).value)
             need = self.requirements()
@@ -405,6 +492,9 @@ class PolicyDiffScreen(WizardScreen):
             self.post_message(ProposalReady(proposal, role_arn, external_id))
 
     def on_proposal_ready(self, message: ProposalReady) -> None:
+        if self.nested_mode:  # a standard refresh that finished after switching to nested
+            self.standard_proposal = message.proposal
+            return
         self.loading = False
         self.status = ""
         self.proposal = message.proposal
@@ -430,6 +520,9 @@ class PolicyDiffScreen(WizardScreen):
 
     def on_proposal_failed(self, message: ProposalFailed) -> None:
         self.loading = False
+        if self.nested_mode:
+            self.nested = []
+            self.query_one("#accounts-list", OptionList).clear_options()
         self.proposal = None
         self.status = "Could not compute the change (see the error message); fix it and press r."
         self.render_info()
@@ -458,8 +551,216 @@ class PolicyDiffScreen(WizardScreen):
     def submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "source":
             self.policy_pick = (None, None)
-        self.query_one("#diff", VerticalScroll).focus()
+        self.query_one("#diff", VerticalScroll).focus()  # nested: the account list, once filled
         self.action_refresh()
+
+    # -- nested configuration: a spoke role in each member account -----------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "apply_all":
+            return self.nested_mode
+        if action == "choose_role":
+            return not self.nested_mode
+        return True
+
+    def action_nested(self) -> None:
+        """Switch between the standard configuration and the nested one (keeps each one's results)."""
+        self.nested_mode = not self.nested_mode
+        self.set_class(self.nested_mode, "-nested")
+        self.loading, self.status = False, ""  # a pending result of the other mode is kept for it
+        if self.nested_mode:
+            self.standard_proposal = self.proposal
+            external = self.query_one("#nested-external-id", Input)
+            if not external.value:
+                external.value = self.flow_app.state.external_id or ""
+            self.select_nested(self.nested_selected)
+            self.query_one("#accounts", Input).focus()
+        else:
+            self.proposal = self.standard_proposal
+            self.query_one("#diff", VerticalScroll).focus()
+        self.refresh_bindings()
+        self.render_info()
+        self.render_diff()
+
+    def refresh_nested(self) -> None:
+        try:
+            given = NestedInput.parse(
+                self.query_one("#accounts", Input).value,
+                self.query_one("#assume-role", Input).value,
+                self.query_one("#spoke-role", Input).value,
+                self.query_one("#nested-external-id", Input).value,
+            )
+            need = self.requirements()
+        except ValidationFailed as err:
+            self.flow_app.show_error(err, context="IAM policy (nested)")
+            return
+        self.loading = True
+        self.status = (
+            f"Assuming {given.assume_role} in {len(given.accounts)} account(s) and reading the policies…"
+        )
+        self.render_info()
+        self.compute_nested(given, need)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="policy")
+    def compute_nested(self, given: NestedInput, need: Requirements) -> None:
+        session = self.flow_app.session
+        assert session is not None
+        try:
+            found = nested_targets(
+                session,
+                given.accounts,
+                assume_role_name=given.assume_role,
+                spoke_role_name=given.spoke_role,
+                external_id=given.external_id,
+            )
+            out = []
+            for item in found:
+                entry = NestedAccount(item.account, item.role_arn, item.session, error=item.error)
+                if item.session is not None and item.target is not None:
+                    try:
+                        entry.proposal = propose(item.session, item.target, need)
+                    except FlowlogsError as err:  # e.g. the merged policy would be too large
+                        entry.error = str(err)
+                elif not entry.error:
+                    entry.error = "No policy found."
+                out.append(entry)
+        except Exception as err:
+            self.post_message(ProposalFailed(err))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(NestedReady(out))
+
+    def on_nested_ready(self, message: NestedReady) -> None:
+        self.loading = False
+        self.status = ""
+        self.nested = message.accounts
+        options = self.query_one("#accounts-list", OptionList)
+        options.set_options([Option(self.account_line(item)) for item in self.nested])
+        selected = min(self.nested_selected, len(self.nested) - 1) if self.nested else 0
+        if self.nested:
+            options.highlighted = selected
+            if not isinstance(self.focused, Input):
+                options.focus()
+        self.select_nested(selected)
+
+    def account_line(self, item: NestedAccount) -> Text:
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append(item.account, style="bold")
+        line.append("  ")
+        proposal = item.proposal
+        if proposal is None:
+            line.append(f"error: {item.error}", style="red")
+            line.truncate(max(20, self.size.width - 4), overflow="ellipsis")
+            return line
+        line.append(proposal.target.policy_name + "  ")
+        merge = proposal.merge
+        if merge.blocking:
+            line.append("BLOCKING: " + merge.blocking[0].message, style="bold red")
+        elif merge.noop:
+            line.append("no change needed", style="green")
+        else:
+            line.append(merge.summary(), style="bold")
+        if item.account in self.nested_records:
+            line.append("  (applied: u rolls back)", style="green")
+        line.truncate(max(20, self.size.width - 4), overflow="ellipsis")  # one line; details below
+        return line
+
+    @on(OptionList.OptionHighlighted, "#accounts-list")
+    def account_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        self.select_nested(event.option_index)
+
+    def select_nested(self, index: int) -> None:
+        self.nested_selected = index
+        if not self.nested_mode:  # results that arrived after switching back to standard
+            return
+        item = self.selected_account()
+        self.proposal = item.proposal if item else None
+        self.render_info()
+        self.render_diff()
+
+    def selected_account(self) -> NestedAccount | None:
+        if self.nested_mode and 0 <= self.nested_selected < len(self.nested):
+            return self.nested[self.nested_selected]
+        return None
+
+    def action_apply_all(self) -> None:
+        items = [item for item in self.nested if item.needs_change]
+        if not self.nested_mode or not items:
+            self.flow_app.notify("No member account needs a change.", severity="warning")
+            return
+        self.apply_nested(items)
+
+    def apply_nested(self, items: list[NestedAccount]) -> None:
+        """One PlanReview per account (its own Plan account and assumed session), one after the other."""
+        item, rest = items[0], items[1:]
+        proposal, session = item.proposal, item.session
+        assert proposal is not None and session is not None
+        app_session = self.flow_app.session
+        session.read_only = app_session.read_only if app_session else True  # follow the app's toggle
+        warnings = [f"Account {item.account}, through the assumed role {item.role_arn}"]
+        warnings += self.apply_warnings(proposal)
+        plan = Plan(account=item.account, changes=list(proposal.changes))
+        title = f"IAM policy ({item.account})"
+
+        def done(report: ApplyReport | None) -> None:
+            self.query_one("#accounts-list", OptionList).focus()
+            if report is None:  # backed out: the other accounts are left as they are
+                if rest:
+                    self.flow_app.notify(
+                        f"Not applied to {', '.join(i.account for i in rest)}.", severity="warning"
+                    )
+                self.action_refresh()
+                return
+            failed = report.failed
+            if failed is not None and STALE in failed.detail:
+                self.flow_app.notify(
+                    f"The policy in {item.account} changed since the diff was shown; nothing was changed "
+                    "there. The diffs are refreshed: review and apply again.",
+                    title="IAM policy",
+                    severity="warning",
+                    timeout=12,
+                )
+            elif report.ok:
+                record = record_from_report(proposal.target, report)
+                if record is not None:
+                    save_record(self.records_path, record)
+                    self.nested_records[item.account] = record
+            if rest:
+                self.apply_nested(rest)
+            else:
+                self.action_refresh()
+
+        self.app.push_screen(
+            PlanReview(plan, title=title, step=self.STEP, warnings=warnings, session=session), done
+        )
+
+    def rollback_nested(self, item: NestedAccount) -> None:
+        session, proposal = item.session, item.proposal
+        if session is None or proposal is None:
+            self.flow_app.notify("Nothing to roll back in this account.", severity="warning")
+            return
+        target = proposal.target
+        record = self.nested_records.get(item.account)
+        try:
+            if record is None or record.key != target.key:
+                record = load_record(self.records_path, target.key, item.account) or infer_rollback(
+                    session, target
+                )
+            changes = rollback_changes(session, record)
+        except FlowlogsError as err:
+            self.flow_app.show_error(err, context=f"roll back ({item.account})")
+            return
+
+        def done(report: ApplyReport | None) -> None:
+            self.query_one("#accounts-list", OptionList).focus()
+            if report is not None and report.ok:
+                self.nested_records.pop(item.account, None)
+            self.rolled_back(report)
+
+        plan = Plan(account=item.account, changes=changes)
+        self.app.push_screen(
+            PlanReview(plan, title=f"IAM policy rollback ({item.account})", step=self.STEP, session=session),
+            done,
+        )
 
     # -- choosing role and deletion ------------------------------------------------------------------
     def action_choose_role(self) -> None:
@@ -520,8 +821,20 @@ class PolicyDiffScreen(WizardScreen):
     def render_info(self) -> None:
         text = Text()
         proposal = self.proposal
+        nested = self.selected_account()
         if self.status:
             text.append(self.status + "\n", style="yellow")
+        if self.nested_mode and not self.loading and nested is None:
+            text.append(
+                "Nested configuration: the spoke role's policy in each member account. Type the account "
+                "ids and the role to assume in each, then Enter. a applies the selected account, A all "
+                "accounts needing a change; n returns to the standard configuration.",
+                style="dim",
+            )
+        elif nested is not None and proposal is None and not self.loading:
+            text.append(f"Account {nested.account}", style="bold")
+            text.append(f" (assuming {nested.role_arn}): ", style="dim")
+            text.append(nested.error, style="red")
         if proposal is not None and not self.loading:
             target = proposal.target
             wide = self.size.width >= WIDE
@@ -535,7 +848,10 @@ class PolicyDiffScreen(WizardScreen):
                 )
             else:
                 text.append(f"inline policy {target.policy_name} of role {target.role_name}")
-            if self.role_arn:
+            if nested is not None:  # the list above names the account
+                if wide:
+                    text.append(f"\nAccount {nested.account} through {nested.role_arn}", style="dim")
+            elif self.role_arn:
                 text.append("\nRole: ", style="bold")
                 text.append(self.role_arn if wide else self.role_arn.rsplit("/", 1)[-1])
                 if self.external_id:
@@ -574,9 +890,16 @@ class PolicyDiffScreen(WizardScreen):
                 )
         elif self.loading:
             pass
-        elif not self.status:
+        elif not self.status and not self.nested_mode:
             text.append("Press r to compute the change.", style="dim")
-        if self.record is not None:
+        record = self.nested_records.get(nested.account) if nested else None
+        if nested is not None and record is not None:
+            text.append(
+                f"\nApplied in {nested.account}. Press u to roll back (make "
+                f"{record.previous_version_id or 'the previous document'} the default again).",
+                style="green",
+            )
+        elif not self.nested_mode and self.record is not None:
             text.append(
                 f"\nApplied. Press u to roll back (make {self.record.previous_version_id or 'the previous document'} "
                 "the default again).",
@@ -615,8 +938,23 @@ class PolicyDiffScreen(WizardScreen):
     def records_path(self) -> Path:
         return self.flow_app.settings.audit_path.with_name("policy-rollback.jsonl")
 
+    def apply_warnings(self, proposal: PolicyProposal) -> list[str]:
+        warnings = [f"Size: {proposal.merge.size.describe()}"]
+        if proposal.rotation is not None:
+            warnings.append(
+                f"Deletes policy version {proposal.rotation.params['VersionId']} (oldest non-default) to make "
+                "room for the new one; asked separately."
+            )
+        if self.deletion == "s3:*":
+            warnings.append(f"s3:* requested: {DELETE_RISK}")
+        return warnings
+
     def action_apply(self) -> None:
         proposal = self.proposal
+        nested = self.selected_account()
+        if self.nested_mode and nested is not None and proposal is None and not self.loading:
+            self.flow_app.notify(f"Account {nested.account}: {nested.error}", severity="error")
+            return
         if proposal is None or self.loading:
             self.flow_app.notify("No change computed yet: press r.", severity="warning")
             return
@@ -629,14 +967,10 @@ class PolicyDiffScreen(WizardScreen):
                 severity="error",
             )
             return
-        warnings = [f"Size: {proposal.merge.size.describe()}"]
-        if proposal.rotation is not None:
-            warnings.append(
-                f"Deletes policy version {proposal.rotation.params['VersionId']} (oldest non-default) to make "
-                "room for the new one; asked separately."
-            )
-        if self.deletion == "s3:*":
-            warnings.append(f"s3:* requested: {DELETE_RISK}")
+        if nested is not None:
+            self.apply_nested([nested])
+            return
+        warnings = self.apply_warnings(proposal)
         plan = Plan(account=proposal.target.account, changes=list(proposal.changes))
         self.app.push_screen(
             PlanReview(plan, title="IAM policy", step=self.STEP, warnings=warnings),
@@ -666,6 +1000,13 @@ class PolicyDiffScreen(WizardScreen):
         self.action_refresh()
 
     def action_rollback(self) -> None:
+        nested = self.selected_account()
+        if self.nested_mode:
+            if nested is None:
+                self.flow_app.notify("Load the member accounts' policies first (Enter).", severity="warning")
+            else:
+                self.rollback_nested(nested)
+            return
         session = self.flow_app.session
         proposal = self.proposal
         if session is None or proposal is None:

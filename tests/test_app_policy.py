@@ -12,12 +12,12 @@ import boto3
 import pytest
 from app_fixtures import make_app
 from rich.table import Table
-from textual.widgets import Input, Static
+from textual.widgets import Input, OptionList, Static
 
 from aws.discovery import scan
 from aws.iam_policy import DELETE_RISK, DELETE_SID, READ_SID, load_record
 from aws.sandbox.seed import SeedSummary
-from screens.policy_diff import PolicyDiffScreen, Source
+from screens.policy_diff import NestedInput, PolicyDiffScreen, Source
 from tui.app import FlowlogsApp
 from tui.plan_view import PlanReview
 from tui.steps import ALL_STEPS
@@ -260,6 +260,171 @@ async def test_deletion_option_and_policy_pick(seeded: SeedSummary, tmp_path: Pa
         assert screen.proposal.target.policy_arn == "arn:aws:iam::123456789012:policy/second-policy"
 
 
+MEMBER = "111111111111"
+SPOKE = "KentikSpoke"
+
+
+def make_spoke(app: FlowlogsApp, account: str = MEMBER) -> tuple[Any, str]:
+    """A spoke role with a managed metadata policy in a member account (moto: via assume-role)."""
+    assert app.session is not None
+    member = app.session.assume_role(f"arn:aws:iam::{account}:role/setup")
+    iam = member.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::834693425129:role/eks-ingest-node"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    iam.create_role(RoleName=SPOKE, AssumeRolePolicyDocument=json.dumps(trust))
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"}],
+    }
+    arn = iam.create_policy(PolicyName="spoke-metadata", PolicyDocument=json.dumps(doc))["Policy"]["Arn"]
+    iam.attach_role_policy(RoleName=SPOKE, PolicyArn=arn)
+    return iam, arn
+
+
+async def enter_nested(pilot: Any, accounts: str) -> None:
+    await settle(pilot)
+    await pilot.press("n")  # nested mode: the accounts input has the focus
+    await pilot.pause()
+    await pilot.press(*accounts, "tab", *SPOKE, "enter")  # spoke role: same as the assumed one
+    await settle(pilot)
+
+
+def account_lines(screen: PolicyDiffScreen) -> list[str]:
+    options = screen.query_one("#accounts-list", OptionList)
+    return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+
+async def test_nested_accounts_each_get_their_own_diff_and_apply(seeded: SeedSummary, tmp_path: Path) -> None:
+    app = policy_app(tmp_path)
+    member_iam, arn = make_spoke(app)
+    hub_iam = boto3.client("iam", region_name="us-east-1")
+    hub_before = default_doc(hub_iam, seeded.metadata_policy_arn)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await enter_nested(pilot, "111111111111, 12345")
+        screen = app.screen
+        assert isinstance(screen, PolicyDiffScreen) and screen.nested_mode
+        assert screen.nested == []  # an invalid account id: refused before any AWS call
+        assert any("12 digits, not: 12345" in n.message for n in app._notifications)
+
+        accounts = screen.query_one("#accounts", Input)
+        accounts.value = ""
+        await pilot.click("#accounts")
+        await pilot.press(*"111111111111,222222222222", "enter")
+        await settle(pilot)
+        assert [item.account for item in screen.nested] == [MEMBER, "222222222222"]
+        first, second = account_lines(screen)
+        assert first.startswith(MEMBER) and "spoke-metadata" in first and "adds 1 statement" in first
+        assert second.startswith("222222222222") and f"Role {SPOKE} was not found" in second
+        proposal = screen.proposal
+        assert proposal is not None and proposal.target.policy_arn == arn
+        assert proposal.target.account == MEMBER
+        assert "spoke-metadata (managed, default version v1" in info(screen)
+        assert "adds 1 statement, changes 0" in info(screen)
+        assert any(
+            ln.startswith("+ ") and f'"Sid": "{READ_SID}"' in ln for ln in diff_text(screen).splitlines()
+        )
+
+        await pilot.press("down")  # the second account: its error, no diff
+        await pilot.pause()
+        assert screen.proposal is None and diff_text(screen) == ""
+        assert "Account 222222222222" in info(screen) and f"Role {SPOKE} was not found" in info(screen)
+        await pilot.press("a")  # nothing to apply there
+        await pilot.pause()
+        assert not isinstance(app.screen, PlanReview)
+        await pilot.press("up")
+        await pilot.pause()
+        assert screen.proposal is proposal
+
+        await pilot.press("a")
+        await pilot.pause()
+        review = app.screen
+        assert isinstance(review, PlanReview)
+        assert review.plan.account == MEMBER and review.apply_session is screen.nested[0].session
+        await pilot.press("a")
+        await pilot.pause()
+        await pilot.press("y")
+        await settle(pilot)
+        assert review.report is not None and review.report.ok
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is screen and screen.nested_mode
+
+        vid, doc = default_doc(member_iam, arn)  # the member account's own policy got the statement
+        assert vid == "v2" and READ_SID in sids(doc)
+        assert default_doc(hub_iam, seeded.metadata_policy_arn) == hub_before  # the hub's is untouched
+        record = load_record(tmp_path / "policy-rollback.jsonl", arn, MEMBER)
+        assert record is not None and (record.previous_version_id, record.applied_version_id) == ("v1", "v2")
+        assert screen.proposal is not None and screen.proposal.merge.noop  # refreshed
+        assert "no change needed" in account_lines(screen)[0]
+        assert app.focused is screen.query_one("#accounts-list", OptionList)  # keys keep working
+
+        await pilot.press("n")  # back to the standard configuration, its diff as it was
+        await pilot.pause()
+        assert not screen.nested_mode and screen.proposal is not None
+        assert screen.proposal.target.policy_arn == seeded.metadata_policy_arn
+
+
+async def confirm_review(pilot: Any, account: str) -> None:
+    review = pilot.app.screen
+    assert isinstance(review, PlanReview) and review.plan.account == account
+    await pilot.press("a")
+    await pilot.pause()
+    await pilot.press("y")
+    await settle(pilot)
+    assert review.report is not None and review.report.ok
+    await pilot.press("escape")
+    await settle(pilot)
+
+
+async def test_nested_apply_all_then_roll_back_one(seeded: SeedSummary, tmp_path: Path) -> None:
+    app = policy_app(tmp_path)
+    iam1, arn1 = make_spoke(app)
+    iam3, arn3 = make_spoke(app, "333333333333")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await enter_nested(pilot, "111111111111,333333333333")
+        screen = app.screen
+        assert isinstance(screen, PolicyDiffScreen)
+        assert [item.needs_change for item in screen.nested] == [True, True]
+        await pilot.press("A")  # one review per account, one after the other
+        await pilot.pause()
+        await confirm_review(pilot, MEMBER)
+        await confirm_review(pilot, "333333333333")
+        assert app.screen is screen
+        assert default_doc(iam1, arn1)[0] == default_doc(iam3, arn3)[0] == "v2"
+        assert all(item.proposal and item.proposal.merge.noop for item in screen.nested)
+        assert "Applied in 111111111111. Press u to roll back (make v1" in info(screen)
+
+        await pilot.press("u")  # the selected account only, with its own assumed session
+        await pilot.pause()
+        await confirm_review(pilot, MEMBER)
+        vid, doc = default_doc(iam1, arn1)
+        assert vid == "v1" and READ_SID not in sids(doc)
+        assert default_doc(iam3, arn3)[0] == "v2"
+        assert screen.nested[0].needs_change and not screen.nested[1].needs_change
+
+
+def test_nested_input_parsing() -> None:
+    given = NestedInput.parse("111111111111, 222222222222,111111111111", " Admin ", "", "ext")
+    assert given == NestedInput(("111111111111", "222222222222"), "Admin", "Admin", "ext")
+    assert NestedInput.parse("111111111111", "Admin", "Spoke", "").spoke_role == "Spoke"
+    with pytest.raises(Exception, match="12 digits"):
+        NestedInput.parse("1111111111111", "Admin", "", "")
+    with pytest.raises(Exception, match="account ids"):
+        NestedInput.parse(" , ", "Admin", "", "")
+    with pytest.raises(Exception, match="role to assume"):
+        NestedInput.parse("111111111111", "", "", "")
+    with pytest.raises(Exception, match="not its ARN"):
+        NestedInput.parse("111111111111", "arn:aws:iam::111111111111:role/x", "", "")
+
+
 def test_source_parsing() -> None:
     assert Source.parse(" kentik ") == Source(role_name="kentik")
     assert Source.parse("arn:aws:iam::123456789012:role/path/kentik") == Source(role_name="kentik")
@@ -292,3 +457,15 @@ def test_snapshot_narrow_unified(
     seeded: SeedSummary, tmp_path: Path, fixed_steps: None, snap_compare: Any
 ) -> None:
     assert snap_compare(policy_app(tmp_path), terminal_size=(80, 24), run_before=_ready)
+
+
+async def _nested_ready(pilot: Any) -> None:
+    await enter_nested(pilot, "111111111111,222222222222")
+
+
+def test_snapshot_nested_narrow(
+    seeded: SeedSummary, tmp_path: Path, fixed_steps: None, snap_compare: Any
+) -> None:
+    app = policy_app(tmp_path)
+    make_spoke(app)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_nested_ready)

@@ -27,6 +27,7 @@ from aws.plan import ApplyReport, Change, ChangeResult, Plan, apply_plan
 from tui.dialogs import Confirm
 
 if TYPE_CHECKING:
+    from aws.session import AwsSession
     from tui.app import FlowlogsApp
 
 STATUS_STYLE = {
@@ -94,9 +95,12 @@ class PlanReview(Screen[ApplyReport | None]):
         step: str,
         warnings: list[str] | None = None,
         notes: list[str] | None = None,
+        session: AwsSession | None = None,
     ) -> None:
+        """`session`: apply with it instead of the app's (e.g. an assumed role in a member account)."""
         super().__init__()
         self.plan = plan
+        self.apply_session = session
         self.title_text = title
         self.step = step
         self.warnings = warnings or []
@@ -170,7 +174,7 @@ class PlanReview(Screen[ApplyReport | None]):
 
     # -- apply ----------------------------------------------------------------------------------------
     def action_apply(self) -> None:
-        session = self.flow_app.session
+        session = self.apply_session or self.flow_app.session
         if self.running or self.report is not None or not self.plan.changes or session is None:
             return
         if session.read_only:
@@ -207,7 +211,7 @@ class PlanReview(Screen[ApplyReport | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="apply")
     def run_apply(self, allow_destructive: bool) -> None:
-        session = self.flow_app.session
+        session = self.apply_session or self.flow_app.session
         assert session is not None
 
         def progress(change: Change, result: ChangeResult) -> None:
