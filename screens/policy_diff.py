@@ -120,6 +120,13 @@ class NestedReady(Message):
     accounts: list[NestedAccount]
 
 
+@dataclass
+class RollbackReady(Message):
+    plan: Plan
+    session: AwsSession
+    account: str | None  # the member account in nested mode
+
+
 @dataclass(frozen=True)
 class NestedInput:
     """What the user typed for the nested configuration, validated."""
@@ -738,27 +745,45 @@ class PolicyDiffScreen(WizardScreen):
         if session is None or proposal is None:
             self.flow_app.notify("Nothing to roll back in this account.", severity="warning")
             return
-        target = proposal.target
         record = self.nested_records.get(item.account)
-        try:
-            if record is None or record.key != target.key:
-                record = load_record(self.records_path, target.key, item.account) or infer_rollback(
-                    session, target
-                )
-            changes = rollback_changes(session, record)
-        except FlowlogsError as err:
-            self.flow_app.show_error(err, context=f"roll back ({item.account})")
+        if record is not None and record.key != proposal.target.key:
+            record = None
+        self.prepare_rollback(session, proposal.target, record, item.account)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="policy-rollback")
+    def prepare_rollback(
+        self, session: AwsSession, target: PolicyTarget, record: RollbackRecord | None, account: str | None
+    ) -> None:
+        """Find what to roll back to (saved record, else the version before the default) off the UI thread."""
+        found = (
+            record
+            or load_record(self.records_path, target.key, account or target.account)
+            or infer_rollback(session, target)
+        )
+        changes = rollback_changes(session, found)
+        self.post_message(RollbackReady(Plan(account=found.account, changes=changes), session, account))
+
+    def on_rollback_ready(self, message: RollbackReady) -> None:
+        if message.account is None:
+            self.app.push_screen(
+                PlanReview(message.plan, title="IAM policy rollback", step=self.STEP), self.rolled_back
+            )
             return
+        account = message.account
 
         def done(report: ApplyReport | None) -> None:
             self.query_one("#accounts-list", OptionList).focus()
             if report is not None and report.ok:
-                self.nested_records.pop(item.account, None)
+                self.nested_records.pop(account, None)
             self.rolled_back(report)
 
-        plan = Plan(account=item.account, changes=changes)
         self.app.push_screen(
-            PlanReview(plan, title=f"IAM policy rollback ({item.account})", step=self.STEP, session=session),
+            PlanReview(
+                message.plan,
+                title=f"IAM policy rollback ({account})",
+                step=self.STEP,
+                session=message.session,
+            ),
             done,
         )
 
@@ -1013,21 +1038,8 @@ class PolicyDiffScreen(WizardScreen):
             self.flow_app.notify("Load the policy first (r).", severity="warning")
             return
         target = proposal.target
-        try:
-            record = (
-                self.record
-                if self.record is not None and self.record.key == target.key
-                else load_record(self.records_path, target.key, target.account)
-            ) or infer_rollback(session, target)
-            changes = rollback_changes(session, record)
-        except FlowlogsError as err:
-            self.flow_app.show_error(err, context="roll back")
-            return
-        plan = Plan(account=record.account, changes=changes)
-        self.app.push_screen(
-            PlanReview(plan, title="IAM policy rollback", step=self.STEP),
-            self.rolled_back,
-        )
+        record = self.record if self.record is not None and self.record.key == target.key else None
+        self.prepare_rollback(session, target, record, None)
 
     def rolled_back(self, report: ApplyReport | None) -> None:
         if report is None:
