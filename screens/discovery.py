@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Label, ProgressBar, Static
+from textual.worker import Worker, WorkerState
 
 from aws.discovery import scan
 from aws.inventory import Inventory, RegionResult, RegionStatus, Verdict
@@ -153,6 +154,17 @@ class DiscoveryScreen(WizardScreen):
         )
         if not cancel.is_set():
             self.post_message(ScanFinished(inventory, generation))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        super().on_worker_state_changed(event)  # the error itself goes to the app's one error display
+        if event.worker.group == "scan" and event.state == WorkerState.ERROR:
+            self.scanning = False
+            self.query_one("#progress", ProgressBar).update(total=1, progress=0)
+            self.query_one("#progress-label", Label).update("Scan failed (see the message) — r to retry")
+            if self.flow_app.identity is None:
+                self.query_one("#identity", Static).update(
+                    Text("Identity: unknown — the credentials were not accepted", style="yellow")
+                )
 
     def on_scan_started(self, message: ScanStarted) -> None:
         if message.generation != self.generation:

@@ -200,3 +200,34 @@ def test_snapshot_scanning_80x24(seeded: SeedSummary, tmp_path: Path, snap_compa
 
 def test_snapshot_scanning_120x40(seeded: SeedSummary, tmp_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
     assert _scanning_snapshot(tmp_path, snap_compare, (120, 40))
+
+
+async def test_rejected_credentials_are_shown_not_crashed(moto: None, tmp_path: Path) -> None:
+    """An expired token: one clear message, the scan marked failed, the app still running."""
+    app = make_app(tmp_path)
+    assert app.session is not None
+
+    def expired(**_: object) -> None:
+        raise ClientError(
+            {
+                "Error": {
+                    "Code": "ExpiredToken",
+                    "Message": "The security token included in the request is expired",
+                }
+            },
+            "GetCallerIdentity",
+        )
+
+    app.session.client("sts").meta.events.register("before-call.sts", expired)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(200):  # wait_for_complete() re-raises a failed worker: poll instead
+            await pilot.pause(0.02)
+            if not any(w.is_running for w in app.workers) and app.session_problem:
+                break
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, DiscoveryScreen)
+        assert "Scan failed" in str(screen.query_one("#progress-label").render())
+        assert "ExpiredToken" in app.session_problem or "expired" in app.session_problem.lower()
+        assert any("ExpiredToken" in n.message for n in app._notifications)
+        assert app.is_running
