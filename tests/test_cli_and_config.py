@@ -3,6 +3,7 @@ factory details (keymap, command palette)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -162,3 +163,14 @@ async def test_keymap_and_palette_commands(seeded: SeedSummary, tmp_path: Path) 
             b.binding.key for b in app.screen.active_bindings.values() if b.binding.id == "discovery.rescan"
         }
         assert keys == {"f5"}
+
+
+def test_demo_without_moto_is_a_clear_message(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "moto" else real(name, *a)
+    )
+    assert main(["--demo", "scan"]) == 2
+    assert "pipx install '.[demo]'" in capsys.readouterr().err

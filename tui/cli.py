@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -123,6 +124,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"flowlogs: invalid settings: {err}", file=sys.stderr)
         return EXIT_USAGE
     with ExitStack() as stack:
+        if (args.command == "demo-server" or args.demo) and importlib.util.find_spec("moto") is None:
+            print(
+                "flowlogs: the demo sandbox needs moto, which is not installed.\n"
+                "Install the demo extra: pipx install '.[demo]' (or pip install 'flowlogs-tui[demo]').",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
         if args.command == "demo-server":
             return _serve_demo(args)
         if args.demo:
