@@ -295,7 +295,8 @@ def build_plan(
             )
             plan.extend(firewall_changes(firewall_targets(inventory, logs, regions), fw_opts, account))
     if policy_changes is not None:
-        names = sorted({t.name for t in bucket_targets(bucket, account)})
-        keys = [t.kms_key_arn for t in bucket_targets(bucket, account) if t.kms_key_arn]
+        buckets = bucket_targets(bucket, account)
+        names = sorted({t.name for t in buckets})
+        keys = [t.kms_key_arn for t in buckets if t.kms_key_arn]
         plan.extend(policy_changes(names, keys))
     return build
