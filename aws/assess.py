@@ -24,6 +24,7 @@ from aws.inventory import (
     Verdict,
     Vpc,
 )
+from aws.tgw_format import TGW_REQUIRED_FIELDS, tgw_missing_fields
 
 _DESTINATION_NAMES = {
     "cloud-watch-logs": "CloudWatch Logs",
@@ -46,12 +47,24 @@ def flow_log_problems(fl: FlowLog) -> list[Reason]:
         name = _DESTINATION_NAMES.get(fl.destination_type, fl.destination_type or "an unknown destination")
         where = fl.log_group or fl.destination or ""
         add(ReasonCode.NOT_S3, f"delivers to {name}{f' ({where})' if where else ''}; Kentik reads S3")
-    if (fl.traffic_type or "ALL") != "ALL":
+    tgw = fl.resource_type in ("TransitGateway", "TransitGatewayAttachment")
+    if not tgw and (fl.traffic_type or "ALL") != "ALL":
         add(ReasonCode.TRAFFIC_TYPE, f"captures {fl.traffic_type} traffic only; the spec wants ALL")
     if (fl.file_format or "plain-text") != "plain-text":
         add(ReasonCode.PARQUET, f"writes {fl.file_format} files; Kentik reads plain-text .log.gz")
-    fields = fl.fields if fl.log_format else list(V2_FIELDS)
-    absent = missing_fields(fields)
+    if tgw:  # transit gateways: their own field set; an omitted LogFormat means all of it
+        absent = tgw_missing_fields(fl.fields) if fl.log_format else []
+        if absent:
+            add(
+                ReasonCode.MISSING_FIELDS,
+                f"custom format: missing {len(absent)} of {len(TGW_REQUIRED_FIELDS)} transit gateway fields: "
+                + ", ".join(absent),
+                missing_fields=absent,
+            )
+        absent = []
+    else:
+        fields = fl.fields if fl.log_format else list(V2_FIELDS)
+        absent = missing_fields(fields)
     if absent:
         default = not fl.log_format or fields == list(V2_FIELDS)
         what = "default format (v2 fields only)" if default else "custom format"
@@ -107,6 +120,7 @@ def _log_status(fw: Firewall, log_type: str) -> FirewallLogStatus:
             continue
         if dest.destination_type == "S3" and not status.to_s3:
             status.to_s3, status.bucket, status.prefix = True, dest.bucket, dest.prefix
+            status.bucket_account = dest.bucket_account
         elif dest.destination_type != "S3":
             status.other.append(dest.describe())
     return status

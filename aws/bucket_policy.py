@@ -16,6 +16,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from aws.errors import ValidationFailed
+from aws.policy_deny import delivery_context, delivery_denied_by
 
 POLICY_VERSION = "2012-10-17"
 LOG_DELIVERY_SERVICE = "delivery.logs.amazonaws.com"
@@ -316,7 +317,6 @@ def missing(
 
 # -- known silent failures -------------------------------------------------------------------------
 
-_ACL_KEY = "s3:x-amz-acl"
 _SSE_KEY = "s3:x-amz-server-side-encryption"
 _SSE_C_KEY = "s3:x-amz-server-side-encryption-customer-algorithm"
 
@@ -358,13 +358,9 @@ def bucket_policy_warnings(policy: Mapping[str, Any] | None, *, object_ownership
                     f"such a policy, and it may deny {LOG_DELIVERY_SERVICE} without an error. Check it does "
                     "not exclude log delivery."
                 )
+        # An s3:x-amz-acl = bucket-owner-full-control condition is fine even with BucketOwnerEnforced:
+        # log delivery sends that header and AWS's own auto-created statement carries the condition.
         conditions = _conditions(statement.get("Condition"))
-        if object_ownership == "BucketOwnerEnforced" and any(k == _ACL_KEY for _, k in conditions):
-            warnings.append(
-                f"The bucket policy's {label} has an {_ACL_KEY} condition, but the bucket's object ownership "
-                "is BucketOwnerEnforced (ACLs disabled): that condition never matches, so writes it should "
-                "allow are silently denied."
-            )
         if statement.get("Effect") == "Deny" and _mentions_put_object(statement):
             for (operator, key), _values in conditions.items():
                 if key == _SSE_KEY and operator in ("Null", "StringNotEquals", "StringNotEqualsIfExists"):
@@ -375,3 +371,53 @@ def bucket_policy_warnings(policy: Mapping[str, Any] | None, *, object_ownership
                     )
                     break
     return warnings
+
+
+def delivery_denials(
+    policy: Mapping[str, Any] | None,
+    bucket: str,
+    account: str,
+    regions: Iterable[str],
+    *,
+    prefixes: Iterable[str] = (),
+    partition: str = "aws",
+) -> list[str]:
+    """Why log delivery's writes into `bucket` would be refused by an explicit Deny of its bucket policy
+    (one line per statement, naming its Sid), checked for each source region and log prefix. The same
+    evaluator decides the sandbox's delivery (`aws.policy_deny`)."""
+    found: dict[str, str] = {}
+    for region in sorted(set(regions)):
+        context = delivery_context(account, region, partition=partition)
+        for prefix in ["", *prefixes]:
+            folder = f"{normalise_prefix(prefix)}/" if normalise_prefix(prefix) else ""
+            resource = f"arn:{partition}:s3:::{bucket}/{folder}AWSLogs/{account}/*"
+            deny = delivery_denied_by(policy, "s3:PutObject", resource, context)
+            if deny is not None and deny.label not in found:
+                found[deny.label] = (
+                    f"delivery to {bucket} will fail: "
+                    + deny.describe("s3:PutObject", resource, policy="bucket policy")
+                    + f" for {LOG_DELIVERY_SERVICE}; change that statement before applying"
+                )
+    return list(found.values())
+
+
+def key_delivery_denial(
+    key_policy: str | Mapping[str, Any] | None,
+    key_arn: str,
+    bucket: str,
+    account: str,
+    region: str,
+    partition: str,
+) -> str | None:
+    """Why the bucket's KMS key policy would refuse log delivery (an explicit Deny), or None."""
+    context = delivery_context(
+        account, region, action="kms:GenerateDataKey", bucket=bucket, partition=partition
+    )
+    deny = delivery_denied_by(key_policy, "kms:GenerateDataKey", key_arn, context)
+    if deny is None:
+        return None
+    return (
+        f"delivery to {bucket} will fail: "
+        + deny.describe("kms:GenerateDataKey", key_arn, policy="key policy")
+        + f" for {LOG_DELIVERY_SERVICE}; change that statement before applying"
+    )

@@ -1,7 +1,8 @@
 """Bucket strategy and bucket set-up: naming, strategy comparison, and the bucket Changes.
 
-* Naming: `validate_bucket_name` checks every general-purpose naming rule; `expand_template` and
-  `validate_template` handle `{region}` (and `{account}`) templates for regional buckets.
+* Naming: `validate_bucket_name` checks every general-purpose naming rule, the account-regional
+  namespace's `{prefix}-{account}-{region}-an` form included; `expand_template` and `validate_template`
+  handle `{region}` (and `{account}`) templates for regional buckets.
 * Strategy: `compare_strategies` turns per-region VPC/firewall counts into the spec's central-vs-regional
   table for this account, with a recommendation and its reasons (the user decides).
 * Set-up: `plan_buckets` inspects the current state with read calls only and returns the Changes that
@@ -26,8 +27,35 @@ from pydantic import BaseModel, Field
 
 from aws import bucket_policy as bp
 from aws.errors import ValidationFailed, error_code, explain
+from aws.permissions import declare
 from aws.plan import Change, Executor
 from aws.session import AwsSession, partition_of
+
+PERMISSIONS = declare(
+    __name__,
+    read=[
+        "s3:HeadBucket",
+        "s3:GetBucketLocation",
+        "s3:GetBucketEncryption",
+        "s3:GetPublicAccessBlock",
+        "s3:GetBucketPolicy",
+        "s3:GetBucketPolicyStatus",
+        "s3:GetBucketOwnershipControls",
+        "s3:GetBucketLifecycleConfiguration",
+        "kms:ListKeys",
+        "kms:ListAliases",
+        "kms:DescribeKey",
+        "kms:GetKeyPolicy",
+    ],
+    apply=[
+        "s3:CreateBucket",
+        "s3:PutBucketEncryption",
+        "s3:PutPublicAccessBlock",
+        "s3:PutBucketPolicy",
+        "s3:PutBucketLifecycleConfiguration",
+        "kms:PutKeyPolicy",
+    ],
+)
 
 Strategy = Literal["central", "regional"]
 EncryptionMode = Literal["SSE-S3", "SSE-KMS"]
@@ -56,14 +84,59 @@ _ALLOWED = _ALNUM | {".", "-"}
 _FORBIDDEN_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _FORBIDDEN_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 
+# The account-regional namespace (since 2026-03): `{prefix}-{account}-{region}-an`, created with
+# CreateBucket's BucketNamespace=account-regional. Only that account can create such a name.
+ACCOUNT_REGIONAL = "account-regional"
+ACCOUNT_REGIONAL_SUFFIX = "-an"
+_ACCOUNT_REGIONAL_RE = re.compile(
+    r"^(?P<prefix>.+)-(?P<account>\d{12})-(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)-an$"
+)
 
-def validate_bucket_name(name: str) -> list[str]:
-    """One message per broken general-purpose bucket naming rule, each naming the rule; [] = valid."""
+
+def account_regional_suffix(account: str, region: str) -> str:
+    return f"-{account}-{region}{ACCOUNT_REGIONAL_SUFFIX}"
+
+
+def account_regional_name(prefix: str, account: str, region: str) -> str:
+    """The bucket name `{prefix}-{account}-{region}-an` in the account-regional namespace."""
+    return prefix + account_regional_suffix(account, region)
+
+
+def account_regional_template(prefix: str) -> str:
+    """The template `{prefix}-{account}-{region}-an`: one account-regional name per bucket region."""
+    return account_regional_name(prefix, ACCOUNT_PLACEHOLDER, REGION_PLACEHOLDER)
+
+
+def account_regional_parts(name: str) -> tuple[str, str, str] | None:
+    """(prefix, account, region) of an account-regional name, or None for a global one."""
+    match = _ACCOUNT_REGIONAL_RE.match(name)
+    return (match["prefix"], match["account"], match["region"]) if match else None
+
+
+def is_account_regional(name: str) -> bool:
+    """True for a name in the account-regional namespace's form (CreateBucket needs BucketNamespace)."""
+    return account_regional_parts(name) is not None
+
+
+def validate_bucket_name(name: str, *, account: str = "", region: str = "") -> list[str]:
+    """One message per broken general-purpose bucket naming rule, each naming the rule; [] = valid.
+
+    With `account` and `region` (the bucket's), an account-regional name's suffix must name them.
+    """
     problems: list[str] = []
+    parts = account_regional_parts(name)
     if not 3 <= len(name) <= 63:
-        problems.append(
-            f"Length rule: a bucket name must be 3 to 63 characters long (this one has {len(name)})."
-        )
+        if parts:
+            suffix = account_regional_suffix(parts[1], parts[2])
+            problems.append(
+                "Length rule: a bucket name must be 3 to 63 characters long, the account-regional suffix "
+                f"included (this one has {len(name)}; {suffix} takes {len(suffix)}, so the prefix may have "
+                f"at most {63 - len(suffix)})."
+            )
+        else:
+            problems.append(
+                f"Length rule: a bucket name must be 3 to 63 characters long (this one has {len(name)})."
+            )
     bad = sorted({c for c in name if c not in _ALLOWED})
     if bad:
         shown = ", ".join(repr(c) for c in bad)
@@ -86,6 +159,21 @@ def validate_bucket_name(name: str) -> list[str]:
     for suffix in _FORBIDDEN_SUFFIXES:
         if name.endswith(suffix):
             problems.append(f"Reserved-suffix rule: a bucket name must not end with {suffix!r}.")
+    if parts is None and name.endswith(ACCOUNT_REGIONAL_SUFFIX):
+        problems.append(
+            "Account-regional suffix rule: only a name in the account-regional namespace may end with "
+            "'-an', and it has the form PREFIX-ACCOUNT-REGION-an (e.g. logs-111122223333-us-east-1-an)."
+        )
+    if parts and account and parts[1] != account:
+        problems.append(
+            f"Account-regional rule: the name's suffix names account {parts[1]}, but only account {account} "
+            f"can create buckets in its own namespace: end the name with -{account}-REGION-an."
+        )
+    if parts and region and parts[2] != region:
+        problems.append(
+            "Account-regional rule: the name's suffix must name the bucket's own region "
+            f"(this one names {parts[2]})."
+        )
     return problems
 
 
@@ -124,6 +212,7 @@ def validate_template(template: str, regions: Iterable[str], *, account: str = "
     A message that holds in several regions is given once, naming those regions.
     """
     regions = list(dict.fromkeys(regions))
+    known_regions = bool(regions)
     if not regions:
         if REGION_PLACEHOLDER in template:
             return ["No region to expand the bucket name template for."]
@@ -134,7 +223,7 @@ def validate_template(template: str, regions: Iterable[str], *, account: str = "
         return [err.message]
     grouped: dict[str, list[str]] = {}
     for region, name in names.items():
-        for problem in validate_bucket_name(name):
+        for problem in validate_bucket_name(name, account=account, region=region if known_regions else ""):
             grouped.setdefault(problem, []).append(region)
     out = []
     for problem, where in grouped.items():
@@ -340,7 +429,15 @@ class BucketChoice(BaseModel):
     """What the user chose on the bucket screen (or with `flowlogs plan`)."""
 
     strategy: Strategy
-    bucket: str = Field(description="Bucket name, or a template with {region} (and {account})")
+    bucket: str = Field(
+        description="Bucket name, or a template with {region} (and {account}); with account_regional, "
+        "the name prefix"
+    )
+    account_regional: bool = Field(
+        default=False,
+        description="New buckets go in the account-regional namespace: each is named "
+        "{bucket}-{account}-{region}-an after its region, and no other account can take the name",
+    )
     regions: list[str] = Field(description="Regions with resources: where logs come from")
     central_region: str = Field(default="", description="The central bucket's region (central only)")
     encryption: EncryptionMode = "SSE-S3"
@@ -349,6 +446,12 @@ class BucketChoice(BaseModel):
     )
     prefixes: list[str] = Field(default_factory=list, description="Log prefixes the destinations will use")
     lifecycle_days: int | None = Field(default=None, ge=1, description="Expire AWSLogs/ after N days")
+
+    @property
+    def template(self) -> str:
+        """The name or template the bucket names expand from (the prefix plus the account-regional suffix)."""
+        name = self.bucket.strip()
+        return account_regional_template(name) if self.account_regional and name else name
 
     @property
     def bucket_regions(self) -> list[str]:
@@ -413,9 +516,18 @@ def validate_choice(choice: BucketChoice, *, account: str = "") -> list[str]:
         problems.append(
             f"Regions from different AWS partitions ({', '.join(sorted(partitions))}) cannot share buckets."
         )
-    name = choice.bucket.strip()
+    name = choice.template
     if not name:
-        problems.append("Enter a bucket name.")
+        problems.append(
+            f"Enter a bucket name prefix ({account_regional_suffix('ACCOUNT', 'REGION')} is added to it)."
+            if choice.account_regional
+            else "Enter a bucket name."
+        )
+    elif choice.account_regional and is_template(choice.bucket):
+        problems.append(
+            "In the account-regional namespace the bucket name is a prefix: leave out {region} and "
+            f"{{account}}, {account_regional_suffix('{account}', '{region}')} is added to it."
+        )
     elif choice.strategy == "regional" and len(sources) > 1 and REGION_PLACEHOLDER not in name:
         problems.append(
             f"Regional buckets need one name per region: put {REGION_PLACEHOLDER} in the name "
@@ -463,7 +575,7 @@ def bucket_targets(choice: BucketChoice, account: str) -> list[BucketTarget]:
     if problems:
         raise ValidationFailed("The bucket set-up cannot be planned:\n- " + "\n- ".join(problems))
     regions = choice.bucket_regions
-    names = expand_template(choice.bucket.strip(), regions, account=account)
+    names = expand_template(choice.template, regions, account=account)
     keys = {
         r: next((k.strip() for k in choice.kms_key_arns if key_arn_problem(k, region=r) is None), "")
         for r in regions
@@ -492,10 +604,19 @@ class KmsKey:
     description: str = ""
     state: str = ""
     manager: str = ""
+    problem: str = ""  # why the key cannot be used; '' = usable
+
+    @property
+    def usable(self) -> bool:
+        return not self.problem
 
     @property
     def label(self) -> str:
         return f"{', '.join(self.aliases) or self.key_id} ({self.arn})"
+
+
+# DescribeKey refused by the key policy (or an IAM policy): the key is listed as unusable, not fatal.
+_KEY_REFUSED = ("AccessDeniedException", "AccessDenied")
 
 
 def _is_aws_managed(manager: str, aliases: Iterable[str]) -> bool:
@@ -534,26 +655,50 @@ def _usable(meta: Mapping[str, Any]) -> bool:
 
 
 def list_customer_managed_keys(session: AwsSession, region: str) -> list[KmsKey]:
-    """Enabled symmetric customer-managed keys in `region` (AWS-managed keys such as aws/s3 left out)."""
+    """Enabled symmetric customer-managed keys in `region` (AWS-managed keys such as aws/s3 left out).
+
+    A key whose DescribeKey is refused (its key policy does not let this identity read it) cannot be
+    checked: it is listed after the usable keys with `problem` saying why, instead of failing the list.
+    """
     try:
         kms = session.client("kms", region)
-        ids = [k["KeyId"] for page in kms.get_paginator("list_keys").paginate() for k in page.get("Keys", [])]
+        listed = [k for page in kms.get_paginator("list_keys").paginate() for k in page.get("Keys", [])]
         aliases = _aliases_by_key(session, region)
 
-        def describe(key_id: str) -> dict[str, Any]:
-            meta: dict[str, Any] = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+        def describe(key_id: str) -> dict[str, Any] | ClientError:
+            try:
+                meta: dict[str, Any] = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+            except ClientError as err:
+                if error_code(err) in _KEY_REFUSED:
+                    return err
+                raise
             return meta
 
         with ThreadPoolExecutor(max_workers=8) as pool:
-            metas = list(pool.map(describe, ids))
+            metas = list(pool.map(describe, [k["KeyId"] for k in listed]))
     except ClientError as err:
         raise explain(err, service="kms") from err
-    keys = [
-        _kms_key(m, region, aliases.get(m["KeyId"], []))
-        for m in metas
-        if not _is_aws_managed(m.get("KeyManager", ""), aliases.get(m["KeyId"], [])) and _usable(m)
-    ]
-    return sorted(keys, key=lambda k: (k.aliases[:1] or ("~",), k.key_id))
+    keys: list[KmsKey] = []
+    for entry, meta in zip(listed, metas, strict=True):
+        names = aliases.get(entry["KeyId"], [])
+        if isinstance(meta, ClientError):
+            if not _is_aws_managed("", names):
+                keys.append(_refused_key(entry, region, names, meta))
+        elif not _is_aws_managed(meta.get("KeyManager", ""), names) and _usable(meta):
+            keys.append(_kms_key(meta, region, names))
+    return sorted(keys, key=lambda k: (not k.usable, k.aliases[:1] or ("~",), k.key_id))
+
+
+def _refused_key(entry: Mapping[str, Any], region: str, aliases: Iterable[str], err: ClientError) -> KmsKey:
+    key_id = str(entry["KeyId"])
+    return KmsKey(
+        key_id=key_id,
+        arn=str(entry.get("KeyArn") or key_id),
+        region=region,
+        aliases=tuple(sorted(aliases)),
+        problem=f"DescribeKey was refused ({error_code(err)}): the key policy does not let this identity "
+        "read the key, so it cannot be checked or used here.",
+    )
 
 
 def check_kms_key(session: AwsSession, key_arn: str, region: str, account: str) -> KmsKey:
@@ -636,6 +781,12 @@ def bucket_exists(session: AwsSession, name: str, region: str, account: str) -> 
         if code in ("404", "NoSuchBucket", "NotFound"):
             return False
         if code in ("403", "AccessDenied", "Forbidden"):
+            if _in_own_namespace(name, account):
+                raise ValidationFailed(
+                    f"The bucket {name!r} exists, but this identity may not read it (HeadBucket was "
+                    f"refused). It is in account {account}'s account-regional namespace, so no other account "
+                    "owns it: grant s3:ListBucket on it (and the other bucket reads) and plan again.",
+                ) from err
             raise ValidationFailed(
                 f"The bucket name {name!r} is taken: the bucket exists but is not accessible to account "
                 f"{account} (it belongs to another AWS account, or this identity may not read it). Bucket names "
@@ -653,6 +804,12 @@ def bucket_exists(session: AwsSession, name: str, region: str, account: str) -> 
             f"move: choose {actual} for it, or another name."
         )
     return True
+
+
+def _in_own_namespace(name: str, account: str) -> bool:
+    """An account-regional name of `account`: nobody else can own that bucket."""
+    parts = account_regional_parts(name)
+    return parts is not None and parts[1] == account
 
 
 def inspect_bucket(session: AwsSession, name: str, region: str, account: str) -> BucketState:
@@ -805,6 +962,10 @@ class BucketSetup(BaseModel):
     changes: list[Change] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list, description="Known silent failures found")
     notes: list[str] = Field(default_factory=list, description="What is reused or already right")
+    delivery_blocked: list[str] = Field(
+        default_factory=list,
+        description="Explicit Denies in a bucket or key policy that make log delivery fail (with the Sid)",
+    )
 
 
 def plan_buckets(session: AwsSession, choice: BucketChoice, account: str) -> BucketSetup:
@@ -831,6 +992,7 @@ def plan_buckets(session: AwsSession, choice: BucketChoice, account: str) -> Buc
         setup.changes.extend(part.changes)
         setup.warnings.extend(part.warnings)
         setup.notes.extend(part.notes)
+        setup.delivery_blocked.extend(part.delivery_blocked)
     return setup
 
 
@@ -879,6 +1041,9 @@ def _bucket_changes(
         params: dict[str, Any] = {"Bucket": name}
         if region != "us-east-1":
             params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        regional_ns = is_account_regional(name)
+        if regional_ns:
+            params["BucketNamespace"] = ACCOUNT_REGIONAL
         create = _change(
             target,
             "s3.create-bucket",
@@ -889,6 +1054,12 @@ def _bucket_changes(
                 f"(central bucket for {', '.join(target.sources)})."
                 if len(target.sources) > 1
                 else "(regional bucket)."
+            )
+            + (
+                f" It goes in account {account}'s account-regional namespace: no other account can "
+                "create or take this name."
+                if regional_ns
+                else ""
             ),
             params=params,
         )
@@ -898,7 +1069,7 @@ def _bucket_changes(
     # SSE-KMS: the key policy first, so nothing is encrypted with a key log delivery may not use.
     key_change: list[str] = []
     if target.kms_key_arn:
-        kc = _key_policy_change(session, target, account)
+        kc = _key_policy_change(session, target, account, out)
         if kc:
             out.changes.append(kc)
             key_change = [kc.id]
@@ -920,6 +1091,11 @@ def _bucket_changes(
     out.warnings.extend(
         f"{name}: {w}"
         for w in bp.bucket_policy_warnings(state.policy, object_ownership=state.object_ownership)
+    )
+    out.delivery_blocked.extend(
+        bp.delivery_denials(
+            state.policy, name, account, target.sources or [region], prefixes=prefixes, partition=partition
+        )
     )
     if merged.changed:
         bp.check_size(merged.policy, bp.BUCKET_POLICY_LIMIT, f"bucket policy of {name}")
@@ -950,13 +1126,18 @@ def _bucket_changes(
     return out
 
 
-def _key_policy_change(session: AwsSession, target: BucketTarget, account: str) -> Change | None:
+def _key_policy_change(
+    session: AwsSession, target: BucketTarget, account: str, out: BucketSetup
+) -> Change | None:
     key = target.kms_key_arn
     region = target.region
     try:
         text = session.client("kms", region).get_key_policy(KeyId=key, PolicyName="default")["Policy"]
     except ClientError as err:
         raise explain(err, service="kms") from err
+    denied = bp.key_delivery_denial(text, key, target.name, account, region, partition_of(region))
+    if denied:
+        out.delivery_blocked.append(denied)
     required = [bp.key_log_delivery_statement(account, partition=partition_of(region))]
     merged = bp.merge_statements(bp.parse_policy(text), required)
     if not merged.changed:
@@ -1123,9 +1304,15 @@ class CreateBucketExecutor(Executor):
             response = self.call(session, change)
         except ClientError as err:
             code = error_code(err)
+            account = _account(session, change)
             if code == "BucketAlreadyOwnedByYou":
-                bucket_exists(session, name, change.region, _account(session, change))  # checks the region
+                bucket_exists(session, name, change.region, account)  # checks the region
                 return {"bucket": name, "reused": True}
+            if code == "BucketAlreadyExists" and _in_own_namespace(name, account):
+                # Nobody else can take a name in this account's namespace: the bucket is ours.
+                if bucket_exists(session, name, change.region, account):
+                    return {"bucket": name, "reused": True}
+                raise
             if code == "BucketAlreadyExists":
                 raise ValidationFailed(
                     f"The bucket name {name!r} is already used by another AWS account (bucket names are global). "
@@ -1276,6 +1463,7 @@ def describe_setup(setup: BucketSetup) -> str:
 
 
 __all__ = [
+    "ACCOUNT_REGIONAL",
     "MANY_VPCS",
     "BucketChoice",
     "BucketLayout",
@@ -1286,6 +1474,9 @@ __all__ = [
     "RegionResources",
     "StrategyComparison",
     "StrategyOption",
+    "account_regional_name",
+    "account_regional_parts",
+    "account_regional_template",
     "bucket_changes",
     "bucket_exists",
     "bucket_targets",
@@ -1294,6 +1485,7 @@ __all__ = [
     "describe_setup",
     "expand_template",
     "inspect_bucket",
+    "is_account_regional",
     "is_template",
     "key_arn_problem",
     "lifecycle_rules",

@@ -49,7 +49,28 @@ from aws.inventory import (
     ScanError,
     Vpc,
 )
+from aws.permissions import declare
+from aws.regions import validate_regions
 from aws.session import AwsSession, partition_of
+
+PERMISSIONS = declare(
+    __name__,
+    read=[
+        "ec2:DescribeRegions",
+        "ec2:DescribeVpcs",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeFlowLogs",
+        "ec2:DescribeNetworkInterfaces",
+        "network-firewall:ListFirewalls",
+        "network-firewall:DescribeFirewall",
+        "network-firewall:DescribeLoggingConfiguration",
+        "iam:ListRoles",
+        "iam:ListAttachedRolePolicies",
+        "iam:ListRolePolicies",
+        "iam:GetPolicy",
+        "s3:ListBuckets",
+    ],
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,24 +99,20 @@ RegionCallback = Callable[[RegionResult], object]
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def validate_region_names(names: Iterable[str], *, what: str = "region") -> list[str]:
-    """Strip, de-duplicate and check the shape of region names (e.g. `eu-west-1`)."""
-    clean: list[str] = []
-    bad: list[str] = []
-    for raw in names:
-        name = raw.strip()
-        if not name:
-            continue
-        if not REGION_NAME.match(name):
-            bad.append(name)
-        elif name not in clean:
-            clean.append(name)
-    if bad:
-        raise ValidationFailed(
-            f"Invalid {what} name(s): {', '.join(bad)}.",
-            hint="Region names look like us-east-1 or eu-central-2 (comma-separated).",
-        )
-    return clean
+def validate_region_names(
+    names: Iterable[str],
+    *,
+    what: str = "",
+    partition: str | None = None,
+    available: Iterable[str] | None = None,
+    enabled: Iterable[str] | None = None,
+) -> list[str]:
+    """Strip and de-duplicate region names and check each is a region: of botocore's partition data (or of
+    the account's `available` list), of `partition` and `enabled` when given (see aws.regions).
+
+    Raises `UnknownRegion` (naming the closest valid region) or `RegionNotEnabled`; both are
+    `ValidationFailed` (usage errors)."""
+    return validate_regions(names, partition=partition, enabled=enabled, available=available, what=what)
 
 
 def scan_error(err: BaseException, *, service: str, operation: str = "", region: str = "") -> ScanError:
@@ -160,6 +177,10 @@ def _resource_type(resource_id: str) -> str:
         return "Subnet"
     if resource_id.startswith("eni-"):
         return "NetworkInterface"
+    if resource_id.startswith("tgw-attach-"):
+        return "TransitGatewayAttachment"
+    if resource_id.startswith("tgw-"):
+        return "TransitGateway"
     return "Other"
 
 
@@ -322,6 +343,7 @@ def scan_region(session: AwsSession, region: str, *, calls: Executor | None = No
             cidr=item.get("CidrBlock", ""),
             cidrs=cidrs or ([item["CidrBlock"]] if item.get("CidrBlock") else []),
             is_default=bool(item.get("IsDefault")),
+            owner_id=item.get("OwnerId", ""),
         )
     for s in subnets:
         if s.get("VpcId") in vpcs:
@@ -371,6 +393,34 @@ def scan_region(session: AwsSession, region: str, *, calls: Executor | None = No
         result.status = RegionStatus.PARTIAL
     result.duration_s = round(time.perf_counter() - started, 3)
     return result
+
+
+def mark_bucket_owners(result: RegionResult, account: str, owned: set[str] | None) -> RegionResult:
+    """Set `bucket_account` on every S3 destination of the region: `account` for its own buckets."""
+    if owned is None:
+        return result
+    logs = [fl for v in result.vpcs for fl in (*v.flow_logs, *v.partial_flow_logs)] + result.other_flow_logs
+    for fl in logs:
+        if fl.bucket:
+            fl.bucket_account = account if fl.bucket in owned else None
+    for fw in result.firewalls:
+        for dest in fw.destinations:
+            if dest.bucket:
+                dest.bucket_account = account if dest.bucket in owned else None
+        for status in (fw.flow, fw.alert):
+            if status.bucket:
+                status.bucket_account = account if status.bucket in owned else None
+    return result
+
+
+def list_own_buckets(session: AwsSession) -> tuple[list[str] | None, ScanError | None]:
+    """This account's bucket names (ListBuckets), or the reason they could not be listed."""
+    try:
+        s3 = session.client("s3")
+        names = [b["Name"] for page in s3.get_paginator("list_buckets").paginate() for b in page["Buckets"]]
+    except Exception as err:
+        return None, scan_error(err, service="s3", operation="ListBuckets")
+    return sorted(names), None
 
 
 # -- IAM -------------------------------------------------------------------------------------------
@@ -484,6 +534,11 @@ def _emit(callback: Callable[[Any], object] | None, value: Any) -> None:
         log.exception("scan callback failed")
 
 
+def _owned(future: Future[tuple[list[str] | None, ScanError | None]]) -> set[str] | None:
+    names, _ = future.result()
+    return set(names) if names is not None else None
+
+
 def plan_regions(
     regions: list[tuple[str, str]],
     *,
@@ -493,18 +548,17 @@ def plan_regions(
 ) -> list[RegionResult]:
     """Every region of the partition with its starting status: pending (to scan), not-enabled or skipped.
 
-    Raises `ValidationFailed` for include/skip names that are not regions of this partition.
+    Raises `UnknownRegion` for include/skip names that are not regions of this account (other partition,
+    typo: the closest region is named) and `RegionNotEnabled` for an include name the account has not
+    enabled. A not-enabled region that is not asked for stays a NOT_ENABLED row.
     """
     ours = [(n, s) for n, s in regions if partition_of(n) == partition]
-    known = {n for n, _ in ours}
-    include_l = validate_region_names(include or [], what="--regions")
-    skip_l = validate_region_names(skip or [], what="--skip")
-    unknown = [n for n in [*include_l, *skip_l] if n not in known]
-    if unknown:
-        raise ValidationFailed(
-            f"Unknown region(s) for this account ({partition}): {', '.join(unknown)}.",
-            hint="Known regions: " + ", ".join(sorted(known)),
-        )
+    available = [n for n, _ in ours]
+    enabled = [n for n, s in ours if s in ENABLED_OPT_IN]
+    include_l = validate_region_names(
+        include or [], what="--regions", partition=partition, available=available, enabled=enabled
+    )
+    skip_l = validate_region_names(skip or [], what="--skip", partition=partition, available=available)
     planned: list[RegionResult] = []
     for name, opt_in in ours:
         r = RegionResult(name=name, opt_in_status=opt_in)
@@ -564,6 +618,7 @@ def scan(
         f_identity = calls.submit(session.identity)
         f_regions = calls.submit(describe_regions, session)
         f_roles = iam_pool.submit(discover_roles, session, calls=calls)
+        f_buckets = calls.submit(list_own_buckets, session)
         try:
             who = f_identity.result()
         except Exception as err:
@@ -587,6 +642,7 @@ def scan(
             else:
                 done = scan_region(session, planned_region.name, calls=calls)
                 done.opt_in_status = planned_region.opt_in_status
+                mark_bucket_owners(done, identity.account, _owned(f_buckets))
             _emit(on_region, done)
             return done
 
@@ -617,6 +673,9 @@ def scan(
                 )
         inventory.regions = [by_name[r.name] for r in planned]
         inventory.roles, inventory.roles_error = f_roles.result()
+        inventory.buckets, buckets_error = f_buckets.result()
+        if buckets_error is not None:
+            log.info("own buckets not listed: %s", buckets_error.message)
     finally:
         for pool in (region_pool, iam_pool, calls):
             pool.shutdown(wait=True, cancel_futures=True)

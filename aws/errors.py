@@ -14,6 +14,7 @@ from botocore.exceptions import (
     ClientError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    InvalidRegionError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
@@ -65,6 +66,24 @@ class ValidationFailed(FlowlogsError):
     """User input that cannot be acted on (bad names, bad files). Nothing was changed."""
 
     kind = "usage"
+
+
+class UnknownRegion(ValidationFailed):
+    """A region name that is not a region (of this partition, or of this account). `suggestion`: the
+    closest valid region, when one is close."""
+
+    def __init__(self, message: str, *, region: str, suggestion: str | None = None, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.region = region
+        self.suggestion = suggestion
+
+
+class RegionNotEnabled(ValidationFailed):
+    """A region of the account's partition that the account has not enabled (opt-in regions)."""
+
+    def __init__(self, message: str, *, region: str, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.region = region
 
 
 class EndpointError(FlowlogsError):
@@ -145,6 +164,14 @@ def explain(err: BaseException, *, profile: str | None = None, service: str = ""
             f"The AWS profile {err.kwargs.get('profile', profile)!r} does not exist.",
             hint="List profiles with `aws configure list-profiles`.",
         )
+    if isinstance(err, InvalidRegionError):
+        from aws.regions import validate_region  # aws.regions imports this module
+
+        try:
+            validate_region(str(err.kwargs.get("region_name", "")), what="")
+        except ValidationFailed as bad:
+            return bad
+        return ValidationFailed(f"Invalid region name: {err}")
     if isinstance(err, NoRegionError):
         return CredentialsError("No AWS region is set.", hint="Pass --region or set AWS_REGION.")
     if isinstance(err, (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError)):

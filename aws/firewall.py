@@ -21,8 +21,25 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aws.errors import FlowlogsError, ValidationFailed
 from aws.flowlogs import check_prefix
+from aws.permissions import declare
 from aws.plan import Change, Executor
 from aws.session import AwsSession
+
+_S3_LOGGING = "UpdateLoggingConfiguration to S3: "
+PERMISSIONS = declare(
+    __name__,
+    read=["network-firewall:DescribeLoggingConfiguration"],
+    apply=["network-firewall:UpdateLoggingConfiguration"],
+    implied={
+        "logs:CreateLogDelivery": _S3_LOGGING + "AWS creates the log delivery as the caller",
+        "logs:GetLogDelivery": _S3_LOGGING + "AWS reads the log delivery as the caller",
+        "logs:UpdateLogDelivery": _S3_LOGGING + "AWS changes the log delivery as the caller",
+        "logs:DeleteLogDelivery": _S3_LOGGING + "AWS deletes a removed log delivery as the caller",
+        "logs:ListLogDeliveries": _S3_LOGGING + "AWS lists the log deliveries as the caller",
+        "s3:GetBucketPolicy": _S3_LOGGING + "AWS reads the bucket policy as the caller",
+        "s3:PutBucketPolicy": _S3_LOGGING + "AWS may add the log-delivery statements as the caller",
+    },
+)
 
 LogType = Literal["FLOW", "ALERT", "TLS"]
 LOG_TYPES: tuple[str, ...] = ("FLOW", "ALERT", "TLS")
@@ -63,6 +80,21 @@ class FirewallOptions(BaseModel):
     replace_non_s3: bool = Field(
         default=False, description="Move a needed log type from CloudWatch Logs/Firehose to S3"
     )
+    readable: tuple[tuple[str, str], ...] = Field(
+        default=(),
+        description="(bucket, prefix) locations Kentik reads: a log type already going there is done "
+        "('' prefix = the whole bucket)",
+    )
+
+    def reads(self, config: Mapping[str, Any]) -> bool:
+        """Whether an S3 destination config lies in one of the `readable` locations."""
+        if config.get("LogDestinationType") != "S3":
+            return False
+        dest = config.get("LogDestination") or {}
+        bucket, prefix = dest.get("bucketName"), str(dest.get("prefix", "")).strip("/")
+        return any(
+            bucket == b and (not p or prefix == p or prefix.startswith(p + "/")) for b, p in self.readable
+        )
 
     @field_validator("log_types")
     @classmethod
@@ -168,6 +200,9 @@ def assess_firewall(target: FirewallTarget, options: FirewallOptions) -> Firewal
             types.append(LogTypeStatus(log_type=log_type, status="missing", note=f"{log_type} logs are off"))
         elif _same_s3(current, bucket, prefix):
             types.append(LogTypeStatus(log_type=log_type, status="ok", current=current, note="as required"))
+        elif options.reads(current):
+            note = f"{log_type} logs go to {_describe_destination(current)}, which Kentik reads"
+            types.append(LogTypeStatus(log_type=log_type, status="ok", current=current, note=note))
         elif current.get("LogDestinationType") == "S3":
             types.append(
                 LogTypeStatus(

@@ -45,6 +45,8 @@ EXTRA_FIELDS: tuple[str, ...] = (
     "ecs-task-arn",
     "ecs-task-id",
     "reject-reason",
+    "resource-id",  # the resource a record is about (e.g. a regional NAT gateway)
+    "encryption-status",  # VPC Encryption Controls
 )
 
 FIELD_VERSION: dict[str, int] = {
@@ -54,6 +56,9 @@ FIELD_VERSION: dict[str, int] = {
     **dict.fromkeys(V5_FIELDS, 5),
     **dict.fromkeys(EXTRA_FIELDS[:10], 7),
     "reject-reason": 8,
+    # Not checked against AWS's table (no model file lists versions): the two newest fields, in order.
+    "resource-id": 9,
+    "encryption-status": 10,
 }
 
 _TOKEN = re.compile(r"\$\{([a-z0-9-]+)\}")

@@ -15,7 +15,8 @@ succeeded (`FlowLogsPartialFailure`, carrying the outputs), so a rerun converges
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
@@ -23,8 +24,23 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aws.errors import FlowlogsError, ValidationFailed, error_code
 from aws.flowlog_format import EXTRA_FIELDS, log_format, parse_log_format
+from aws.permissions import declare
 from aws.plan import Change, Executor
 from aws.session import AwsSession
+from aws.tgw_format import tgw_log_format
+
+PERMISSIONS = declare(
+    __name__,
+    read=["ec2:DescribeFlowLogs"],
+    apply=["ec2:CreateFlowLogs", "ec2:DeleteFlowLogs"],
+    implied={
+        "logs:CreateLogDelivery": "CreateFlowLogs to S3: AWS creates the log delivery as the caller",
+        "logs:DeleteLogDelivery": "DeleteFlowLogs of a flow log to S3: AWS deletes its log delivery as the caller",
+        "s3:GetBucketPolicy": "CreateFlowLogs to S3: AWS reads the bucket policy as the caller",
+        "s3:PutBucketPolicy": "CreateFlowLogs to S3: AWS may add the log-delivery statements as the caller",
+    },
+    notes="ec2:DeleteFlowLogs (and logs:DeleteLogDelivery) only when you ask to replace old flow logs.",
+)
 
 ResourceType = Literal["VPC", "Subnet", "NetworkInterface", "TransitGateway", "TransitGatewayAttachment"]
 Verdict = Literal["compliant", "needs-change", "missing"]
@@ -235,10 +251,11 @@ def flow_log_config(
     if options.aggregation not in (60, 600):
         raise ValidationFailed("The aggregation interval must be 60 or 600 seconds.")
     tgw = resource_type in TRANSIT_GATEWAY_TYPES
+    # Transit gateways have their own field set (the VPC fields are refused); the extras are VPC fields.
     return FlowLogConfig(
         resource_type=resource_type,  # type: ignore[arg-type]
         log_destination=destination_arn(bucket, options.prefix, partition),
-        log_format=log_format(tuple(options.extra_fields)),
+        log_format=tgw_log_format() if tgw else log_format(tuple(options.extra_fields)),
         aggregation=60 if tgw else options.aggregation,
         hive=options.hive,
         per_hour=options.per_hour,
@@ -406,6 +423,25 @@ def current_flow_log_ids(session: AwsSession, change: Change) -> dict[str, str]:
     return matching_flow_logs(session, change.region, config, change.params["ResourceIds"])
 
 
+# EC2 is eventually consistent: a flow log just created may not show in DescribeFlowLogs for seconds.
+# After CreateFlowLogs the new ids are re-read with these pauses (about 15 s at most) before concluding.
+READ_BACK_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
+sleep: Callable[[float], None] = time.sleep  # injectable for tests
+
+
+def read_back(session: AwsSession, region: str, flow_log_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """DescribeFlowLogs for ids CreateFlowLogs just returned, retried with backoff (bounded by
+    `READ_BACK_DELAYS`) until all of them show."""
+    wanted = set(flow_log_ids)
+    found = describe_flow_logs(session, region, flow_log_ids=sorted(wanted))
+    for delay in READ_BACK_DELAYS:
+        if wanted <= {f.get("FlowLogId") for f in found}:
+            break
+        sleep(delay)
+        found = describe_flow_logs(session, region, flow_log_ids=sorted(wanted))
+    return found
+
+
 # -- executors ----------------------------------------------------------------------------------------
 
 
@@ -454,12 +490,15 @@ class CreateFlowLogsExecutor(Executor):
                     break
                 continue
             created = list(response.get("FlowLogIds", []))
+            unseen: list[str] = []
             if created:
                 sent = set(pending)
-                for flow_log in describe_flow_logs(session, change.region, flow_log_ids=created):
+                found = read_back(session, change.region, created)
+                for flow_log in found:
                     rid = flow_log.get("ResourceId", "")
                     if rid in sent:
                         done[rid] = flow_log["FlowLogId"]
+                unseen = sorted(set(created) - {f["FlowLogId"] for f in found})
             duplicates: list[str] = []
             for item in response.get("Unsuccessful", []):
                 rid = item.get("ResourceId", "")
@@ -480,7 +519,14 @@ class CreateFlowLogsExecutor(Executor):
             if missing:
                 done.update(matching_flow_logs(session, change.region, config, missing))
                 for rid in missing:
-                    if rid not in done:
+                    if rid in done:
+                        continue
+                    if unseen:  # created, but EC2 does not show it yet: never a reason to create again
+                        errors[rid] = (
+                            f"created ({', '.join(unseen)}) but not visible in DescribeFlowLogs yet (EC2 is "
+                            "eventually consistent): apply again in a minute to confirm"
+                        )
+                    else:
                         errors[rid] = "AWS reported no flow log and no error for this resource"
             pending = []
         outputs: dict[str, Any] = {

@@ -41,14 +41,37 @@ from aws.iam_eval import (
     evaluate_all,
     parse_policy,
 )
+from aws.permissions import declare
 from aws.plan import ApplyReport, Change, Executor, Plan, apply_plan
-from aws.session import AwsSession
+from aws.session import AwsSession, partition_of
+
+PERMISSIONS = declare(
+    __name__,
+    read=[
+        "iam:ListRoles",
+        "iam:GetRole",
+        "iam:ListAttachedRolePolicies",
+        "iam:ListRolePolicies",
+        "iam:GetRolePolicy",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+        "iam:ListPolicyVersions",
+    ],
+    apply=[
+        "iam:CreatePolicyVersion",
+        "iam:SetDefaultPolicyVersion",
+        "iam:DeletePolicyVersion",
+        "iam:PutRolePolicy",
+    ],
+    notes="iam:DeletePolicyVersion only when a managed policy already has 5 versions and you confirm.",
+)
 
 READ_SID = "KentikFlowLogsRead"
+READ_EXISTING_SID = "KentikFlowLogsReadExisting"  # existing log buckets: read only, below prefix/AWSLogs/
 KMS_SID = "KMSAccess"  # the spec's Sid
 KMS_FALLBACK_SID = "KentikFlowLogsKMS"  # used when a different statement already has Sid KMSAccess
 DELETE_SID = "KentikFlowLogsDelete"
-OUR_SIDS = (READ_SID, KMS_SID, KMS_FALLBACK_SID, DELETE_SID)
+OUR_SIDS = (READ_SID, READ_EXISTING_SID, KMS_SID, KMS_FALLBACK_SID, DELETE_SID)
 
 MANAGED_POLICY_LIMIT = 6144
 INLINE_ROLE_TOTAL_LIMIT = 10240
@@ -94,13 +117,16 @@ class Requirements:
     allow_delete_objects: bool = False
     partition: str = "aws"
     keep_existing: bool = True
+    existing: tuple[tuple[str, str], ...] = ()  # (bucket, prefix) of existing log buckets: read-only
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "buckets", tuple(dict.fromkeys(self.buckets)))
         object.__setattr__(self, "kms_keys", tuple(dict.fromkeys(self.kms_keys)))
-        if not self.buckets:
+        existing = tuple((b, p.strip("/")) for b, p in self.existing if b not in self.buckets)
+        object.__setattr__(self, "existing", tuple(dict.fromkeys(existing)))
+        if not self.buckets and not self.existing:
             raise ValidationFailed("Name at least one log bucket.")
-        for bucket in self.buckets:
+        for bucket in [*self.buckets, *(b for b, _ in self.existing)]:
             if not _BUCKET.match(bucket) or ".." in bucket:
                 raise ValidationFailed(f"{bucket!r} is not a valid S3 bucket name.")
         for key in self.kms_keys:
@@ -115,8 +141,18 @@ class Requirements:
     def bucket_arns(self, bucket: str) -> tuple[str, str]:
         return (f"arn:{self.partition}:s3:::{bucket}", f"arn:{self.partition}:s3:::{bucket}/*")
 
+    def existing_arns(self, bucket: str, prefix: str) -> tuple[str, str]:
+        """The bucket, and its log objects only: `prefix/AWSLogs/*` (`AWSLogs/*` without a prefix)."""
+        logs = f"{prefix}/AWSLogs/*" if prefix else "AWSLogs/*"
+        return (f"arn:{self.partition}:s3:::{bucket}", f"arn:{self.partition}:s3:::{bucket}/{logs}")
+
     def read_accesses(self) -> list[Access]:
         return [Access(a, r) for b in self.buckets for r in self.bucket_arns(b) for a in READ_ACTIONS]
+
+    def existing_accesses(self) -> list[Access]:
+        return [
+            Access(a, r) for b, p in self.existing for r in self.existing_arns(b, p) for a in READ_ACTIONS
+        ]
 
     def kms_accesses(self) -> list[Access]:
         return [Access(a, k) for k in self.kms_keys for a in KMS_ACTIONS]
@@ -129,7 +165,7 @@ class Requirements:
         return []
 
     def accesses(self) -> list[Access]:
-        return self.read_accesses() + self.kms_accesses() + self.delete_accesses()
+        return self.read_accesses() + self.existing_accesses() + self.kms_accesses() + self.delete_accesses()
 
 
 # -- size ------------------------------------------------------------------------------------------
@@ -263,6 +299,12 @@ def _names(items: list[str]) -> str:
 
 def _explain(sid: str, stmt: dict[str, Any], need: Requirements) -> str:
     resources = _as_list(stmt.get("Resource", []))
+    if sid == READ_EXISTING_SID:
+        places = sorted({r.split(":::", 1)[1].removesuffix("*") for r in resources if "/" in r})
+        return (
+            f"lets Kentik read the logs that already go to {_names(places)} (s3:Get*, s3:List*; objects "
+            "below AWSLogs/ only, no deletion)"
+        )
     if sid == READ_SID:
         buckets = sorted({r.split(":::", 1)[1].split("/", 1)[0] for r in resources})
         return (
@@ -329,7 +371,7 @@ def merge_policy(
     reported in `result.size` (callers refuse with `size.require_ok()`), Denies in `result.problems`."""
     policy = parse_policy(current)
     kms_sid = _kms_sid(policy)
-    ours = {READ_SID, DELETE_SID, kms_sid}
+    ours = {READ_SID, READ_EXISTING_SID, DELETE_SID, kms_sid}
     others_skip = tuple(ours)
     problems: list[Problem] = []
     notes: list[str] = []
@@ -387,6 +429,13 @@ def merge_policy(
             existing[READ_SID],
             need.keep_existing,
         ),
+        READ_EXISTING_SID: _desired(
+            READ_EXISTING_SID,
+            list(READ_ACTIONS),
+            missing(need.existing_accesses()),
+            existing[READ_EXISTING_SID],
+            need.keep_existing,
+        ),
     }
     # A "KMSAccess" statement may be the user's own copy of the spec's block: it is extended, never
     # narrowed or dropped. Only our fallback Sid is replaced outright when keep_existing is off.
@@ -433,7 +482,7 @@ def merge_policy(
                 changes.append(StatementChange("change", sid, st.raw, after, _explain(sid, after, need)))
         else:
             new_statements.append(st.raw)
-    for sid in (READ_SID, kms_sid, DELETE_SID):
+    for sid in (READ_SID, READ_EXISTING_SID, kms_sid, DELETE_SID):
         after = wanted.get(sid)
         if after is not None and sid not in placed:
             new_statements.append(after)
@@ -713,7 +762,7 @@ def _score(doc: dict[str, Any]) -> int:
         policy = parse_policy(doc)
     except ValidationFailed:
         return 0
-    if any(st.sid in (READ_SID, DELETE_SID, KMS_FALLBACK_SID) for st in policy.statements):
+    if any(st.sid in (READ_SID, READ_EXISTING_SID, DELETE_SID, KMS_FALLBACK_SID) for st in policy.statements):
         return 100
     return sum(1 for pattern in METADATA_ACTIONS if action_granted(policy, pattern))
 
@@ -868,10 +917,14 @@ def oldest_non_default(versions: Sequence[PolicyVersionInfo]) -> PolicyVersionIn
     return candidates[0] if candidates else None
 
 
-def changes_for(target: PolicyTarget, merge: MergeResult, *, region: str) -> list[Change]:
-    """The Changes that turn `target` into `merge.proposed` (none for a no-op). Refuses when too large."""
+def changes_for(
+    target: PolicyTarget, merge: MergeResult, *, region: str, partition: str | None = None
+) -> list[Change]:
+    """The Changes that turn `target` into `merge.proposed` (none for a no-op). Refuses when too large.
+    `partition`: of the ARNs built here (default: the region's)."""
     if merge.noop:
         return []
+    partition = partition or partition_of(region)
     merge.size.require_ok()
     document = pretty_json(merge.proposed)
     reason = "Spec 'Update IAM Permissions for S3': " + merge.summary()
@@ -883,7 +936,7 @@ def changes_for(target: PolicyTarget, merge: MergeResult, *, region: str) -> lis
                 kind=PutRolePolicyExecutor.kind,
                 title=f"Update inline policy {target.policy_name} of role {target.role_name}",
                 reason=reason,
-                target=f"arn:aws:iam::{target.account}:role/{target.role_name}",
+                target=f"arn:{partition}:iam::{target.account}:role/{target.role_name}",
                 service="iam",
                 region=region,
                 operation="PutRolePolicy",
@@ -952,7 +1005,8 @@ def propose(session: AwsSession, target: PolicyTarget, need: Requirements) -> Po
     merge = merge_policy(
         target.document, need, kind=target.kind, other_inline_chars=target.other_inline_chars
     )
-    return PolicyProposal(target, merge, changes_for(target, merge, region=session.home_region))
+    changes = changes_for(target, merge, region=session.home_region, partition=session.partition)
+    return PolicyProposal(target, merge, changes)
 
 
 def prepare(
@@ -1253,7 +1307,7 @@ def rollback_changes(session: AwsSession, record: RollbackRecord) -> list[Change
             kind=PutRolePolicyExecutor.kind,
             title=f"Roll back inline policy {record.policy_name} of role {record.role_name} to its previous document",
             reason="Undo the Kentik S3 permissions change.",
-            target=f"arn:aws:iam::{record.account}:role/{record.role_name}",
+            target=f"arn:{session.partition}:iam::{record.account}:role/{record.role_name}",
             service="iam",
             region=region,
             operation="PutRolePolicy",

@@ -82,7 +82,9 @@ class FlowLog(BaseModel):
 
     flow_log_id: str
     resource_id: str = Field(description="vpc-…, subnet-…, eni-… (or a transit gateway id)")
-    resource_type: str = Field(description="VPC, Subnet, NetworkInterface or Other")
+    resource_type: str = Field(
+        description="VPC, Subnet, NetworkInterface, TransitGateway, TransitGatewayAttachment or Other"
+    )
     vpc_id: str | None = Field(default=None, description="The VPC the resource belongs to, when known")
     status: str = Field(default="", description="FlowLogStatus, ACTIVE when working")
     deliver_status: str | None = Field(default=None, description="DeliverLogsStatus: SUCCESS or FAILED")
@@ -92,6 +94,11 @@ class FlowLog(BaseModel):
     destination: str | None = Field(default=None, description="LogDestination ARN")
     bucket: str | None = Field(default=None, description="S3 bucket name (s3 destinations)")
     prefix: str = Field(default="", description="S3 key prefix, '' when none")
+    bucket_account: str | None = Field(
+        default=None,
+        description="Account that owns the destination bucket: this account's id when the bucket is one "
+        "of its own, None when it is another account's or could not be told",
+    )
     log_group: str | None = Field(default=None, description="CloudWatch Logs group name")
     file_format: str | None = Field(
         default=None, description="DestinationOptions.FileFormat; None = plain-text"
@@ -116,6 +123,9 @@ class Vpc(BaseModel):
     cidr: str = ""
     cidrs: list[str] = Field(default_factory=list, description="Every associated IPv4 CIDR")
     is_default: bool = False
+    owner_id: str = Field(
+        default="", description="OwnerId: the account that owns the VPC (another one for a shared VPC)"
+    )
     subnet_count: int = 0
     flow_logs: list[FlowLog] = Field(default_factory=list, description="VPC-level flow logs")
     partial_flow_logs: list[FlowLog] = Field(
@@ -137,6 +147,9 @@ class FirewallLogDestination(BaseModel):
     destination_type: str = Field(description="S3, CloudWatchLogs or KinesisDataFirehose")
     bucket: str | None = None
     prefix: str = ""
+    bucket_account: str | None = Field(
+        default=None, description="Owner of the bucket: this account's id when it is its own, else None"
+    )
     log_group: str | None = None
     delivery_stream: str | None = None
     raw: dict[str, str] = Field(default_factory=dict, description="LogDestination as returned")
@@ -158,6 +171,7 @@ class FirewallLogStatus(BaseModel):
     to_s3: bool = False
     bucket: str | None = None
     prefix: str = ""
+    bucket_account: str | None = None
     other: list[str] = Field(
         default_factory=list, description="Non-S3 destinations, e.g. 'CloudWatch Logs /x'"
     )
@@ -253,6 +267,9 @@ class Inventory(BaseModel):
     regions: list[RegionResult] = Field(default_factory=list)
     roles: list[KentikRole] = Field(default_factory=list, description="Candidate Kentik roles")
     roles_error: ScanError | None = Field(default=None, description="Why IAM roles could not be listed")
+    buckets: list[str] | None = Field(
+        default=None, description="This account's own S3 buckets (ListBuckets); None when not listed"
+    )
 
     @property
     def failed_regions(self) -> list[RegionResult]:

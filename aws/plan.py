@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 from botocore import xform_name
 from pydantic import BaseModel, Field
 
+from aws.coverage import ReadLocation, SourceCoverage
 from aws.errors import FlowlogsError, ValidationFailed, explain
 from aws.session import AwsSession
 
@@ -55,6 +56,12 @@ class Plan(BaseModel):
     changes: list[Change] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     settings: dict[str, Any] = Field(default_factory=dict, description="Choices the plan was made from")
+    read_set: list[ReadLocation] = Field(
+        default_factory=list, description="Every bucket (and prefix) Kentik must read once applied"
+    )
+    coverage: list[SourceCoverage] = Field(
+        default_factory=list, description="What the plan does for each log source, and why"
+    )
 
     def add(self, change: Change) -> None:
         if any(c.id == change.id for c in self.changes):

@@ -7,19 +7,40 @@ firewall part (issue 5) and, when a Kentik role or policy is named, the IAM part
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from aws.assess import flow_log_problems
 from aws.buckets import BucketChoice, BucketSetup, RegionResources, bucket_targets, plan_buckets
+from aws.coverage import (
+    DEVICE_NOTE,
+    ExistingDestinations,
+    ReadSet,
+    SourceCoverage,
+    inspect_location,
+    judge_existing,
+    owned_buckets,
+)
 from aws.discovery import flow_log_from_api
 from aws.errors import ValidationFailed
 from aws.firewall import FirewallOptions, FirewallTarget, firewall_changes
 from aws.flowlogs import FlowLogOptions, FlowLogTarget, flowlog_changes
-from aws.inventory import FlowLog, Inventory, Verdict, Vpc
+from aws.inventory import FlowLog, Inventory, Vpc
+from aws.permissions import declare
 from aws.plan import Change, Plan
 from aws.session import AwsSession
+
+PERMISSIONS = declare(
+    __name__,
+    read=[
+        "ec2:DescribeSubnets",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeTransitGateways",
+        "ec2:DescribeFlowLogs",
+    ],
+)
 
 ResourceKind = Literal["vpc", "subnet", "eni", "tgw"]
 LogType = Literal["FLOW", "ALERT", "TLS"]
@@ -57,6 +78,11 @@ class LogChoices(BaseModel):
         default=False,
         description="Move FLOW/ALERT logs that go to CloudWatch Logs/Firehose to S3 (destructive)",
     )
+    existing_destinations: ExistingDestinations = Field(
+        default="read",
+        description="A complete log to another bucket of this account: add that bucket to Kentik's read "
+        "set (read) or create a log to Kentik's bucket beside it (duplicate)",
+    )
 
 
 class PlanBuild(BaseModel):
@@ -64,6 +90,13 @@ class PlanBuild(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     buckets: dict[str, str] = Field(default_factory=dict, description="source region -> bucket")
+    read_set: ReadSet = Field(default_factory=ReadSet, description="Every location Kentik must read")
+    coverage: list[SourceCoverage] = Field(default_factory=list, description="What happens to each source")
+    kms_keys: list[str] = Field(default_factory=list, description="KMS keys of the buckets Kentik reads")
+    delivery_blocked: list[str] = Field(
+        default_factory=list,
+        description="Explicit Denies that make log delivery fail: the plan cannot deliver until they change",
+    )
 
 
 def resources_by_region(inventory: Inventory) -> dict[str, RegionResources]:
@@ -83,17 +116,91 @@ def bucket_for_region(choice: BucketChoice, account: str) -> dict[str, str]:
     return out
 
 
-def _vpc_flow_target(region: str, vpc: Vpc) -> FlowLogTarget:
-    verdict = vpc.verdict.value if vpc.verdict is not Verdict.UNKNOWN else "missing"
-    non_compliant = tuple(fl.flow_log_id for fl in vpc.flow_logs if fl.problems)
-    return FlowLogTarget(
-        resource_id=vpc.vpc_id,
-        resource_type="VPC",
-        region=region,
-        verdict=verdict,  # type: ignore[arg-type]
-        reasons=tuple(r.message for r in vpc.reasons),
-        existing_flow_log_ids=non_compliant if verdict != "compliant" else (),
-    )
+@dataclass
+class CoverageJudge:
+    """Judges each source against Kentik's read set (see `aws.coverage`), collecting the decisions and
+    the existing locations that join the read set."""
+
+    read_set: ReadSet
+    owned: set[str] | None
+    mode: ExistingDestinations
+    account: str
+    decisions: list[SourceCoverage] = field(default_factory=list)
+
+    def owned_elsewhere(self, rid: str, region: str, owner: str, noun: str) -> bool:
+        """Record (and return True for) a resource another account owns (a shared VPC, a transit
+        gateway shared through RAM): only its owner can create its flow logs."""
+        if not owner or owner == self.account:
+            return False
+        self.decisions.append(
+            SourceCoverage(
+                source=rid,
+                region=region,
+                decision="not-owned",
+                reason=f"{noun} {rid} is owned by account {owner}: enable flow logs from that account",
+            )
+        )
+        return True
+
+    def flow_target(
+        self,
+        rid: str,
+        resource_type: str,
+        region: str,
+        logs: list[FlowLog],
+        reasons: tuple[str, ...] | None = None,
+    ) -> FlowLogTarget:
+        """The target for one resource given its own flow logs (problems assessed)."""
+        complete = [fl for fl in logs if not fl.problems]
+        to_s3 = [fl for fl in complete if fl.bucket]
+        chosen = next((fl for fl in to_s3 if self.read_set.find(fl.bucket, fl.prefix)), None)
+        if chosen is None:
+            chosen = next((fl for fl in to_s3 if self.owned and fl.bucket in self.owned), None)
+        chosen = chosen or (to_s3[0] if to_s3 else None)
+        target = dict(resource_id=rid, resource_type=resource_type, region=region)
+        if chosen is None:
+            broken = tuple(fl.flow_log_id for fl in logs if fl.problems)
+            shown = reasons if reasons is not None else tuple(p.message for fl in logs for p in fl.problems)
+            self.decisions.append(
+                SourceCoverage(
+                    source=rid,
+                    region=region,
+                    decision="new",
+                    reason="; ".join(shown) if shown else "no flow log",
+                )
+            )
+            return FlowLogTarget(
+                **target,  # type: ignore[arg-type]
+                verdict="needs-change" if logs else "missing",
+                reasons=shown,
+                existing_flow_log_ids=broken,
+            )
+        decision, why, location = judge_existing(
+            str(chosen.bucket),
+            chosen.prefix,
+            read_set=self.read_set,
+            owned=self.owned,
+            mode=self.mode,
+            account=self.account,
+            what=f"flow log {chosen.flow_log_id}",
+        )
+        if location is not None:
+            self.read_set.add(location)
+        self.decisions.append(
+            SourceCoverage(
+                source=rid,
+                region=region,
+                decision=decision,
+                bucket=str(chosen.bucket),
+                prefix=chosen.prefix,
+                flow_log_id=chosen.flow_log_id,
+                reason=why,
+            )
+        )
+        if decision in ("covered", "read"):
+            return FlowLogTarget(**target, verdict="compliant", reasons=(why,))  # type: ignore[arg-type]
+        # duplicate: a new flow log beside the complete one, which is never deleted
+        return FlowLogTarget(**target, verdict="needs-change", reasons=(why,))  # type: ignore[arg-type]
 
 
 class ResourceTarget(BaseModel):
@@ -112,25 +219,17 @@ def _picked(choices: LogChoices, *ids: str) -> bool:
     return not any(i in choices.exclude for i in present)
 
 
-def _target_from_logs(rid: str, kind: ResourceKind, region: str, logs: list[FlowLog]) -> FlowLogTarget:
-    compliant = any(not fl.problems for fl in logs)
-    verdict = "compliant" if compliant else ("needs-change" if logs else "missing")
-    return FlowLogTarget(
-        resource_id=rid,
-        resource_type=RESOURCE_TYPE[kind],  # type: ignore[arg-type]
-        region=region,
-        verdict=verdict,  # type: ignore[arg-type]
-        reasons=tuple(p.message for fl in logs for p in fl.problems),
-        existing_flow_log_ids=tuple(fl.flow_log_id for fl in logs if fl.problems) if not compliant else (),
-    )
-
-
 def _name(tags: list[dict[str, str]] | None) -> str:
     return next((t.get("Value", "") for t in tags or [] if t.get("Key") == "Name"), "")
 
 
 def _sub_resource_targets(
-    session: AwsSession, region: str, vpcs: list[Vpc], kind: ResourceKind, choices: LogChoices
+    session: AwsSession,
+    region: str,
+    vpcs: list[Vpc],
+    kind: ResourceKind,
+    choices: LogChoices,
+    judge: CoverageJudge,
 ) -> list[ResourceTarget]:
     """Subnets or ENIs of the region's VPCs, with their own flow logs' verdicts."""
     if not vpcs:
@@ -141,39 +240,48 @@ def _sub_resource_targets(
     for vpc in vpcs:
         for fl in vpc.partial_flow_logs:
             existing.setdefault(fl.resource_id, []).append(fl)
-    found: list[tuple[str, str, str]] = []  # (resource id, vpc id, name)
+    found: list[tuple[str, str, str, str]] = []  # (resource id, vpc id, name, owner)
     for start in range(0, len(ids), _FILTER_CHUNK):  # EC2 caps the values of one filter
         filters = [{"Name": "vpc-id", "Values": ids[start : start + _FILTER_CHUNK]}]
         if kind == "subnet":
             pages = ec2.get_paginator("describe_subnets").paginate(Filters=filters)
             found += [
-                (s["SubnetId"], s.get("VpcId", ""), _name(s.get("Tags"))) for p in pages for s in p["Subnets"]
+                (s["SubnetId"], s.get("VpcId", ""), _name(s.get("Tags")), s.get("OwnerId", ""))
+                for p in pages
+                for s in p["Subnets"]
             ]
         else:
             pages = ec2.get_paginator("describe_network_interfaces").paginate(Filters=filters)
             found += [
-                (n["NetworkInterfaceId"], n.get("VpcId", ""), n.get("Description", ""))
+                (n["NetworkInterfaceId"], n.get("VpcId", ""), n.get("Description", ""), n.get("OwnerId", ""))
                 for p in pages
                 for n in p["NetworkInterfaces"]
             ]
-    return [
-        ResourceTarget(
-            target=_target_from_logs(rid, kind, region, existing.get(rid, [])), vpc_id=vpc_id, name=name
-        )
-        for rid, vpc_id, name in sorted(found)
-        if _picked(choices, rid, vpc_id)
-    ]
+    out: list[ResourceTarget] = []
+    for rid, vpc_id, name, owner in sorted(found):
+        if not _picked(choices, rid, vpc_id) or judge.owned_elsewhere(
+            rid, region, owner, RESOURCE_NOUN[kind]
+        ):
+            continue
+        target = judge.flow_target(rid, RESOURCE_TYPE[kind], region, existing.get(rid, []))
+        out.append(ResourceTarget(target=target, vpc_id=vpc_id, name=name))
+    return out
 
 
-def _tgw_targets(session: AwsSession, region: str, choices: LogChoices) -> list[ResourceTarget]:
-    """The region's transit gateways (owned by this account), with their flow logs' verdicts."""
+def _tgw_targets(
+    session: AwsSession, region: str, choices: LogChoices, judge: CoverageJudge
+) -> list[ResourceTarget]:
+    """The region's transit gateways owned by this account, with their flow logs' verdicts (one shared
+    from another account through RAM is recorded as not owned)."""
     ec2 = session.client("ec2", region)
     pages = ec2.get_paginator("describe_transit_gateways").paginate()
     gateways = {
         t["TransitGatewayId"]: _name(t.get("Tags"))
         for page in pages
         for t in page["TransitGateways"]
-        if t.get("State") not in _GONE_TGW_STATES and _picked(choices, t["TransitGatewayId"])
+        if t.get("State") not in _GONE_TGW_STATES
+        and _picked(choices, t["TransitGatewayId"])
+        and not judge.owned_elsewhere(t["TransitGatewayId"], region, t.get("OwnerId", ""), "transit gateway")
     }
     ids = sorted(gateways)
     existing: dict[str, list[FlowLog]] = {}
@@ -189,39 +297,61 @@ def _tgw_targets(session: AwsSession, region: str, choices: LogChoices) -> list[
                 existing.setdefault(fl.resource_id, []).append(fl)
     return [
         ResourceTarget(
-            target=_target_from_logs(rid, "tgw", region, existing.get(rid, [])), name=gateways[rid]
+            target=judge.flow_target(rid, "TransitGateway", region, existing.get(rid, [])), name=gateways[rid]
         )
         for rid in ids
     ]
 
 
+def default_judge(inventory: Inventory, read_set: ReadSet, choices: LogChoices) -> CoverageJudge:
+    """A judge for `read_set` using the inventory's list of the account's own buckets."""
+    owned = set(inventory.buckets) if inventory.buckets is not None else None
+    return CoverageJudge(read_set, owned, choices.existing_destinations, inventory.identity.account)
+
+
 def resource_targets(
-    session: AwsSession, inventory: Inventory, choices: LogChoices, regions: Iterable[str]
+    session: AwsSession,
+    inventory: Inventory,
+    choices: LogChoices,
+    regions: Iterable[str],
+    judge: CoverageJudge | None = None,
 ) -> list[ResourceTarget]:
-    """The chosen kind of resource in the chosen regions, with verdicts. VPCs come from the inventory
-    (no AWS call); subnets, ENIs and transit gateways are listed with read calls."""
+    """The chosen kind of resource in the chosen regions, with verdicts judged by `judge` (default: an
+    empty read set, so only the format counts). VPCs come from the inventory (no AWS call); subnets,
+    ENIs and transit gateways are listed with read calls. Resources another account owns are left out
+    (and recorded on the judge)."""
+    judge = judge or default_judge(inventory, ReadSet(), choices)
     wanted = set(regions)
     out: list[ResourceTarget] = []
     for region in inventory.scanned_regions:
         if region.name not in wanted:
             continue
         if choices.resources == "tgw":
-            out.extend(_tgw_targets(session, region.name, choices))
+            out.extend(_tgw_targets(session, region.name, choices, judge))
         elif choices.resources == "vpc":
-            out.extend(
-                ResourceTarget(target=_vpc_flow_target(region.name, v), vpc_id=v.vpc_id, name=v.name)
-                for v in region.vpcs
-                if _picked(choices, v.vpc_id)
-            )
+            for v in region.vpcs:
+                if not _picked(choices, v.vpc_id) or judge.owned_elsewhere(
+                    v.vpc_id, region.name, v.owner_id, "VPC"
+                ):
+                    continue
+                reasons = tuple(r.message for r in v.reasons)
+                target = judge.flow_target(v.vpc_id, "VPC", region.name, v.flow_logs, reasons)
+                out.append(ResourceTarget(target=target, vpc_id=v.vpc_id, name=v.name))
         else:
-            out.extend(_sub_resource_targets(session, region.name, region.vpcs, choices.resources, choices))
+            out.extend(
+                _sub_resource_targets(session, region.name, region.vpcs, choices.resources, choices, judge)
+            )
     return out
 
 
 def flow_targets(
-    session: AwsSession, inventory: Inventory, choices: LogChoices, regions: Iterable[str]
+    session: AwsSession,
+    inventory: Inventory,
+    choices: LogChoices,
+    regions: Iterable[str],
+    judge: CoverageJudge | None = None,
 ) -> list[FlowLogTarget]:
-    return [r.target for r in resource_targets(session, inventory, choices, regions)]
+    return [r.target for r in resource_targets(session, inventory, choices, regions, judge)]
 
 
 def firewall_targets(
@@ -245,30 +375,141 @@ def firewall_targets(
     return out
 
 
+def firewall_coverage(judge: CoverageJudge, targets: list[FirewallTarget], logs: LogChoices) -> None:
+    """Judge each wanted log type of each firewall that already goes to S3. Locations that join the read
+    set are added to it (the firewall options then treat them as done). With `repoint_existing` every
+    other S3 destination is repointed to Kentik's bucket instead (the user's explicit choice)."""
+    for target in targets:
+        for log_type in logs.firewall_logs:
+            config = next((c for c in target.destinations if c.get("LogType") == log_type), None)
+            if config is None or config.get("LogDestinationType") != "S3":
+                continue  # missing or not S3: the firewall part plans it (or reports it)
+            dest = config.get("LogDestination") or {}
+            bucket, prefix = str(dest.get("bucketName", "")), str(dest.get("prefix", "")).strip("/")
+            what = f"{log_type} logs of firewall {target.name}"
+            where = f"s3://{bucket}/{prefix + '/' if prefix else ''}"
+            if logs.repoint_existing:
+                decision, why, location = "new", f"{what} go to {where}: repointed as you chose", None
+            else:
+                decision, why, location = judge_existing(
+                    bucket,
+                    prefix,
+                    read_set=judge.read_set,
+                    owned=judge.owned,
+                    mode=judge.mode,
+                    account=judge.account,
+                    what=what,
+                )
+            if decision == "duplicate":
+                # One destination per log type: the only way into Kentik's bucket is repointing.
+                if judge.mode == "duplicate":
+                    cause = "you chose not to add existing destinations to Kentik's read set"
+                elif judge.owned is None:
+                    cause = "this account's buckets could not be listed, so it may be another account's"
+                else:
+                    cause = "that bucket belongs to another account"
+                decision = "kept"
+                why = (
+                    f"{what} go to {where}; {cause}. AWS allows one destination per log type, so they are "
+                    "kept: repoint them with --repoint-firewall-logs (replaces the destination)"
+                )
+            if location is not None:
+                judge.read_set.add(location)
+            judge.decisions.append(
+                SourceCoverage(
+                    source=f"firewall {target.name} {log_type}",
+                    kind="firewall",
+                    region=target.region,
+                    decision=decision,  # type: ignore[arg-type]
+                    bucket=bucket,
+                    prefix=prefix,
+                    reason=why,
+                )
+            )
+
+
+def firewall_plan(
+    judge: CoverageJudge,
+    targets: list[FirewallTarget],
+    logs: LogChoices,
+    buckets: dict[str, str],
+    replace_non_s3: bool,
+) -> list[Change]:
+    """The firewall part: coverage first (existing S3 destinations may join the read set), then the
+    UpdateLoggingConfiguration steps for what Kentik still cannot read."""
+    firewall_coverage(judge, targets, logs)
+    options = firewall_options(judge.read_set, logs, buckets, replace_non_s3)
+    return firewall_changes(targets, options, judge.account)
+
+
+def firewall_options(
+    read_set: ReadSet, logs: LogChoices, buckets: dict[str, str], replace_non_s3: bool
+) -> FirewallOptions:
+    """The firewall options for these choices; destinations in `read_set` count as done."""
+    return FirewallOptions(
+        buckets=buckets,
+        prefix=logs.firewall_prefix,
+        log_types=tuple(logs.firewall_logs),
+        repoint_existing=logs.repoint_existing,
+        replace_non_s3=replace_non_s3,
+        readable=()
+        if logs.repoint_existing
+        else tuple((loc.bucket, loc.prefix) for loc in read_set.locations),
+    )
+
+
+def kentik_read_set(bucket: BucketChoice, account: str) -> ReadSet:
+    """Kentik's own buckets from the bucket choice, read whole."""
+    targets = bucket_targets(bucket, account)
+    return ReadSet.of_buckets(
+        [t.name for t in targets], account=account, regions={t.name: t.region for t in targets}
+    )
+
+
+PolicyPart = Callable[[ReadSet, list[str]], list[Change]]
+
+
 def build_plan(
     session: AwsSession,
     inventory: Inventory,
     bucket: BucketChoice,
     logs: LogChoices | None = None,
     *,
-    policy_changes: Callable[[list[str], list[str]], list[Change]] | None = None,
+    policy_changes: PolicyPart | None = None,
+    firewall_pick: Iterable[tuple[str, str]] | None = None,
 ) -> PlanBuild:
     """The whole plan. Read calls only. Raises ValidationFailed for choices that cannot be planned.
 
-    `policy_changes(buckets, kms_key_arns)` adds the IAM part when the caller has named a role/policy.
+    Every source is judged by coverage (see `aws.coverage`): complete logs to another bucket of this
+    account join Kentik's read set (or, with `existing_destinations="duplicate"`, get a log to Kentik's
+    bucket). `policy_changes(read_set, kms_key_arns)` adds the IAM part when the caller has named a
+    role/policy; it is given every location Kentik must read. `firewall_pick` limits the firewall part
+    to these (region, name) pairs (the checklist's selection).
     """
     account = inventory.identity.account
     plan = Plan(account=account, partition=inventory.identity.partition)
     setup: BucketSetup = plan_buckets(session, bucket, account)
     plan.extend(setup.changes)
     mapping = bucket_for_region(bucket, account)
-    build = PlanBuild(plan=plan, warnings=list(setup.warnings), notes=list(setup.notes), buckets=mapping)
+    build = PlanBuild(
+        plan=plan,
+        warnings=[*setup.delivery_blocked, *setup.warnings],
+        notes=list(setup.notes),
+        buckets=mapping,
+        delivery_blocked=list(setup.delivery_blocked),
+    )
+    plan.notes.extend(setup.delivery_blocked)
     plan.settings["bucket"] = bucket.model_dump()
+    targets_b = bucket_targets(bucket, account)
+    read_set = kentik_read_set(bucket, account)
+    keys = [t.kms_key_arn for t in targets_b if t.kms_key_arn]
     if logs is not None:
         plan.settings["logs"] = logs.model_dump()
+        owned = set(inventory.buckets) if inventory.buckets is not None else owned_buckets(session)
+        judge = CoverageJudge(read_set, owned, logs.existing_destinations, account)
         regions = sorted(mapping)
-        targets = flow_targets(session, inventory, logs, regions)
-        if not targets and logs.include:
+        targets = flow_targets(session, inventory, logs, regions, judge)
+        if not targets and logs.include and not judge.decisions:
             raise ValidationFailed(
                 f"None of the {RESOURCE_NOUN[logs.resources]}s given with --include were found "
                 f"in the planned regions: {', '.join(logs.include)}"
@@ -282,21 +523,50 @@ def build_plan(
         )
         plan.extend(flowlog_changes(targets, flow_opts, account, inventory.identity.partition))
         compliant = sum(t.verdict == "compliant" for t in targets)
-        build.notes.append(f"{len(targets)} resource(s) checked; {compliant} already compliant.")
+        build.notes.append(f"{len(targets)} resource(s) checked; {compliant} already readable by Kentik.")
         if logs.resources == "tgw" and logs.aggregation != 60:
             build.notes.append(TGW_AGGREGATION_NOTE)
         if logs.firewalls:
-            fw_opts = FirewallOptions(
-                buckets=mapping,
-                prefix=logs.firewall_prefix,
-                log_types=tuple(logs.firewall_logs),
-                repoint_existing=logs.repoint_existing,
-                replace_non_s3=logs.replace_non_s3,
-            )
-            plan.extend(firewall_changes(firewall_targets(inventory, logs, regions), fw_opts, account))
+            fw_targets = firewall_targets(inventory, logs, regions)
+            if firewall_pick is not None:
+                picked = set(firewall_pick)
+                fw_targets = [t for t in fw_targets if (t.region, t.name) in picked]
+            plan.extend(firewall_plan(judge, fw_targets, logs, mapping, logs.replace_non_s3))
+        build.coverage = judge.decisions
+        _note_coverage(build, judge)
+    for location in read_set.existing:
+        checked, key, warnings = inspect_location(session, location, partition=inventory.identity.partition)
+        read_set.locations = [checked if loc == location else loc for loc in read_set.locations]
+        if key:
+            keys.append(key)
+        build.warnings.extend(warnings)
+    build.read_set = read_set
+    build.kms_keys = list(dict.fromkeys(keys))
+    plan.read_set = read_set.locations
+    plan.coverage = build.coverage
     if policy_changes is not None:
-        buckets = bucket_targets(bucket, account)
-        names = sorted({t.name for t in buckets})
-        keys = [t.kms_key_arn for t in buckets if t.kms_key_arn]
-        plan.extend(policy_changes(names, keys))
+        plan.extend(policy_changes(read_set, build.kms_keys))
     return build
+
+
+def _note_coverage(build: PlanBuild, judge: CoverageJudge) -> None:
+    counts: dict[str, int] = {}
+    for d in judge.decisions:
+        counts[d.decision] = counts.get(d.decision, 0) + 1
+    if judge.read_set.existing:
+        paths = ", ".join(f"s3://{loc.path}" for loc in judge.read_set.existing)
+        build.notes.append(
+            f"{counts.get('read', 0)} source(s) already deliver complete logs to other buckets of this account; "
+            f"Kentik's read set gains {paths} (read only, below AWSLogs/). {DEVICE_NOTE}"
+        )
+    if counts.get("duplicate"):
+        build.notes.append(
+            f"{counts['duplicate']} source(s) deliver complete logs to a bucket Kentik does not read: a flow "
+            "log to Kentik's bucket is added beside each (the old one is kept)."
+        )
+    not_owned = [d for d in judge.decisions if d.decision == "not-owned"]
+    if not_owned:
+        build.warnings.extend(d.reason for d in not_owned)
+    kept = [d for d in judge.decisions if d.decision == "kept"]
+    if kept:
+        build.warnings.extend(f"{d.source} ({d.region}): {d.reason}" for d in kept)

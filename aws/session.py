@@ -24,6 +24,15 @@ from botocore.loaders import create_loader
 
 from aws.audit import AuditLog
 from aws.errors import ReadOnlyViolation, explain
+from aws.permissions import declare
+from aws.regions import partition_of, validate_region
+
+PERMISSIONS = declare(
+    __name__,
+    read=["sts:GetCallerIdentity", "sts:AssumeRole"],
+    notes="sts:AssumeRole is only used for nested configurations (a role in each member account); "
+    "there the assumed role needs the same IAM reads (and, to apply, the IAM policy changes).",
+)
 
 # Operation-name prefixes that never change anything. Anything else counts as mutating (allow-list:
 # an operation we have not classified is blocked in read-only mode, never let through).
@@ -36,14 +45,6 @@ _LOADER = create_loader()
 
 def is_mutating(operation: str) -> bool:
     return not (operation.startswith(READ_PREFIXES) or operation in READ_OPERATIONS)
-
-
-def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,12 @@ class AwsSession:
         # One model loader per process: parsing service JSON is the slow part of making a session.
         self._boto._session.register_component("data_loader", _LOADER)
         self.home_region: str = self.options.region or self._boto.region_name or "us-east-1"
+        # A mistyped region (flag, AWS_REGION or the profile's) is a usage error naming the closest valid
+        # one, before botocore can fail on it with a parser error deep inside a call.
+        validate_region(
+            self.home_region,
+            what="--region" if self.options.region else "AWS_REGION / the profile's region",
+        )
         self._config = Config(
             connect_timeout=self.options.connect_timeout,
             read_timeout=self.options.read_timeout,

@@ -34,15 +34,40 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, Field, field_validator
 
 from aws import logkeys
+from aws.coverage import ReadSet
 from aws.errors import FlowlogsError, ValidationFailed, error_code, explain
 from aws.flowlog_format import EXTRA_FIELDS, REQUIRED_FIELDS, missing_fields, parse_log_format
+from aws.permissions import declare
+from aws.reader import ReaderVerdict
+from aws.regions import validate_regions
 from aws.session import AwsSession
+from aws.tgw_format import tgw_missing_fields
+
+PERMISSIONS = declare(
+    __name__,
+    read=[
+        "ec2:DescribeRegions",
+        "ec2:DescribeFlowLogs",
+        "network-firewall:ListFirewalls",
+        "network-firewall:DescribeLoggingConfiguration",
+        "s3:GetBucketLocation",
+        "s3:ListObjectsV2",
+        "s3:GetObject",
+    ],
+    implied_read={
+        "kms:Decrypt": "GetObject of a log file in an SSE-KMS bucket: S3 decrypts it with the caller's "
+        "permission on the bucket's key",
+    },
+)
 
 State = Literal["waiting", "receiving", "stale", "failed"]
 
 LATE_WINDOW = timedelta(minutes=30)  # how late (after its name time) a file may still arrive
 STALE_AFTER = timedelta(minutes=30)  # no new file for this long after having some: stale
 FIRST_DELIVERY = (timedelta(minutes=10), timedelta(minutes=15))  # expected first delivery after creation
+# AWS names files by 5-minute windows, so a source's first file may be named up to one window before its
+# CreationTime: listings start this long before it (two windows, for clock skew).
+NAME_LEAD = timedelta(minutes=10)
 CONTENT_CAP = 256 * 1024  # bytes read from the newest file (Range GET)
 TEXT_CAP = 4 * 1024 * 1024  # decompressed bytes parsed at most
 SAMPLE_ROWS = 5
@@ -176,13 +201,6 @@ def source_for_key(sources: Iterable[Source], key: str) -> tuple[Source, datetim
         if source.matches(info):
             return source, info.time
     return None
-
-
-class ReaderVerdict(BaseModel):
-    """Whether Kentik's role can read a delivered file (filled in by the IAM evaluator)."""
-
-    ok: bool
-    reasons: list[str] = Field(default_factory=list)
 
 
 class FileInfo(BaseModel):
@@ -330,10 +348,12 @@ def _parse_flowlog(lines: list[str], result: ContentCheck, expected: list[str] |
         result.problems.append(f"no header line (first line: {lines[0][:60]!r})")
         return
     result.header = header
-    result.missing_fields = missing_fields(header)
+    tgw = "tgw-id" in header or "resource-type" in header  # a transit gateway flow log: its own fields
+    result.missing_fields = tgw_missing_fields(header) if tgw else missing_fields(header)
     if result.missing_fields:
+        what = "transit gateway" if tgw else "v2-v5"
         result.warnings.append(
-            f"{len(result.missing_fields)} of the v2-v5 fields missing: {', '.join(result.missing_fields)}"
+            f"{len(result.missing_fields)} of the {what} fields missing: {', '.join(result.missing_fields)}"
         )
     if expected and header != expected:
         result.warnings.append("the header differs from the flow log's LogFormat")
@@ -536,9 +556,10 @@ class Watcher:
         requests = 0
         new = 0
         floor = t.window_start - self.late_window
-        if source.created is not None:  # no file is named before its source existed
-            floor = max(floor, source.created.replace(second=0, microsecond=0))
-        lower = max(floor, (t.last_listed or t.window_start) - self.late_window)
+        if source.created is not None:  # no file is named more than a window before its source existed
+            floor = max(floor, source.created - NAME_LEAD)
+        # Until a source's first file is seen, keep listing from the floor: a late first file is never hidden.
+        lower = max(floor, (t.last_listed or t.window_start) - self.late_window) if t.files else floor
         current: dict[str, _PrefixState] = {}
         try:
             for prefix, start_after in source.listings(lower, now):
@@ -842,17 +863,27 @@ def _size(n: int) -> str:
 _S3_ARN = re.compile(r"^arn:[a-z-]+:s3:::(?P<bucket>[^/]+)(?:/(?P<prefix>.*))?$")
 
 
-def _enabled_regions(session: AwsSession) -> list[str]:
+def _enabled_regions(session: AwsSession, wanted: list[str] | None = None) -> list[str]:
+    """The account's enabled regions; with `wanted`, those names, each checked to be a region of the
+    account that it has enabled (`UnknownRegion` / `RegionNotEnabled`, usage errors, otherwise)."""
     try:
-        regions = session.client("ec2").describe_regions()["Regions"]
+        regions = session.client("ec2").describe_regions(AllRegions=True)["Regions"]
     except (ClientError, BotoCoreError) as err:
+        if wanted:  # the list only checks the names given: check them by name alone and go on
+            return validate_regions(wanted, what="--regions")
         raise explain(err, service="ec2") from err
-    return sorted(
+    listed = sorted(r["RegionName"] for r in regions)
+    enabled = sorted(
         r["RegionName"] for r in regions if r.get("OptInStatus", "opt-in-not-required") != "not-opted-in"
     )
+    if wanted:
+        return validate_regions(
+            wanted, partition=session.partition, available=listed, enabled=enabled, what="--regions"
+        )
+    return enabled
 
 
-def _flowlog_sources(session: AwsSession, account: str, region: str, buckets: set[str]) -> list[Source]:
+def _flowlog_sources(session: AwsSession, account: str, region: str, buckets: ReadSet) -> list[Source]:
     ec2 = session.client("ec2", region)
     out = []
     pages = ec2.get_paginator("describe_flow_logs").paginate(
@@ -861,7 +892,7 @@ def _flowlog_sources(session: AwsSession, account: str, region: str, buckets: se
     for page in pages:
         for fl in page.get("FlowLogs", []):
             m = _S3_ARN.match(fl.get("LogDestination", "") or "")
-            if not m or m["bucket"] not in buckets:
+            if not m or buckets.find(m["bucket"], m["prefix"] or "") is None:
                 continue
             opts = fl.get("DestinationOptions") or {}
             out.append(
@@ -885,7 +916,7 @@ def _flowlog_sources(session: AwsSession, account: str, region: str, buckets: se
     return out
 
 
-def _firewall_sources(session: AwsSession, account: str, region: str, buckets: set[str]) -> list[Source]:
+def _firewall_sources(session: AwsSession, account: str, region: str, buckets: ReadSet) -> list[Source]:
     nfw = session.client("network-firewall", region)
     out = []
     for page in nfw.get_paginator("list_firewalls").paginate():
@@ -895,7 +926,7 @@ def _firewall_sources(session: AwsSession, account: str, region: str, buckets: s
                 if dest.get("LogDestinationType") != "S3":
                     continue
                 where = dest.get("LogDestination") or {}
-                if where.get("bucketName") not in buckets:
+                if buckets.find(where.get("bucketName"), where.get("prefix", "") or "") is None:
                     continue
                 out.append(
                     Source(
@@ -920,13 +951,15 @@ def sources_from_account(
 ) -> list[Source]:
     """Every flow log (DescribeFlowLogs) and firewall log type (ListFirewalls +
     DescribeLoggingConfiguration) delivering to one of `buckets`, in `regions` (None: every enabled
-    region). Regions that cannot be read are skipped with a line in `warnings`; if flow logs cannot be
-    read in any region, the access error is raised."""
+    region). A bucket may be given as `bucket/prefix/` (a location of Kentik's read set): then only
+    sources writing at or below that prefix count. Regions that cannot be read are skipped with a line in `warnings`; if flow logs cannot be
+    read in any region, the access error is raised. A named region that is not one of the account's
+    enabled regions raises `UnknownRegion` / `RegionNotEnabled` (usage errors)."""
     if not buckets:
         raise ValidationFailed("Name at least one bucket to verify.")
     account = session.identity().account
-    wanted = set(buckets)
-    regions = regions or _enabled_regions(session)
+    wanted = ReadSet.parse(buckets)
+    regions = _enabled_regions(session, regions)
     notes = warnings if warnings is not None else []
     found: list[Source] = []
     denied: list[FlowlogsError] = []

@@ -2,8 +2,9 @@
 
 The spec's "Local buckets vs centralized bucket" comparison made concrete with this account's figures
 (from the discovered inventory), the recommendation and its reasons, and the user's choice: strategy,
-bucket name or `{region}` template (validated live, every broken naming rule named), the central
-bucket's region, encryption (SSE-S3, or SSE-KMS with a customer-managed key picked from the bucket's
+bucket name or `{region}` template (validated live, every broken naming rule named) or, in the
+account-regional namespace (the suggestion), a name prefix that becomes `{prefix}-{account}-{region}-an`
+in each bucket region, the central bucket's region, encryption (SSE-S3, or SSE-KMS with a customer-managed key picked from the bucket's
 region), and an optional lifecycle rule. "Preview" plans the bucket Changes in a worker and opens the
 shared plan review, where the user applies them.
 """
@@ -41,6 +42,7 @@ from aws.buckets import (
     BucketSetup,
     KmsKey,
     StrategyComparison,
+    account_regional_suffix,
     compare_strategies,
     list_customer_managed_keys,
     plan_buckets,
@@ -53,6 +55,9 @@ from screens.base import WizardScreen
 from tui.plan_view import PlanReview
 
 SUGGESTED = {"central": "kentik-flowlogs-{account}", "regional": "kentik-flowlogs-{account}-{region}"}
+# The suggestion: a prefix in the account-regional namespace (kentik-flowlogs-ACCOUNT-REGION-an).
+SUGGESTED_PREFIX = "kentik-flowlogs"
+NAME_PLACEHOLDER = {True: "name prefix, e.g. kentik-flowlogs", False: "name, or template with {region}"}
 DEFAULT_LIFECYCLE_DAYS = "30"
 STRATEGY_TITLE = {"central": "Central bucket", "regional": "Regional buckets"}
 
@@ -239,6 +244,7 @@ class BucketStrategyScreen(WizardScreen):
         self.previewing = False
         self.pending_keys: set[str] = set()  # keys of a restored choice, selected once listed
         self.rendered_comparison: tuple[str, bool] | None = None
+        self.prefix_shown: bool | None = None  # the name field asks for a prefix (account-regional)
 
     # -- layout --------------------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -259,9 +265,23 @@ class BucketStrategyScreen(WizardScreen):
                         yield RadioButton("Central bucket", id="strategy-central")
                         yield RadioButton("Regional buckets", id="strategy-regional")
                 with Horizontal(classes="row"):
-                    yield Label("Bucket name", classes="field field-line")
-                    yield Input(placeholder="name, or template with {region}", id="bucket", compact=True)
+                    yield Label("Bucket name", id="bucket-label", classes="field field-line")
+                    yield Input(placeholder=NAME_PLACEHOLDER[True], id="bucket", compact=True)
                 yield Static(id="name-problems", classes="problems", markup=False)
+                with Horizontal(classes="row"):
+                    yield Label("Namespace", classes="field field-line")
+                    yield Checkbox(
+                        f"Account-regional: PREFIX{account_regional_suffix('ACCOUNT', 'REGION')}",
+                        id="account-regional",
+                        compact=True,
+                    )
+                yield Static(
+                    "Only this account can create such names, so nobody else can own the bucket. Untick to "
+                    "enter a whole name or {region} template.",
+                    id="namespace-help",
+                    classes="help",
+                    markup=False,
+                )
                 with Horizontal(classes="row", id="region-row"):
                     yield Label("Bucket region", classes="field field-line")
                     yield Select[str]([], id="region", prompt="home region", compact=True)
@@ -345,17 +365,21 @@ class BucketStrategyScreen(WizardScreen):
         if previous is not None:
             strategy = previous.strategy
             bucket = previous.bucket
+            regional_ns = previous.account_regional
             select.value = previous.central_region if previous.central_region in regions else home
             kms = previous.encryption == "SSE-KMS"
             days = previous.lifecycle_days
         else:
             strategy = comparison.recommended
-            bucket = SUGGESTED[strategy]
+            regional_ns = True
+            bucket = SUGGESTED_PREFIX
             select.value = home
             kms = False
             days = None
         self.query_one(f"#strategy-{strategy}", RadioButton).value = True
-        self.suggested = SUGGESTED[strategy]
+        with self.prevent(Checkbox.Changed):
+            self.query_one("#account-regional", Checkbox).value = regional_ns
+        self.suggested = self.suggestion()
         self.query_one("#bucket", Input).value = bucket
         self.query_one("#enc-kms" if kms else "#enc-s3", RadioButton).value = True
         self.query_one("#lifecycle", Checkbox).value = days is not None
@@ -373,6 +397,21 @@ class BucketStrategyScreen(WizardScreen):
     @property
     def kms(self) -> bool:
         return self.query_one("#enc-kms", RadioButton).value
+
+    @property
+    def account_regional(self) -> bool:
+        return self.query_one("#account-regional", Checkbox).value
+
+    def suggestion(self) -> str:
+        return SUGGESTED_PREFIX if self.account_regional else SUGGESTED[self.strategy]
+
+    def follow_suggestion(self) -> None:
+        """Show the suggestion for the current choices, unless the user typed a name (never rewritten)."""
+        box = self.query_one("#bucket", Input)
+        new = self.suggestion()
+        if box.value.strip() in ("", self.suggested) and box.value != new:
+            box.value = new
+        self.suggested = new
 
     @property
     def central_region(self) -> str:
@@ -400,6 +439,7 @@ class BucketStrategyScreen(WizardScreen):
         choice = BucketChoice(
             strategy="regional" if self.strategy == "regional" else "central",
             bucket=self.query_one("#bucket", Input).value,
+            account_regional=self.account_regional,
             regions=sorted(resources_by_region(self.inventory)),
             central_region=self.central_region,
             encryption="SSE-KMS" if self.kms else "SSE-S3",
@@ -416,12 +456,9 @@ class BucketStrategyScreen(WizardScreen):
 
     # -- live updates --------------------------------------------------------------------------------
     @on(RadioSet.Changed, "#strategy")
+    @on(Checkbox.Changed, "#account-regional")
     def strategy_changed(self) -> None:
-        box = self.query_one("#bucket", Input)
-        new = SUGGESTED[self.strategy]
-        if box.value.strip() in ("", self.suggested) and box.value != new:
-            box.value = new  # the user has not typed a name yet: follow the strategy
-        self.suggested = new
+        self.follow_suggestion()  # the user has not typed a name yet: follow the strategy and namespace
         self.update_form()
 
     @on(RadioSet.Changed, "#encryption")
@@ -441,12 +478,17 @@ class BucketStrategyScreen(WizardScreen):
             return
         central = self.strategy == "central"
         self.query_one("#region-row").display = central
+        prefix = self.account_regional
+        if prefix != self.prefix_shown:
+            self.prefix_shown = prefix
+            self.query_one("#bucket-label", Label).update("Name prefix" if prefix else "Bucket name")
+            self.query_one("#bucket", Input).placeholder = NAME_PLACEHOLDER[prefix]
         self.query_one("#kms-box").set_class(self.kms, "visible")
         choice, general, key_problems = self.build_choice()
         self.problems = general + key_problems
         resources = resources_by_region(self.inventory)
         self.comparison = compare_strategies(
-            resources, self.central_region, bucket=choice.bucket.strip(), account=self.account
+            resources, self.central_region, bucket=choice.template, account=self.account
         )
         self.render_comparison()
         names = self.query_one("#name-problems", Static)
@@ -527,32 +569,49 @@ class BucketStrategyScreen(WizardScreen):
         picker: SelectionList[str] = self.query_one("#kms-keys", SelectionList)
         selected = set(picker.selected) | self.pending_keys
         options: list[Selection[str]] = []
+        refused: list[str] = []  # the reasons, shown under the list (an option is one line, cut short)
         for region in regions:
             for key in self.keys.get(region, []):
+                name = ", ".join(key.aliases) or key.key_id
                 label = Text(f"{region}  ", style="bold")
-                label.append(", ".join(key.aliases) or key.key_id)
+                if not key.usable:  # listed, but cannot be picked
+                    refused.append(f"✗ {name}: {key.problem}")
+                    label.append("✗ ", style="red")
+                label.append(name)
+                if not key.usable:
+                    label.append(" (unusable)", style="red")
                 label.append(f"\n{key.arn}", style="dim")
-                options.append(Selection(label, key.arn, key.arn in selected, id=key.arn))
+                options.append(
+                    Selection(
+                        label,
+                        key.arn,
+                        key.usable and key.arn in selected,
+                        id=key.arn,
+                        disabled=not key.usable,
+                    )
+                )
         current = [picker.get_option_at_index(i).id for i in range(picker.option_count)]
         if current != [o.id for o in options]:
             with picker.prevent(SelectionList.SelectedChanged):
                 picker.clear_options()
                 picker.add_options(options)
-            if options:
-                picker.highlighted = 0  # Space selects at once
+            first = next((n for n, o in enumerate(options) if not o.disabled), None)
+            if first is not None:
+                picker.highlighted = first  # Space selects at once
         self.pending_keys = {arn for arn in self.pending_keys if arn not in {o.id for o in options}}
         loading = [r for r in regions if r not in self.keys]
-        empty = [r for r in regions if r in self.keys and not self.keys[r]]
+        empty = [r for r in regions if r in self.keys and not any(k.usable for k in self.keys[r])]
         hints = []
         if loading:
             hints.append(f"Loading customer-managed keys in {', '.join(loading)}…")
         if empty:
             hints.append(
-                f"No enabled customer-managed key in {', '.join(empty)}: create one in KMS there "
+                f"No usable customer-managed key in {', '.join(empty)}: create one in KMS there "
                 "(the AWS-managed aws/s3 key cannot be used)."
             )
         if not hints:
             hints.append("Space selects one key per bucket region. Its key policy gets a log-delivery grant.")
+        hints.extend(refused)
         self.query_one("#kms-hint", Static).update("\n".join(hints))
 
     # -- preview -------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label, RadioButton, RadioSet, SelectionList, Static
 
 from aws.buckets import BucketChoice
+from aws.coverage import ReadSet, SourceCoverage
 from aws.discovery import scan
 from aws.errors import ValidationFailed
 from aws.firewall import (
@@ -45,11 +46,12 @@ from aws.flowlogs import (
     AGGREGATION_HELP,
     CREATE_KIND,
     FlowLogOptions,
+    FlowLogTarget,
     current_flow_log_ids,
     flowlog_action,
 )
 from aws.flowlogs import validate_prefix as validate_flowlog_prefix
-from aws.inventory import Firewall, Inventory, RegionResult, Verdict
+from aws.inventory import Firewall, Inventory, RegionResult, Verdict, Vpc
 from aws.plan import ApplyReport, Plan
 from aws.planner import (
     RESOURCE_NOUN,
@@ -58,6 +60,9 @@ from aws.planner import (
     ResourceKind,
     ResourceTarget,
     build_plan,
+    default_judge,
+    firewall_coverage,
+    firewall_options,
     firewall_targets,
     flow_targets,
     resource_targets,
@@ -178,23 +183,18 @@ def build_rows(
         if r.firewalls or (r.vpcs if kind == "vpc" or resources is None else by_region.get(r.name))
     ]
     names = [r.name for r in regions]
-    targets = {t.resource_id: t for t in flow_targets(session, inventory, LogChoices(), names)}
-    fw_targets = {(t.region, t.name): t for t in firewall_targets(inventory, LogChoices(), names)}
+    judge = default_judge(inventory, ReadSet.of_buckets(sorted(set(buckets.values()))), choices)
+    every = LogChoices(existing_destinations=choices.existing_destinations)
+    targets = {t.resource_id: t for t in flow_targets(session, inventory, every, names, judge)}
+    fw_list = firewall_targets(inventory, every, names)
+    fw_targets = {(t.region, t.name): t for t in fw_list}
+    firewall_coverage(judge, fw_list, choices)  # existing destinations join the read set
+    coverage = {d.source: d for d in judge.decisions}
     flow_opts = FlowLogOptions(buckets=buckets, replace_existing=choices.replace_existing)
     rows: list[ChecklistRow] = []
     for region in regions:
         bucket = buckets.get(region.name)
-        fw_opts = (
-            FirewallOptions(
-                buckets=buckets,
-                prefix=choices.firewall_prefix,
-                log_types=tuple(choices.firewall_logs),
-                repoint_existing=choices.repoint_existing,
-                replace_non_s3=replace_non_s3,
-            )
-            if bucket
-            else None
-        )
+        fw_opts = firewall_options(judge.read_set, choices, buckets, replace_non_s3) if bucket else None
         where = f"→ s3://{bucket}/{choices.prefix}" if bucket else "→ no bucket chosen"
         if kind == "vpc":
             counted = _plural(len(region.vpcs), "VPC")
@@ -218,37 +218,77 @@ def build_rows(
             head.children.append(len(rows))
             rows.append(resource_row(res, vpc_names, flow_opts, bucket, choices.prefix, flow_log_ids, errors))
         for vpc in region.vpcs if kind == "vpc" else []:
-            label, style = VERDICT_STYLE[vpc.verdict]
-            action = flowlog_action(targets[vpc.vpc_id], flow_opts)
-            text = ACTION_TEXT[action]
-            if action != "none" and bucket:
-                text += f" → s3://{bucket}/{choices.prefix}"
-            elif action != "none":
-                text += " (choose the bucket first: ctrl+b)"
             head.children.append(len(rows))
             rows.append(
-                ChecklistRow(
-                    key=vpc.vpc_id,
-                    kind="vpc",
-                    region=region.name,
-                    name=vpc.name or ("(default VPC)" if vpc.is_default else ""),
-                    ident=vpc.vpc_id,
-                    verdict=label,
-                    verdict_style=style,
-                    action=ACTION_LABEL[action],
-                    action_text=text,
-                    needs_action=action != "none",
-                    compliant=vpc.verdict is Verdict.COMPLIANT,
-                    reason="; ".join(r.message for r in vpc.reasons),
-                    flow_log_id=flow_log_ids.get(vpc.vpc_id) or vpc.compliant_flow_log_id or "",
-                    new_flow_log=vpc.vpc_id in flow_log_ids,
-                    error=errors.get(vpc.vpc_id, ""),
+                vpc_row(
+                    region.name,
+                    vpc,
+                    targets.get(vpc.vpc_id),
+                    coverage.get(vpc.vpc_id),
+                    flow_opts,
+                    bucket,
+                    choices.prefix,
+                    flow_log_ids,
+                    errors,
                 )
             )
         for fw in region.firewalls:
             head.children.append(len(rows))
             rows.append(firewall_row(region.name, fw, fw_targets[(region.name, fw.name)], fw_opts))
     return rows
+
+
+COVERAGE_LABEL: dict[str, tuple[str, str]] = {
+    "covered": ("compliant", "green"),
+    "read": ("read set", "green"),
+    "duplicate": ("other bkt", "yellow"),
+    "not-owned": ("not owned", "magenta"),
+}
+
+
+def vpc_row(
+    region: str,
+    vpc: Vpc,
+    target: FlowLogTarget | None,
+    coverage: SourceCoverage | None,
+    flow_opts: FlowLogOptions,
+    bucket: str | None,
+    prefix: str,
+    flow_log_ids: Mapping[str, str],
+    errors: Mapping[str, str],
+) -> ChecklistRow:
+    """A VPC row, judged by coverage: compliant only when Kentik reads where its flow log goes."""
+    decision = coverage.decision if coverage else "new"
+    label, style = COVERAGE_LABEL.get(decision) or VERDICT_STYLE[vpc.verdict]
+    action = flowlog_action(target, flow_opts) if target is not None else "none"
+    if target is None:  # another account owns it: nothing to plan here
+        text = coverage.reason if coverage else "not planned"
+    elif decision == "read" and coverage is not None:
+        text = f"nothing: Kentik will read s3://{coverage.bucket}/{coverage.prefix + '/' if coverage.prefix else ''}"
+    else:
+        text = ACTION_TEXT[action]
+        if action != "none" and bucket:
+            text += f" → s3://{bucket}/{prefix}"
+        elif action != "none":
+            text += " (choose the bucket first: ctrl+b)"
+    reason = coverage.reason if coverage and decision != "new" else "; ".join(r.message for r in vpc.reasons)
+    return ChecklistRow(
+        key=vpc.vpc_id,
+        kind="vpc",
+        region=region,
+        name=vpc.name or ("(default VPC)" if vpc.is_default else ""),
+        ident=vpc.vpc_id,
+        verdict=label,
+        verdict_style=style,
+        action=ACTION_LABEL[action],
+        action_text=text,
+        needs_action=action != "none",
+        compliant=decision in ("covered", "read"),
+        reason=reason,
+        flow_log_id=flow_log_ids.get(vpc.vpc_id) or (coverage.flow_log_id if coverage else "") or "",
+        new_flow_log=vpc.vpc_id in flow_log_ids,
+        error=errors.get(vpc.vpc_id, ""),
+    )
 
 
 def resource_row(
@@ -351,21 +391,10 @@ def checklist_plan(
             "firewalls": False,
         }
     )
-    build = build_plan(session, inventory, bucket, logs)
     wanted = set(firewalls)
+    logs = logs.model_copy(update={"firewalls": bool(wanted), "replace_non_s3": replace_non_s3})
+    build = build_plan(session, inventory, bucket, logs, firewall_pick=wanted)
     fw_outside = sorted(f"{name} ({region})" for region, name in wanted if region not in build.buckets)
-    targets = [
-        t for t in firewall_targets(inventory, logs, sorted(build.buckets)) if (t.region, t.name) in wanted
-    ]
-    if targets:
-        fw_opts = FirewallOptions(
-            buckets=build.buckets,
-            prefix=choices.firewall_prefix,
-            log_types=tuple(choices.firewall_logs),
-            repoint_existing=choices.repoint_existing,
-            replace_non_s3=replace_non_s3,
-        )
-        build.plan.extend(firewall_changes(targets, fw_opts, inventory.identity.account))
     build.plan.settings["logs"] = logs.model_dump() | {
         "firewalls": bool(wanted),
         "firewall_selection": sorted(f"{r}/{n}" for r, n in wanted),
@@ -444,6 +473,18 @@ class OptionsDialog(ModalScreen[ChecklistOptions | None]):
             with RadioSet(id="resources", compact=True):
                 for kind, text in RESOURCE_OPTIONS:
                     yield RadioButton(text, value=c.resources == kind, id=f"res-{kind}")
+            yield Label("Complete logs already going to another bucket of this account")
+            with RadioSet(id="existing", compact=True):
+                yield RadioButton(
+                    "Kentik reads that bucket too (default; read only; one more Kentik device each)",
+                    value=c.existing_destinations == "read",
+                    id="existing-read",
+                )
+                yield RadioButton(
+                    "Add a flow log to Kentik's bucket beside it (a second vended-log charge)",
+                    value=c.existing_destinations == "duplicate",
+                    id="existing-duplicate",
+                )
             yield Label("Flow log S3 prefix (optional, e.g. vpc-flow-logs/)")
             yield Input(c.prefix, placeholder="no prefix", id="prefix", compact=True)
             yield Label("Aggregation interval")
@@ -503,6 +544,9 @@ class OptionsDialog(ModalScreen[ChecklistOptions | None]):
                 "firewall_prefix": fw_prefix,
                 "firewall_logs": logs,
                 "repoint_existing": self.query_one("#repoint", Checkbox).value,
+                "existing_destinations": "duplicate"
+                if self.query_one("#existing-duplicate", RadioButton).value
+                else "read",
             }
         )
         return ChecklistOptions(choices, self.query_one("#move", Checkbox).value), []
@@ -679,6 +723,8 @@ class ChecklistScreen(WizardScreen):
         flow = f"Flow logs{on}: {seconds} s, prefix {c.prefix or '-'}, {29 + len(c.extra_fields)} fields" + (
             ", REPLACE old" if c.replace_existing else ""
         )
+        if c.existing_destinations == "duplicate":
+            flow += ", duplicate existing"
         fw = f"Firewalls: {'+'.join(c.firewall_logs)}, prefix {c.firewall_prefix or '-'}"
         if c.repoint_existing:
             fw += ", repoint S3"
@@ -890,6 +936,9 @@ class ChecklistScreen(WizardScreen):
 
     def on_plan_ready(self, message: PlanReady) -> None:
         self.plan = message.build.plan
+        state = self.flow_app.state
+        state.read_set = message.build.read_set  # the IAM step, verify and the summary read every location
+        state.kms_keys = list(message.build.kms_keys)
         self.post_message(ChecklistTable.Highlighted(self.table.current))
         self.app.push_screen(
             PlanReview(
@@ -966,8 +1015,10 @@ class ChecklistScreen(WizardScreen):
         assert session is not None
         regions = [r.name for r in inventory.scanned_regions]
         every = choices.model_copy(update={"include": [], "exclude": []})
+        kentik = ReadSet.of_buckets(sorted(set(self.flow_app.state.buckets.values())))
+        judge = default_judge(inventory, kentik, every)
         self.post_message(
-            ResourcesListed(choices.resources, resource_targets(session, inventory, every, regions))
+            ResourcesListed(choices.resources, resource_targets(session, inventory, every, regions, judge))
         )
 
     def on_resources_listed(self, message: ResourcesListed) -> None:

@@ -62,10 +62,13 @@ from aws.iam_policy import (
     side_by_side,
 )
 from aws.inventory import Inventory, KentikRole
+from aws.permissions import declare
 from aws.plan import ApplyReport, Plan
 from aws.session import AwsSession
 from screens.base import WizardScreen
 from tui.plan_view import PlanReview
+
+PERMISSIONS = declare(__name__, read=["iam:GetRole"])
 
 Deletion = Literal["", "s3:DeleteObject", "s3:*"]
 WIDE = 120
@@ -440,9 +443,11 @@ class PolicyDiffScreen(WizardScreen):
     def requirements(self) -> Requirements:
         buckets = split_names(self.query_one("#buckets", Input).value)
         partition = self.flow_app.session.partition if self.flow_app.session else "aws"
+        existing = self.flow_app.state.existing_locations
         return Requirements(
             buckets=tuple(buckets),
-            kms_keys=tuple(self.kms_keys),
+            existing=tuple((loc.bucket, loc.prefix) for loc in existing),
+            kms_keys=tuple(dict.fromkeys([*self.kms_keys, *self.flow_app.state.kms_keys])),
             allow_delete=self.deletion == "s3:*",
             allow_delete_objects=self.deletion == "s3:DeleteObject",
             partition=partition,
@@ -902,6 +907,10 @@ class PolicyDiffScreen(WizardScreen):
                     style="bold yellow",
                 )
             self._deletion_line(text)
+            existing = self.flow_app.state.existing_locations
+            if existing:
+                text.append("\nAlso reads (existing destinations, read only): ", style="bold")
+                text.append(", ".join(f"s3://{loc.path}" for loc in existing))
             if self.kms_keys:
                 text.append(f"\nKMS: {KMS_NOTE}", style="cyan")
             skip = {KMS_NOTE, f"Deletion with s3:* was requested. {DELETE_RISK}"}

@@ -23,9 +23,12 @@ from textual.widgets import Footer, Static, TextArea
 from aws.buckets import bucket_targets
 from aws.errors import FlowlogsError
 from aws.inventory import Inventory
+from aws.permissions import declare
 from aws.verify import Source
 from tui import config
 from tui.state import WizardState
+
+PERMISSIONS = declare(__name__, read=["s3:GetBucketLocation"])
 
 if TYPE_CHECKING:
     from tui.app import FlowlogsApp
@@ -69,13 +72,25 @@ def registration(
     for source in sources:
         if source.bucket_region:
             regions.setdefault(source.bucket, source.bucket_region)
-    names = sorted(set(state.buckets.values()) | {s.bucket for s in sources})
+    locations = {loc.bucket: loc for loc in state.read_locations()}
+    for loc in locations.values():
+        if loc.region:
+            regions.setdefault(loc.bucket, loc.region)
+        if loc.kms_key_arn:
+            kms.setdefault(loc.bucket, loc.kms_key_arn)
+    names = sorted(set(state.buckets.values()) | set(locations) | {s.bucket for s in sources})
     buckets = []
     for name in names:
         mine = [s for s in sources if s.bucket == name]
         prefixes = sorted({s.prefix for s in mine})
+        location = locations.get(name)
+        existing = location is not None and not location.kentik
         if not mine:
-            prefixes = sorted({state.log_choices.prefix, state.log_choices.firewall_prefix})
+            prefixes = (
+                [location.prefix]
+                if existing and location is not None
+                else sorted({state.log_choices.prefix, state.log_choices.firewall_prefix})
+            )
         buckets.append(
             {
                 "bucket": name,
@@ -89,6 +104,8 @@ def registration(
                     f"{s.firewall_name}/{s.log_type}" for s in mine if s.kind == "firewall"
                 ),
                 "kms_key_arn": kms.get(name, ""),
+                "existing": existing,
+                "read_prefix": location.logs_prefix if existing and location is not None else "",
             }
         )
     changes = []
@@ -126,6 +143,8 @@ def registration_text(data: dict[str, Any]) -> str:
     lines.append(f"  External id:  {data['external_id'] or '(none)'}")
     for b in data["buckets"]:
         lines.append(f"  Bucket:       {b['bucket']}")
+        if b.get("existing"):
+            lines.append(f"    existing log bucket: Kentik reads {b['read_prefix']} only (one more device)")
         lines.append(f"    region:     {b['region'] or '(unknown)'}")
         prefixes = ", ".join(p or "(none)" for p in b["prefixes"]) or "(none)"
         lines.append(f"    prefix:     {prefixes}")

@@ -1,6 +1,7 @@
 """Step 5: live verification. Are the logs arriving, readable, and can Kentik's role read them?
 
-Sources come from the buckets chosen this run (`state.buckets` / `state.bucket_choice`), or for an
+Sources come from every location Kentik reads this run (`state.read_locations()`: the chosen buckets and
+the existing destinations the checklist added to the read set), or for an
 existing set-up from the buckets discovery saw flow logs and firewalls write to (the user can type
 others). Polls run in a thread worker (`aws.verify.Watcher`); a 1-second timer only counts down.
 Every time on screen is an age relative to `now()`, which tests override for a fixed clock.
@@ -8,7 +9,6 @@ Every time on screen is an age relative to `now()`, which tests override for a f
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -27,11 +27,9 @@ from textual.widgets import DataTable, Input, Static
 
 from aws.buckets import bucket_targets
 from aws.errors import FlowlogsError
-from aws.iam_eval import Access, Decision, Statement, evaluate
-from aws.iam_policy import load_inline, load_managed
 from aws.inventory import Inventory
-from aws.session import AwsSession
-from aws.verify import ReaderVerdict, Source, SourceStatus, Watcher, age, sources_from_account
+from aws.reader import ReaderVerdict, RoleReaderCheck, role_name
+from aws.verify import Source, SourceStatus, Watcher, age, sources_from_account
 from screens.base import WizardScreen
 
 STATE_STYLE = {
@@ -61,94 +59,6 @@ def sparkline(counts: list[int], width: int) -> str:
     if top == 0:
         return "·" * len(values)
     return "".join(BLOCKS[0] if v == 0 else BLOCKS[max(1, round(v / top * 8))] for v in values)
-
-
-# -- reader check: the Kentik role's identity policies, evaluated locally ------------------------------
-def _role_name(role_arn: str) -> str:
-    return role_arn.rsplit("/", 1)[-1]
-
-
-def _describe(decision: Decision, origin: list[str]) -> str:
-    """Which statements decided, named by their policy (`origin[i]` labels merged statement i)."""
-
-    def names(statements: list[Statement]) -> str:
-        return ", ".join(origin[st.index] if st.index < len(origin) else st.label for st in statements)
-
-    if decision.denied_by:
-        return "denied by " + names(decision.denied_by)
-    if decision.allowed_by:
-        return "allowed by " + names(decision.allowed_by)
-    if decision.conditional_allows:
-        return "only allowed under a condition (" + names(decision.conditional_allows) + ")"
-    return "no statement allows it"
-
-
-class RoleReaderCheck:
-    """`reader_check` for the Watcher: does the Kentik role's policy allow s3:GetObject on the file,
-    s3:ListBucket on the bucket and (SSE-KMS) kms:Decrypt on the bucket's key? The role's attached
-    (customer- and AWS-managed, default version) and inline policies are read once, in the poll thread."""
-
-    def __init__(self, session: AwsSession, role_arn: str, kms_keys: dict[str, str]) -> None:
-        self.session = session
-        self.role_arn = role_arn
-        self.kms_keys = kms_keys  # bucket -> KMS key ARN (SSE-KMS buckets only)
-        self._lock = threading.Lock()
-        self._document: dict[str, Any] | None = None
-        self.origin: list[str] = []  # merged statement index -> "policy NAME statement N (Sid S)"
-
-    def document(self) -> dict[str, Any]:
-        """Every statement of the role's policies as one document (an Allow anywhere grants, a Deny
-        anywhere wins: the same outcome as evaluating the policies together)."""
-        with self._lock:
-            if self._document is None:
-                role = _role_name(self.role_arn)
-                iam = self.session.client("iam")
-                statements: list[Any] = []
-                origin: list[str] = []
-                arns = [
-                    p["PolicyArn"]
-                    for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role)
-                    for p in page["AttachedPolicies"]
-                ]
-                inline = [
-                    n
-                    for page in iam.get_paginator("list_role_policies").paginate(RoleName=role)
-                    for n in page["PolicyNames"]
-                ]
-                targets = [load_managed(self.session, arn, role_name=role) for arn in arns]
-                targets += [load_inline(self.session, role, name) for name in inline]
-                for target in targets:
-                    body = target.document.get("Statement", [])
-                    items = body if isinstance(body, list) else [body]
-                    for n, st in enumerate(items, 1):
-                        sid = st.get("Sid") if isinstance(st, dict) else None
-                        origin.append(
-                            f"policy {target.policy_name} statement {n}" + (f" (Sid {sid})" if sid else "")
-                        )
-                    statements += items
-                self._document = {"Version": "2012-10-17", "Statement": statements}
-                self.origin = origin
-            return self._document
-
-    def __call__(self, source: Source, key: str) -> ReaderVerdict:
-        doc = self.document()
-        if not doc["Statement"]:
-            return ReaderVerdict(ok=False, reasons=[f"role {_role_name(self.role_arn)} has no policy"])
-        partition = self.role_arn.split(":")[1] if self.role_arn.count(":") >= 5 else "aws"
-        accesses = [
-            Access("s3:GetObject", f"arn:{partition}:s3:::{source.bucket}/{key}"),
-            Access("s3:ListBucket", f"arn:{partition}:s3:::{source.bucket}"),
-        ]
-        kms_key = self.kms_keys.get(source.bucket, "")
-        if kms_key:
-            accesses.append(Access("kms:Decrypt", kms_key))
-        decisions = [evaluate(doc, a) for a in accesses]
-        failed = [d for d in decisions if not d.allowed]
-        shown = failed or decisions
-        return ReaderVerdict(
-            ok=not failed,
-            reasons=[f"{d.access.action} on {d.access.resource}: {_describe(d, self.origin)}" for d in shown],
-        )
 
 
 # -- messages from the poll worker ---------------------------------------------------------------------
@@ -268,10 +178,11 @@ class VerifyScreen(WizardScreen):
 
     # -- where to look ---------------------------------------------------------------------------------
     def _known_buckets(self) -> tuple[list[str], list[str] | None]:
-        """Buckets chosen this run (and their source regions), else the S3 buckets discovery saw."""
+        """Every location Kentik reads (Kentik's buckets and existing destinations in the read set, as
+        `bucket` or `bucket/prefix/`) with their source regions, else the S3 buckets discovery saw."""
         state = self.flow_app.state
         if state.buckets:
-            return sorted(set(state.buckets.values())), sorted(state.buckets)
+            return [loc.path for loc in state.read_locations()], sorted(state.buckets)
         choice = state.bucket_choice
         account = self.flow_app.identity.account if self.flow_app.identity else ""
         if choice is not None:
@@ -381,7 +292,7 @@ class VerifyScreen(WizardScreen):
                 check: Callable[[Source, str], ReaderVerdict] | None = None
                 if role:
                     check = RoleReaderCheck(session, role, kms_keys or {})
-                    note = f"role {_role_name(role)}"
+                    note = f"role {role_name(role)}"
                 else:
                     note = "no Kentik role known (choose it on the IAM policy step)"
                 watcher = Watcher(session, sources, now - WATCH_BACK, check)

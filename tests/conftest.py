@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from aws.audit import AuditLog
 from aws.session import AwsSession, SessionOptions
 
-pytest_plugins = ["app_fixtures"]  # `seeded`: the deterministic demo account for TUI tests
+if TYPE_CHECKING:
+    from aws.sandbox.strict import ManualClock
+
+# `seeded`: the deterministic demo account for TUI tests; `api_recorder`: fails the run when flowlogs
+# code makes an AWS call the IAM permissions declaration (aws/permissions.py) does not cover.
+pytest_plugins = ["app_fixtures", "api_recorder"]
 
 
 @pytest.fixture(autouse=True)
@@ -52,3 +58,14 @@ def audit(tmp_path: Path) -> AuditLog:
 def session(moto: None, audit: AuditLog) -> AwsSession:
     """A session on in-process moto, home region us-east-1, auditing to tmp."""
     return AwsSession(SessionOptions(region="us-east-1"), audit=audit)
+
+
+@pytest.fixture
+def flowlog_lag(moto: None) -> Iterator[ManualClock]:
+    """DescribeFlowLogs lags CreateFlowLogs by 30 s on a manual clock (AWS is eventually consistent):
+    `flowlog_lag.advance(seconds)` moves time on; `set_describe_lag()` changes the lag."""
+    from aws.sandbox.strict import ManualClock, describe_lag
+
+    clock = ManualClock()
+    with describe_lag(30.0, clock=clock):
+        yield clock

@@ -1,6 +1,6 @@
 """The bucket strategy screen, driven with keys on the seeded demo account: plan and apply both
-strategies, live name validation that refuses a preview, the SSE-KMS key picker; snapshots at 80x24 and
-120x40."""
+strategies (account-regional and global names), live name validation that refuses a preview, the SSE-KMS
+key picker; snapshots at 80x24 and 120x40."""
 
 from __future__ import annotations
 
@@ -11,16 +11,18 @@ from typing import Any
 import boto3
 from app_fixtures import make_app
 from textual.pilot import Pilot
-from textual.widgets import Checkbox, Input, Select, SelectionList, Static
+from textual.widgets import Checkbox, Input, RadioButton, Select, SelectionList, Static
 
+from aws.buckets import list_customer_managed_keys
 from aws.discovery import scan
 from aws.planner import resources_by_region
 from aws.sandbox.seed import SeedSummary
-from screens.bucket_strategy import BucketStrategyScreen
+from screens.bucket_strategy import SUGGESTED, SUGGESTED_PREFIX, BucketStrategyScreen
 from tui.app import FlowlogsApp
 from tui.plan_view import PlanReview
 
 ACCOUNT = "123456789012"
+CENTRAL = f"northwind-kentik-{ACCOUNT}-eu-west-1-an"
 
 
 def app_with_inventory(tmp_path: Path) -> FlowlogsApp:
@@ -48,6 +50,16 @@ async def type_name(pilot: Pilot[Any], name: str) -> None:
     assert isinstance(pilot.app.focused, Input) and pilot.app.focused.id == "bucket"
     await pilot.press("ctrl+a", "ctrl+k", *name)  # home, delete to the end, type
     await pilot.pause()
+
+
+async def untick_account_regional(pilot: Pilot[Any]) -> None:
+    """From the name field: Tab to the namespace checkbox and untick it (global names)."""
+    await pilot.press("tab")
+    box = pilot.app.focused
+    assert isinstance(box, Checkbox) and box.id == "account-regional" and box.value
+    await pilot.press("space")
+    await pilot.pause()
+    assert not box.value
 
 
 async def pick_region(pilot: Pilot[Any], select: Select[str], region: str) -> None:
@@ -111,8 +123,8 @@ async def test_central_bucket_planned_and_applied(seeded: SeedSummary, tmp_path:
         await idle(pilot)
         screen = screen_of(app)
         assert screen.strategy == "central"  # the recommendation for this account, preselected
-        await type_name(pilot, "northwind-kentik-central")
-        await pilot.press("tab")  # the central bucket's region: open the list and pick eu-west-1
+        await type_name(pilot, "northwind-kentik")  # a prefix: the account-regional namespace is ticked
+        await pilot.press("tab", "tab")  # past the namespace to the central bucket's region: pick eu-west-1
         select = screen.query_one("#region", Select)
         assert app.focused is select and select.value == "us-east-1"  # default: the home region
         await pick_region(pilot, select, "eu-west-1")
@@ -133,20 +145,25 @@ async def test_central_bucket_planned_and_applied(seeded: SeedSummary, tmp_path:
             "s3.put-lifecycle",
         ]
         create = review.plan.changes[0]
-        assert create.params["CreateBucketConfiguration"] == {"LocationConstraint": "eu-west-1"}
+        assert create.params == {
+            "Bucket": CENTRAL,
+            "CreateBucketConfiguration": {"LocationConstraint": "eu-west-1"},
+            "BucketNamespace": "account-regional",
+        }
         choice = app.state.bucket_choice  # stored at preview, before anything is applied
         assert choice is not None and choice.strategy == "central" and choice.central_region == "eu-west-1"
         assert choice.lifecycle_days == 7 and choice.encryption == "SSE-S3"
+        assert choice.account_regional and choice.bucket == "northwind-kentik"
         inventory = app.state.inventory
         assert inventory is not None
-        assert app.state.buckets == {r: "northwind-kentik-central" for r in resources_by_region(inventory)}
+        assert app.state.buckets == {r: CENTRAL for r in resources_by_region(inventory)}
         await apply_review(pilot)
         assert app.screen is screen
         assert "Applied" in str(screen.query_one("#status", Static).render())
-    check_bucket("northwind-kentik-central", "eu-west-1")
-    rules = boto3.client("s3", region_name="eu-west-1").get_bucket_lifecycle_configuration(
-        Bucket="northwind-kentik-central"
-    )["Rules"]
+    check_bucket(CENTRAL, "eu-west-1")
+    rules = boto3.client("s3", region_name="eu-west-1").get_bucket_lifecycle_configuration(Bucket=CENTRAL)[
+        "Rules"
+    ]
     assert [(r["Filter"], r["Expiration"], r["Status"]) for r in rules] == [
         ({"Prefix": "AWSLogs/"}, {"Days": 7}, "Enabled")
     ]
@@ -162,6 +179,8 @@ async def test_regional_buckets_planned_and_applied(seeded: SeedSummary, tmp_pat
         assert screen.strategy == "regional"
         assert screen.query_one("#region-row").display is False  # no central region to choose
         await type_name(pilot, "northwind-kentik-{region}")
+        await untick_account_regional(pilot)  # global names from the typed template
+        assert screen.query_one("#bucket", Input).value == "northwind-kentik-{region}"  # never rewritten
         await pilot.press("ctrl+r")  # the preview key works from anywhere
         await idle(pilot)
         review = app.screen
@@ -174,6 +193,7 @@ async def test_regional_buckets_planned_and_applied(seeded: SeedSummary, tmp_pat
         creates = {c.region: c.params for c in review.plan.changes if c.kind == "s3.create-bucket"}
         assert sorted(creates) == regions
         assert "CreateBucketConfiguration" not in creates["us-east-1"]  # omitted in us-east-1 only
+        assert not any("BucketNamespace" in params for params in creates.values())
         assert creates["eu-west-1"]["CreateBucketConfiguration"] == {"LocationConstraint": "eu-west-1"}
         await apply_review(pilot)
     for region in regions:
@@ -198,6 +218,7 @@ async def test_invalid_name_refused_and_kms_key_picker(seeded: SeedSummary, tmp_
         # A template is checked for every region it expands to: only long region names break 63 chars.
         await pilot.press("shift+tab", "right", "enter")  # Regional buckets
         await type_name(pilot, "n" * 49 + "-{region}")  # 64 characters with ap-southeast-2
+        await untick_account_regional(pilot)
         problems = str(screen.query_one("#name-problems", Static).render())
         assert "Length rule" in problems and "ap-southeast-2" in problems and "us-east-1" not in problems
         await pilot.press("ctrl+r")
@@ -205,9 +226,9 @@ async def test_invalid_name_refused_and_kms_key_picker(seeded: SeedSummary, tmp_
         assert app.screen is screen and app.state.bucket_choice is None
 
         # SSE-KMS: the picker lists the customer-managed keys of the bucket's region (loaded in a worker).
-        await pilot.press("shift+tab", "left", "enter")  # back to Central bucket
+        await pilot.press("shift+tab", "shift+tab", "left", "enter")  # back to Central bucket
         await type_name(pilot, "northwind-kentik-secure")
-        await pilot.press("tab")
+        await pilot.press("tab", "tab")  # past the (unticked) namespace to the region
         select = screen.query_one("#region", Select)
         await pick_region(pilot, select, "eu-central-1")
         await pilot.press("tab", "right", "enter")  # encryption: SSE-KMS
@@ -233,6 +254,78 @@ async def test_invalid_name_refused_and_kms_key_picker(seeded: SeedSummary, tmp_
         rule = encryption.params["ServerSideEncryptionConfiguration"]["Rules"][0]
         assert rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == seeded.kms_key_arn
         assert app.session.stats.mutating() == 0  # previewing changes nothing
+
+
+async def test_suggested_name_is_in_the_account_regional_namespace(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    app = app_with_inventory(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        screen = screen_of(app)
+        assert screen.query_one("#account-regional", Checkbox).value
+        assert screen.query_one("#bucket", Input).value == SUGGESTED_PREFIX
+        valid = str(screen.query_one("#name-problems", Static).render())
+        assert f"{SUGGESTED_PREFIX}-{ACCOUNT}-us-east-1-an" in valid
+
+
+async def test_untouched_suggestion_follows_the_namespace(seeded: SeedSummary, tmp_path: Path) -> None:
+    app = app_with_inventory(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        await pilot.press("tab")  # to the name, then untick the namespace
+        await untick_account_regional(pilot)
+        assert screen_of(app).query_one("#bucket", Input).value == SUGGESTED["central"]
+
+
+async def test_typed_name_is_never_rewritten(seeded: SeedSummary, tmp_path: Path) -> None:
+    app = app_with_inventory(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        screen = screen_of(app)
+        await type_name(pilot, "acme-logs")
+        await untick_account_regional(pilot)
+        await pilot.press("shift+tab", "shift+tab", "right", "enter")  # Regional buckets
+        await pilot.pause()
+        assert screen.strategy == "regional"
+        assert screen.query_one("#bucket", Input).value == "acme-logs"
+
+
+def deny_describe_key(region: str) -> str:
+    """A customer-managed key whose key policy refuses everyone kms:DescribeKey (moto enforces denies)."""
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": ["kms:DescribeKey"], "Resource": "*"},
+        ],
+    }
+    kms = boto3.client("kms", region_name=region)
+    return str(kms.create_key(Policy=json.dumps(policy))["KeyMetadata"]["Arn"])
+
+
+async def test_kms_picker_lists_a_key_refusing_describe_key_as_unusable(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    refused = deny_describe_key("us-east-1")
+    app = app_with_inventory(tmp_path)
+    assert app.session is not None
+    assert not list_customer_managed_keys(app.session, "us-east-1")[-1].usable  # what the picker gets
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        screen = screen_of(app)
+        screen.query_one("#enc-kms", RadioButton).value = True  # SSE-KMS, bucket in us-east-1
+        await idle(pilot)
+        keys = screen.query_one("#kms-keys", SelectionList)
+        [option] = [keys.get_option_at_index(i) for i in range(keys.option_count)]
+        assert option.value == refused and option.disabled
+        hint = str(screen.query_one("#kms-hint", Static).render())
+        assert f"{refused.rsplit('/', 1)[1]}: DescribeKey was refused (AccessDeniedException)" in hint
 
 
 async def test_without_inventory_offers_discovery(moto: None, tmp_path: Path) -> None:

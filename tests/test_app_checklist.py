@@ -90,6 +90,7 @@ def small_inventory() -> Inventory:
         home_region="us-east-1",
         started_at="2026-01-01T00:00:00Z",  # type: ignore[arg-type]
         regions=regions,
+        buckets=["old-logs"],  # the account's own bucket: complete flow logs there join the read set
     )
 
 

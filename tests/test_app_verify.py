@@ -22,10 +22,8 @@ from aws.plan import apply_plan
 from aws.planner import LogChoices, build_plan
 from aws.sandbox.delivery import DeliverySimulator
 from aws.sandbox.seed import SeedSummary
-from aws.session import AwsSession
-from aws.verify import Source
 from screens.summary import SummaryScreen, registration_text
-from screens.verify import RoleReaderCheck, VerifyScreen, sparkline
+from screens.verify import VerifyScreen, sparkline
 from tui.app import FlowlogsApp
 from tui.state import WizardState
 
@@ -277,66 +275,6 @@ async def test_buckets_typed_when_none_known(seeded: SeedSummary, clock: Clock, 
         st = screen.statuses[seeded.flow_logs["all-fields-s3"]]
         assert st.state == "receiving"
         assert "no Kentik role known" in detail_text(screen)  # no discovery, no IAM step: no role
-
-
-def test_reader_check_evaluates_the_role_policies(session: AwsSession) -> None:
-    """s3:GetObject on the file, s3:ListBucket on the bucket and, with SSE-KMS, kms:Decrypt on its key,
-    over the role's managed and inline policies together (an explicit Deny anywhere wins)."""
-    iam = session.client("iam")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": "arn:aws:iam::834693425129:root"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    role = iam.create_role(RoleName="kentik", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    s3_read = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::logs/*"},
-            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::logs"},
-        ],
-    }
-    arn = iam.create_policy(PolicyName="s3-read", PolicyDocument=json.dumps(s3_read))["Policy"]["Arn"]
-    iam.attach_role_policy(RoleName="kentik", PolicyArn=arn)
-    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    source = Source(
-        kind="flowlog", account="123456789012", region="us-east-1", bucket="logs", flow_log_id="fl-1"
-    )
-    file_key = "AWSLogs/123456789012/vpcflowlogs/us-east-1/2026/05/04/x.log.gz"
-
-    assert RoleReaderCheck(session, role, {})(source, file_key).ok
-    verdict = RoleReaderCheck(session, role, {"logs": key})(source, file_key)
-    assert not verdict.ok and verdict.reasons == [f"kms:Decrypt on {key}: no statement allows it"]
-
-    kms = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key}],
-    }
-    iam.put_role_policy(RoleName="kentik", PolicyName="kms", PolicyDocument=json.dumps(kms))
-    verdict = RoleReaderCheck(session, role, {"logs": key})(source, file_key)
-    assert verdict.ok and len(verdict.reasons) == 3
-    assert (
-        verdict.reasons[0]
-        == f"s3:GetObject on arn:aws:s3:::logs/{file_key}: allowed by policy s3-read statement 1"
-    )
-
-    deny = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "NoLogs", "Effect": "Deny", "Action": "s3:*", "Resource": "arn:aws:s3:::logs/*"}
-        ],
-    }
-    iam.put_role_policy(RoleName="kentik", PolicyName="deny", PolicyDocument=json.dumps(deny))
-    verdict = RoleReaderCheck(session, role, {})(source, file_key)
-    assert not verdict.ok
-    assert verdict.reasons == [
-        f"s3:GetObject on arn:aws:s3:::logs/{file_key}: denied by policy deny statement 1 (Sid NoLogs)"
-    ]
 
 
 def test_sparkline() -> None:

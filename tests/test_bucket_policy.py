@@ -53,7 +53,6 @@ def test_write_statement_is_bucket_wide_and_scoped_to_the_account() -> None:
         }
     assert acl["Action"] == ["s3:GetBucketAcl", "s3:ListBucket"]
     assert acl["Resource"] == f"arn:aws:s3:::{BUCKET}"
-    # No x-amz-acl condition: it never matches on buckets with ACLs disabled.
     assert "s3:x-amz-acl" not in json.dumps(write)
 
 
@@ -276,7 +275,10 @@ def test_warnings_for_not_action_and_not_principal() -> None:
     assert bp.bucket_policy_warnings(user_policy(), object_ownership="BucketOwnerEnforced") == []
 
 
-def test_acl_condition_warning_only_when_acls_are_disabled() -> None:
+def test_acl_condition_is_no_warning_on_bucket_owner_enforced() -> None:
+    """Log delivery sends x-amz-acl: bucket-owner-full-control, which BucketOwnerEnforced accepts; AWS's
+    own statement has this condition (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/
+    AWS-logs-and-resource-policy.html#AWS-logs-infrastructure-S3)."""
     statement = {
         "Sid": "Old",
         "Effect": "Allow",
@@ -286,9 +288,7 @@ def test_acl_condition_warning_only_when_acls_are_disabled() -> None:
         "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}},
     }
     policy = {"Statement": [statement]}
-    warnings = bp.bucket_policy_warnings(policy, object_ownership="BucketOwnerEnforced")
-    assert len(warnings) == 1 and "s3:x-amz-acl" in warnings[0] and "BucketOwnerEnforced" in warnings[0]
-    assert bp.bucket_policy_warnings(policy, object_ownership="BucketOwnerPreferred") == []
+    assert bp.bucket_policy_warnings(policy, object_ownership="BucketOwnerEnforced") == []
 
 
 def test_warning_for_deny_requiring_an_encryption_header() -> None:
@@ -330,3 +330,36 @@ def test_parse_policy() -> None:
         bp.parse_policy("[1]")
     with pytest.raises(ValidationFailed):
         bp.parse_policy("{not json")
+
+
+def test_key_policy_deny_for_log_delivery_is_named_by_sid() -> None:
+    key = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234"
+    policy = {
+        "Statement": [
+            {
+                "Sid": "NoServices",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "kms:*",
+                "Resource": "*",
+                "Condition": {"Bool": {"aws:PrincipalIsAWSService": "true"}},
+            }
+        ]
+    }
+    text = bp.key_delivery_denial(policy, key, BUCKET, ACCOUNT, "us-east-1", "aws")
+    assert text is not None and "Sid NoServices" in text
+
+
+def test_key_policy_without_deny_blocks_nothing() -> None:
+    key = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234"
+    policy = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ]
+    }
+    assert bp.key_delivery_denial(policy, key, BUCKET, ACCOUNT, "us-east-1", "aws") is None

@@ -17,9 +17,11 @@ from aws.buckets import (
     BucketTarget,
     CreateBucketExecutor,
     RegionResources,
+    account_regional_name,
     bucket_targets,
     compare_strategies,
     expand_template,
+    is_account_regional,
     key_arn_problem,
     lifecycle_rules,
     list_customer_managed_keys,
@@ -711,7 +713,7 @@ def test_policy_over_20_kb_refused_with_the_figure(session: AwsSession, account:
     assert f"{bp.policy_size(merged):,} bytes" in err.value.message
 
 
-def test_acl_condition_on_bucket_owner_enforced_warns(session: AwsSession, account: str) -> None:
+def test_acl_condition_on_bucket_owner_enforced_is_not_a_warning(session: AwsSession, account: str) -> None:
     s3 = session.client("s3", "us-east-1")
     s3.create_bucket(Bucket="kentik-acl")
     s3.put_bucket_ownership_controls(
@@ -731,7 +733,7 @@ def test_acl_condition_on_bucket_owner_enforced_warns(session: AwsSession, accou
         Bucket="kentik-acl", Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]})
     )
     setup = plan_buckets(session, central("kentik-acl", "us-east-1"), account)
-    assert any(w.startswith("kentik-acl:") and "s3:x-amz-acl" in w for w in setup.warnings)
+    assert not any("s3:x-amz-acl" in w for w in setup.warnings)
     # Our statement (without the ACL condition) is still added next to the old one.
     assert len(bp.ours(json.loads(by_kind(setup.changes)["s3.put-bucket-policy"].params["Policy"]))) == 2
 
@@ -785,3 +787,185 @@ def test_lifecycle_merged_with_existing_rules(session: AwsSession, account: str)
 def test_no_lifecycle_by_default(session: AwsSession, account: str) -> None:
     setup = plan_buckets(session, central("kentik-nolife", "us-east-1"), account)
     assert "s3.put-lifecycle" not in by_kind(setup.changes)
+
+
+# -- the account-regional namespace ----------------------------------------------------------------
+
+ACCT = "123456789012"
+
+
+def test_account_regional_name_is_prefix_account_region_an() -> None:
+    assert account_regional_name("logs", ACCT, "eu-west-1") == f"logs-{ACCT}-eu-west-1-an"
+
+
+def test_account_regional_name_is_detected() -> None:
+    assert is_account_regional(f"logs-{ACCT}-ap-southeast-2-an")
+
+
+@pytest.mark.parametrize(
+    "name", ["logs-an", f"logs-{ACCT}-us-east-1", f"logs-{ACCT}-an", f"{ACCT}-us-east-1-an"]
+)
+def test_global_names_are_not_account_regional(name: str) -> None:
+    assert not is_account_regional(name)
+
+
+def test_account_regional_name_is_valid() -> None:
+    assert validate_bucket_name(f"logs-{ACCT}-us-east-1-an", account=ACCT, region="us-east-1") == []
+
+
+def test_other_names_ending_in_an_break_the_suffix_rule() -> None:
+    [problem] = validate_bucket_name("my-logs-an")
+    assert problem.startswith("Account-regional suffix rule")
+
+
+def test_account_regional_length_counts_the_suffix() -> None:
+    name = account_regional_name("p" * 38, ACCT, "ap-southeast-2")  # the suffix takes 31: 69 characters
+    [problem] = validate_bucket_name(name)
+    assert problem.startswith("Length rule") and "prefix may have at most 32" in problem
+
+
+def test_account_regional_suffix_of_another_account_is_refused() -> None:
+    [problem] = validate_bucket_name("logs-111122223333-us-east-1-an", account=ACCT)
+    assert problem.startswith("Account-regional rule") and "111122223333" in problem
+
+
+def test_account_regional_suffix_must_name_each_buckets_region() -> None:
+    [problem] = validate_template(f"logs-{ACCT}-us-east-1-an", ["us-east-1", "eu-west-1"], account=ACCT)
+    assert problem.startswith("Account-regional rule") and "names us-east-1" in problem
+
+
+def regional_ns(bucket: str, **kw: Any) -> BucketChoice:
+    return BucketChoice(
+        strategy="regional", bucket=bucket, account_regional=True, regions=["us-east-1", "eu-west-1"], **kw
+    )
+
+
+def test_account_regional_choice_builds_one_name_per_region() -> None:
+    names = {t.region: t.name for t in bucket_targets(regional_ns("kentik"), ACCT)}
+    assert names == {"eu-west-1": f"kentik-{ACCT}-eu-west-1-an", "us-east-1": f"kentik-{ACCT}-us-east-1-an"}
+
+
+def test_account_regional_central_choice_is_named_after_the_bucket_region() -> None:
+    choice = central("kentik", "eu-west-1", account_regional=True)
+    assert [t.name for t in bucket_targets(choice, ACCT)] == [f"kentik-{ACCT}-eu-west-1-an"]
+
+
+def test_account_regional_prefix_with_placeholder_is_refused() -> None:
+    problems = validate_choice(regional_ns("kentik-{region}"), account=ACCT)
+    assert len(problems) == 1 and "is a prefix" in problems[0]
+
+
+def test_account_regional_empty_prefix_asks_for_one() -> None:
+    assert validate_choice(regional_ns(" "), account=ACCT) == [
+        "Enter a bucket name prefix (-ACCOUNT-REGION-an is added to it)."
+    ]
+
+
+def test_account_regional_create_sends_the_namespace(session: AwsSession, account: str) -> None:
+    setup = plan_buckets(session, central("kentik-ns", "eu-west-1", account_regional=True), account)
+    create = by_kind(setup.changes)["s3.create-bucket"]
+    assert create.params == {
+        "Bucket": f"kentik-ns-{account}-eu-west-1-an",
+        "CreateBucketConfiguration": {"LocationConstraint": "eu-west-1"},
+        "BucketNamespace": "account-regional",
+    }
+
+
+def test_account_regional_buckets_are_created_under_the_strict_sandbox(
+    session: AwsSession, account: str
+) -> None:
+    # The sandbox refuses an account-regional name without the header (MissingNamespaceHeader).
+    setup = plan_buckets(session, regional_ns("kentik-ns"), account)
+    report = apply_plan(Plan(account=account, changes=setup.changes), session)
+    assert report.ok, report.failed
+
+
+def test_typed_account_regional_template_also_sends_the_namespace(session: AwsSession, account: str) -> None:
+    choice = central("kentik-typed-{account}-{region}-an", "us-east-1")
+    create = by_kind(plan_buckets(session, choice, account).changes)["s3.create-bucket"]
+    assert create.params.get("BucketNamespace") == "account-regional"
+
+
+def test_global_create_sends_no_namespace(session: AwsSession, account: str) -> None:
+    create = by_kind(plan_buckets(session, central("kentik-global", "us-east-1"), account).changes)[
+        "s3.create-bucket"
+    ]
+    assert "BucketNamespace" not in create.params
+
+
+def test_unreadable_account_regional_bucket_is_not_called_someone_elses(
+    session: AwsSession, account: str
+) -> None:
+    s3 = session.client("s3", "us-east-1")
+    with Stubber(s3) as stub:
+        stub.add_client_error(
+            "head_bucket", service_error_code="403", service_message="Forbidden", http_status_code=403
+        )
+        with pytest.raises(ValidationFailed) as err:
+            plan_buckets(session, central("kentik-ro", "us-east-1", account_regional=True), account)
+    assert "no other account owns it" in err.value.message
+
+
+def test_bucket_already_exists_for_own_account_regional_name_is_reused(
+    session: AwsSession, account: str
+) -> None:
+    name = f"kentik-raced-{account}-us-east-1-an"
+    create = by_kind(
+        plan_buckets(session, central("kentik-raced", "us-east-1", account_regional=True), account).changes
+    )["s3.create-bucket"]
+    s3 = session.client("s3", "us-east-1")
+    s3.create_bucket(Bucket=name, BucketNamespace="account-regional")
+    with Stubber(s3) as stub:
+        stub.add_client_error("create_bucket", service_error_code="BucketAlreadyExists", http_status_code=409)
+        stub.add_response("head_bucket", {})
+        stub.add_response("get_bucket_location", {})
+        assert CreateBucketExecutor().apply(session, create) == {"bucket": name, "reused": True}
+
+
+def test_cli_account_regional_flag_makes_bucket_a_prefix(
+    moto: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tui.cli import main
+
+    args = ["plan", "--strategy", "regional", "--account-regional", "--bucket", "kentik-cli"]
+    assert main([*args, "--regions", "us-east-1,eu-west-1", "--no-firewalls", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)["plan"]
+    creates = {c["params"]["Bucket"] for c in plan["changes"] if c["kind"] == "s3.create-bucket"}
+    assert creates == {f"kentik-cli-{ACCT}-us-east-1-an", f"kentik-cli-{ACCT}-eu-west-1-an"}
+
+
+# -- KMS keys whose policy refuses DescribeKey -----------------------------------------------------
+
+
+def refused_key(session: AwsSession, region: str, account: str) -> str:
+    """A key whose key policy denies everyone kms:DescribeKey (moto enforces explicit denies)."""
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": ["kms:DescribeKey"], "Resource": "*"},
+        ],
+    }
+    meta = session.client("kms", region).create_key(Policy=json.dumps(policy))["KeyMetadata"]
+    return str(meta["Arn"])
+
+
+def test_key_refusing_describe_key_does_not_fail_the_list(session: AwsSession, account: str) -> None:
+    usable = make_key(session, "eu-west-1", "alias/logs")
+    refused_key(session, "eu-west-1", account)
+    keys = list_customer_managed_keys(session, "eu-west-1")
+    assert [k.arn for k in keys if k.usable] == [usable]
+
+
+def test_key_refusing_describe_key_is_listed_unusable_with_the_reason(
+    session: AwsSession, account: str
+) -> None:
+    arn = refused_key(session, "eu-west-1", account)
+    [key] = list_customer_managed_keys(session, "eu-west-1")
+    assert key.arn == arn and not key.usable
+    assert "DescribeKey was refused (AccessDeniedException)" in key.problem

@@ -151,9 +151,9 @@ def test_failed_region_in_json_exits_1(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--regions", "us-east-1,nowhere"], "Invalid --regions name(s): nowhere."),
-        (["--skip", "EU-WEST-1"], "Invalid --skip name(s): EU-WEST-1."),
-        (["--regions", "xx-north-9"], "Unknown region(s) for this account (aws): xx-north-9."),
+        (["--regions", "us-east-1,nowhere"], "Unknown region 'nowhere' (--regions)."),
+        (["--skip", "EU-WEST-1"], "Unknown region 'EU-WEST-1' (--skip). Did you mean eu-west-1?"),
+        (["--regions", "xx-north-9"], "Unknown region 'xx-north-9' (--regions). Did you mean eu-north-1?"),
         (["--workers", "0"], "--workers must be between 1 and 64"),
     ],
 )

@@ -201,3 +201,58 @@ def test_exit_3_when_discovery_is_denied(
     _deny("ec2", "DescribeFlowLogs", monkeypatch)
     code, _, err = _run(["--once"], capsys)
     assert code == 3 and "Access denied" in err
+
+
+def _kentik_role(session: AwsSession, *, can_read: bool) -> str:
+    iam = session.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::834693425129:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    iam.create_role(RoleName="kentik", AssumeRolePolicyDocument=json.dumps(trust))
+    resource = [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"] if can_read else "arn:aws:s3:::other/*"
+    grant = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:Get*", "Resource": resource}],
+    }
+    if can_read:
+        grant["Statement"].append({"Effect": "Allow", "Action": "s3:List*", "Resource": resource})
+    iam.put_role_policy(RoleName="kentik", PolicyName="read", PolicyDocument=json.dumps(grant))
+    return "kentik"
+
+
+@pytest.mark.parametrize("can_read", [True, False])
+def test_role_flag_reports_reader_allowed(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], can_read: bool
+) -> None:
+    _deliver(session, _setup(session))
+    role = _kentik_role(session, can_read=can_read)
+    code, out, _ = _run(["--once", "--json", "--role", role], capsys)
+    [source] = json.loads(out)["sources"]
+    assert (source["reader"]["allowed"], code) == (can_read, 0 if can_read else 1)
+
+
+def test_role_flag_with_an_unknown_role_is_a_usage_error(
+    session: AwsSession, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _setup(session)
+    code, _, err = _run(["--once", "--role", "no-such-role"], capsys)
+    assert (code, "no IAM role named 'no-such-role'" in err) == (2, True)
+
+
+def test_bucket_with_prefix_watches_only_that_prefix(
+    session: AwsSession, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _setup(session, destination=f"arn:aws:s3:::{BUCKET}/security/")
+    _setup(session)
+    _code, out, _ = (
+        cli.main(["verify", "--bucket", f"{BUCKET}/security/", "--regions", REGION, "--once", "--json"]),
+        *capsys.readouterr(),
+    )
+    assert [s["source"]["prefix"] for s in json.loads(out)["sources"]] == ["security"]

@@ -491,3 +491,45 @@ def test_describe_follows_pages_and_chunks_filters() -> None:
         found = describe_flow_logs(session, REGION, resource_ids=list(reversed(ids)))
         stub.assert_no_pending_responses()
     assert [fl["FlowLogId"] for fl in found] == ["fl-1", "fl-2", "fl-3"]
+
+
+# -- EC2 is eventually consistent -------------------------------------------------------------------
+def test_create_waits_for_describe_to_show_the_new_flow_log(
+    session: AwsSession, flowlog_lag: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html: a resource just created
+    may not show in Describe calls at once; the executor re-reads with bounded backoff."""
+    from aws import flowlogs as engine
+    from aws.sandbox.strict import set_describe_lag
+
+    monkeypatch.setattr(engine, "sleep", flowlog_lag.advance)
+    set_describe_lag(10, clock=flowlog_lag)  # within the executor's ~15 s read-back budget
+    change = _lagged_change(session)
+    outputs = engine.CreateFlowLogsExecutor().apply(session, change)
+    assert list(outputs["flow_log_ids"]) == change.params["ResourceIds"]
+
+
+def test_create_beyond_the_read_back_budget_says_it_was_created(
+    session: AwsSession, flowlog_lag: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aws import flowlogs as engine
+    from aws.sandbox.strict import set_describe_lag
+
+    monkeypatch.setattr(engine, "sleep", flowlog_lag.advance)
+    set_describe_lag(3600, clock=flowlog_lag)
+    with pytest.raises(engine.FlowLogsPartialFailure) as caught:
+        engine.CreateFlowLogsExecutor().apply(session, _lagged_change(session))
+    assert "not visible in DescribeFlowLogs yet" in str(caught.value)
+
+
+def _lagged_change(session: AwsSession) -> Any:
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+    vpcs = make_vpcs(boto3.client("ec2", region_name=REGION), 2)
+    [change] = flowlog_changes([missing(v) for v in vpcs], OPTIONS, ACCOUNT)
+    return change
+
+
+@pytest.mark.parametrize("field", ["resource-id", "encryption-status"])
+def test_newest_fields_are_offered_as_extras(field: str) -> None:
+    config = flow_log_config("VPC", REGION, OPTIONS.model_copy(update={"extra_fields": (field,)}))
+    assert config.log_format.endswith(f"${{{field}}}")

@@ -15,6 +15,7 @@ from aws.plan import apply_plan
 from aws.planner import TGW_AGGREGATION_NOTE, LogChoices, ResourceKind, build_plan, resource_targets
 from aws.sandbox.seed import SeedSummary
 from aws.session import AwsSession
+from aws.tgw_format import tgw_log_format
 from tui.cli import main
 
 REGION = "us-east-1"
@@ -71,7 +72,8 @@ def test_kind_missing_then_compliant_then_converges(session: AwsSession, kind: R
     logs = boto3.client("ec2", region_name=REGION).describe_flow_logs(
         Filters=[{"Name": "resource-id", "Values": [ids[kind]]}]
     )["FlowLogs"]
-    assert len(logs) == 1 and logs[0]["LogFormat"] == log_format(())
+    wanted = tgw_log_format() if kind == "tgw" else log_format(())
+    assert len(logs) == 1 and logs[0]["LogFormat"] == wanted
     assert logs[0]["LogDestination"].startswith("arn:aws:s3:::kentik-planner-test")
 
     inventory = scan(session, include=[REGION])
@@ -100,21 +102,36 @@ def test_include_names_subnets_or_their_vpc(session: AwsSession) -> None:
     assert excluded == []
 
 
-def test_tgw_with_non_compliant_flow_log_needs_change(session: AwsSession) -> None:
-    ids = _account()
-    s3 = boto3.client("s3", region_name=REGION)
-    s3.create_bucket(Bucket="old-logs")
+def _tgw_flow_log(tgw: str, log_format: str | None = None) -> None:
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket="old-logs")
+    extra = {"LogFormat": log_format} if log_format else {}
     boto3.client("ec2", region_name=REGION).create_flow_logs(
         ResourceType="TransitGateway",
-        ResourceIds=[ids["tgw"]],
+        ResourceIds=[tgw],
         LogDestinationType="s3",
         LogDestination="arn:aws:s3:::old-logs",
         MaxAggregationInterval=60,
+        **extra,
     )
+
+
+def test_tgw_with_too_few_transit_gateway_fields_needs_change(session: AwsSession) -> None:
+    ids = _account()
+    _tgw_flow_log(ids["tgw"], "${version} ${tgw-id} ${srcaddr} ${dstaddr}")
     inventory = scan(session, include=[REGION])
     [found] = resource_targets(session, inventory, LogChoices(resources="tgw"), [REGION])
     assert found.target.verdict == "needs-change"
-    assert any("v2-v5 fields" in r for r in found.target.reasons)
+    assert any("transit gateway fields" in r for r in found.target.reasons)
+
+
+def test_tgw_default_format_is_judged_by_the_transit_gateway_field_set(session: AwsSession) -> None:
+    """AWS: an omitted LogFormat gives a transit gateway flow log every transit gateway field
+    (https://docs.aws.amazon.com/vpc/latest/tgw/tgw-flow-logs.html#flow-log-records)."""
+    ids = _account()
+    _tgw_flow_log(ids["tgw"])
+    inventory = scan(session, include=[REGION])
+    [found] = resource_targets(session, inventory, LogChoices(resources="tgw"), [REGION])
+    assert found.target.verdict == "compliant"
 
 
 def test_cli_plan_tgw_end_to_end(

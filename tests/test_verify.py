@@ -718,3 +718,26 @@ def test_sources_from_account_access_denied(session: AwsSession, monkeypatch: py
     monkeypatch.setattr(client, "get_paginator", lambda name: type("P", (), {"paginate": denied})())
     with pytest.raises(AccessDeniedError):
         sources_from_account(session, [BUCKET], [REGION])
+
+
+# -- a source's first file is never missed ----------------------------------------------------------
+def test_first_file_named_a_window_before_creation_is_found() -> None:
+    """AWS names files by 5-minute windows, so the first file's name may precede CreationTime
+    (https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-s3-path.html: the file name carries the
+    start of the 5-minute aggregation window)."""
+    created = T0 + timedelta(minutes=3)
+    src = flow_source(created=created)
+    w, s3 = fake_watcher([src])
+    s3.put(key_of(src, T0), gz(flow_text()), created + timedelta(minutes=11))
+    st = w.poll(created + timedelta(minutes=12))[0]
+    assert st.files == 1
+
+
+def test_first_file_delivered_later_than_the_late_window_is_found() -> None:
+    src = flow_source(created=T0)
+    w, s3 = fake_watcher([src], late_window=timedelta(minutes=10))
+    for minutes in (5, 15, 25, 35):  # polls keep moving the cursor while nothing has arrived
+        w.poll(T0 + timedelta(minutes=minutes))
+    s3.put(key_of(src, T0), gz(flow_text()), T0 + timedelta(minutes=40))
+    st = w.poll(T0 + timedelta(minutes=41))[0]
+    assert st.files == 1

@@ -20,6 +20,7 @@ from types import ModuleType
 from typing import Any, TextIO
 
 from aws.errors import FlowlogsError
+from aws.regions import validate_region
 from aws.session import AwsSession
 from tui.commands import COMMAND_MODULES
 from tui.config import Settings, load_settings
@@ -123,6 +124,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:
         print(f"flowlogs: invalid settings: {err}", file=sys.stderr)
         return EXIT_USAGE
+    if settings.region is not None:
+        # Before any session or AWS call (and before the TUI starts): a mistyped home region is a usage
+        # error that names the closest valid region, never a botocore parser error.
+        try:
+            validate_region(settings.region, what="--region" if args.region else "region setting")
+        except FlowlogsError as err:
+            print(f"flowlogs: {err}", file=sys.stderr)
+            return EXIT_USAGE
     with ExitStack() as stack:
         if (args.command == "demo-server" or args.demo) and importlib.util.find_spec("moto") is None:
             print(

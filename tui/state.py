@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from aws.buckets import BucketChoice
+from aws.coverage import ReadLocation, ReadSet
 from aws.inventory import Inventory
 from aws.plan import ApplyReport, Plan
 from aws.planner import LogChoices
@@ -23,6 +24,8 @@ class WizardState:
     bucket_choice: BucketChoice | None = None  # set by the bucket step
     buckets: dict[str, str] = field(default_factory=dict)  # source region -> bucket name
     log_choices: LogChoices = field(default_factory=LogChoices)  # set by the checklist
+    read_set: ReadSet = field(default_factory=ReadSet)  # every location Kentik reads (set by the checklist)
+    kms_keys: list[str] = field(default_factory=list)  # keys of the buckets in the read set
     kentik_role_arn: str = ""  # set by the IAM step
     external_id: str = ""
     deletion_granted: str = ""  # "", "s3:*" or "s3:DeleteObject"
@@ -30,3 +33,14 @@ class WizardState:
 
     def record(self, step: str, plan: Plan, report: ApplyReport) -> None:
         self.applied.append(AppliedPlan(step=step, plan=plan, report=report))
+
+    def read_locations(self) -> list[ReadLocation]:
+        """What Kentik must read: the checklist's read set, else the bucket step's buckets."""
+        if self.read_set.locations:
+            return list(self.read_set.locations)
+        return ReadSet.of_buckets(sorted(set(self.buckets.values()))).locations
+
+    @property
+    def existing_locations(self) -> list[ReadLocation]:
+        """Existing log buckets (not Kentik's own) in the read set."""
+        return self.read_set.existing

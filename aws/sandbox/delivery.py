@@ -25,6 +25,8 @@ from typing import Any
 
 from aws import logkeys
 from aws.flowlog_format import FIELD_VERSION, parse_log_format
+from aws.policy_deny import DELIVERY_SERVICE, delivery_context, delivery_denied_by
+from aws.regions import partition_of
 from aws.sandbox.moto_fixes import policy_allows_delivery, split_s3_arn
 
 DEFAULT_CADENCE = 5.0  # seconds between rounds (AWS: about 5 minutes)
@@ -43,7 +45,19 @@ class DeliveredObject:
 
 
 def delivery_error(account_id: str, bucket_name: str, key: str) -> str | None:
-    """Why log delivery could not write `key` into `bucket_name` (None if it can)."""
+    """Why log delivery could not write `key` into `bucket_name`, as AWS reports it on the flow log
+    (`DeliverLogsErrorMessage` "Access error"); None if it can. The detailed reason (which policy
+    statement denied it): `delivery_refusal`."""
+    return ACCESS_ERROR if delivery_refusal(account_id, bucket_name, key) else None
+
+
+def delivery_refusal(account_id: str, bucket_name: str, key: str) -> str | None:
+    """Why, in detail, log delivery could not write `key` into `bucket_name` (None if it can).
+
+    An explicit Deny in the bucket policy or the key policy wins over any Allow, conditions included:
+    it is decided by `aws.policy_deny` against the condition keys log delivery's request carries
+    (`delivery_context`), the same evaluator the planner uses to warn before apply.
+    """
     from moto.kms.models import kms_backends
     from moto.s3.exceptions import MissingBucket
     from moto.s3.models import s3_backends
@@ -51,24 +65,40 @@ def delivery_error(account_id: str, bucket_name: str, key: str) -> str | None:
     try:
         bucket = s3_backends[account_id]["aws"].get_bucket(bucket_name)
     except MissingBucket:
-        return ACCESS_ERROR
-    if not policy_allows_delivery(bucket.policy, "s3:PutObject", f"arn:aws:s3:::{bucket_name}/{key}"):
-        return ACCESS_ERROR
+        return f"{ACCESS_ERROR}: bucket {bucket_name} does not exist"
+    info = logkeys.parse_key(key)
+    region = info.region if info else bucket.region_name
+    partition = partition_of(region)
+    object_arn = f"arn:{partition}:s3:::{bucket_name}/{key}"
+    context = delivery_context(account_id, region, action="s3:PutObject", partition=partition)
+    deny = delivery_denied_by(bucket.policy, "s3:PutObject", object_arn, context)
+    if deny:
+        return f"{ACCESS_ERROR}: {deny.describe('s3:PutObject', object_arn, policy='bucket policy')}"
+    if not policy_allows_delivery(bucket.policy, "s3:PutObject", object_arn):
+        return f"{ACCESS_ERROR}: the bucket policy does not allow {DELIVERY_SERVICE} s3:PutObject on {object_arn}"
     rule = ((bucket.encryption or {}).get("Rule") or {}).get("ApplyServerSideEncryptionByDefault") or {}
     if rule.get("SSEAlgorithm") in ("aws:kms", "aws:kms:dsse"):
         key_ref = rule.get("KMSMasterKeyID")
-        if not key_ref:
-            return ACCESS_ERROR  # the AWS-managed aws/s3 key: its policy can't admit log delivery
-        region = key_ref.split(":")[3] if key_ref.startswith("arn:") else bucket.region_name
-        kms = kms_backends[account_id][region]
+        if not key_ref:  # the AWS-managed aws/s3 key: its policy can't admit log delivery
+            return f"{ACCESS_ERROR}: the bucket's default encryption uses the AWS-managed aws/s3 key"
+        kms_region = key_ref.split(":")[3] if key_ref.startswith("arn:") else bucket.region_name
+        kms = kms_backends[account_id][kms_region]
         try:
             kms_key = kms.keys[kms.any_id_to_key_id(key_ref)]
         except (KeyError, AttributeError, TypeError):
-            return ACCESS_ERROR
+            return f"{ACCESS_ERROR}: KMS key {key_ref} does not exist"
         if kms_key.key_manager != "CUSTOMER" or kms_key.key_state != "Enabled":
-            return ACCESS_ERROR
+            return f"{ACCESS_ERROR}: KMS key {key_ref} is not an enabled customer managed key"
+        kms_context = delivery_context(
+            account_id, region, action="kms:GenerateDataKey", bucket=bucket_name, partition=partition
+        )
+        deny = delivery_denied_by(kms_key.policy, "kms:GenerateDataKey", kms_key.arn, kms_context)
+        if deny:
+            return f"{ACCESS_ERROR}: {deny.describe('kms:GenerateDataKey', kms_key.arn, policy='key policy')}"
         if not policy_allows_delivery(kms_key.policy, "kms:GenerateDataKey", kms_key.arn):
-            return ACCESS_ERROR
+            return (
+                f"{ACCESS_ERROR}: the key policy of {kms_key.arn} does not allow {DELIVERY_SERVICE} to use it"
+            )
     return None
 
 

@@ -12,7 +12,7 @@ global backends). What it changes (see ../shared/aws-facts.md, "Where moto is le
 * network-firewall UpdateLoggingConfiguration: ONE change per call (add one destination config,
   remove one, or change one's destination), LogDestinationType can't change in place, at most one
   config per LogType, destinations must carry the key their type needs.
-* s3 CreateBucket: AWS's bucket naming rules.
+* s3 CreateBucket: AWS's bucket naming rules; the account-regional namespace (aws/sandbox/s3_namespace.py).
 * ec2 DescribeRegions: only the caller's partition; without AllRegions only enabled regions are
   listed; AWS's opt-in regions are `not-opted-in`.
 """
@@ -47,6 +47,8 @@ from moto.s3 import models as s3_models
 from moto.s3.exceptions import InvalidBucketName
 
 from aws import logkeys
+from aws.regions import partition_of
+from aws.sandbox import s3_namespace, strict
 
 DEFAULT_FORMAT = (
     "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} "
@@ -84,6 +86,8 @@ def apply_moto_fixes() -> None:
         _fix_network_firewall()
         _fix_bucket_names()
         _fix_regions()
+        s3_namespace.apply()
+        strict.apply_strict_fixes()  # shared VPCs, DescribeFlowLogs lag, tgw fields (after _fix_flow_logs)
         _applied = True
 
 
@@ -179,7 +183,7 @@ def add_log_delivery_policy(
     """What AWS does when the owner of `bucket` creates a log delivery to it: add (or extend) the
     AWSLogDeliveryWrite and AWSLogDeliveryAclCheck statements of the bucket policy. `base` is what
     precedes `AWSLogs/` in the delivered keys (see aws.logkeys)."""
-    partition = "aws"
+    partition = partition_of(region)
     account_folder = f"aws-account-id={account_id}" if hive else account_id
     object_arn = f"arn:{partition}:s3:::{bucket.name}/{base}AWSLogs/{account_folder}/*"
     bucket_arn = f"arn:{partition}:s3:::{bucket.name}"
@@ -522,11 +526,7 @@ def _describe_regions_response(self: Any) -> ActionResult:
 
 
 def _partition(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
+    return partition_of(region)
 
 
 def _fix_regions() -> None:

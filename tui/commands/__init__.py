@@ -9,4 +9,4 @@
 problems (the CLI turns them into a message on stderr and an exit code).
 """
 
-COMMAND_MODULES = ("scan", "plan", "apply", "policy", "verify")
+COMMAND_MODULES = ("scan", "plan", "apply", "policy", "verify", "permissions")

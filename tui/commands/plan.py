@@ -9,18 +9,19 @@ does not cover them), 2 for invalid choices (nothing is created).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aws.buckets import BucketChoice
+from aws.coverage import EXISTING_DESTINATIONS, ReadSet
 from aws.discovery import scan, validate_region_names
 from aws.errors import ValidationFailed
 from aws.flowlog_format import EXTRA_FIELDS
 from aws.iam_policy import Requirements, policy_changes
-from aws.inventory import Inventory
+from aws.inventory import Inventory, RegionStatus
 from aws.plan import Change
-from aws.planner import LogChoices, PlanBuild, build_plan, resources_by_region
+from aws.planner import LogChoices, PlanBuild, PolicyPart, build_plan, resources_by_region
+from aws.regions import validate_region
 
 if TYPE_CHECKING:
     from tui.cli import CliContext
@@ -36,7 +37,18 @@ def split(values: list[str] | None) -> list[str]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     b = parser.add_argument_group("bucket")
     b.add_argument("--strategy", choices=["central", "regional"], required=True)
-    b.add_argument("--bucket", required=True, metavar="NAME_OR_TEMPLATE", help="e.g. kentik-logs-{region}")
+    b.add_argument(
+        "--bucket",
+        required=True,
+        metavar="NAME_OR_TEMPLATE",
+        help="e.g. kentik-logs-{region}; with --account-regional the name prefix, e.g. kentik-logs",
+    )
+    b.add_argument(
+        "--account-regional",
+        action="store_true",
+        help="new buckets in the account-regional namespace: --bucket is a name prefix and each bucket is "
+        "PREFIX-ACCOUNT-REGION-an (nobody else can take such a name)",
+    )
     b.add_argument("--bucket-region", metavar="R", help="the central bucket's region (default: home region)")
     b.add_argument(
         "--kms-key", action="append", metavar="ARN", help="SSE-KMS key ARN (one per bucket region)"
@@ -80,6 +92,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="repoint FLOW/ALERT logs that go to another S3 bucket (destructive)",
     )
     r.add_argument(
+        "--existing-destinations",
+        choices=EXISTING_DESTINATIONS,
+        default="read",
+        help="a complete flow or firewall log that goes to another bucket of this account: add that bucket "
+        "(read only, below its AWSLogs/) to what Kentik reads (read, the default; one more Kentik device "
+        "per bucket), or create a flow log to Kentik's bucket beside it (duplicate)",
+    )
+    r.add_argument(
         "--move-firewall-logs-to-s3",
         action="store_true",
         help="switch FLOW/ALERT logs that go to CloudWatch Logs or Firehose over to S3 (destructive)",
@@ -114,6 +134,7 @@ def choices_from_args(
     bucket = BucketChoice(
         strategy=args.strategy,
         bucket=args.bucket,
+        account_regional=args.account_regional,
         regions=sorted(resources),
         central_region=args.bucket_region or home_region,
         encryption="SSE-KMS" if args.kms_key else "SSE-S3",
@@ -134,6 +155,7 @@ def choices_from_args(
         firewall_logs=log_types,  # type: ignore[arg-type]
         repoint_existing=args.repoint_firewall_logs,
         replace_non_s3=args.move_firewall_logs_to_s3,
+        existing_destinations=args.existing_destinations,
     )
     return bucket, logs
 
@@ -157,6 +179,11 @@ def render(build: PlanBuild) -> str:
     lines = [build.plan.summary(), ""]
     for n, change in enumerate(build.plan.changes, 1):
         lines.append(f"{n:>3}. {change.describe()}")
+    if build.read_set.locations:
+        lines += ["", "Kentik reads:"] + [
+            f"  s3://{loc.path}" + ("" if loc.kentik else f"  (existing; {loc.reason})")
+            for loc in build.read_set.locations
+        ]
     if build.warnings:
         lines += ["", "Warnings:"] + [f"  ! {w}" for w in build.warnings]
     if build.notes:
@@ -164,11 +191,32 @@ def render(build: PlanBuild) -> str:
     return "\n".join(lines)
 
 
+def check_bucket_region(inventory: Inventory, region: str, *, what: str) -> str:
+    """The central bucket's region must be a region of the account's partition that it has enabled."""
+    listed = [r.name for r in inventory.regions]
+    enabled = [r.name for r in inventory.regions if r.status is not RegionStatus.NOT_ENABLED]
+    return validate_region(
+        region,
+        partition=inventory.identity.partition,
+        available=listed or None,
+        enabled=enabled if listed else None,
+        what=what,
+    )
+
+
 def run(ctx: CliContext) -> int:
     if ctx.args.lifecycle_days is not None and ctx.args.lifecycle_days < 1:
         raise ValidationFailed("--lifecycle-days must be 1 or more")
+    if ctx.args.bucket_region is not None:
+        ctx.args.bucket_region = validate_region(ctx.args.bucket_region, what="--bucket-region")
     inventory = load_inventory(ctx)
     session = ctx.session()
+    if ctx.args.strategy == "central":
+        check_bucket_region(
+            inventory,
+            ctx.args.bucket_region or session.home_region,
+            what="--bucket-region" if ctx.args.bucket_region else "--region, the bucket region by default",
+        )
     try:
         bucket, logs = choices_from_args(ctx.args, inventory, session.home_region)
     except ValueError as err:  # pydantic validation
@@ -189,19 +237,24 @@ def run(ctx: CliContext) -> int:
             ctx.out(
                 f"\nPlan written to {ctx.args.output}; apply with: flowlogs apply --plan {ctx.args.output}"
             )
-    return 1 if failed else 0
+    if build.delivery_blocked and not ctx.json:
+        ctx.err("flowlogs plan: log delivery will fail until these policy statements change:")
+        for line in build.delivery_blocked:
+            ctx.err(f"  ! {line}")
+    return 1 if failed or build.delivery_blocked else 0
 
 
-def policy_part(ctx: CliContext) -> Callable[[list[str], list[str]], list[Change]] | None:
-    """The IAM part joins the plan when --role / --policy-arn is given."""
+def policy_part(ctx: CliContext) -> PolicyPart | None:
+    """The IAM part joins the plan when --role / --policy-arn is given: every location Kentik must read."""
     args = ctx.args
     if not (args.role or args.policy_arn):
         return None
 
-    def changes(buckets: list[str], keys: list[str]) -> list[Change]:
+    def changes(read_set: ReadSet, keys: list[str]) -> list[Change]:
         session = ctx.session()
         need = Requirements(
-            buckets=tuple(buckets),
+            buckets=tuple(read_set.kentik_buckets),
+            existing=tuple((loc.bucket, loc.prefix) for loc in read_set.existing),
             kms_keys=tuple(keys),
             allow_delete=args.allow_delete,
             allow_delete_objects=args.allow_delete_objects,

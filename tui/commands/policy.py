@@ -35,6 +35,7 @@ from aws.iam_policy import (
     unified_text,
 )
 from aws.plan import ApplyReport, Change, Plan, apply_plan
+from aws.regions import partition_of
 from tui.cli import EXIT_OK, EXIT_PARTIAL, CliContext
 
 NAME = "policy"
@@ -174,7 +175,8 @@ def _offline(ctx: CliContext) -> int:
         raise ValidationFailed("--current works offline; to apply or roll back, use --role or --policy-arn.")
     source = "standard input" if args.current == "-" else args.current
     current = load_policy_text(_read(args.current), source=source)
-    partition = args.kms_key[0].split(":")[1] if args.kms_key else "aws"
+    # Offline, no identity: the partition of a KMS key given, else of --region (aws without one).
+    partition = args.kms_key[0].split(":")[1] if args.kms_key else partition_of(ctx.settings.region or "")
     merge = merge_policy(current, _requirements(args, partition))
     merge.size.require_ok()
     if ctx.json:

@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from aws.errors import AccessDeniedError, ValidationFailed
+from aws.reader import RoleReaderCheck, resolve_role
+from aws.regions import validate_regions
 from aws.verify import SourceStatus, Watcher, age, parse_duration, sources_from_account
 
 if TYPE_CHECKING:
@@ -34,7 +36,11 @@ sleep: Callable[[float], None] = time.sleep
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--bucket", action="append", required=True, metavar="NAME", help="bucket to watch (repeatable)"
+        "--bucket",
+        action="append",
+        required=True,
+        metavar="NAME[/PREFIX/]",
+        help="bucket to watch (repeatable); bucket/prefix/ watches only sources writing below that prefix",
     )
     parser.add_argument("--prefix", default=None, help="only sources writing under this prefix")
     parser.add_argument(
@@ -48,12 +54,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", default="20m", help="give up after DURATION (default 20m)")
     parser.add_argument("--interval", default="30s", help="time between polls (default 30s)")
     parser.add_argument("--once", action="store_true", help="poll once and report")
+    parser.add_argument(
+        "--role",
+        metavar="NAME_OR_ARN",
+        help="Kentik's role: also check that its policies (and the KMS key policy) let it read each file",
+    )
 
 
 def _regions(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
-    out = [r.strip() for v in values for r in v.split(",") if r.strip()]
+    out = validate_regions([r for v in values for r in v.split(",")], what="--regions")  # before any AWS call
     return out or None
 
 
@@ -69,6 +80,7 @@ def run(ctx: CliContext) -> int:
         raise ValidationFailed("--bucket needs a bucket name.")
 
     session = ctx.session()
+    check = RoleReaderCheck(session, resolve_role(session, args.role)) if args.role else None
     warnings: list[str] = []
     sources = sources_from_account(session, buckets, _regions(args.regions), warnings=warnings)
     if args.prefix is not None:
@@ -88,7 +100,7 @@ def run(ctx: CliContext) -> int:
         return 1
 
     start = clock() - since
-    watcher = Watcher(session, sources, start)
+    watcher = Watcher(session, sources, start, check)
     deadline = clock() + timeout
     previous: dict[str, str] = {}
     statuses: list[SourceStatus] = []

@@ -1,0 +1,304 @@
+"""Coverage: a log source counts only when Kentik can read it.
+
+A *source* is one stream of logs: the flow log of a VPC, subnet, network interface or transit gateway,
+or one log type (FLOW, ALERT, TLS) of a Network Firewall. It is *covered* when it delivers a complete
+format to a bucket (and prefix) in Kentik's *read set* and Kentik's role may read it there.
+
+The read set starts with Kentik's own buckets (the bucket step's: read whole, deletion optional). A
+source that already delivers a complete format to another bucket of this account either joins the read
+set (`existing_destinations="read"`, the default: that bucket and prefix are added, read only, limited to
+the prefix's `AWSLogs/` folder; no second flow log, no second vended-log charge, one more Kentik
+"device") or gets a new flow log to Kentik's bucket (`"duplicate"`). A bucket that is not this
+account's cannot join the read set until multi-account support exists, so such a source is duplicated.
+
+Pure models and rules: the planner feeds them, the plan records them, the IAM step, verify and the
+summary read them. No AWS calls here except `owned_buckets()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict, Field
+
+from aws.errors import ValidationFailed
+from aws.permissions import declare
+from aws.session import AwsSession
+
+PERMISSIONS = declare(
+    __name__,
+    read=["s3:ListBuckets", "s3:GetBucketLocation", "s3:GetBucketEncryption", "kms:DescribeKey"],
+)
+
+ExistingDestinations = Literal["read", "duplicate"]
+EXISTING_DESTINATIONS: tuple[str, ...] = ("read", "duplicate")
+
+Decision = Literal["covered", "read", "duplicate", "new", "not-owned", "kept"]
+DECISION_TEXT: dict[str, str] = {
+    "covered": "already delivers to a bucket Kentik reads",
+    "read": "its bucket joins Kentik's read set",
+    "duplicate": "a flow log to Kentik's bucket is added beside it",
+    "new": "gets a log to Kentik's bucket",
+    "not-owned": "owned by another account: not planned",
+    "kept": "kept as it is: Kentik does not read it",
+}
+DEVICE_NOTE = (
+    "Kentik treats each bucket as one device: every bucket added to the read set is one more device "
+    "to register in Kentik."
+)
+
+
+def _clean_prefix(prefix: str) -> str:
+    return prefix.strip().strip("/")
+
+
+class ReadLocation(BaseModel):
+    """One place Kentik reads: a whole bucket (Kentik's own) or a prefix of an existing log bucket."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bucket: str
+    prefix: str = Field(default="", description="Key prefix without slashes; '' = the whole bucket")
+    account: str = Field(default="", description="The bucket owner's account id, when known")
+    kentik: bool = Field(default=True, description="One of Kentik's own buckets (whole-bucket read)")
+    region: str = Field(default="", description="The bucket's region, when known")
+    kms_key_arn: str = Field(default="", description="The bucket's SSE-KMS key, when it has one")
+    reason: str = Field(default="", description="Why it is in the read set")
+
+    @property
+    def path(self) -> str:
+        """`bucket` or `bucket/prefix/`, as the CLI takes it."""
+        return f"{self.bucket}/{self.prefix}/" if self.prefix else self.bucket
+
+    @property
+    def logs_prefix(self) -> str:
+        """The key prefix Kentik reads: `prefix/AWSLogs/` (or `AWSLogs/`) for existing buckets."""
+        return f"{self.prefix}/AWSLogs/" if self.prefix else "AWSLogs/"
+
+    def covers(self, bucket: str, prefix: str = "") -> bool:
+        """Whether a destination (bucket, prefix) lies inside this location."""
+        if bucket != self.bucket:
+            return False
+        if not self.prefix:
+            return True
+        wanted = _clean_prefix(prefix)
+        return wanted == self.prefix or wanted.startswith(self.prefix + "/")
+
+    @classmethod
+    def parse(cls, text: str, *, kentik: bool = False) -> ReadLocation:
+        """`bucket` or `bucket/prefix/` (an `s3://` scheme is accepted)."""
+        value = text.strip()
+        if value.startswith("s3://"):
+            value = value[len("s3://") :]
+        bucket, _, prefix = value.partition("/")
+        if not bucket:
+            raise ValidationFailed(f"Not a bucket or bucket/prefix: {text!r}.")
+        cleaned = _clean_prefix(prefix)
+        if "//" in cleaned:
+            raise ValidationFailed(f"The prefix in {text!r} contains an empty folder ('//').")
+        if cleaned.split("/", 1)[0] == "AWSLogs":
+            raise ValidationFailed(
+                f"{text!r}: give the prefix above AWSLogs/ (AWS writes AWSLogs/ itself below it)."
+            )
+        return cls(bucket=bucket, prefix=cleaned, kentik=kentik and not cleaned)
+
+
+class ReadSet(BaseModel):
+    """Every location Kentik must read, Kentik's own buckets first."""
+
+    locations: list[ReadLocation] = Field(default_factory=list)
+
+    def find(self, bucket: str | None, prefix: str = "") -> ReadLocation | None:
+        if not bucket:
+            return None
+        return next((loc for loc in self.locations if loc.covers(bucket, prefix)), None)
+
+    def add(self, location: ReadLocation) -> ReadLocation:
+        """Add a location unless one already covers it; returns the covering location."""
+        found = self.find(location.bucket, location.prefix)
+        if found is not None:
+            return found
+        # A wider location replaces the narrower ones it covers.
+        self.locations = [
+            loc for loc in self.locations if not (location.covers(loc.bucket, loc.prefix) and not loc.kentik)
+        ]
+        self.locations.append(location)
+        return location
+
+    @property
+    def kentik_buckets(self) -> list[str]:
+        return [loc.bucket for loc in self.locations if loc.kentik]
+
+    @property
+    def existing(self) -> list[ReadLocation]:
+        """Locations of existing log buckets (not Kentik's own)."""
+        return [loc for loc in self.locations if not loc.kentik]
+
+    @property
+    def buckets(self) -> list[str]:
+        return list(dict.fromkeys(loc.bucket for loc in self.locations))
+
+    @property
+    def paths(self) -> list[str]:
+        return [loc.path for loc in self.locations]
+
+    @classmethod
+    def of_buckets(
+        cls, buckets: Iterable[str], *, account: str = "", regions: dict[str, str] | None = None
+    ) -> ReadSet:
+        """Kentik's own buckets, read whole."""
+        regions = regions or {}
+        out = cls()
+        for name in dict.fromkeys(buckets):
+            out.add(
+                ReadLocation(
+                    bucket=name,
+                    account=account,
+                    kentik=True,
+                    region=regions.get(name, ""),
+                    reason="Kentik's log bucket",
+                )
+            )
+        return out
+
+    @classmethod
+    def parse(cls, texts: Iterable[str]) -> ReadSet:
+        """From CLI words: `bucket` (Kentik's own bucket, read whole) or `bucket/prefix/` (an existing
+        log bucket's prefix, read only below `prefix/AWSLogs/`)."""
+        out = cls()
+        for text in texts:
+            out.add(ReadLocation.parse(text, kentik=True))
+        return out
+
+
+class SourceCoverage(BaseModel):
+    """What the plan does for one source, and why (recorded in the plan, shown by the checklist)."""
+
+    source: str = Field(description="vpc-…, subnet-…, eni-…, tgw-…, or 'firewall NAME TYPE'")
+    kind: Literal["flowlog", "firewall"] = "flowlog"
+    region: str
+    decision: Decision
+    bucket: str = Field(default="", description="Where its complete logs go today, when they go to S3")
+    prefix: str = ""
+    flow_log_id: str = ""
+    reason: str = ""
+
+
+def owned_buckets(session: AwsSession) -> set[str] | None:
+    """Names of the caller's own buckets (ListBuckets), or None when they cannot be listed."""
+    try:
+        s3 = session.client("s3")
+        names: set[str] = set()
+        for page in s3.get_paginator("list_buckets").paginate():
+            names.update(b["Name"] for b in page.get("Buckets", []))
+        return names
+    except (ClientError, BotoCoreError):
+        return None
+
+
+def judge_existing(
+    bucket: str,
+    prefix: str,
+    *,
+    read_set: ReadSet,
+    owned: set[str] | None,
+    mode: ExistingDestinations,
+    account: str,
+    what: str,
+) -> tuple[Decision, str, ReadLocation | None]:
+    """The decision for a source whose logs are complete and go to S3 `bucket`/`prefix` today.
+
+    Returns (decision, reason, location to add to the read set or None). `what` names the source in
+    the reason ("flow log fl-1", "FLOW logs")."""
+    where = f"s3://{bucket}/{_clean_prefix(prefix) + '/' if _clean_prefix(prefix) else ''}"
+    if read_set.find(bucket, prefix) is not None:
+        return "covered", f"{what} already delivers every field to {where}, which Kentik reads", None
+    if mode == "duplicate":
+        return (
+            "duplicate",
+            f"{what} delivers to {where}, which Kentik does not read; you chose to add a log to Kentik's "
+            "bucket (--existing-destinations duplicate)",
+            None,
+        )
+    if owned is None or bucket not in owned:
+        why = (
+            "this account's buckets could not be listed (s3:ListAllMyBuckets), so it may belong to another "
+            "account"
+            if owned is None
+            else "that bucket belongs to another account"
+        )
+        return (
+            "duplicate",
+            f"{what} delivers to {where}, but {why}: a bucket in another account can join Kentik's read "
+            "set only once multi-account support lands, so a log to Kentik's bucket is added instead",
+            None,
+        )
+    location = ReadLocation(
+        bucket=bucket,
+        prefix=_clean_prefix(prefix),
+        account=account,
+        kentik=False,
+        reason=f"existing destination of {what}",
+    )
+    return (
+        "read",
+        f"{what} already delivers every field to {where}: Kentik's role gets read access there "
+        f"(below {location.logs_prefix}) instead of a second log",
+        location,
+    )
+
+
+def _bucket_region(location: str | None) -> str:
+    return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location or "us-east-1")
+
+
+def bucket_kms_key(session: AwsSession, bucket: str, region: str, account: str, partition: str) -> str:
+    """The KMS key ARN of a bucket's default SSE-KMS encryption ('' for SSE-S3 or none).
+
+    A key id is turned into its ARN; an alias is resolved with DescribeKey (an alias ARN does not
+    authorise use of the key in IAM)."""
+    s3 = session.client("s3", region)
+    try:
+        rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    except ClientError as err:
+        if "ServerSideEncryptionConfigurationNotFound" in str(err):
+            return ""
+        raise
+    for rule in rules:
+        default = rule.get("ApplyServerSideEncryptionByDefault") or {}
+        if not str(default.get("SSEAlgorithm", "")).startswith("aws:kms"):
+            continue
+        key = str(default.get("KMSMasterKeyID") or "")
+        if not key:
+            return ""  # the AWS-managed aws/s3 key: usable by principals of the account through S3
+        if ":key/" in key:
+            return key
+        if "alias/" in key:
+            meta = session.client("kms", region).describe_key(KeyId=key)["KeyMetadata"]
+            return str(meta["Arn"])
+        return f"arn:{partition}:kms:{region}:{account}:key/{key}"
+    return ""
+
+
+def inspect_location(
+    session: AwsSession, location: ReadLocation, *, partition: str = "aws"
+) -> tuple[ReadLocation, str, list[str]]:
+    """Read an existing log bucket Kentik is to read: its region and KMS key (read calls only).
+
+    Returns (the location with its region, the KMS key ARN or '', warnings)."""
+    warnings: list[str] = []
+    region = location.region
+    key = ""
+    try:
+        if not region:
+            loc = session.client("s3").get_bucket_location(Bucket=location.bucket).get("LocationConstraint")
+            region = _bucket_region(loc)
+        key = bucket_kms_key(session, location.bucket, region, location.account, partition)
+    except (ClientError, BotoCoreError) as err:
+        warnings.append(
+            f"s3://{location.path}: could not read its region or encryption ({err}); if it uses SSE-KMS, "
+            "Kentik's role also needs kms:Decrypt on its key"
+        )
+    return location.model_copy(update={"region": region, "kms_key_arn": key}), key, warnings

@@ -1,0 +1,284 @@
+"""A strict sandbox: AWS rules moto (5.2.x) does not enforce, on top of `moto_fixes` (issue #10, section 4).
+
+`apply_strict_fixes()` is called by `apply_moto_fixes()` (after its flow log fixes, which it wraps); it is
+idempotent. What it changes (see ../shared/aws-facts.md):
+
+* Ownership. A participant in a shared VPC (RAM) sees the owner's VPC and subnets with the owner's
+  `OwnerId` but cannot create flow logs for them; a transit gateway owned by another account likewise
+  (and its attachments). moto has no sharing and lets anyone create anything. `share_vpc()` /
+  `share_transit_gateway()` make a resource of the caller's backend appear owned by another account
+  (DescribeVpcs/DescribeSubnets/DescribeTransitGateways return that `OwnerId`, the `owner-id` filter
+  sees it), and CreateFlowLogs returns such resources in `Unsuccessful[]` with `UNAUTHORIZED`.
+  https://docs.aws.amazon.com/vpc/latest/userguide/vpc-share-limitations.html
+  https://docs.aws.amazon.com/vpc/latest/tgw/tgw-flow-logs.html
+* Eventual consistency. DescribeFlowLogs omits flow logs younger than the lag (default 0: off), while
+  CreateFlowLogs still refuses a duplicate (FlowLogAlreadyExists) and DeleteFlowLogs still finds it.
+  Switch it on with `set_describe_lag(seconds)` / `describe_lag(seconds)` (a context manager; both
+  take an injectable `clock`, e.g. `ManualClock`) or the environment variable
+  `FLOWLOGS_SANDBOX_FLOWLOG_LAG` (seconds, read on every call; used when no lag was set in code).
+  https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html
+* Transit gateway field set. CreateFlowLogs for `TransitGateway`/`TransitGatewayAttachment` refuses a
+  LogFormat with fields outside `aws.tgw_format.TGW_FIELDS` (`InvalidParameter`, naming them), and an
+  omitted LogFormat means every transit gateway field (moto_fixes stored the VPC default format).
+  https://docs.aws.amazon.com/vpc/latest/tgw/tgw-flow-logs.html#flow-log-records
+
+(Explicit Deny in bucket and key policies is enforced by the delivery simulator through
+`aws.policy_deny`: see `aws.sandbox.delivery.delivery_refusal`.)
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from moto.core.responses import ActionResult
+from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.models import ec2_backends
+from moto.ec2.models import flow_logs as ec2_flow_logs
+from moto.ec2.models.subnets import Subnet
+from moto.ec2.models.transit_gateway import TransitGateway
+from moto.ec2.models.vpcs import VPC
+from moto.ec2.responses import flow_logs as ec2_flow_log_responses
+
+from aws.flowlog_format import parse_log_format
+from aws.tgw_format import invalid_tgw_fields, tgw_log_format
+
+LAG_ENV = "FLOWLOGS_SANDBOX_FLOWLOG_LAG"
+DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account
+TRANSIT_GATEWAY_TYPES = ("TransitGateway", "TransitGatewayAttachment")
+# The error a resource the caller does not own gets in CreateFlowLogs' Unsuccessful[]. AWS's exact code
+# for this case is not documented; EC2 uses this one for "not allowed to act on that resource".
+UNAUTHORIZED = "UnauthorizedOperation"
+
+_OWNER_ATTR = "_strict_owner_id"  # set on moto's VPC / Subnet / TransitGateway instances
+_CREATED_ATTR = "_strict_created_at"  # set on moto's FlowLogs instances: `_clock()` at creation
+
+_lock = threading.Lock()
+_applied = False
+_lag: float | None = None  # None: use the environment variable (or 0)
+_clock: Callable[[], float] = time.monotonic
+
+
+class InvalidParameter(EC2ClientError):
+    def __init__(self, message: str) -> None:
+        super().__init__("InvalidParameter", message)
+
+
+class ManualClock:
+    """A clock that moves only when told to: `clock.advance(seconds)`. For tests of the lag."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def apply_strict_fixes() -> None:
+    """Patch moto's classes once per process (later calls do nothing). Call after moto_fixes' flow log fix."""
+    global _applied
+    with _lock:
+        if _applied:
+            return
+        _fix_owner_ids()
+        _fix_create_flow_logs()
+        _fix_describe_flow_logs()
+        _applied = True
+
+
+# -- eventual consistency ------------------------------------------------------------------------------
+
+
+def set_describe_lag(seconds: float | None, *, clock: Callable[[], float] | None = None) -> None:
+    """DescribeFlowLogs hides flow logs for `seconds` after CreateFlowLogs (None: back to the
+    environment variable). `clock` (seconds, monotonic) replaces `time.monotonic` until reset with
+    `clock=None` and `seconds=None`."""
+    global _lag, _clock
+    if seconds is not None and seconds < 0:
+        raise ValueError("the DescribeFlowLogs lag can't be negative")
+    _lag = seconds
+    if clock is not None:
+        _clock = clock
+    elif seconds is None:
+        _clock = time.monotonic
+
+
+def current_lag() -> float:
+    """The lag in effect: the one set in code, else `FLOWLOGS_SANDBOX_FLOWLOG_LAG`, else 0."""
+    if _lag is not None:
+        return _lag
+    try:
+        return max(0.0, float(os.environ.get(LAG_ENV, "") or 0))
+    except ValueError:
+        return 0.0
+
+
+@contextmanager
+def describe_lag(seconds: float, *, clock: Callable[[], float] | None = None) -> Iterator[None]:
+    """`with describe_lag(30, clock=ManualClock()):` the lag for the block, then the previous setting."""
+    global _lag, _clock
+    saved = (_lag, _clock)
+    set_describe_lag(seconds, clock=clock)
+    try:
+        yield
+    finally:
+        _lag, _clock = saved
+
+
+def _visible(flow_log: Any, lag: float, now: float) -> bool:
+    created = flow_log.__dict__.get(_CREATED_ATTR)
+    return created is None or now - created >= lag
+
+
+def _describe_flow_logs_response(self: Any) -> ActionResult:
+    flow_log_ids = self._get_param("FlowLogIds", [])
+    filters = self._filters_from_querystring()
+    flow_logs = self.ec2_backend.describe_flow_logs(flow_log_ids, filters)
+    self.error_on_dryrun()
+    lag = current_lag()
+    if lag > 0:
+        now = _clock()
+        flow_logs = [fl for fl in flow_logs if _visible(fl, lag, now)]
+    return ActionResult({"FlowLogs": flow_logs})
+
+
+def _fix_describe_flow_logs() -> None:
+    ec2_flow_log_responses.FlowLogs.describe_flow_logs = _describe_flow_logs_response  # type: ignore[method-assign]
+
+
+# -- ownership ---------------------------------------------------------------------------------------------
+
+
+def _owner_id(self: Any) -> str:
+    return str(self.__dict__.get(_OWNER_ATTR) or self.ec2_backend.account_id)
+
+
+def _fix_owner_ids() -> None:
+    for cls in (VPC, Subnet, TransitGateway):
+        cls.owner_id = property(_owner_id)  # type: ignore[assignment,method-assign]
+
+
+def _backend(backend_or_region: Any, account_id: str) -> Any:
+    if isinstance(backend_or_region, str):
+        return ec2_backends[account_id][backend_or_region]
+    return backend_or_region
+
+
+def share_vpc(
+    backend_or_region: Any, vpc_id: str, owner_account: str | None, *, account_id: str = DEFAULT_ACCOUNT_ID
+) -> None:
+    """Make `vpc_id` and its subnets (in `account_id`'s backend, or the backend given) appear owned by
+    `owner_account` and shared with the caller, as a RAM participant sees them. None: the caller's again."""
+    backend = _backend(backend_or_region, account_id)
+    vpc = backend.get_vpc(vpc_id)
+    vpc.__dict__[_OWNER_ATTR] = owner_account
+    for subnet in backend.describe_subnets(filters={"vpc-id": [vpc_id]}):
+        subnet.__dict__[_OWNER_ATTR] = owner_account
+
+
+def share_transit_gateway(
+    backend_or_region: Any, tgw_id: str, owner_account: str | None, *, account_id: str = DEFAULT_ACCOUNT_ID
+) -> None:
+    """Make transit gateway `tgw_id` appear owned by `owner_account` (None: the caller's again)."""
+    backend = _backend(backend_or_region, account_id)
+    tgw = backend.transit_gateways.get(tgw_id)
+    if tgw is None:
+        raise KeyError(f"no transit gateway {tgw_id} in account {backend.account_id} {backend.region_name}")
+    tgw.__dict__[_OWNER_ATTR] = owner_account
+
+
+def resource_owner(backend: Any, resource_type: str, resource_id: str) -> str | None:
+    """The account owning a flow log resource (for an attachment: its transit gateway's owner); None
+    when the resource does not exist (CreateFlowLogs then fails for it as before)."""
+    try:
+        if resource_type == "VPC":
+            return str(backend.get_vpc(resource_id).owner_id)
+        if resource_type == "Subnet":
+            return str(backend.get_subnet(resource_id).owner_id)
+        if resource_type == "NetworkInterface":
+            return str(backend.get_network_interface(resource_id).owner_id)
+        if resource_type == "TransitGateway":
+            return str(backend.transit_gateways[resource_id].owner_id)
+        if resource_type == "TransitGatewayAttachment":
+            attachment = backend.transit_gateway_attachments[resource_id]
+            tgw = backend.transit_gateways.get(attachment.transit_gateway_id)
+            return str(tgw.owner_id if tgw is not None else attachment.owner_id)
+    except Exception:
+        return None
+    return None
+
+
+# -- CreateFlowLogs ----------------------------------------------------------------------------------------
+
+
+def _not_owned_message(resource_id: str, owner: str) -> str:
+    return (
+        "You are not authorized to perform this operation. "
+        f"{resource_id} is owned by account {owner} and shared with you; only its owner can create "
+        "flow logs for it."
+    )
+
+
+def _check_tgw_format(resource_type: str, log_format: str | None) -> None:
+    bad = invalid_tgw_fields(parse_log_format(log_format)) if log_format else []
+    if bad:
+        names = ", ".join(f"${{{f}}}" for f in bad)
+        raise InvalidParameter(
+            f"LogFormat: {names} {'is' if len(bad) == 1 else 'are'} not supported for the {resource_type} "
+            "resource type; transit gateway flow logs have their own set of fields."
+        )
+
+
+def _fix_create_flow_logs() -> None:
+    inner: Any = ec2_flow_logs.FlowLogsBackend.create_flow_logs  # moto_fixes' version
+
+    def create_flow_logs(
+        self: Any,
+        resource_type: str,
+        resource_ids: list[str],
+        traffic_type: str | None,
+        deliver_logs_permission_arn: str | None,
+        log_destination_type: str | None,
+        log_destination: str | None,
+        log_group_name: str | None,
+        log_format: str | None,
+        max_aggregation_interval: int | None,
+        destination_options: dict[str, Any] | None = None,
+    ) -> tuple[list[Any], list[Any]]:
+        if resource_type in TRANSIT_GATEWAY_TYPES:
+            _check_tgw_format(resource_type, log_format)
+            log_format = log_format or tgw_log_format()
+        owned: list[str] = []
+        refused: list[tuple[str, str, str]] = []
+        for rid in resource_ids:
+            owner = resource_owner(self, resource_type, rid)
+            if owner is not None and owner != self.account_id:
+                refused.append((rid, UNAUTHORIZED, _not_owned_message(rid, owner)))
+            else:
+                owned.append(rid)
+        created, unsuccessful = inner(
+            self,
+            resource_type,
+            owned,
+            traffic_type,
+            deliver_logs_permission_arn,
+            log_destination_type,
+            log_destination,
+            log_group_name,
+            log_format,
+            max_aggregation_interval,
+            destination_options,
+        )
+        now = _clock()
+        for flow_log in created:
+            flow_log.__dict__[_CREATED_ATTR] = now
+        return created, [*refused, *unsuccessful]
+
+    ec2_flow_logs.FlowLogsBackend.create_flow_logs = create_flow_logs  # type: ignore[method-assign]
