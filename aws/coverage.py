@@ -78,13 +78,12 @@ class ReadLocation(BaseModel):
         return f"{self.prefix}/AWSLogs/" if self.prefix else "AWSLogs/"
 
     def covers(self, bucket: str, prefix: str = "") -> bool:
-        """Whether a destination (bucket, prefix) lies inside this location."""
+        """Whether logs delivered to (bucket, prefix) lie inside this location: anywhere in one of
+        Kentik's buckets; for an existing bucket only that exact prefix (AWS writes below
+        `prefix/AWSLogs/`, and Kentik's grant there is limited to that folder)."""
         if bucket != self.bucket:
             return False
-        if not self.prefix:
-            return True
-        wanted = _clean_prefix(prefix)
-        return wanted == self.prefix or wanted.startswith(self.prefix + "/")
+        return self.kentik or _clean_prefix(prefix) == self.prefix
 
     @classmethod
     def parse(cls, text: str, *, kentik: bool = False) -> ReadLocation:
@@ -120,10 +119,8 @@ class ReadSet(BaseModel):
         found = self.find(location.bucket, location.prefix)
         if found is not None:
             return found
-        # A wider location replaces the narrower ones it covers.
-        self.locations = [
-            loc for loc in self.locations if not (location.covers(loc.bucket, loc.prefix) and not loc.kentik)
-        ]
+        if location.kentik:  # Kentik's whole bucket makes narrower locations in it redundant
+            self.locations = [loc for loc in self.locations if loc.bucket != location.bucket]
         self.locations.append(location)
         return location
 

@@ -433,12 +433,16 @@ def firewall_plan(
     targets: list[FirewallTarget],
     logs: LogChoices,
     buckets: dict[str, str],
-    replace_non_s3: bool,
+    pick: Iterable[tuple[str, str]] | None = None,
 ) -> list[Change]:
-    """The firewall part: coverage first (existing S3 destinations may join the read set), then the
-    UpdateLoggingConfiguration steps for what Kentik still cannot read."""
+    """The firewall part: every target is judged first (existing S3 destinations may join the read set),
+    then the UpdateLoggingConfiguration steps for what Kentik still cannot read, for the `pick`ed
+    (region, name) pairs only when given."""
     firewall_coverage(judge, targets, logs)
-    options = firewall_options(judge.read_set, logs, buckets, replace_non_s3)
+    if pick is not None:
+        chosen = set(pick)
+        targets = [t for t in targets if (t.region, t.name) in chosen]
+    options = firewall_options(judge.read_set, logs, buckets, logs.replace_non_s3)
     return firewall_changes(targets, options, judge.account)
 
 
@@ -477,6 +481,7 @@ def build_plan(
     *,
     policy_changes: PolicyPart | None = None,
     firewall_pick: Iterable[tuple[str, str]] | None = None,
+    flow_pick: Iterable[str] | None = None,
 ) -> PlanBuild:
     """The whole plan. Read calls only. Raises ValidationFailed for choices that cannot be planned.
 
@@ -484,7 +489,8 @@ def build_plan(
     account join Kentik's read set (or, with `existing_destinations="duplicate"`, get a log to Kentik's
     bucket). `policy_changes(read_set, kms_key_arns)` adds the IAM part when the caller has named a
     role/policy; it is given every location Kentik must read. `firewall_pick` limits the firewall part
-    to these (region, name) pairs (the checklist's selection).
+    to these (region, name) pairs and `flow_pick` the flow log changes to these resource ids (the
+    checklist's selection); every source in scope is still judged, so the read set is whole.
     """
     account = inventory.identity.account
     plan = Plan(account=account, partition=inventory.identity.partition)
@@ -509,6 +515,9 @@ def build_plan(
         judge = CoverageJudge(read_set, owned, logs.existing_destinations, account)
         regions = sorted(mapping)
         targets = flow_targets(session, inventory, logs, regions, judge)
+        if flow_pick is not None:  # every source is judged (its bucket may join the read set); only
+            picked = set(flow_pick)  # the picked ones get changes
+            targets = [t for t in targets if t.resource_id in picked]
         if not targets and logs.include and not judge.decisions:
             raise ValidationFailed(
                 f"None of the {RESOURCE_NOUN[logs.resources]}s given with --include were found "
@@ -528,10 +537,7 @@ def build_plan(
             build.notes.append(TGW_AGGREGATION_NOTE)
         if logs.firewalls:
             fw_targets = firewall_targets(inventory, logs, regions)
-            if firewall_pick is not None:
-                picked = set(firewall_pick)
-                fw_targets = [t for t in fw_targets if (t.region, t.name) in picked]
-            plan.extend(firewall_plan(judge, fw_targets, logs, mapping, logs.replace_non_s3))
+            plan.extend(firewall_plan(judge, fw_targets, logs, mapping, firewall_pick))
         build.coverage = judge.decisions
         _note_coverage(build, judge)
     for location in read_set.existing:

@@ -370,13 +370,12 @@ def checklist_plan(
     With `choices.resources` other than "vpc", `vpcs` are the selected subnet, ENI or transit gateway ids
     and `regions` maps every listed one (selected or not) to its region.
 
-    `build_plan` (the CLI's planner) makes the bucket and flow log parts; its bucket part is empty when the
-    bucket is already set up. Nothing selected means nothing planned: `include=[]` would mean "all", so
-    an empty VPC selection excludes every VPC instead.
+    `build_plan` (the CLI's planner) makes the whole plan; its bucket part is empty when the bucket is
+    already set up. Every source is judged, so existing destinations of unselected sources still join the
+    read set; only the selected ones get changes (nothing selected: no flow log or firewall change).
     """
     picked = set(vpcs)
     region_of = dict(regions) if regions is not None else {v.vpc_id: r for r, v in inventory.vpcs()}
-    all_ids = sorted(region_of)
     prefixes = list(
         dict.fromkeys([*bucket.prefixes, *(p for p in (choices.prefix, choices.firewall_prefix) if p)])
     )
@@ -384,16 +383,11 @@ def checklist_plan(
     covered = set(bucket.regions) | ({bucket.central_region} if bucket.strategy == "central" else set())
     outside = sorted(v for v in picked if region_of.get(v) not in covered)
     picked -= set(outside)
-    logs = choices.model_copy(
-        update={
-            "include": sorted(picked),
-            "exclude": [] if picked else all_ids,
-            "firewalls": False,
-        }
-    )
     wanted = set(firewalls)
-    logs = logs.model_copy(update={"firewalls": bool(wanted), "replace_non_s3": replace_non_s3})
-    build = build_plan(session, inventory, bucket, logs, firewall_pick=wanted)
+    logs = choices.model_copy(
+        update={"include": [], "exclude": [], "firewalls": True, "replace_non_s3": replace_non_s3}
+    )
+    build = build_plan(session, inventory, bucket, logs, firewall_pick=wanted, flow_pick=picked)
     fw_outside = sorted(f"{name} ({region})" for region, name in wanted if region not in build.buckets)
     build.plan.settings["logs"] = logs.model_dump() | {
         "firewalls": bool(wanted),
@@ -767,10 +761,9 @@ class ChecklistScreen(WizardScreen):
                 text.append(f" · {row.ident}")
             if row.error:
                 text.append(f"\nError: {row.error}", style="bold red")
-            elif row.flow_log_id:
+            elif row.flow_log_id:  # on the first line: the pane is three lines high at 80x24
                 text.append(
-                    f"\nFlow log: {row.flow_log_id}"
-                    + (" (created by this apply)" if row.new_flow_log else "")
+                    f" · {row.flow_log_id}" + (" (created by this apply)" if row.new_flow_log else "")
                 )
             text.append(f"\nPlan: {row.action_text}")
             if row.reason and row.reason != row.flow_log_id:
@@ -946,6 +939,7 @@ class ChecklistScreen(WizardScreen):
                 title="Flow logs and firewall logging",
                 step=self.STEP,
                 warnings=message.build.warnings,
+                notes=message.build.notes,
             ),
             self.review_closed,
         )

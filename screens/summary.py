@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TextArea
 
 from aws.buckets import bucket_targets
+from aws.coverage import ReadLocation
 from aws.errors import FlowlogsError
 from aws.inventory import Inventory
 from aws.permissions import declare
@@ -72,8 +73,9 @@ def registration(
     for source in sources:
         if source.bucket_region:
             regions.setdefault(source.bucket, source.bucket_region)
-    locations = {loc.bucket: loc for loc in state.read_locations()}
-    for loc in locations.values():
+    locations: dict[str, list[ReadLocation]] = {}
+    for loc in state.read_locations():
+        locations.setdefault(loc.bucket, []).append(loc)
         if loc.region:
             regions.setdefault(loc.bucket, loc.region)
         if loc.kms_key_arn:
@@ -83,14 +85,13 @@ def registration(
     for name in names:
         mine = [s for s in sources if s.bucket == name]
         prefixes = sorted({s.prefix for s in mine})
-        location = locations.get(name)
-        existing = location is not None and not location.kentik
-        if not mine:
-            prefixes = (
-                [location.prefix]
-                if existing and location is not None
-                else sorted({state.log_choices.prefix, state.log_choices.firewall_prefix})
-            )
+        places = locations.get(name, [])
+        existing = bool(places) and not any(loc.kentik for loc in places)
+        if existing:  # Kentik reads only the read-set prefixes of an existing bucket
+            prefixes = sorted({loc.prefix for loc in places})
+            mine = [s for s in mine if s.prefix.strip("/") in prefixes]
+        elif not mine:
+            prefixes = sorted({state.log_choices.prefix, state.log_choices.firewall_prefix})
         buckets.append(
             {
                 "bucket": name,
@@ -105,7 +106,7 @@ def registration(
                 ),
                 "kms_key_arn": kms.get(name, ""),
                 "existing": existing,
-                "read_prefix": location.logs_prefix if existing and location is not None else "",
+                "read_prefixes": [loc.logs_prefix for loc in places] if existing else [],
             }
         )
     changes = []
@@ -144,7 +145,9 @@ def registration_text(data: dict[str, Any]) -> str:
     for b in data["buckets"]:
         lines.append(f"  Bucket:       {b['bucket']}")
         if b.get("existing"):
-            lines.append(f"    existing log bucket: Kentik reads {b['read_prefix']} only (one more device)")
+            lines.append(
+                f"    existing log bucket: Kentik reads {', '.join(b['read_prefixes'])} only (one more device)"
+            )
         lines.append(f"    region:     {b['region'] or '(unknown)'}")
         prefixes = ", ".join(p or "(none)" for p in b["prefixes"]) or "(none)"
         lines.append(f"    prefix:     {prefixes}")

@@ -36,7 +36,7 @@ from aws.inventory import (
     Vpc,
 )
 from aws.plan import Plan, apply_plan
-from aws.planner import bucket_for_region, resources_by_region
+from aws.planner import LogChoices, bucket_for_region, resources_by_region
 from aws.sandbox.seed import SeedSummary
 from screens.checklist import ChecklistScreen, OptionsDialog, checklist_plan
 from screens.checklist_table import ChecklistRow, ChecklistTable
@@ -581,3 +581,14 @@ def test_snapshots_subnets(seeded: SeedSummary, tmp_path: Path, snap_compare: An
         snap_compare(second, terminal_size=(120, 40), run_before=subnets),
     ]
     assert all(results)
+
+
+def test_unselected_sources_still_give_their_bucket_to_the_read_set(moto: None) -> None:
+    """The checklist's selection decides what changes, not what Kentik must read."""
+    from aws.session import AwsSession, SessionOptions
+
+    inventory = small_inventory()
+    choice = BucketChoice(strategy="regional", bucket="kentik-{region}", regions=["eu-west-1", "us-east-1"])
+    session = AwsSession(SessionOptions(region="us-east-1"))
+    build = checklist_plan(session, inventory, choice, LogChoices(), vpcs=[], firewalls=[])
+    assert [loc.path for loc in build.read_set.existing] == ["old-logs"]

@@ -144,12 +144,15 @@ def test_existing_bucket_statement_never_grants_deletion() -> None:
     assert statement["Action"] == ["s3:Get*", "s3:List*"]
 
 
-def test_read_location_prefix_covers_only_its_own_folder() -> None:
+@pytest.mark.parametrize(("prefix", "covered"), [("security/", True), ("security/eu/", False), ("", False)])
+def test_existing_location_covers_only_its_own_awslogs_folder(prefix: str, covered: bool) -> None:
+    """AWS writes below PREFIX/AWSLogs/, and the read grant is limited to that folder."""
     location = ReadLocation(bucket=OTHER_BUCKET, prefix="security", kentik=False)
-    assert (location.covers(OTHER_BUCKET, "security/eu/"), location.covers(OTHER_BUCKET, "securityx")) == (
-        True,
-        False,
-    )
+    assert location.covers(OTHER_BUCKET, prefix) is covered
+
+
+def test_kentik_bucket_location_covers_every_prefix() -> None:
+    assert ReadLocation(bucket=KENTIK_BUCKET).covers(KENTIK_BUCKET, "any/where/")
 
 
 @pytest.mark.parametrize("text", ["bucket/AWSLogs/", "bucket/a//b/", "/prefix"])
@@ -258,9 +261,23 @@ def test_firewall_in_the_read_set_gets_no_logging_change() -> None:
     judge = CoverageJudge(ReadSet.of_buckets([KENTIK_BUCKET]), {OTHER_BUCKET}, "read", "123456789012")
     changes = firewall_plan(
         judge,
-        _firewall_to(OTHER_BUCKET),
-        LogChoices(firewall_logs=["FLOW"]),
+        _firewall_to(OTHER_BUCKET),  # type: ignore[arg-type]
+        LogChoices(firewall_logs=["FLOW"]),  # type: ignore[list-item]
         {REGION: KENTIK_BUCKET},
-        False,  # type: ignore[arg-type]
     )
     assert changes == []
+
+
+def test_summary_lists_every_bucket_kentik_must_read() -> None:
+    from screens.summary import registration, registration_text
+    from tui.state import WizardState
+
+    state = WizardState(buckets={REGION: KENTIK_BUCKET})
+    state.read_set = ReadSet.of_buckets([KENTIK_BUCKET])
+    state.read_set.add(ReadLocation(bucket=OTHER_BUCKET, prefix="security", kentik=False, region=REGION))
+    data = registration(state, [], account="123456789012")
+    assert [(b["bucket"], b["existing"], b["read_prefixes"]) for b in data["buckets"]] == [
+        (OTHER_BUCKET, True, ["security/AWSLogs/"]),
+        (KENTIK_BUCKET, False, []),
+    ]
+    assert "Kentik reads security/AWSLogs/ only" in registration_text(data)
