@@ -73,6 +73,11 @@ class ReadLocation(BaseModel):
         return f"{self.bucket}/{self.prefix}/" if self.prefix else self.bucket
 
     @property
+    def shown(self) -> str:
+        """For people: `s3://bucket/` (Kentik's, whole) or `s3://bucket/prefix/AWSLogs/` (existing)."""
+        return f"s3://{self.bucket}/" if self.kentik else f"s3://{self.bucket}/{self.logs_prefix}"
+
+    @property
     def logs_prefix(self) -> str:
         """The key prefix Kentik reads: `prefix/AWSLogs/` (or `AWSLogs/`) for existing buckets."""
         return f"{self.prefix}/AWSLogs/" if self.prefix else "AWSLogs/"

@@ -560,10 +560,10 @@ def _note_coverage(build: PlanBuild, judge: CoverageJudge) -> None:
     for d in judge.decisions:
         counts[d.decision] = counts.get(d.decision, 0) + 1
     if judge.read_set.existing:
-        paths = ", ".join(f"s3://{loc.path}" for loc in judge.read_set.existing)
+        paths = ", ".join(loc.shown for loc in judge.read_set.existing)
         build.notes.append(
             f"{counts.get('read', 0)} source(s) already deliver complete logs to other buckets of this account; "
-            f"Kentik's read set gains {paths} (read only, below AWSLogs/). {DEVICE_NOTE}"
+            f"Kentik's read set gains {paths} (read only). {DEVICE_NOTE}"
         )
     if counts.get("duplicate"):
         build.notes.append(

@@ -39,7 +39,7 @@ from aws.errors import FlowlogsError, ValidationFailed, error_code, explain
 from aws.flowlog_format import EXTRA_FIELDS, REQUIRED_FIELDS, missing_fields, parse_log_format
 from aws.permissions import declare
 from aws.reader import ReaderVerdict
-from aws.regions import validate_regions
+from aws.regions import partition_of, validate_regions
 from aws.session import AwsSession
 from aws.tgw_format import tgw_missing_fields
 
@@ -761,11 +761,12 @@ def _deliver_step(source: Source) -> str:
     msg = source.deliver_error.lower()
     if "access" in msg:
         folder = f"aws-account-id={source.account}" if source.hive else source.account
+        partition = partition_of(source.bucket_region or source.region)
         return (
-            f"Let delivery.logs.amazonaws.com write to arn:aws:s3:::{source.bucket}/"
+            f"Let delivery.logs.amazonaws.com write to arn:{partition}:s3:::{source.bucket}/"
             f"{logkeys.flowlog_base(source.prefix)}AWSLogs/{folder}/* in the bucket policy (and, "
-            "with SSE-KMS, use the key in its key policy); ACL-conditioned statements never match "
-            "on a bucket with ACLs disabled."
+            "with SSE-KMS, use the key in its key policy); check that no Deny statement of either "
+            "policy matches log delivery."
         )
     if "rate" in msg:
         return "Delivery is being throttled; it resumes by itself. Consolidate flow logs if it persists."

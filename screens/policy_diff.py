@@ -910,7 +910,7 @@ class PolicyDiffScreen(WizardScreen):
             existing = self.flow_app.state.existing_locations
             if existing:
                 text.append("\nAlso reads (existing destinations, read only): ", style="bold")
-                text.append(", ".join(f"s3://{loc.path}" for loc in existing))
+                text.append(", ".join(loc.shown for loc in existing))
             if self.kms_keys:
                 text.append(f"\nKMS: {KMS_NOTE}", style="cyan")
             skip = {KMS_NOTE, f"Deletion with s3:* was requested. {DELETE_RISK}"}

@@ -181,7 +181,7 @@ def render(build: PlanBuild) -> str:
         lines.append(f"{n:>3}. {change.describe()}")
     if build.read_set.locations:
         lines += ["", "Kentik reads:"] + [
-            f"  s3://{loc.path}" + ("" if loc.kentik else f"  (existing; {loc.reason})")
+            f"  {loc.shown}" + ("" if loc.kentik else f"  (read only; {loc.reason})")
             for loc in build.read_set.locations
         ]
     if build.warnings:
