@@ -297,3 +297,16 @@ def test_nested_accounts_each_get_their_own_diff_and_apply(
     default = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
     assert default == "v2"
     assert cli.main(["policy", "--role", "KentikSpoke", "--accounts", "12345", "--bucket", "logs-a"]) == 2
+
+
+def test_read_existing_grants_only_the_awslogs_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_session: None
+) -> None:
+    path = write(tmp_path, {"Version": "2012-10-17", "Statement": META})
+    code, out, _ = run(
+        capsys, "--current", path, "--bucket", "logs-a", "--read-existing", "old-logs/security/", "--json"
+    )
+    merged = json.loads(out)
+    inside = Access("s3:GetObject", "arn:aws:s3:::old-logs/security/AWSLogs/123456789012/x.log.gz")
+    outside = Access("s3:GetObject", "arn:aws:s3:::old-logs/payroll/export.csv")
+    assert (code, evaluate(merged, inside).allowed, evaluate(merged, outside).allowed) == (0, True, False)

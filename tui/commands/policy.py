@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from aws.coverage import ReadLocation
 from aws.errors import ValidationFailed
 from aws.iam_eval import load_policy_text
 from aws.iam_policy import (
@@ -56,6 +57,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--bucket", metavar="NAME", action="append", default=[], help="log bucket (repeat for each bucket)"
     )
     parser.add_argument(
+        "--read-existing",
+        metavar="BUCKET[/PREFIX/]",
+        action="append",
+        default=[],
+        help="an existing log bucket (and prefix) Kentik must also read: read only, below PREFIX/AWSLogs/ "
+        "(repeatable; `flowlogs plan` adds these itself)",
+    )
+    parser.add_argument(
         "--kms-key", metavar="ARN", action="append", default=[], help="SSE-KMS key of a bucket (repeatable)"
     )
     delete = parser.add_mutually_exclusive_group()
@@ -88,10 +97,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _requirements(args: argparse.Namespace, partition: str) -> Requirements:
-    if not args.bucket:
+    if not args.bucket and not args.read_existing:
         raise ValidationFailed("Name at least one log bucket with --bucket NAME.")
+    existing = [ReadLocation.parse(text) for text in args.read_existing]
     return Requirements(
         buckets=tuple(args.bucket),
+        existing=tuple((loc.bucket, loc.prefix) for loc in existing),
         kms_keys=tuple(args.kms_key),
         allow_delete=args.allow_delete,
         allow_delete_objects=args.allow_delete_objects,
