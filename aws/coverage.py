@@ -12,7 +12,7 @@ the prefix's `AWSLogs/` folder; no second flow log, no second vended-log charge,
 account's cannot join the read set until multi-account support exists, so such a source is duplicated.
 
 Pure models and rules: the planner feeds them, the plan records them, the IAM step, verify and the
-summary read them. No AWS calls here except `owned_buckets()`.
+summary read them. The only AWS calls here read an existing bucket's region and encryption.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from aws.session import AwsSession
 
 PERMISSIONS = declare(
     __name__,
-    read=["s3:ListBuckets", "s3:GetBucketLocation", "s3:GetBucketEncryption", "kms:DescribeKey"],
+    read=["s3:GetBucketLocation", "s3:GetBucketEncryption", "kms:DescribeKey"],
 )
 
 ExistingDestinations = Literal["read", "duplicate"]
@@ -186,18 +186,6 @@ class SourceCoverage(BaseModel):
     prefix: str = ""
     flow_log_id: str = ""
     reason: str = ""
-
-
-def owned_buckets(session: AwsSession) -> set[str] | None:
-    """Names of the caller's own buckets (ListBuckets), or None when they cannot be listed."""
-    try:
-        s3 = session.client("s3")
-        names: set[str] = set()
-        for page in s3.get_paginator("list_buckets").paginate():
-            names.update(b["Name"] for b in page.get("Buckets", []))
-        return names
-    except (ClientError, BotoCoreError):
-        return None
 
 
 def judge_existing(

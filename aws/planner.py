@@ -21,9 +21,8 @@ from aws.coverage import (
     SourceCoverage,
     inspect_location,
     judge_existing,
-    owned_buckets,
 )
-from aws.discovery import flow_log_from_api
+from aws.discovery import flow_log_from_api, list_own_buckets
 from aws.errors import ValidationFailed
 from aws.firewall import FirewallOptions, FirewallTarget, firewall_changes
 from aws.flowlogs import FlowLogOptions, FlowLogTarget, flowlog_changes
@@ -511,7 +510,8 @@ def build_plan(
     keys = [t.kms_key_arn for t in targets_b if t.kms_key_arn]
     if logs is not None:
         plan.settings["logs"] = logs.model_dump()
-        owned = set(inventory.buckets) if inventory.buckets is not None else owned_buckets(session)
+        names = inventory.buckets if inventory.buckets is not None else list_own_buckets(session)[0]
+        owned = set(names) if names is not None else None
         judge = CoverageJudge(read_set, owned, logs.existing_destinations, account)
         regions = sorted(mapping)
         targets = flow_targets(session, inventory, logs, regions, judge)
