@@ -8,21 +8,26 @@
   per (service, region); botocore clients themselves are thread-safe and are shared by workers.
 * Read-only mode is enforced on every client by a `before-call` hook: a call whose operation is not on
   the read allow-list raises `ReadOnlyViolation` before any request is built or sent.
-* Every mutating call (attempted or refused) is written to the audit log by `after-call` hooks.
+* Every mutating call is written to the audit log ahead of time: an fsynced "intent" record in
+  `before-call` (after parameter validation, before any request), an "attempt" record per retry in
+  `before-send`, and a "result" record in `after-call` / `after-call-error`, linked by a `call_id`
+  (see aws/audit.py). A call refused in read-only mode gets one "refused" record.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
 from botocore.loaders import create_loader
 
-from aws.audit import AuditLog
+from aws.audit import AuditLog, Phase, new_call_id
 from aws.errors import ReadOnlyViolation, explain
 from aws.permissions import declare
 from aws.regions import partition_of, validate_region
@@ -41,6 +46,53 @@ READ_OPERATIONS = frozenset({"AssumeRole", "DecodeAuthorizationMessage", "Select
 
 
 _LOADER = create_loader()
+
+# The audit record's `target`: the first of these parameters a mutating call has (best effort).
+TARGET_KEYS = (
+    "Bucket",
+    "FlowLogIds",
+    "ResourceIds",
+    "FirewallArn",
+    "FirewallName",
+    "FirewallPolicyArn",
+    "ResourceArn",
+    "PolicyArn",
+    "RoleName",
+    "KeyId",
+    "LogGroupName",
+    "VpcId",
+)
+_AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".c2s.ic.gov", ".sc2s.sgov.gov")
+_ARN_ACCOUNT = re.compile(r"^arn:[\w-]+:[\w-]+:[\w-]*:(\d{12}):")
+_CALL = "flowlogs_call"  # key of the per-call audit state in botocore's request context
+
+
+def audit_target(params: dict[str, Any] | None) -> Any:
+    for key in TARGET_KEYS:
+        if params and params.get(key):
+            return params[key]
+    return None
+
+
+def account_in(value: Any) -> str | None:
+    """The account of the first ARN found in `value` (parameters), or None."""
+    if isinstance(value, str):
+        match = _ARN_ACCOUNT.match(value)
+        return match.group(1) if match else None
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+    for item in items:
+        found = account_in(item)
+        if found:
+            return found
+    return None
+
+
+def custom_endpoint(url: str | None) -> str | None:
+    """`url` when it is not an AWS endpoint (moto, the demo sandbox, a proxy), else None."""
+    host = (urlsplit(url).hostname or "") if url else ""
+    if not host or host.endswith(_AWS_HOST_SUFFIXES):
+        return None
+    return url
 
 
 def is_mutating(operation: str) -> bool:
@@ -100,6 +152,7 @@ class AwsSession:
         self._stats_lock = threading.Lock()  # call counters: never held while a client is being made
         self._clients: dict[tuple[str, str], Any] = {}
         self._identity: Identity | None = None
+        self._account_hint: str | None = None  # the account of an assumed role, before identity()
         try:
             self._boto = boto_session or boto3.Session(
                 profile_name=self.options.profile, region_name=self.options.region
@@ -148,23 +201,69 @@ class AwsSession:
 
     def _install_hooks(self, client: Any, service: str, region: str) -> None:
         events = client.meta.events
+        endpoint = custom_endpoint(client.meta.endpoint_url)
 
-        def before_call(model: Any, **_: Any) -> None:
+        def before_call(model: Any, context: dict[str, Any], **_: Any) -> None:
+            # Fires once per API call, after parameter validation and before the retry loop.
             op = model.name
             if is_mutating(op) and self.read_only:
                 with self._stats_lock:
                     self.stats.blocked[(service, op)] += 1
-                self._audit(service, region, op, None, {"blocked": "read-only mode"})
+                self._audit(
+                    "refused",
+                    new_call_id(),
+                    service,
+                    region,
+                    op,
+                    context.get("flowlogs_params"),
+                    endpoint=endpoint,
+                    result={"blocked": "read-only mode"},
+                )
                 raise ReadOnlyViolation(
                     f"Read-only mode: refused {service}:{op} in {region}. Nothing was changed.",
                     hint="Turn read-only off (command palette, or run without --read-only) to make changes.",
                 )
             with self._stats_lock:
                 self.stats.calls[(service, op)] += 1
+            if is_mutating(op):
+                call: dict[str, Any] = {"call_id": new_call_id(), "attempts": 0}
+                context[_CALL] = call
+                self._audit(
+                    "intent",
+                    call["call_id"],
+                    service,
+                    region,
+                    op,
+                    context.get("flowlogs_params"),
+                    endpoint=endpoint,
+                    sync=True,
+                )
 
         def capture_params(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
             if is_mutating(model.name):
                 context["flowlogs_params"] = dict(params)
+
+        def before_send(request: Any, **_: Any) -> None:
+            # Fires once per HTTP attempt; botocore numbers them in context["retries"]["attempt"].
+            context = getattr(request, "context", None) or {}
+            call = context.get(_CALL)
+            if call is None:
+                return
+            attempt = int(context.get("retries", {}).get("attempt", call["attempts"] + 1))
+            call["attempts"] = attempt
+            if attempt > 1 and self.audit is not None:
+                op = context.get("flowlogs_operation", "")
+                self.audit.append(
+                    {
+                        "phase": "attempt",
+                        "call_id": call["call_id"],
+                        "service": service,
+                        "region": region,
+                        "operation": op,
+                        "target": audit_target(context.get("flowlogs_params")),
+                        "attempt": attempt,
+                    }
+                )
 
         def after_call(parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
             if not is_mutating(model.name):
@@ -175,18 +274,12 @@ class AwsSession:
                 if error
                 else {"ok": True, "response": parsed}
             )
-            self._audit(service, region, model.name, context.get("flowlogs_params"), result)
+            self._result(service, region, model.name, context, result, endpoint)
 
         def after_error(exception: Exception, context: dict[str, Any], **_: Any) -> None:
             op = context.get("flowlogs_operation", "")
             if op and is_mutating(op):
-                self._audit(
-                    service,
-                    region,
-                    op,
-                    context.get("flowlogs_params"),
-                    {"ok": False, "error": str(exception)},
-                )
+                self._result(service, region, op, context, {"ok": False, "error": str(exception)}, endpoint)
 
         def remember_op(model: Any, context: dict[str, Any], **_: Any) -> None:
             context["flowlogs_operation"] = model.name
@@ -194,25 +287,71 @@ class AwsSession:
         events.register_first("before-parameter-build", capture_params)
         events.register_first("before-parameter-build", remember_op)
         events.register_first("before-call", before_call)
+        events.register_first("before-send", before_send)
         events.register("after-call", after_call)
         events.register("after-call-error", after_error)
 
+    def _result(
+        self,
+        service: str,
+        region: str,
+        op: str,
+        context: dict[str, Any],
+        result: dict[str, Any],
+        endpoint: str | None,
+    ) -> None:
+        call = context.get(_CALL) or {"call_id": new_call_id(), "attempts": 0}
+        self._audit(
+            "result",
+            call["call_id"],
+            service,
+            region,
+            op,
+            context.get("flowlogs_params"),
+            endpoint=endpoint,
+            result=result,
+            attempts=call["attempts"],
+            sync=True,
+        )
+
     def _audit(
-        self, service: str, region: str, op: str, params: dict[str, Any] | None, result: dict[str, Any]
+        self,
+        phase: Phase,
+        call_id: str,
+        service: str,
+        region: str,
+        op: str,
+        params: dict[str, Any] | None,
+        *,
+        endpoint: str | None,
+        result: dict[str, Any] | None = None,
+        attempts: int | None = None,
+        sync: bool = False,
     ) -> None:
         if self.audit is None:
             return
-        self.audit.append(
-            {
-                "identity": self._identity.arn if self._identity else None,
-                "profile": self.options.profile,
-                "service": service,
-                "region": region,
-                "operation": op,
-                "params": params or {},
-                "result": result,
-            }
-        )
+        # The identity is fetched lazily (never an STS call per mutation): until it is known, the
+        # account comes from the assumed role or from an ARN in the parameters.
+        identity = self._identity
+        record: dict[str, Any] = {
+            "phase": phase,
+            "call_id": call_id,
+            "identity": identity.arn if identity else None,
+            "account": identity.account if identity else self._account_hint or account_in(params or {}),
+            "profile": self.options.profile,
+            "service": service,
+            "region": region,
+            "operation": op,
+            "target": audit_target(params),
+            "params": params or {},
+        }
+        if endpoint:
+            record["endpoint"] = endpoint
+        if result is not None:
+            record["result"] = result
+        if attempts is not None:
+            record["attempts"] = attempts
+        self.audit.append(record, sync=sync)
 
     # -- identity ----------------------------------------------------------------------------------
     def identity(self, refresh: bool = False) -> Identity:
@@ -254,4 +393,5 @@ class AwsSession:
         )
         other = AwsSession(replace(self.options, profile=None), audit=self.audit, boto_session=boto)
         other.read_only = self.read_only
+        other._account_hint = account_in(role_arn)
         return other

@@ -166,6 +166,125 @@ def test_audit_records_identity_once_known(session: AwsSession, audit: AuditLog)
     assert identity.partition == "aws" and identity.account == "123456789012"
 
 
+def test_read_only_refusal_is_one_refused_record(moto: None, audit: AuditLog) -> None:
+    session = AwsSession(SessionOptions(region="us-east-1", read_only=True), audit=audit)
+    with pytest.raises(ReadOnlyViolation):
+        session.client("ec2").create_vpc(CidrBlock="10.0.0.0/16")
+    assert [e["phase"] for e in audit.entries()] == ["refused"]
+
+
+def test_intent_is_fsynced_before_the_request_is_sent(
+    session: AwsSession, audit: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import aws.audit
+
+    events: list[str] = []
+    real_fsync = aws.audit.os.fsync
+
+    def fsync(fd: int) -> None:
+        events.append("fsync " + audit.entries()[-1]["phase"])
+        real_fsync(fd)
+
+    monkeypatch.setattr(aws.audit.os, "fsync", fsync)
+    ec2 = session.client("ec2")
+    ec2.meta.events.register("before-send", lambda **_: events.append("send"))
+    ec2.create_vpc(CidrBlock="10.0.0.0/16")
+    assert events == ["fsync intent", "send", "fsync result"]
+
+
+def test_phases_of_a_call_share_one_call_id(session: AwsSession, audit: AuditLog) -> None:
+    session.client("s3").create_bucket(Bucket="call-id-bucket")
+    intent, result = audit.entries()
+    assert (intent["phase"], result["phase"], intent["call_id"]) == ("intent", "result", result["call_id"])
+
+
+def test_each_retry_writes_an_attempt_record(
+    session: AwsSession, audit: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import types
+
+    import botocore.endpoint
+    from botocore.exceptions import EndpointConnectionError
+
+    monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=lambda _: None))
+    ec2 = session.client("ec2")
+    failures = iter([True, True])
+
+    def fail_twice(request: Any, **_: Any) -> None:
+        if next(failures, False):
+            raise EndpointConnectionError(endpoint_url=request.url)
+
+    ec2.meta.events.register("before-send", fail_twice)
+    ec2.create_vpc(CidrBlock="10.0.0.0/16")
+    assert [(e["phase"], e.get("attempt"), e.get("attempts")) for e in audit.entries()] == [
+        ("intent", None, None),
+        ("attempt", 2, None),
+        ("attempt", 3, None),
+        ("result", None, 3),
+    ]
+
+
+POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+}
+
+
+def test_records_name_the_target_and_the_account_from_an_arn(session: AwsSession, audit: AuditLog) -> None:
+    iam = session.client("iam")
+    iam.create_policy(PolicyName="p", PolicyDocument=json.dumps(POLICY))
+    iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")
+    iam.attach_role_policy(RoleName="r", PolicyArn="arn:aws:iam::123456789012:policy/p")
+    intent = audit.entries()[-2]  # identity never fetched: the account comes from the PolicyArn
+    assert (intent["phase"], intent["target"], intent["account"]) == (
+        "intent",
+        "arn:aws:iam::123456789012:policy/p",
+        "123456789012",
+    )
+
+
+def test_records_name_a_custom_endpoint(
+    counting_server: CountingServer, monkeypatch: pytest.MonkeyPatch, audit: AuditLog
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", counting_server.url)
+    AwsSession(SessionOptions(region="us-east-1"), audit=audit).client("ec2").create_vpc(
+        CidrBlock="10.0.0.0/16"
+    )
+    assert {e["endpoint"] for e in audit.entries()} == {counting_server.url}
+
+
+def test_aws_endpoints_are_not_recorded(session: AwsSession, audit: AuditLog) -> None:
+    session.client("ec2").create_vpc(CidrBlock="10.0.0.0/16")
+    assert [e for e in audit.entries() if "endpoint" in e] == []
+
+
+def test_demo_runs_use_their_own_log_and_are_marked(
+    moto: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tui.config import load_settings, state_dir
+    from tui.factory import make_session
+
+    monkeypatch.delenv("FLOWLOGS_AUDIT_LOG")
+    monkeypatch.setenv("FLOWLOGS_DEMO_ENDPOINT", "http://127.0.0.1:1")
+    session = make_session(load_settings(region="us-east-1"))
+    session.client("ec2").create_vpc(CidrBlock="10.0.0.0/16")
+    assert session.audit is not None
+    assert (session.audit.path, {e["demo"] for e in session.audit.entries()}) == (
+        state_dir() / "demo-audit.jsonl",
+        {True},
+    )
+
+
+def test_real_runs_are_not_marked_demo(moto: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui.config import load_settings
+    from tui.factory import make_session
+
+    session = make_session(load_settings(region="us-east-1"))
+    session.client("ec2").create_vpc(CidrBlock="10.0.0.0/16")
+    assert session.audit is not None
+    assert [e for e in session.audit.entries() if "demo" in e] == []
+
+
 def test_clients_are_shared_and_created_once_across_threads(session: AwsSession) -> None:
     seen: list[int] = []
 

@@ -3,6 +3,7 @@ overridden by command-line flags."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,12 @@ from pydantic_settings import (
 )
 
 APP_NAME = "flowlogs-tui"
+# Set (to the sandbox's endpoint URL) by `Sandbox.export_env`: this process is a demo run.
+DEMO_ENV = "FLOWLOGS_DEMO_ENDPOINT"
+
+
+def demo_endpoint() -> str | None:
+    return os.environ.get(DEMO_ENV) or None
 
 
 def config_dir() -> Path:
@@ -60,12 +67,16 @@ class Settings(BaseSettings):
 
     @property
     def audit_path(self) -> Path:
-        return self.audit_log or state_dir() / "audit.jsonl"
+        """The audit log. A demo run (the sandbox) never writes to the real one: it uses FLOWLOGS_AUDIT_LOG
+        when that is set, else `demo-audit.jsonl` beside the configured log or in the state dir."""
+        if demo_endpoint() is None:
+            return self.audit_log or state_dir() / "audit.jsonl"
+        if os.environ.get("FLOWLOGS_AUDIT_LOG"):
+            return Path(os.environ["FLOWLOGS_AUDIT_LOG"])
+        return (self.audit_log.parent if self.audit_log else state_dir()) / "demo-audit.jsonl"
 
 
 def _toml_path() -> Path:
-    import os
-
     return Path(os.environ.get("FLOWLOGS_CONFIG", str(config_file())))
 
 

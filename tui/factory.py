@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from aws.audit import AuditLog
 from aws.session import AwsSession, SessionOptions
-from tui.config import Settings
+from tui.config import Settings, demo_endpoint
 
 if TYPE_CHECKING:
     from tui.app import FlowlogsApp
@@ -19,7 +19,8 @@ def make_session(settings: Settings, *, endpoint_url: str | None = None) -> AwsS
         read_only=settings.read_only,
         endpoint_url=endpoint_url,
     )
-    return AwsSession(options, audit=AuditLog(settings.audit_path))
+    # Demo runs have their own log (see Settings.audit_path) and every record says "demo": true.
+    return AwsSession(options, audit=AuditLog(settings.audit_path, demo=demo_endpoint() is not None))
 
 
 def create_app(

@@ -52,11 +52,14 @@ class Sandbox:
         self._stop_lock = threading.Lock()
 
     def export_env(self, env: MutableMapping[str, str]) -> None:
-        """Point boto3 (in this process or a child given `env`) at the sandbox with fake credentials."""
+        """Point boto3 (in this process or a child given `env`) at the sandbox with fake credentials, and
+        mark the run as a demo (its own audit log, every record marked)."""
         env["AWS_ENDPOINT_URL"] = self.endpoint_url
         env["AWS_ACCESS_KEY_ID"] = "demo"
         env["AWS_SECRET_ACCESS_KEY"] = "demo"
         env["AWS_DEFAULT_REGION"] = "us-east-1"
+        # Marks the run as the demo's: its own audit log, records with "demo": true (tui/config.py).
+        env["FLOWLOGS_DEMO_ENDPOINT"] = self.endpoint_url
         for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
             env.pop(var, None)
 
