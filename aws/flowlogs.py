@@ -457,6 +457,16 @@ class FlowLogsPartialFailure(FlowlogsError):
         self.outputs = outputs
 
 
+def client_token(change: Change, resource_ids: Sequence[str]) -> str:
+    """CreateFlowLogs' idempotency token (64 hex chars, EC2's limit): derived from the change and the
+    resources of this request, so a request repeated after a lost response (botocore's retry, or the
+    same apply run again) is not applied twice, while a request for another subset of resources, which
+    AWS would refuse with IdempotentParameterMismatch under the same token, gets its own."""
+    config = FlowLogConfig.from_params(change.params)
+    text = "\n".join([change.id, ",".join(sorted(set(resource_ids))), config.key()])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 class CreateFlowLogsExecutor(Executor):
     kind = CREATE_KIND
 
@@ -473,7 +483,7 @@ class CreateFlowLogsExecutor(Executor):
         pending = [rid for rid in ids if rid not in done]
         client = session.client("ec2", change.region)
         while pending:
-            params = {**change.params, "ResourceIds": pending}
+            params = {**change.params, "ResourceIds": pending, "ClientToken": client_token(change, pending)}
             try:
                 response = client.create_flow_logs(**params)
             except ClientError as err:

@@ -971,7 +971,12 @@ def changes_for(
             params={
                 "PolicyArn": target.policy_arn,
                 "VersionId": oldest.version_id,
-                "Precondition": {"DefaultVersionId": target.version_id, "DocumentSha256": target.sha256},
+                "Precondition": {
+                    "DefaultVersionId": target.version_id,
+                    "DocumentSha256": target.sha256,
+                    # no slot is needed when a version with the new document already exists (reused)
+                    "WantedDocumentSha256": document_sha256(merge.proposed),
+                },
             },
             destructive=True,
             group="iam",
@@ -1063,7 +1068,53 @@ def _check_managed(change: Change, version_id: str, doc: dict[str, Any]) -> None
         raise ValidationFailed(f"{change.params['PolicyArn']}: {STALE}. Nothing was changed.")
 
 
+CREATE_ATTEMPTS = 3  # CreatePolicyVersion sends, each after looking for a version a lost one made
+
+
+class _LostResponse(Exception):
+    """A CreatePolicyVersion request got no response (connection dropped, timeout): it may have been
+    applied. Raised instead of botocore's blind retry, which would create a second version."""
+
+    def __init__(self, original: Exception) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+def _no_blind_retry(caught_exception: Exception | None = None, **_: Any) -> None:
+    if caught_exception is not None:
+        raise _LostResponse(caught_exception)
+
+
+def _guard_create(iam: Any) -> Any:
+    """The IAM client, with botocore's retry of a CreatePolicyVersion without a response turned into
+    `_LostResponse` (retries after an error response, such as throttling, are kept: nothing was made)."""
+    iam.meta.events.register_first(
+        "needs-retry.iam.CreatePolicyVersion", _no_blind_retry, unique_id="flowlogs-no-blind-retry"
+    )
+    return iam
+
+
+def version_with_document(session: AwsSession, arn: str, wanted: dict[str, Any]) -> PolicyVersionInfo | None:
+    """The version of `arn` whose document equals `wanted` (compared as parsed JSON), default first."""
+    iam = _iam(session)
+    versions = sorted(_versions(iam, arn), key=lambda v: (not v.is_default, _version_order(v)))
+    for version in versions:
+        doc = iam.get_policy_version(PolicyArn=arn, VersionId=version.version_id)["PolicyVersion"]["Document"]
+        if _decode_document(doc) == wanted:
+            return version
+    return None
+
+
+def _make_default(session: AwsSession, arn: str, version: PolicyVersionInfo) -> None:
+    if not version.is_default:
+        _iam(session).set_default_policy_version(PolicyArn=arn, VersionId=version.version_id)
+
+
 class CreatePolicyVersionExecutor(Executor):
+    """Makes a version with the wanted document the default: an existing identical version is reused
+    (made default) instead of creating another, before sending and again after any error or lost
+    response, so a retry, a concurrent apply or a re-apply after a rollback leaves one such version."""
+
     kind = "iam.create-policy-version"
 
     def satisfied(self, session: AwsSession, change: Change) -> bool:
@@ -1072,34 +1123,69 @@ class CreatePolicyVersionExecutor(Executor):
 
     def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
         arn = change.params["PolicyArn"]
+        wanted = json.loads(change.params["PolicyDocument"])
         version_id, doc = _default(session, arn)
-        if doc == json.loads(change.params["PolicyDocument"]):
+        if doc == wanted:
             return {"PolicyArn": arn, "VersionId": version_id}
         _check_managed(change, version_id, doc)
-        try:
-            created = _iam(session).create_policy_version(**_sent(change))["PolicyVersion"]
-        except ClientError as err:
-            if error_code(err) == "LimitExceeded":
-                raise FlowlogsError(
-                    f"{arn} already has {MAX_POLICY_VERSIONS} versions.",
-                    hint="Refresh the diff: the oldest non-default version must be deleted first (confirm it).",
-                ) from err
-            raise
-        return {
+        out = {
             "PolicyArn": arn,
-            "VersionId": created["VersionId"],
             "PreviousDefaultVersionId": version_id,
             "PreviousDocumentSha256": document_sha256(doc),
         }
+        existing = version_with_document(session, arn, wanted)
+        if existing is not None:
+            _make_default(session, arn, existing)
+            return {**out, "VersionId": existing.version_id, "Reused": True}
+        return {**out, "VersionId": self._create(session, change, wanted)}
+
+    def _create(self, session: AwsSession, change: Change, wanted: dict[str, Any]) -> str:
+        arn = change.params["PolicyArn"]
+        iam = _guard_create(_iam(session))
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                return str(iam.create_policy_version(**_sent(change))["PolicyVersion"]["VersionId"])
+            except (ClientError, _LostResponse) as err:
+                made = version_with_document(session, arn, wanted)  # by a lost attempt, or concurrently
+                if made is not None:
+                    _make_default(session, arn, made)
+                    return made.version_id
+                if isinstance(err, _LostResponse):
+                    if attempt < CREATE_ATTEMPTS:
+                        continue  # it was not applied: send again
+                    raise err.original from err
+                if error_code(err) == "LimitExceeded":
+                    raise FlowlogsError(
+                        f"{arn} already has {MAX_POLICY_VERSIONS} versions.",
+                        hint="Refresh the diff: the oldest non-default version must be deleted first (confirm it).",
+                    ) from err
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class DeletePolicyVersionExecutor(Executor):
+    """Rotation: frees a slot for the new version. Unneeded (satisfied) when there is a free slot, the
+    version is gone, or a version with the wanted document already exists (it is reused)."""
+
     kind = "iam.delete-policy-version"
 
     def satisfied(self, session: AwsSession, change: Change) -> bool:
-        versions = _versions(_iam(session), change.params["PolicyArn"])
+        arn = change.params["PolicyArn"]
+        versions = _versions(_iam(session), arn)
         gone = all(v.version_id != change.params["VersionId"] for v in versions)
-        return gone or len(versions) < MAX_POLICY_VERSIONS
+        if gone or len(versions) < MAX_POLICY_VERSIONS:
+            return True
+        wanted = str((change.params.get("Precondition") or {}).get("WantedDocumentSha256") or "")
+        return bool(wanted) and self._has_document(session, arn, versions, wanted)
+
+    @staticmethod
+    def _has_document(session: AwsSession, arn: str, versions: list[PolicyVersionInfo], sha: str) -> bool:
+        iam = _iam(session)
+        for version in versions:
+            doc = iam.get_policy_version(PolicyArn=arn, VersionId=version.version_id)["PolicyVersion"]
+            if document_sha256(_decode_document(doc["Document"])) == sha:
+                return True
+        return False
 
     def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
         arn, victim = change.params["PolicyArn"], change.params["VersionId"]

@@ -3,8 +3,10 @@
 A Change says what it does, why, to which ARN, and exactly which API call with which parameters. Each
 Change has a `kind`, and each kind has an `Executor` registered here that knows how to check whether the
 change is already satisfied (read calls only) and how to apply it (idempotently). `apply_plan` runs the
-changes in order, skips satisfied ones, and stops at the first failure, recording the state of every
-change; running the same plan again converges without duplicates.
+changes in order and skips satisfied ones. A change runs only when every change it `depends_on` is
+satisfied or applied; otherwise it is `skipped` with `blocked_by` naming the failed (or refused) change at
+the root, so a conflict on one resource does not stop unrelated changes. The state of every change is
+recorded; running the same plan again converges without duplicates.
 """
 
 from __future__ import annotations
@@ -148,7 +150,9 @@ def executor_for(kind: str) -> Executor:
         raise ValidationFailed(f"Unknown change kind {kind!r} in plan.") from None
 
 
-Status = Literal["pending", "satisfied", "applied", "failed", "not-run", "refused"]
+Status = Literal["pending", "satisfied", "applied", "failed", "not-run", "refused", "skipped"]
+DONE: tuple[Status, ...] = ("satisfied", "applied")  # a dependant may run after these
+PROBLEMS: tuple[Status, ...] = ("failed", "refused")  # the change itself went wrong (not a dependency)
 
 
 class ChangeResult(BaseModel):
@@ -156,6 +160,9 @@ class ChangeResult(BaseModel):
     status: Status = "pending"
     detail: str = ""
     outputs: dict[str, Any] = Field(default_factory=dict)
+    blocked_by: str = Field(
+        default="", description="skipped: the id of the failed or refused change it (transitively) needs"
+    )
 
 
 class ApplyReport(BaseModel):
@@ -166,11 +173,21 @@ class ApplyReport(BaseModel):
 
     @property
     def ok(self) -> bool:
-        return all(r.status in ("satisfied", "applied") for r in self.results)
+        return all(r.status in DONE for r in self.results)
 
     @property
     def failed(self) -> ChangeResult | None:
-        return next((r for r in self.results if r.status in ("failed", "refused")), None)
+        """The first change that failed or was refused (skipped ones name it in `blocked_by`)."""
+        return next((r for r in self.results if r.status in PROBLEMS), None)
+
+    @property
+    def problems(self) -> list[ChangeResult]:
+        """Every change that failed or was refused, in plan order."""
+        return [r for r in self.results if r.status in PROBLEMS]
+
+    @property
+    def skipped(self) -> list[ChangeResult]:
+        return [r for r in self.results if r.status == "skipped"]
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -190,10 +207,14 @@ def apply_plan(
     on_progress: Progress | None = None,
     on_begin: Callable[[Change], object] | None = None,
 ) -> ApplyReport:
-    """Run the plan's changes in order. Stops at the first failure; later changes are `not-run`.
+    """Run the plan's changes in order. A change whose prerequisites (`depends_on`) did not all end
+    satisfied or applied is `skipped`, with `blocked_by` the root failed/refused change; every other change
+    still runs. Raises ValidationFailed, before any change, for a dependency that is not an earlier change.
 
-    `on_begin(change)` is called before each change is checked, `on_progress(change, result)` after it."""
+    `on_begin(change)` is called before each change is checked (not for skipped ones),
+    `on_progress(change, result)` after every change, skipped ones included."""
     now = lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")  # noqa: E731
+    _check_order(plan)
     report = ApplyReport(
         account=plan.account,
         started=now(),
@@ -206,29 +227,98 @@ def apply_plan(
                 f"This plan was made for account {plan.account}, but the credentials are for {actual}. "
                 "Nothing was changed."
             )
-    stopped = False
+    by_id: dict[str, ChangeResult] = {}
     for change, result in zip(plan.changes, report.results, strict=True):
-        if stopped:
-            break
-        if on_begin:
-            on_begin(change)
-        try:
-            executor = executor_for(change.kind)
-            if executor.satisfied(session, change):
-                result.status, result.detail = "satisfied", "already as required"
-            elif change.destructive and not confirm_destructive:
-                result.status = "refused"
-                result.detail = "destructive change not confirmed; nothing was changed"
-                stopped = True
-            else:
-                result.outputs = executor.apply(session, change)
-                result.status, result.detail = "applied", "done"
-        except Exception as err:
-            problem = err if isinstance(err, FlowlogsError) else explain(err, service=change.service)
-            result.status, result.detail = "failed", str(problem)
-            result.outputs = dict(getattr(err, "outputs", None) or {})  # partial successes are kept
-            stopped = True
+        blocker = next((by_id[d] for d in change.depends_on if by_id[d].status not in DONE), None)
+        if blocker is not None:
+            root = blocker.blocked_by or blocker.change_id
+            result.status, result.blocked_by = "skipped", root
+            result.detail = f"not run: it needs {root}, which {_ended(by_id[root])}"
+        else:
+            if on_begin:
+                on_begin(change)
+            _run_one(change, result, session, confirm_destructive)
+        by_id[change.id] = result
         if on_progress:
             on_progress(change, result)
     report.finished = now()
     return report
+
+
+def _run_one(change: Change, result: ChangeResult, session: AwsSession, confirm_destructive: bool) -> None:
+    try:
+        executor = executor_for(change.kind)
+        if executor.satisfied(session, change):
+            result.status, result.detail = "satisfied", "already as required"
+        elif change.destructive and not confirm_destructive:
+            result.status = "refused"
+            result.detail = "destructive change not confirmed; nothing was changed"
+        else:
+            result.outputs = executor.apply(session, change)
+            result.status, result.detail = "applied", "done"
+    except Exception as err:
+        problem = err if isinstance(err, FlowlogsError) else explain(err, service=change.service)
+        result.status, result.detail = "failed", str(problem)
+        result.outputs = dict(getattr(err, "outputs", None) or {})  # partial successes are kept
+
+
+def _ended(result: ChangeResult) -> str:
+    return "was refused (not confirmed)" if result.status == "refused" else "failed"
+
+
+def _check_order(plan: Plan) -> None:
+    """Every dependency names an earlier change (a plan file may have been edited by hand)."""
+    seen: set[str] = set()
+    for change in plan.changes:
+        unknown = [d for d in change.depends_on if d not in seen]
+        if unknown:
+            raise ValidationFailed(
+                f"Change {change.id} depends on {', '.join(unknown)}, which is not an earlier change of the "
+                "plan. Nothing was changed."
+            )
+        seen.add(change.id)
+
+
+# Bucket changes log delivery needs before a log can be pointed at the bucket: the bucket, its policy
+# letting delivery write, and its encryption (whose KMS key policy change it depends on, when there is one).
+DELIVERY_PREREQUISITES = (
+    "s3.create-bucket",
+    "s3.put-bucket-policy",
+    "s3.put-encryption",
+    "kms.put-key-policy",
+)
+LOG_KINDS = ("ec2.create-flow-logs", "network-firewall.s3-log-destination")
+
+
+def log_destination_bucket(change: Change) -> str:
+    """The S3 bucket a flow log or firewall logging change delivers to ('' when not S3 / unknown)."""
+    params = change.params
+    if isinstance(params.get("LogDestination"), str):  # CreateFlowLogs: arn:aws:s3:::bucket/prefix
+        resource = params["LogDestination"].split(":::", 1)[-1] if ":::" in params["LogDestination"] else ""
+        return resource.split("/", 1)[0]
+    log_type = change.id.rsplit(":", 1)[-1]
+    configs = (params.get("LoggingConfiguration") or {}).get("LogDestinationConfigs") or []
+    for config in configs:
+        if config.get("LogType") == log_type and config.get("LogDestinationType") == "S3":
+            return str((config.get("LogDestination") or {}).get("bucketName", ""))
+    return ""
+
+
+def link_to_buckets(plan: Plan, keys: dict[str, str] | None = None) -> None:
+    """Make every log change (flow logs, firewall logging to S3) depend on the changes of its bucket that
+    delivery needs (`DELIVERY_PREREQUISITES`), so a failed bucket change skips only the logs aimed at it.
+    `keys`: bucket name -> its SSE-KMS key ARN, for a key policy change that is the bucket's only change."""
+    keys = keys or {}
+    earlier: list[Change] = []
+    for change in plan.changes:
+        if change.kind in LOG_KINDS:
+            bucket = log_destination_bucket(change)
+            needs = [
+                c.id
+                for c in earlier
+                if c.kind in DELIVERY_PREREQUISITES
+                and bucket
+                and (c.params.get("Bucket") == bucket or (keys.get(bucket) and c.target == keys[bucket]))
+            ]
+            change.depends_on = list(dict.fromkeys([*change.depends_on, *needs]))
+        earlier.append(change)

@@ -28,7 +28,7 @@ from aws.firewall import FirewallOptions, FirewallTarget, firewall_changes
 from aws.flowlogs import FlowLogOptions, FlowLogTarget, flowlog_changes
 from aws.inventory import FlowLog, Inventory, Vpc
 from aws.permissions import declare
-from aws.plan import Change, Plan
+from aws.plan import Change, Plan, link_to_buckets
 from aws.session import AwsSession
 
 PERMISSIONS = declare(
@@ -552,6 +552,7 @@ def build_plan(
     plan.coverage = build.coverage
     if policy_changes is not None:
         plan.extend(policy_changes(read_set, build.kms_keys))
+    link_to_buckets(plan, {t.name: t.kms_key_arn for t in targets_b})  # logs wait for their bucket
     return build
 
 

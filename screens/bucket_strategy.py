@@ -690,4 +690,7 @@ class BucketStrategyScreen(WizardScreen):
         elif report.ok:
             status.update("Applied: the bucket(s) are ready. Ctrl+N goes to the next step.")
         else:
-            status.update("Apply stopped: fix the failure and preview again; finished changes are skipped.")
+            status.update(
+                "Not every change went through (failed ones, and those that needed them, are listed): fix the "
+                "failure and preview again; finished changes are skipped."
+            )

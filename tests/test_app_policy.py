@@ -147,10 +147,11 @@ async def test_find_apply_rotate_rollback_reapply(seeded: SeedSummary, tmp_path:
         assert vid == seeded_default and READ_SID not in sids(doc)
         assert screen.proposal is not None and not screen.proposal.merge.noop
 
-        await apply_from_screen(pilot, destructive=True)  # re-applied (rotating v2 this time)
+        # re-applied: the identical v6 is made default again; the planned rotation of v2 is not needed
+        await apply_from_screen(pilot, destructive=True)
         vid, doc = default_doc(iam, arn)
-        assert vid == "v7" and READ_SID in sids(doc)
-        assert version_ids(iam, arn) == ["v3", "v4", "v5", "v6", "v7"]
+        assert vid == "v6" and READ_SID in sids(doc)
+        assert version_ids(iam, arn) == ["v2", "v3", "v4", "v5", "v6"]
 
 
 async def test_concurrent_edit_is_refused_and_refreshed(seeded: SeedSummary, tmp_path: Path) -> None:

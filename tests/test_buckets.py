@@ -455,7 +455,9 @@ def test_bucket_already_exists_at_apply_is_refused(session: AwsSession, account:
     failed = report.failed
     assert failed is not None and failed.change_id == "s3.create-bucket:raced-name"
     assert "already used by another AWS account" in failed.detail
-    assert [r.status for r in report.results[1:]] == ["not-run"] * (len(report.results) - 1)
+    assert [(r.status, r.blocked_by) for r in report.results[1:]] == [
+        ("skipped", "s3.create-bucket:raced-name")
+    ] * (len(report.results) - 1)
 
 
 def test_bucket_already_owned_by_you_at_apply_is_reused(session: AwsSession, account: str) -> None:

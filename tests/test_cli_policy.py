@@ -204,7 +204,8 @@ def test_apply_rollback_reapply_with_rotation(
     code, out, _ = run(capsys, "--role", "kentik-metadata-role", "--rollback", "--yes")
     assert code == 0 and "make v4 the default again" in out
     assert default_version(session, arn) == "v4"
-    # re-apply: 5 versions exist, so the oldest non-default one (v1) is deleted first
+    # re-apply: 5 versions exist, so the plan rotates the oldest non-default one (v1); but the identical
+    # version v5 exists, so it is made default again and nothing is deleted or created
     code, out, _ = run(capsys, *role, "--apply", "--yes", "--json")
     data = json.loads(out)
     assert code == 0 and data["target"]["default_version"] == "v4"
@@ -213,10 +214,10 @@ def test_apply_rollback_reapply_with_rotation(
         ops == ["DeletePolicyVersion", "CreatePolicyVersion"]
         and data["changes"][0]["params"]["VersionId"] == "v1"
     )
-    assert [r["status"] for r in data["applied"]["results"]] == ["applied", "applied"]
+    assert [r["status"] for r in data["applied"]["results"]] == ["satisfied", "applied"]
     versions = session.client("iam").list_policy_versions(PolicyArn=arn)["Versions"]
-    assert sorted(v["VersionId"] for v in versions) == ["v2", "v3", "v4", "v5", "v6"]
-    assert default_version(session, arn) == "v6"
+    assert sorted(v["VersionId"] for v in versions) == ["v1", "v2", "v3", "v4", "v5"]
+    assert default_version(session, arn) == "v5"
     # and now nothing is left to do
     code, out, _ = run(capsys, "--policy-arn", arn, "--bucket", "logs-a")
     assert code == 0 and "No change needed" in out

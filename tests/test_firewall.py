@@ -224,7 +224,7 @@ def test_other_s3_bucket_repointed_only_when_chosen_and_confirmed(session: AwsSe
         ("ALERT", False),
     ]
     refused = apply_plan(plan, session)
-    assert [r.status for r in refused.results] == ["refused", "not-run"]
+    assert [r.status for r in refused.results] == ["refused", "skipped"]
     assert logging_of(nfw, target.arn) == [OTHER_FLOW]
 
     assert apply_plan(plan, session, confirm_destructive=True).ok

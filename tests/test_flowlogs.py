@@ -351,7 +351,9 @@ def test_already_exists_in_unsuccessful_with_matching_config_is_success(
     racer = vpcs[1]
 
     def someone_was_faster(real: Any, **params: Any) -> dict[str, Any]:
-        theirs = ec2.create_flow_logs(**{**params, "ResourceIds": [racer]})["FlowLogIds"][0]
+        theirs = ec2.create_flow_logs(**{**params, "ResourceIds": [racer], "ClientToken": "another-apply"})[
+            "FlowLogIds"
+        ][0]
         response = real(**{**params, "ResourceIds": [r for r in params["ResourceIds"] if r != racer]})
         response["Unsuccessful"] = [
             {"ResourceId": racer, "Error": {"Code": "FlowLogAlreadyExists", "Message": "exists"}}
@@ -376,7 +378,7 @@ def test_already_exists_raised_with_matching_config_is_success(session: AwsSessi
     def someone_was_faster(real: Any, **params: Any) -> dict[str, Any]:
         calls.append(list(params["ResourceIds"]))
         if len(calls) == 1:
-            ec2.create_flow_logs(**{**params, "ResourceIds": [racer]})
+            ec2.create_flow_logs(**{**params, "ResourceIds": [racer], "ClientToken": "another-apply"})
         return real(**params)  # moto raises FlowLogAlreadyExists for the whole call
 
     wrap_create(session, someone_was_faster)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import boto3
 import pytest
 
 from aws.errors import ValidationFailed
@@ -21,6 +22,7 @@ from aws.iam_policy import (
     READ_SID,
     STALE,
     PolicyChoiceNeeded,
+    PolicyProposal,
     PolicyVersionInfo,
     Requirements,
     SizeReport,
@@ -535,9 +537,9 @@ def test_apply_managed_then_rollback(session: AwsSession, tmp_path: Any) -> None
     assert back.ok, back
     assert default_doc(iam, arn) == ("v1", pol([META]))
     assert version_ids(iam, arn) == ["v1", "v2"]  # rollback keeps the newer version
-    # re-apply after the rollback
+    # re-apply after the rollback: the identical version is made default again, no new one
     report, _ = apply_proposal(session, prepare(session, NEED, role_name="kentik"))
-    assert report.ok and default_doc(iam, arn)[0] == "v3"
+    assert report.ok and default_doc(iam, arn)[0] == "v2"
 
 
 def test_rollback_refuses_when_policy_moved_on(session: AwsSession) -> None:
@@ -582,7 +584,7 @@ def test_version_rotation_at_five(session: AwsSession) -> None:
     assert create.depends_on == [rotate.id] and not create.destructive
     # not confirmed: refused, nothing deleted or created
     report, record = apply_proposal(session, proposal)
-    assert [r.status for r in report.results] == ["refused", "not-run"] and record is None
+    assert [r.status for r in report.results] == ["refused", "skipped"] and record is None
     assert version_ids(iam, arn) == ["v1", "v2", "v3", "v4", "v5"]
     report, record = apply_proposal(session, proposal, confirm_destructive=True)
     assert report.ok, report
@@ -591,6 +593,94 @@ def test_version_rotation_at_five(session: AwsSession) -> None:
     assert version_ids(iam, arn) == ["v2", "v3", "v4", "v5", "v6"]
     assert default_doc(iam, arn) == ("v6", proposal.merge.proposed)
     assert record and record.previous_version_id == "v3"
+
+
+def applied_then_rolled_back(session: AwsSession, versions: int) -> tuple[str, PolicyProposal]:
+    """A policy with `versions` versions whose proposal was applied and rolled back: the identical version
+    exists, not default. Returns the ARN and the proposal of the re-apply."""
+    iam = session.client("iam")
+    arn = make_managed(iam, "meta", pol([META]), versions=versions - 1)
+    _, record = apply_proposal(session, prepare(session, NEED, policy_arn=arn))
+    assert record is not None and rollback(session, record).ok
+    return arn, prepare(session, NEED, policy_arn=arn)
+
+
+def test_reapply_after_rollback_reuses_the_identical_version(session: AwsSession) -> None:
+    arn, proposal = applied_then_rolled_back(session, versions=2)
+    apply_proposal(session, proposal)
+    assert (version_ids(session.client("iam"), arn), default_doc(session.client("iam"), arn)[0]) == (
+        ["v1", "v2"],
+        "v2",
+    )
+
+
+def test_reuse_makes_no_create_call(session: AwsSession) -> None:
+    _, proposal = applied_then_rolled_back(session, versions=2)
+    before = session.stats.calls[("iam", "CreatePolicyVersion")]
+    apply_proposal(session, proposal)
+    assert session.stats.calls[("iam", "CreatePolicyVersion")] == before
+
+
+def test_reuse_keeps_a_rollback_record_to_the_previous_default(session: AwsSession) -> None:
+    _, proposal = applied_then_rolled_back(session, versions=2)
+    _, record = apply_proposal(session, proposal)
+    assert record is not None and (record.applied_version_id, record.previous_version_id) == ("v2", "v1")
+
+
+def test_reapply_after_rollback_at_five_versions_deletes_nothing(session: AwsSession) -> None:
+    arn, proposal = applied_then_rolled_back(session, versions=5)
+    assert proposal.rotation is not None  # planned from version metadata only
+    report, _ = apply_proposal(session, proposal, confirm_destructive=True)
+    assert [r.status for r in report.results] == ["satisfied", "applied"]
+    assert version_ids(session.client("iam"), arn) == ["v1", "v2", "v3", "v4", "v5"]
+
+
+def test_reapply_after_rollback_at_five_needs_no_confirmation(session: AwsSession) -> None:
+    _, proposal = applied_then_rolled_back(session, versions=5)
+    report, _ = apply_proposal(session, proposal)
+    assert report.ok, report
+
+
+def created_meanwhile(session: AwsSession, arn: str, document: str, code: str) -> None:
+    """The next CreatePolicyVersion through the session is answered with error `code` after the version
+    was made (as when a response was lost and the retry failed, or another machine applied it)."""
+    iam = session.client("iam")
+
+    def hook(**_: Any) -> tuple[Any, dict[str, Any]]:
+        iam.meta.events.unregister("before-call.iam.CreatePolicyVersion", hook)
+        boto3.client("iam", region_name="us-east-1").create_policy_version(
+            PolicyArn=arn, PolicyDocument=document, SetAsDefault=True
+        )
+        error = {
+            "Error": {"Code": code, "Message": "from the test"},
+            "ResponseMetadata": {"HTTPStatusCode": 409},
+        }
+        return type("Http", (), {"status_code": 409})(), error
+
+    iam.meta.events.register("before-call.iam.CreatePolicyVersion", hook)
+
+
+def test_error_after_the_version_was_made_reuses_it(session: AwsSession) -> None:
+    iam = session.client("iam")
+    arn = make_managed(iam, "meta", pol([META]), versions=4)
+    proposal = prepare(session, NEED, policy_arn=arn)
+    created_meanwhile(session, arn, proposal.changes[0].params["PolicyDocument"], "LimitExceeded")
+    report, _ = apply_proposal(session, proposal)
+    assert report.ok and version_ids(iam, arn) == ["v1", "v2", "v3", "v4", "v5"]
+
+
+def test_error_without_a_matching_version_still_fails(session: AwsSession) -> None:
+    iam = session.client("iam")
+    arn = make_managed(iam, "meta", pol([META]))
+    proposal = prepare(session, NEED, policy_arn=arn)
+    created_meanwhile(
+        session,
+        arn,
+        json.dumps(pol([META, {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}])),
+        "LimitExceeded",
+    )
+    report, _ = apply_proposal(session, proposal)
+    assert report.results[0].status == "failed" and "already has 5 versions" in report.results[0].detail
 
 
 def test_oldest_non_default_never_picks_the_default() -> None:

@@ -1,4 +1,4 @@
-"""Change engine: JSON round trip, ordered idempotent apply, stop at first failure, destructive guard."""
+"""Change engine: JSON round trip, ordered idempotent apply, dependency-aware skipping, destructive guard."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from aws.errors import ReadOnlyViolation, ValidationFailed
-from aws.plan import ApplyReport, Change, ChangeResult, Executor, Plan, apply_plan
+from aws.plan import ApplyReport, Change, ChangeResult, Executor, Plan, apply_plan, link_to_buckets
 from aws.session import AwsSession
 
 
@@ -98,18 +98,94 @@ def test_apply_then_rerun_converges_without_mutations(session: AwsSession, vpcs:
     assert session.stats.mutating() == mutations  # no mutating call on the rerun
 
 
-def test_apply_stops_at_first_failure_and_rerun_converges(session: AwsSession, vpcs: list[str]) -> None:
+def test_failure_does_not_stop_unrelated_changes(session: AwsSession, vpcs: list[str]) -> None:
     plan = Plan()
     plan.add(tag_change(vpcs[0], "k"))
     plan.add(tag_change("vpc-0000000000000dead", "k"))  # does not exist: fails
     plan.add(tag_change(vpcs[1], "k"))
     report = apply_plan(plan, session)
-    assert [r.status for r in report.results] == ["applied", "failed", "not-run"]
-    assert report.failed is not None and report.failed.change_id == "tag:vpc-0000000000000dead:k"
-    assert "vpc-0000000000000dead" in report.failed.detail or "InvalidVpcID" in report.failed.detail
-    fixed = Plan(changes=[plan.changes[0], plan.changes[2]])
+    assert [r.status for r in report.results] == ["applied", "failed", "applied"]
+
+
+def test_failed_change_is_reported_with_the_aws_error(session: AwsSession, vpcs: list[str]) -> None:
+    plan = Plan(changes=[tag_change("vpc-0000000000000dead", "k"), tag_change(vpcs[0], "k")])
+    failed = apply_plan(plan, session).failed
+    assert failed is not None and failed.change_id == "tag:vpc-0000000000000dead:k"
+    assert "vpc-0000000000000dead" in failed.detail or "InvalidVpcID" in failed.detail
+
+
+def failing_chain(vpcs: list[str]) -> Plan:
+    """dead (fails) <- a <- b, and an unrelated c."""
+    plan = Plan()
+    plan.add(tag_change("vpc-0000000000000dead", "k"))
+    plan.add(tag_change(vpcs[0], "a", depends_on=["tag:vpc-0000000000000dead:k"]))
+    plan.add(tag_change(vpcs[1], "b", depends_on=[f"tag:{vpcs[0]}:a"]))
+    plan.add(tag_change(vpcs[2], "c"))
+    return plan
+
+
+def test_dependants_of_a_failure_are_skipped_naming_the_root(session: AwsSession, vpcs: list[str]) -> None:
+    report = apply_plan(failing_chain(vpcs), session)
+    assert [(r.status, r.blocked_by) for r in report.results] == [
+        ("failed", ""),
+        ("skipped", "tag:vpc-0000000000000dead:k"),
+        ("skipped", "tag:vpc-0000000000000dead:k"),
+        ("applied", ""),
+    ]
+
+
+def test_skipped_changes_make_no_call(session: AwsSession, vpcs: list[str]) -> None:
+    apply_plan(failing_chain(vpcs), session)
+    assert session.stats.calls[("ec2", "CreateTags")] == 2  # the failing one and the unrelated one
+
+
+def test_skipped_changes_are_reported_but_not_begun(session: AwsSession, vpcs: list[str]) -> None:
+    begun: list[str] = []
+    done: list[str] = []
+    apply_plan(
+        failing_chain(vpcs),
+        session,
+        on_begin=lambda c: begun.append(c.id),
+        on_progress=lambda c, r: done.append(c.id),
+    )
+    assert (len(begun), len(done)) == (2, 4)
+
+
+def test_report_counts_skipped_and_is_not_ok(session: AwsSession, vpcs: list[str]) -> None:
+    report = apply_plan(failing_chain(vpcs), session)
+    assert (report.ok, report.counts()) == (False, {"failed": 1, "skipped": 2, "applied": 1})
+
+
+def test_refused_change_blocks_its_dependants(session: AwsSession, vpcs: list[str]) -> None:
+    plan = Plan()
+    plan.add(tag_change(vpcs[0], "replace", destructive=True))
+    plan.add(tag_change(vpcs[1], "after", depends_on=[f"tag:{vpcs[0]}:replace"]))
+    report = apply_plan(plan, session)
+    assert [(r.status, r.blocked_by) for r in report.results] == [
+        ("refused", ""),
+        ("skipped", f"tag:{vpcs[0]}:replace"),
+    ]
+
+
+def test_rerun_after_fixing_the_failure_converges(session: AwsSession, vpcs: list[str]) -> None:
+    plan = failing_chain(vpcs)
+    apply_plan(plan, session)
+    fixed = Plan(
+        changes=[
+            c.model_copy(update={"depends_on": []}) if c.id.endswith(":a") else c for c in plan.changes[1:]
+        ]
+    )
     rerun = apply_plan(fixed, session)
-    assert [r.status for r in rerun.results] == ["satisfied", "applied"]
+    assert [r.status for r in rerun.results] == ["applied", "applied", "satisfied"]
+
+
+def test_dependency_on_a_later_change_is_refused_before_any_call(
+    session: AwsSession, vpcs: list[str]
+) -> None:
+    plan = Plan(changes=[tag_change(vpcs[0], "a", depends_on=[f"tag:{vpcs[1]}:b"]), tag_change(vpcs[1], "b")])
+    with pytest.raises(ValidationFailed, match="not an earlier change"):
+        apply_plan(plan, session)
+    assert session.stats.mutating() == 0
 
 
 def test_destructive_change_needs_confirmation(session: AwsSession, vpcs: list[str]) -> None:
@@ -147,3 +223,60 @@ def test_unknown_change_kind_fails_that_change(session: AwsSession) -> None:
 def test_report_model_round_trip() -> None:
     report = ApplyReport(results=[ChangeResult(change_id="x", status="applied", outputs={"id": "fl-1"})])
     assert ApplyReport.model_validate_json(report.model_dump_json()) == report
+
+
+def bare(change_id: str, kind: str, **params: Any) -> Change:
+    return Change(
+        id=change_id,
+        kind=kind,
+        title=change_id,
+        reason="link test",
+        target=params.pop("target", "arn:aws:s3:::x"),
+        service="s3",
+        region="us-east-1",
+        operation="Op",
+        params=params,
+    )
+
+
+def linked_plan() -> Plan:
+    key = "arn:aws:kms:us-east-1:123456789012:key/k1"
+    return Plan(
+        changes=[
+            bare("s3.create-bucket:logs", "s3.create-bucket", Bucket="logs"),
+            bare("kms.put-key-policy:k1", "kms.put-key-policy", KeyId=key, target=key),
+            bare("s3.put-lifecycle:logs", "s3.put-lifecycle", Bucket="logs"),
+            bare("s3.create-bucket:other", "s3.create-bucket", Bucket="other"),
+            bare("ec2.create-flow-logs:1", "ec2.create-flow-logs", LogDestination="arn:aws:s3:::logs/p/"),
+            bare(
+                "network-firewall.s3-log-destination:fw:FLOW",
+                "network-firewall.s3-log-destination",
+                LoggingConfiguration={
+                    "LogDestinationConfigs": [
+                        {
+                            "LogType": "ALERT",
+                            "LogDestinationType": "S3",
+                            "LogDestination": {"bucketName": "other"},
+                        },
+                        {
+                            "LogType": "FLOW",
+                            "LogDestinationType": "S3",
+                            "LogDestination": {"bucketName": "logs"},
+                        },
+                    ]
+                },
+            ),
+        ]
+    )
+
+
+def test_flow_logs_depend_on_their_bucket_and_its_key_policy() -> None:
+    plan = linked_plan()
+    link_to_buckets(plan, {"logs": "arn:aws:kms:us-east-1:123456789012:key/k1"})
+    assert plan.changes[4].depends_on == ["s3.create-bucket:logs", "kms.put-key-policy:k1"]
+
+
+def test_firewall_logging_depends_on_the_bucket_of_its_log_type() -> None:
+    plan = linked_plan()
+    link_to_buckets(plan)
+    assert plan.changes[5].depends_on == ["s3.create-bucket:logs"]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from app_fixtures import make_app
 from textual.widgets import DataTable
 
 from aws.buckets import BucketChoice, plan_buckets
+from aws.lock import account_lock
 from aws.plan import ApplyReport, Plan
 from aws.sandbox.seed import SeedSummary
 from tui.app import FlowlogsApp
+from tui.config import state_dir
 from tui.plan_view import PlanReview
 
 
@@ -67,4 +70,40 @@ async def test_read_only_refuses_apply(seeded: SeedSummary, tmp_path: Path) -> N
         await pilot.pause()
         review = app.screen
         assert isinstance(review, PlanReview) and review.report is None and not review.running
+        assert app.session is not None and app.session.stats.mutating() == 0
+
+
+async def test_apply_while_another_apply_holds_the_account_shows_the_holder(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        plan = bucket_plan(app)
+        app.push_screen(PlanReview(plan, title="Bucket", step="buckets"))
+        await pilot.pause()
+        with account_lock(state_dir(), "123456789012", command="other-apply"):
+            await pilot.press("a")
+            await pilot.pause()
+            await pilot.press("y")
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        assert any(f"process {os.getpid()}" in n.message for n in app._notifications)
+
+
+async def test_apply_refused_by_the_lock_changes_nothing(seeded: SeedSummary, tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        plan = bucket_plan(app)
+        app.push_screen(PlanReview(plan, title="Bucket", step="buckets"))
+        await pilot.pause()
+        with account_lock(state_dir(), "123456789012"):
+            await pilot.press("a")
+            await pilot.pause()
+            await pilot.press("y")
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
         assert app.session is not None and app.session.stats.mutating() == 0

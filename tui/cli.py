@@ -1,8 +1,9 @@
 """The `flowlogs` command: the TUI by default, or a headless sub-command (`scan`, `plan`, `apply`,
 `policy`, `verify`, `demo-server`) with `--json` output and meaningful exit codes.
 
-Exit codes: 0 success; 1 done but not converged (some regions failed, sources still waiting, apply
-stopped); 2 usage or credential errors; 3 AWS access errors (where a command distinguishes them).
+Exit codes: 0 success; 1 done but not converged (some regions failed, sources still waiting, changes
+failed or skipped); 2 usage or credential errors, a held lock; 3 AWS access errors (where a command
+distinguishes them).
 """
 
 from __future__ import annotations

@@ -23,7 +23,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
+from aws.lock import account_lock
 from aws.plan import ApplyReport, Change, ChangeResult, Plan, apply_plan
+from tui.config import state_dir
 from tui.dialogs import Confirm
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ STATUS_STYLE = {
     "failed": ("FAILED", "bold red"),
     "refused": ("refused", "bold red"),
     "not-run": ("not run", "dim"),
+    "skipped": ("skipped", "yellow"),
 }
 
 
@@ -217,13 +220,15 @@ class PlanReview(Screen[ApplyReport | None]):
         def progress(change: Change, result: ChangeResult) -> None:
             self.post_message(ChangeDone(change, result))
 
-        report = apply_plan(
-            self.plan,
-            session,
-            confirm_destructive=allow_destructive,
-            on_progress=progress,
-            on_begin=lambda change: self.post_message(ChangeStarted(change)),
-        )
+        # one apply per account on this machine: LockHeld reaches the app's error path (worker error)
+        with account_lock(state_dir(), self.plan.account or session.identity().account):
+            report = apply_plan(
+                self.plan,
+                session,
+                confirm_destructive=allow_destructive,
+                on_progress=progress,
+                on_begin=lambda change: self.post_message(ChangeStarted(change)),
+            )
         self.post_message(ApplyFinished(report))
 
     def on_change_started(self, message: ChangeStarted) -> None:
@@ -247,13 +252,16 @@ class PlanReview(Screen[ApplyReport | None]):
             if result.change_id not in self.results:
                 self._set_status(result.change_id, result.status)
         counts = ", ".join(f"{n} {s}" for s, n in message.report.counts().items())
-        self.query_one("#summary", Static).update(f"{self.title_text}: {counts}. Esc to go back.")
+        session = self.flow_app.session
+        audit = f" Audit log: {session.audit.path}." if session and session.audit else ""
+        self.query_one("#summary", Static).update(f"{self.title_text}: {counts}.{audit} Esc to go back.")
         if message.report.ok:
             self.flow_app.notify(f"Applied: {counts}.", title=self.title_text)
         else:
             failed = message.report.failed
             self.flow_app.notify(
-                f"Stopped: {failed.detail if failed else counts}. Fix it and apply again; finished changes are skipped.",
+                f"Failed: {failed.detail if failed else counts}. Changes that needed it were skipped; the "
+                "others ran. Fix it and apply again: finished changes are skipped.",
                 title=self.title_text,
                 severity="error",
                 timeout=12,

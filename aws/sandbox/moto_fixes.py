@@ -48,7 +48,7 @@ from moto.s3.exceptions import InvalidBucketName
 
 from aws import logkeys
 from aws.regions import partition_of
-from aws.sandbox import s3_namespace, strict
+from aws.sandbox import idempotency, s3_namespace, strict
 
 DEFAULT_FORMAT = (
     "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} "
@@ -88,6 +88,7 @@ def apply_moto_fixes() -> None:
         _fix_regions()
         s3_namespace.apply()
         strict.apply_strict_fixes()  # shared VPCs, DescribeFlowLogs lag, tgw fields (after _fix_flow_logs)
+        idempotency.apply()  # CreateFlowLogs ClientToken (after _fix_flow_logs)
         _applied = True
 
 

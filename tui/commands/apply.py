@@ -4,8 +4,12 @@ The plan is shown first. Without `--yes` it asks on a terminal and refuses when 
 Destructive changes (deleting or overwriting existing configuration) also need `--allow-destructive`.
 Changes already in place are skipped, so a rerun converges. The report is saved in the state dir.
 
-Exit 0 when every change is applied or already satisfied, 1 when the apply stopped (the failed change
-and the ones not run are listed), 2 for a bad plan file or a refusal.
+A change whose prerequisites failed (or were refused) is skipped, naming the change that blocked it;
+every unrelated change still runs. Only one apply per account runs at a time on this machine: a second
+one refuses at once naming the holder, or waits up to `--wait SECONDS` for it.
+
+Exit 0 when every change is applied or already satisfied, 1 when a change failed (the failed change
+and the ones it blocked are listed), 2 for a bad plan file, a refusal, or an apply already running.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aws.errors import ValidationFailed
+from aws.lock import account_lock
 from aws.plan import ApplyReport, Change, ChangeResult, Plan, apply_plan
 from tui.config import state_dir
 
@@ -26,7 +31,15 @@ if TYPE_CHECKING:
 NAME = "apply"
 HELP = "apply a plan file: preview, confirm, apply idempotently, report ids"
 
-MARK = {"applied": "+", "satisfied": "=", "failed": "!", "not-run": " ", "refused": "x", "pending": "?"}
+MARK = {
+    "applied": "+",
+    "satisfied": "=",
+    "failed": "!",
+    "not-run": " ",
+    "refused": "x",
+    "pending": "?",
+    "skipped": "-",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +51,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--allow-destructive",
         action="store_true",
         help="also apply changes that delete or overwrite existing configuration (shown in the preview)",
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="when another apply against the same account is running here, wait up to SECONDS for it "
+        "(default: refuse at once, exit 2)",
     )
 
 
@@ -65,7 +86,7 @@ def result_line(change: Change, result: ChangeResult) -> str:
     errors = result.outputs.get("errors") if result.outputs else None
     if errors:
         line += "\n" + "\n".join(f"      ! {rid}: {msg}" for rid, msg in sorted(errors.items()))
-    if result.status in ("failed", "refused"):
+    if result.status in ("failed", "refused", "skipped"):
         line += "\n      " + result.detail.replace("\n", "\n      ")
     return line
 
@@ -99,7 +120,11 @@ def run(ctx: CliContext) -> int:
         if not ctx.json:
             ctx.out(result_line(change, result))
 
-    report = apply_plan(plan, session, confirm_destructive=ctx.args.allow_destructive, on_progress=progress)
+    account = plan.account or session.identity().account
+    with account_lock(state_dir(), account, wait=max(ctx.args.wait, 0.0)):
+        report = apply_plan(
+            plan, session, confirm_destructive=ctx.args.allow_destructive, on_progress=progress
+        )
     path = save_report(report)
     if ctx.json:
         ctx.emit_json({**report.model_dump(mode="json"), "report_path": str(path), "ok": report.ok})
@@ -107,5 +132,8 @@ def run(ctx: CliContext) -> int:
         counts = ", ".join(f"{n} {s}" for s, n in report.counts().items())
         ctx.out(f"\n{counts}. Report: {path}. Audit log: {session.audit.path if session.audit else '-'}")
         if not report.ok:
-            ctx.out("Fix the problem above and rerun the same command: finished changes are skipped.")
+            ctx.out(
+                "Fix the problem above and rerun the same command: finished changes are skipped, and "
+                "the skipped ones run once what blocked them succeeds."
+            )
     return 0 if report.ok else 1
