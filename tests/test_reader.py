@@ -12,23 +12,29 @@ from aws.session import AwsSession
 from aws.verify import Source
 
 ROLE = "arn:aws:iam::123456789012:role/kentik"
+TRUST_KENTIK = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::834693425129:root"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def kentik_role(iam: object) -> str:
+    """A role named kentik that trusts Kentik's account; its ARN."""
+    created = iam.create_role(RoleName="kentik", AssumeRolePolicyDocument=json.dumps(TRUST_KENTIK))  # type: ignore[attr-defined]
+    return str(created["Role"]["Arn"])
 
 
 def test_reader_check_evaluates_the_role_policies(session: AwsSession) -> None:
     """s3:GetObject on the file, s3:ListBucket on the bucket and, with SSE-KMS, kms:Decrypt on its key,
     over the role's managed and inline policies together (an explicit Deny anywhere wins)."""
     iam = session.client("iam")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": "arn:aws:iam::834693425129:root"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    role = iam.create_role(RoleName="kentik", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    role = kentik_role(iam)
     s3_read = {
         "Version": "2012-10-17",
         "Statement": [
@@ -113,17 +119,7 @@ def test_key_policy_without_delegation_makes_the_iam_grant_useless() -> None:
 
 def test_reader_check_reports_a_key_policy_that_ignores_iam(session: AwsSession) -> None:
     iam = boto3.client("iam")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": "arn:aws:iam::834693425129:root"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    role = iam.create_role(RoleName="kentik", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    role = kentik_role(iam)
     kms = boto3.client("kms", region_name="us-east-1")
     only_admin = {
         "Version": "2012-10-17",
