@@ -143,10 +143,28 @@ def test_read_only_plan_still_works_and_apply_is_blocked(
         "us-east-1",
     ]
     assert main([*args, "-o", str(plan_file)]) == 0
-    assert main(["apply", "--read-only", "--plan", str(plan_file), "--yes"]) == 1
-    out = capsys.readouterr().out
-    assert "Read-only mode" in out
+    capsys.readouterr()
+    assert main(["apply", "--read-only", "--plan", str(plan_file), "--yes"]) == 2
     assert "kentik-ro-test" not in {b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]}
+
+
+def test_read_only_apply_refuses_up_front_naming_the_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No preview and no AWS call: the refusal comes before the plan file is even read."""
+    assert main(["apply", "--read-only", "--plan", str(tmp_path / "absent.json"), "--yes"]) == 2
+    out, err = capsys.readouterr()
+    assert (out, "Read-only mode is on (--read-only)" in err) == ("", True)
+
+
+def test_read_only_from_the_settings_file_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "flowlogs-config.toml"
+    config.write_text("read_only = true\n")
+    monkeypatch.setenv("FLOWLOGS_CONFIG", str(config))
+    assert main(["apply", "--plan", str(tmp_path / "absent.json"), "--yes"]) == 2
+    assert f"read_only = true in {config}" in capsys.readouterr().err
 
 
 async def test_keymap_and_palette_commands(seeded: SeedSummary, tmp_path: Path) -> None:

@@ -80,6 +80,11 @@ def _toml_path() -> Path:
     return Path(os.environ.get("FLOWLOGS_CONFIG", str(config_file())))
 
 
+def settings_file() -> Path:
+    """The settings file in use ($FLOWLOGS_CONFIG or the default path)."""
+    return _toml_path()
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Settings from file and environment, with non-None overrides (command-line flags) on top."""
     return Settings(**{k: v for k, v in overrides.items() if v is not None})

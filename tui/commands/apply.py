@@ -15,14 +15,16 @@ and the ones it blocked are listed), 2 for a bad plan file, a refusal, or an app
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aws.errors import ValidationFailed
+from aws.errors import ReadOnlyViolation, ValidationFailed
 from aws.lock import account_lock
 from aws.plan import ApplyReport, Change, ChangeResult, Plan, apply_plan
+from tui import config
 from tui.config import state_dir
 
 if TYPE_CHECKING:
@@ -91,7 +93,21 @@ def result_line(change: Change, result: ChangeResult) -> str:
     return line
 
 
+def read_only_source(ctx: CliContext) -> str:
+    """Which flag or setting turned read-only mode on, for the refusal message."""
+    if getattr(ctx.args, "read_only", None):
+        return "--read-only"
+    if os.environ.get("FLOWLOGS_READ_ONLY", "").strip():
+        return f"FLOWLOGS_READ_ONLY={os.environ['FLOWLOGS_READ_ONLY']}"
+    return f"read_only = true in {config.settings_file()}"
+
+
 def run(ctx: CliContext) -> int:
+    if ctx.settings.read_only:  # refuse up front: no preview, no half-run
+        raise ReadOnlyViolation(
+            f"Read-only mode is on ({read_only_source(ctx)}): apply would change AWS. Nothing was changed.",
+            hint="Run apply without read-only mode to make the changes.",
+        )
     plan = load_plan(ctx.args.plan)
     if not ctx.json:
         ctx.out(plan.summary())
