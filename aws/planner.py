@@ -191,7 +191,7 @@ class CoverageJudge:
                 region=region,
                 decision=decision,
                 bucket=str(chosen.bucket),
-                prefix=chosen.prefix,
+                prefix=chosen.prefix.strip("/"),
                 flow_log_id=chosen.flow_log_id,
                 reason=why,
             )

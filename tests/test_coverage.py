@@ -281,3 +281,9 @@ def test_summary_lists_every_bucket_kentik_must_read() -> None:
         (KENTIK_BUCKET, False, []),
     ]
     assert "Kentik reads security/AWSLogs/ only" in registration_text(data)
+
+
+def test_decision_records_the_prefix_without_slashes(session: AwsSession) -> None:
+    vpc = _vpc_logging_to(OTHER_BUCKET, prefix="security")
+    [decision] = [d for d in _plan(session, vpc).plan.coverage if d.source == vpc]
+    assert decision.prefix == "security"
