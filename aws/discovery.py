@@ -34,7 +34,15 @@ from urllib.parse import unquote
 from botocore.exceptions import ClientError
 
 from aws.assess import assess_firewall, assess_vpc
-from aws.errors import AccessDeniedError, EndpointError, FlowlogsError, ValidationFailed, error_code, explain
+from aws.errors import (
+    AccessDeniedError,
+    EndpointError,
+    FlowlogsError,
+    ThrottledError,
+    ValidationFailed,
+    error_code,
+    explain,
+)
 from aws.flowlog_format import parse_log_format
 from aws.inventory import (
     AttachedPolicy,
@@ -79,14 +87,6 @@ MAX_WORKERS = 64
 KENTIK_ACCOUNT = "834693425129"
 ENABLED_OPT_IN = ("opt-in-not-required", "opted-in")
 REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-_THROTTLE_CODES = {
-    "Throttling",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "RequestThrottled",
-    "SlowDown",
-}
 _DISABLED_REGION_CODES = {
     "AuthFailure",
     "UnrecognizedClientException",
@@ -128,10 +128,13 @@ def scan_error(err: BaseException, *, service: str, operation: str = "", region:
         )
     elif action:
         hint = f"grant {action}"
-    elif code in _THROTTLE_CODES:
-        hint = "AWS kept throttling after the retries: scan again later or with fewer --workers"
+    elif isinstance(explained, ThrottledError):
+        hint = (
+            "AWS kept throttling after the retries: scan again later, or with fewer regions at once "
+            "(--workers N, or fewer --regions)"
+        )
     elif isinstance(explained, EndpointError):
-        hint = "the endpoint did not answer in time: check the network or proxy, or skip the region"
+        hint = explained.hint + (f" Or leave the region out: --skip {region}." if region else "")
     else:
         hint = explained.hint
     message = explained.message
@@ -145,6 +148,7 @@ def scan_error(err: BaseException, *, service: str, operation: str = "", region:
         message=message,
         hint=hint,
         action=action,
+        kind=explained.kind,
     )
 
 

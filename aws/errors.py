@@ -2,28 +2,41 @@
 
 `explain()` turns any exception that escapes boto3/botocore into a `FlowlogsError` with a specific,
 actionable message (which credential is missing, which `aws sso login` to run, which API action was
-denied) so neither the CLI nor the TUI ever shows a traceback for an AWS failure.
+denied, which endpoint did not answer, which call was throttled beyond the retry budget) so neither the
+CLI nor the TUI ever shows a traceback for an AWS failure.
+
+Unreachable AWS is three types under `EndpointError` (exit code 4): `EndpointTimeout` (connected or
+connecting, no answer in time), `EndpointRefused` (nothing accepted the connection) and `ThrottledError`
+(AWS answered, but kept throttling beyond the retry budget). `aws.retry` attaches a `CallRecord` (which
+call, region, endpoint, attempts, time) to the error a call ends with; `explain()` puts it in the message.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    HTTPClientError,
     InvalidRegionError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
     ProfileNotFound,
+    ProxyConnectionError,
     ReadTimeoutError,
     SSOTokenLoadError,
     TokenRetrievalError,
     UnauthorizedSSOTokenError,
 )
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 
 class FlowlogsError(Exception):
@@ -86,10 +99,252 @@ class RegionNotEnabled(ValidationFailed):
         self.region = region
 
 
+# -- unreachable AWS ---------------------------------------------------------------------------------
+# botocore's throttling codes (botocore.retries.standard.ThrottledRetryableChecker) except
+# LimitExceededException, which Network Firewall, KMS and others use for a quota (too many resources),
+# not for a request rate: retrying it does not help. tests/test_retry.py keeps this in step with botocore.
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",  # IAM, STS (query protocol, HTTP 400)
+        "ThrottlingException",  # JSON protocols: Network Firewall, KMS, CloudWatch Logs (HTTP 400)
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",  # EC2 (HTTP 503)
+        "BandwidthLimitExceeded",
+        "RequestThrottled",
+        "SlowDown",  # S3 (HTTP 503; a HEAD request gets the bare 503)
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    }
+)
+
+StopReason = Literal["attempts", "deadline", "final"]
+_CALL_KEY = "FlowlogsCall"  # in a ClientError's ResponseMetadata, or an exception attribute
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """How one AWS API call ended (all its attempts), as `aws.retry` saw it.
+
+    `stopped`: "attempts" (the retry budget for this kind of failure was used up), "deadline" (another
+    attempt would have passed the per-call deadline) or "final" (the failure is not one to retry)."""
+
+    service: str
+    region: str
+    operation: str
+    endpoint: str  # scheme://host:port
+    attempts: int
+    elapsed: float  # seconds, every attempt and backoff included
+    throttled: bool  # the last attempt was throttled
+    stopped: StopReason
+    budget: int  # attempts allowed for this kind of failure
+    deadline: float
+    connect_timeout: float
+    read_timeout: float
+
+    @property
+    def call(self) -> str:
+        return f"{self.service}:{self.operation}"
+
+    @property
+    def where(self) -> str:
+        return f"{self.call} in {self.region}" if self.region else self.call
+
+    def attempts_text(self) -> str:
+        how = f"{self.attempts} attempt{'s' if self.attempts != 1 else ''} in {self.elapsed:.1f} s"
+        if self.stopped == "deadline":
+            how += f", stopped by the {self.deadline:g} s per-call deadline"
+        return how
+
+
+def attach_call_record(target: BaseException | dict[str, Any], record: CallRecord) -> None:
+    """Attach `record` to the exception a call raises, or to its parsed error response."""
+    if isinstance(target, dict):
+        target.setdefault("ResponseMetadata", {})[_CALL_KEY] = asdict(record)
+    else:
+        setattr(target, "_flowlogs_call", asdict(record))  # noqa: B010 (not a declared attribute)
+
+
+def call_record(err: BaseException) -> CallRecord | None:
+    """The `CallRecord` `aws.retry` attached to `err`, if any."""
+    data: Any = getattr(err, "_flowlogs_call", None)
+    if data is None and isinstance(err, ClientError):
+        meta: Any = err.response.get("ResponseMetadata") or {}
+        data = meta.get(_CALL_KEY) if isinstance(meta, dict) else None
+    if not isinstance(data, dict):
+        return None
+    names = {f.name for f in fields(CallRecord)}
+    try:
+        return CallRecord(**{k: v for k, v in data.items() if k in names})
+    except TypeError:
+        return None
+
+
+def endpoint_of(url: str | None) -> str:
+    """scheme://host:port of a URL (the port filled in from the scheme), or "" for none."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return url
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return url
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme or 'https'}://{host}:{port}"
+
+
 class EndpointError(FlowlogsError):
-    """The endpoint could not be reached or did not answer in time."""
+    """AWS could not be reached: the endpoint did not answer in time, refused the connection, closed it,
+    or AWS kept throttling beyond the retry budget. `endpoint` is scheme://host:port; `call` tells which
+    call it was and how it went (when the call went through an `AwsSession`)."""
 
     kind = "network"
+
+    def __init__(
+        self, message: str, *, endpoint: str = "", call: CallRecord | None = None, hint: str = ""
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.endpoint = endpoint
+        self.call = call
+
+
+class EndpointTimeout(EndpointError):
+    """No answer in time: `phase` "read" (connected, nothing came back within the read timeout) or
+    "connect" (the connection was not completed within the connect timeout)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        phase: Literal["connect", "read"],
+        endpoint: str = "",
+        call: CallRecord | None = None,
+        hint: str = "",
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, call=call, hint=hint)
+        self.phase = phase
+
+
+class EndpointRefused(EndpointError):
+    """Nothing accepted the connection: refused (nothing listens on that port), or the host name does not
+    resolve / the network is unreachable (`refused` False)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        refused: bool = True,
+        endpoint: str = "",
+        call: CallRecord | None = None,
+        hint: str = "",
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, call=call, hint=hint)
+        self.refused = refused
+
+
+class ThrottledError(EndpointError):
+    """AWS answered every attempt but kept throttling (`code`, e.g. RequestLimitExceeded) until the retry
+    budget or the per-call deadline ran out."""
+
+    def __init__(
+        self, message: str, *, code: str, endpoint: str = "", call: CallRecord | None = None, hint: str = ""
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, call=call, hint=hint)
+        self.code = code
+
+
+THROTTLED_HINT = (
+    "Rerun later; or send fewer requests at once: fewer regions (--regions), fewer parallel region scans "
+    "(--workers N, or the scan_workers setting); or give throttling more room "
+    "(FLOWLOGS_THROTTLE_ATTEMPTS, FLOWLOGS_CALL_DEADLINE)."
+)
+_NETWORK_HINT = (
+    "Check the network, VPN or proxy (HTTPS_PROXY), and AWS_ENDPOINT_URL if it is set; then rerun. "
+    "The timeouts are FLOWLOGS_CONNECT_TIMEOUT and FLOWLOGS_READ_TIMEOUT."
+)
+
+
+def _network_error(err: BotoCoreError, service: str) -> EndpointError:
+    """An `EndpointError` subtype for a botocore connection/timeout error, naming the endpoint."""
+    record = call_record(err)
+    kwargs = getattr(err, "kwargs", {}) or {}
+    endpoint = endpoint_of(kwargs.get("endpoint_url")) or (record.endpoint if record else "AWS")
+    where = record.where if record else (service or "the AWS call")
+    tried = f" ({record.attempts_text()})" if record else ""
+    if isinstance(err, ReadTimeoutError):
+        after = f" within the {record.read_timeout:g} s read timeout" if record else " in time"
+        return EndpointTimeout(
+            f"No answer from {endpoint} to {where}{after}: it accepts connections but does not "
+            f"respond{tried}.",
+            phase="read",
+            endpoint=endpoint,
+            call=record,
+            hint=_NETWORK_HINT,
+        )
+    if isinstance(err, ConnectTimeoutError):
+        within = f" within the {record.connect_timeout:g} s connect timeout" if record else " in time"
+        return EndpointTimeout(
+            f"Could not connect to {endpoint} for {where}{within}: the connection was never completed "
+            f"(a firewall dropping it, or the host is down){tried}.",
+            phase="connect",
+            endpoint=endpoint,
+            call=record,
+            hint=_NETWORK_HINT,
+        )
+    if isinstance(err, ProxyConnectionError):
+        proxy = endpoint_of(kwargs.get("proxy_url")) or "the proxy"
+        return EndpointRefused(
+            f"Could not connect to the proxy {proxy} for {where}{tried}.",
+            endpoint=proxy,
+            call=record,
+            hint="Check HTTPS_PROXY / HTTP_PROXY (or the proxy itself), then rerun.",
+        )
+    if isinstance(err, EndpointConnectionError):
+        reason = str(kwargs.get("error", "") or "")
+        if "refused" in reason.lower():
+            return EndpointRefused(
+                f"Connection refused by {endpoint} for {where}: nothing listens there{tried}.",
+                endpoint=endpoint,
+                call=record,
+                hint="Check that AWS_ENDPOINT_URL (or the proxy in HTTPS_PROXY) names a running endpoint; "
+                "for the demo sandbox, start it with `flowlogs demo-server`.",
+            )
+        return EndpointRefused(
+            f"Could not connect to {endpoint} for {where}: {reason or 'no route to it'}{tried}.",
+            refused=False,
+            endpoint=endpoint,
+            call=record,
+            hint=_NETWORK_HINT,
+        )
+    if isinstance(err, ConnectionClosedError):
+        return EndpointError(
+            f"{endpoint} closed the connection before answering {where}{tried}.",
+            endpoint=endpoint,
+            call=record,
+            hint=_NETWORK_HINT,
+        )
+    return EndpointError(
+        f"Could not reach {endpoint or 'AWS'} for {where}: {err}{tried}.", hint=_NETWORK_HINT
+    )
+
+
+def _throttled(err: ClientError, code: str, service: str) -> ThrottledError:
+    record = call_record(err)
+    op = getattr(err, "operation_name", "") or ""
+    where = record.where if record else (f"{service}:{op}" if service else op or "an AWS call")
+    tried = f" ({record.attempts_text()})" if record else ""
+    return ThrottledError(
+        f"AWS throttled {where} beyond the retry budget ({code}){tried}.",
+        code=code,
+        endpoint=record.endpoint if record else "",
+        call=record,
+        hint=THROTTLED_HINT,
+    )
 
 
 _DENIED_CODES = {
@@ -174,10 +429,15 @@ def explain(err: BaseException, *, profile: str | None = None, service: str = ""
         return ValidationFailed(f"Invalid region name: {err}")
     if isinstance(err, NoRegionError):
         return CredentialsError("No AWS region is set.", hint="Pass --region or set AWS_REGION.")
-    if isinstance(err, (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError)):
-        return EndpointError(f"AWS did not answer in time: {err}", hint="Check the network or proxy.")
+    if isinstance(err, (BotoConnectionError, HTTPClientError)):
+        return _network_error(err, service)
     if isinstance(err, ClientError):
         code = error_code(err)
+        if code in THROTTLING_CODES:
+            return _throttled(err, code, service)
+        record = call_record(err)
+        if record is not None and record.throttled:  # S3's bare 503 to a HEAD request
+            return _throttled(err, code or "SlowDown", service)
         message = err.response.get("Error", {}).get("Message", "") or code
         op = getattr(err, "operation_name", "")
         if code in _TOKEN_CODES:

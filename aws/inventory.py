@@ -68,6 +68,11 @@ class ScanError(BaseModel):
     message: str = Field(description="What went wrong")
     hint: str = Field(default="", description="How to fix it, e.g. 'grant ec2:DescribeFlowLogs'")
     action: str = Field(default="", description="The IAM action that was denied, when known")
+    kind: str = Field(
+        default="",
+        description="What kind of failure (aws.errors FlowlogsError.kind): access (denied), network "
+        "(AWS unreachable: refused, timed out, throttled beyond the retry budget), credentials, error",
+    )
 
 
 class CallerIdentity(BaseModel):

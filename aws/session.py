@@ -3,7 +3,9 @@
 * Credentials come from boto3's standard chain (env vars, `--profile`, SSO, credential_process,
   assume-role profiles); `AWS_ENDPOINT_URL` is honoured by boto3 itself unless an explicit
   endpoint is given.
-* Every client has bounded connect/read timeouts and adaptive retries.
+* Every client has bounded connect/read timeouts and flowlogs' retry policy (aws/retry.py): throttling
+  gets more attempts than other failures, capped exponential backoff with jitter, an adaptive
+  client-side send rate, and a per-call deadline, so no call takes longer than `call_deadline`.
 * boto3 sessions are not thread-safe for client creation: clients are created under a lock and cached
   per (service, region); botocore clients themselves are thread-safe and are shared by workers.
 * Read-only mode is enforced on every client by a `before-call` hook: a call whose operation is not on
@@ -28,9 +30,10 @@ from botocore.config import Config
 from botocore.loaders import create_loader
 
 from aws.audit import AuditLog, Phase, new_call_id
-from aws.errors import ReadOnlyViolation, explain
+from aws.errors import ReadOnlyViolation, ValidationFailed, explain
 from aws.permissions import declare
 from aws.regions import partition_of, validate_region
+from aws.retry import RetryHandler, RetryPolicy
 
 PERMISSIONS = declare(
     __name__,
@@ -99,16 +102,33 @@ def is_mutating(operation: str) -> bool:
     return not (operation.startswith(READ_PREFIXES) or operation in READ_OPERATIONS)
 
 
+_RETRY = RetryPolicy()
+
+
 @dataclass(frozen=True)
 class SessionOptions:
     profile: str | None = None
     region: str | None = None  # home region; None = profile/env default, else us-east-1
     read_only: bool = False
     endpoint_url: str | None = None  # None: boto3 reads AWS_ENDPOINT_URL itself
-    connect_timeout: float = 5.0
-    read_timeout: float = 20.0
-    max_attempts: int = 4  # in total, the first attempt included
+    # The retry budget (aws/retry.py has the defaults and what they mean).
+    connect_timeout: float = _RETRY.connect_timeout
+    read_timeout: float = _RETRY.read_timeout
+    max_attempts: int = _RETRY.max_attempts  # in total, the first included; failures but throttling
+    throttle_attempts: int = _RETRY.throttle_attempts  # in total, when AWS throttles
+    call_deadline: float = _RETRY.deadline  # seconds for one API call, every attempt and backoff included
+    retry_seed: int | None = None  # seed of the backoff jitter (None: random)
     max_pool_connections: int = 32
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=self.max_attempts,
+            throttle_attempts=self.throttle_attempts,
+            deadline=self.call_deadline,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            seed=self.retry_seed,
+        )
 
 
 @dataclass(frozen=True)
@@ -168,10 +188,19 @@ class AwsSession:
             self.home_region,
             what="--region" if self.options.region else "AWS_REGION / the profile's region",
         )
+        try:
+            self.retry_policy = self.options.retry_policy()
+        except ValueError as err:
+            raise ValidationFailed(f"Invalid retry settings: {err}") from err
+        # "standard" mode, whose needs-retry handler aws.retry replaces on each client; the total is the
+        # largest budget (botocore sends it in the amz-sdk-request header).
         self._config = Config(
             connect_timeout=self.options.connect_timeout,
             read_timeout=self.options.read_timeout,
-            retries={"mode": "adaptive", "total_max_attempts": self.options.max_attempts},
+            retries={
+                "mode": "standard",
+                "total_max_attempts": max(self.options.max_attempts, self.options.throttle_attempts),
+            },
             max_pool_connections=self.options.max_pool_connections,
             user_agent_extra="flowlogs-tui",
         )
@@ -195,6 +224,9 @@ class AwsSession:
                     )
                 except Exception as err:
                     raise explain(err, profile=self.options.profile, service=service) from err
+                RetryHandler(
+                    self.retry_policy, service=service, region=region, endpoint_url=client.meta.endpoint_url
+                ).install(client)
                 self._install_hooks(client, service, region)
                 self._clients[key] = client
         return client

@@ -16,6 +16,7 @@ BENCHES = {
     "checklist": ["bench_checklist.py"],
     "flowlogs_calls": ["bench_flowlogs_calls.py"],
     "verify": ["bench_verify.py"],
+    "throttling": ["bench_throttling.py"],
 }
 
 

@@ -409,7 +409,7 @@ def test_denied_flow_logs_names_the_permission(seeded: Seeded, audit: AuditLog) 
 def test_throttling_that_outlasts_the_retries_fails_only_that_region(seeded: Seeded, audit: AuditLog) -> None:
     # One attempt in total (no retries): what the scan sees once the retries are used up, without backoff
     # sleeps in tests.
-    session = read_only_session(audit, max_attempts=1)
+    session = read_only_session(audit, max_attempts=1, throttle_attempts=1)
     throttled = ec2_error("RequestLimitExceeded", "Request limit exceeded.")
     sent = inject_error(session, "ec2", OTHER, "DescribeVpcs", 503, throttled)
     inv = scan(session, include=REGIONS)

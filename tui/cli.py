@@ -1,9 +1,11 @@
 """The `flowlogs` command: the TUI by default, or a headless sub-command (`scan`, `plan`, `apply`,
 `policy`, `verify`, `demo-server`) with `--json` output and meaningful exit codes.
 
-Exit codes: 0 success; 1 done but not converged (some regions failed, sources still waiting, changes
-failed or skipped); 2 usage or credential errors, a held lock; 3 AWS access errors (where a command
-distinguishes them).
+Exit codes, the same for every command (`EXIT_CODES`, shown by `flowlogs --help` and in the README):
+0 done and converged; 1 done but not converged; 2 usage, bad or refused input; 3 AWS access denied;
+4 AWS unreachable. A command stopped by an error exits with that error's code (`_KIND_EXIT`); one that
+finished with some parts failed exits 1, or 3 / 4 when no part succeeded and every failure was access
+denied / unreachable (`exit_for`).
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ import importlib.util
 import json
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, TextIO
 
-from aws.errors import FlowlogsError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from aws.errors import FlowlogsError, explain
 from aws.regions import validate_region
 from aws.session import AwsSession
 from tui.commands import COMMAND_MODULES
@@ -28,7 +33,60 @@ from tui.config import Settings, load_settings
 from tui.factory import make_session
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_ACCESS = 0, 1, 2, 3
-_KIND_EXIT = {"usage": EXIT_USAGE, "credentials": EXIT_USAGE, "access": EXIT_ACCESS, "read-only": EXIT_USAGE}
+EXIT_UNREACHABLE = 4
+# FlowlogsError.kind -> exit code; any other kind (an AWS error that is none of these) exits 1.
+_KIND_EXIT = {
+    "usage": EXIT_USAGE,
+    "credentials": EXIT_USAGE,
+    "read-only": EXIT_USAGE,
+    "access": EXIT_ACCESS,
+    "network": EXIT_UNREACHABLE,
+}
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (EXIT_OK, "done and converged"),
+    (
+        EXIT_PARTIAL,
+        "done but not converged: changes failed or skipped, regions failed, sources still waiting",
+    ),
+    (
+        EXIT_USAGE,
+        "usage, bad or refused input: tampered, stale or foreign plan, read-only, held lock, credentials",
+    ),
+    (EXIT_ACCESS, "AWS access denied"),
+    (EXIT_UNREACHABLE, "AWS unreachable: connection refused, timeouts, throttled beyond the retry budget"),
+)
+EXIT_RULE = (
+    "A command stopped by an error exits with its code (2, 3 or 4). One that finished with some regions, "
+    "changes or sources failed exits 1, or 3 / 4 when none succeeded and every failure was access denied "
+    "/ AWS unreachable (e.g. a scan whose every region was unreachable: 4)."
+)
+
+
+def exit_code_help(width: int = 79) -> str:
+    """The exit-code table for `flowlogs --help` (lines of at most `width` columns)."""
+    rows = [
+        textwrap.fill(text, width, initial_indent=f"  {code}  ", subsequent_indent=" " * 5)
+        for code, text in EXIT_CODES
+    ]
+    return "\n".join(["Exit codes (every command):", *rows, "", textwrap.fill(EXIT_RULE, width)])
+
+
+def exit_for_kind(kind: str) -> int:
+    """The exit code of a command stopped by an error of this `FlowlogsError.kind`."""
+    return _KIND_EXIT.get(kind, EXIT_PARTIAL)
+
+
+def exit_for(failed_kinds: Sequence[str], *, succeeded: int) -> int:
+    """The exit code of a command that finished: 0 when nothing failed; when nothing succeeded and every
+    failure has the same access / network kind, that kind's code (3 / 4); otherwise 1."""
+    if not failed_kinds:
+        return EXIT_OK
+    kinds = set(failed_kinds)
+    if succeeded == 0 and len(kinds) == 1:
+        code = _KIND_EXIT.get(kinds.pop())
+        if code in (EXIT_ACCESS, EXIT_UNREACHABLE):
+            return code
+    return EXIT_PARTIAL
 
 
 @dataclass
@@ -97,7 +155,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
     parser = argparse.ArgumentParser(
         prog="flowlogs",
         description="Set up VPC flow logs and Network Firewall logs into S3 for Kentik.",
-        epilog="Exit codes: 0 ok, 1 partial, 2 usage/credentials, 3 AWS access.",
+        epilog=exit_code_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _common_options(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -158,7 +217,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(modules[args.command].run(ctx))
         except FlowlogsError as err:
             ctx.err(f"flowlogs {args.command}: {err}")
-            return _KIND_EXIT.get(err.kind, EXIT_PARTIAL)
+            return exit_for_kind(err.kind)
+        except (ClientError, BotoCoreError) as err:  # an AWS error no engine code explained: explain it
+            explained = explain(err, profile=settings.profile)
+            ctx.err(f"flowlogs {args.command}: {explained}")
+            return exit_for_kind(explained.kind)
         except KeyboardInterrupt:
             ctx.err("interrupted")
             return 130

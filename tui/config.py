@@ -16,6 +16,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from aws.retry import RetryPolicy
+
+_RETRY = RetryPolicy()
 APP_NAME = "flowlogs-tui"
 # Set (to the sandbox's endpoint URL) by `Sandbox.export_env`: this process is a demo run.
 DEMO_ENV = "FLOWLOGS_DEMO_ENDPOINT"
@@ -53,6 +56,26 @@ class Settings(BaseSettings):
         default_factory=dict, description="Binding id -> keys, e.g. {'app.rescan': 'f5'}"
     )
     audit_log: Path | None = Field(default=None, description="Audit log path (default: state dir)")
+    # Talking to AWS (aws/retry.py): FLOWLOGS_CONNECT_TIMEOUT, FLOWLOGS_READ_TIMEOUT, ...
+    connect_timeout: float = Field(
+        default=_RETRY.connect_timeout, gt=0, le=300, description="Seconds to connect to an AWS endpoint"
+    )
+    read_timeout: float = Field(
+        default=_RETRY.read_timeout, gt=0, le=600, description="Seconds to wait for AWS to answer a request"
+    )
+    call_deadline: float = Field(
+        default=_RETRY.deadline, gt=0, le=3600, description="Seconds one AWS call may take, retries included"
+    )
+    max_attempts: int = Field(
+        default=_RETRY.max_attempts,
+        ge=1,
+        le=20,
+        description="Attempts per AWS call (failures but throttling)",
+    )
+    throttle_attempts: int = Field(
+        default=_RETRY.throttle_attempts, ge=1, le=50, description="Attempts per AWS call when AWS throttles"
+    )
+    retry_seed: int | None = Field(default=None, description="Seed of the retry backoff jitter (tests)")
 
     @classmethod
     def settings_customise_sources(

@@ -18,6 +18,12 @@ def make_session(settings: Settings, *, endpoint_url: str | None = None) -> AwsS
         region=settings.region,
         read_only=settings.read_only,
         endpoint_url=endpoint_url,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        call_deadline=settings.call_deadline,
+        max_attempts=settings.max_attempts,
+        throttle_attempts=settings.throttle_attempts,
+        retry_seed=settings.retry_seed,
     )
     # Demo runs have their own log (see Settings.audit_path) and every record says "demo": true.
     return AwsSession(options, audit=AuditLog(settings.audit_path, demo=demo_endpoint() is not None))

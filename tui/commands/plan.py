@@ -3,7 +3,10 @@ anything. Read calls only; works in read-only mode. The plan is printed and, wit
 for `flowlogs apply --plan FILE`.
 
 Exit 0 when the plan covers every scanned region, 1 when some regions could not be scanned (the plan
-does not cover them), 2 for invalid choices (nothing is created).
+does not cover them; a warning per region names the call that failed and what to try), 2 for invalid
+choices (nothing is created), 3 / 4 when not one region could be scanned because access was denied / AWS
+was unreachable (refused, timed out, or throttled beyond the retry budget), or when another read the plan
+needs failed that way.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from aws.buckets import BucketChoice
 from aws.coverage import EXISTING_DESTINATIONS, ReadSet
-from aws.discovery import scan, validate_region_names
-from aws.errors import ValidationFailed
+from aws.discovery import MAX_WORKERS, scan, validate_region_names
+from aws.errors import AccessDeniedError, EndpointError, FlowlogsError, ValidationFailed
 from aws.flowlog_format import EXTRA_FIELDS
 from aws.iam_policy import Requirements, policy_changes
 from aws.inventory import Inventory, RegionStatus
@@ -117,6 +120,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--allow-delete-objects", action="store_true", help="grant only s3:DeleteObject on BUCKET/*"
     )
     parser.add_argument("--inventory", type=Path, metavar="FILE", help="use `flowlogs scan --json` output")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help=f"regions scanned at once, 1-{MAX_WORKERS} (default: the scan_workers setting, 12); fewer "
+        "when AWS throttles",
+    )
     parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the plan JSON here")
 
 
@@ -171,8 +181,45 @@ def load_inventory(ctx: CliContext) -> Inventory:
         ctx.session(),
         include=regions or None,
         skip=ctx.settings.skip_regions or None,
-        workers=ctx.settings.scan_workers,
+        workers=ctx.args.workers if ctx.args.workers is not None else ctx.settings.scan_workers,
     )
+
+
+def region_failures(inventory: Inventory) -> list[str]:
+    """One line per region that could not be scanned: the call that failed, why, and what to try."""
+    lines = []
+    for region in inventory.failed_regions:
+        err = region.error
+        if err is None:
+            lines.append(f"{region.name} not scanned.")
+            continue
+        if err.kind == "network":  # the message names the call, the region and the endpoint
+            text = f"{region.name} not scanned: {err.message}"
+        else:
+            call = f"{err.service}:{err.operation}" if err.operation else err.service or "a call"
+            text = f"{region.name} not scanned: {call} failed ({err.code}): {err.message}"
+        lines.append(f"{text} Next: {err.hint}" if err.hint else text)
+    return lines
+
+
+def require_scanned(inventory: Inventory) -> None:
+    """Refuse to plan when regions were to be scanned and not one could be: raised as the failures' kind
+    (AWS unreachable: exit 4; access denied: exit 3), naming each region's failed call and what to try."""
+    failed = inventory.failed_regions
+    if not failed or inventory.scanned_regions:
+        return
+    message = "Not one region could be scanned, so there is nothing to plan:\n" + "\n".join(
+        f"  {line}" for line in region_failures(inventory)
+    )
+    kinds = {r.error.kind if r.error else "error" for r in failed}
+    if kinds == {"network"}:
+        raise EndpointError(
+            message, hint="Rerun the plan once AWS answers; each line above says what to try."
+        )
+    if kinds == {"access"}:
+        action = next((r.error.action for r in failed if r.error and r.error.action), "")
+        raise AccessDeniedError(message, action=action, hint="Grant the actions named above and plan again.")
+    raise FlowlogsError(message)
 
 
 def render(build: PlanBuild) -> str:
@@ -210,6 +257,7 @@ def run(ctx: CliContext) -> int:
     if ctx.args.bucket_region is not None:
         ctx.args.bucket_region = validate_region(ctx.args.bucket_region, what="--bucket-region")
     inventory = load_inventory(ctx)
+    require_scanned(inventory)
     session = ctx.session()
     if ctx.args.strategy == "central":
         check_bucket_region(
@@ -227,6 +275,7 @@ def run(ctx: CliContext) -> int:
     failed = [r.name for r in inventory.failed_regions]
     if failed:
         build.warnings.append(f"Regions not scanned, so not in this plan: {', '.join(failed)}")
+        build.warnings.extend(region_failures(inventory))
     if ctx.args.output:
         ctx.args.output.write_text(build.plan.to_json())
     if ctx.json:

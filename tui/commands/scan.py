@@ -2,7 +2,9 @@
 
 A readable report by default (fits 80 columns), the whole inventory as JSON with `--json` (schema:
 `aws.inventory.inventory_json_schema()`). Exit 0 when every region was scanned, 1 when some failed
-(they are in the output), 2 for usage or credential errors.
+(they are in the output, each with the call that failed and what to do), 3 / 4 when not one region could
+be scanned and every failure was access denied / AWS unreachable (refused, timed out, throttled beyond
+the retry budget), 2 for usage or credential errors (the exit-code table in tui/cli.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from aws.inventory import (
     Vpc,
     inventory_json_schema,
 )
+from tui.cli import exit_for
 
 if TYPE_CHECKING:
     from tui.cli import CliContext
@@ -99,7 +102,10 @@ def run(ctx: CliContext) -> int:
     else:
         for line in render(inventory):
             ctx.out(line)
-    return 1 if inventory.failed_regions else 0
+    return exit_for(
+        [r.error.kind if r.error else "error" for r in inventory.failed_regions],
+        succeeded=len(inventory.scanned_regions),
+    )
 
 
 # -- the readable report ---------------------------------------------------------------------------
