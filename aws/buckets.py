@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import json
 import re
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,7 +29,7 @@ from pydantic import BaseModel, Field
 from aws import bucket_policy as bp
 from aws.errors import ValidationFailed, error_code, explain
 from aws.permissions import declare
-from aws.plan import Change, Executor
+from aws.plan import Change, Executor, Params, Plan, StaleChange
 from aws.session import AwsSession, partition_of
 
 PERMISSIONS = declare(
@@ -806,6 +807,21 @@ def bucket_exists(session: AwsSession, name: str, region: str, account: str) -> 
     return True
 
 
+def require_owned(session: AwsSession, name: str, account: str) -> None:
+    """Before logs are pointed at `name`: it must be a bucket of `account` (HeadBucket with
+    ExpectedBucketOwner). Refuses (ValidationFailed) a bucket of another account or none at all."""
+    try:
+        session.client("s3", "us-east-1").head_bucket(Bucket=name, ExpectedBucketOwner=account)
+    except ClientError as err:
+        if error_code(err) in ("403", "AccessDenied", "Forbidden", "404", "NoSuchBucket", "NotFound"):
+            raise ValidationFailed(
+                f"Logs would go to bucket {name!r}, which is not a bucket of account {account} (or not "
+                "readable by this identity). Nothing was sent for this change.",
+                hint="Make the plan again; flowlogs only sends logs to buckets of the account it plans for.",
+            ) from err
+        raise explain(err, service="s3") from err
+
+
 def _in_own_namespace(name: str, account: str) -> bool:
     """An account-regional name of `account`: nobody else can own that bucket."""
     parts = account_regional_parts(name)
@@ -1111,6 +1127,7 @@ def _bucket_changes(
                 "and the ACL check, scoped to this account. Without them delivery fails while the flow log "
                 "still shows ACTIVE.",
                 params={**own, "Policy": merged.text},
+                basis={"prefixes": prefixes},
                 depends_on=after_create,
             )
         )
@@ -1205,12 +1222,11 @@ def _encryption_change(
                 )
     return _change(
         target,
-        "s3.put-encryption",
+        "s3.replace-encryption" if destructive else "s3.put-encryption",
         "PutBucketEncryption",
         title=f"Set default encryption of {name} to {label}",
         reason=reason,
         params={**own, "ServerSideEncryptionConfiguration": {"Rules": [wanted]}},
-        destructive=destructive,
         depends_on=depends,
     )
 
@@ -1242,12 +1258,11 @@ def _public_access_change(
             reason = f"Replaces the bucket's public-access settings: {'; '.join(why)}."
     return _change(
         target,
-        "s3.put-public-access-block",
+        "s3.replace-public-access-block" if destructive else "s3.put-public-access-block",
         "PutPublicAccessBlock",
         title=f"Block all public access to {target.name}",
         reason=reason,
         params={**own, "PublicAccessBlockConfiguration": dict(PUBLIC_ACCESS_BLOCK)},
-        destructive=destructive,
         depends_on=depends,
     )
 
@@ -1274,13 +1289,13 @@ def _lifecycle_change(
     params.update(state.lifecycle_extra)
     return _change(
         target,
-        "s3.put-lifecycle",
+        "s3.replace-lifecycle" if merge.replaced else "s3.put-lifecycle",
         "PutBucketLifecycleConfiguration",
         title=f"Expire log files in {target.name} after {days} days"
         + (f" (keeps the {kept} existing rule(s))" if kept else ""),
         reason=reason,
         params=params,
-        destructive=bool(merge.replaced),
+        basis={"days": days, "prefixes": prefixes},
         depends_on=depends,
     )
 
@@ -1289,11 +1304,156 @@ def _lifecycle_change(
 
 
 def _account(session: AwsSession, change: Change) -> str:
-    return str(change.params.get("ExpectedBucketOwner") or session.identity().account)
+    return str(change.params.get("ExpectedBucketOwner") or change.account or session.identity().account)
+
+
+class _LocationConfig(Params):
+    LocationConstraint: str
+
+
+class CreateBucketParams(Params):
+    Bucket: str
+    CreateBucketConfiguration: _LocationConfig | None = None
+    BucketNamespace: Literal["account-regional"] | None = None
+
+
+class _OwnedBucket(Params):
+    Bucket: str
+    ExpectedBucketOwner: str
+
+
+class BucketPolicyParams(_OwnedBucket):
+    Policy: str
+
+
+class PrefixesBasis(Params):
+    prefixes: list[str] = Field(default_factory=list, description="Log prefixes (folders) of the bucket")
+
+
+class LifecycleBasis(PrefixesBasis):
+    days: int = Field(ge=1, le=36500)
+
+
+class _EncryptionDefault(Params):
+    SSEAlgorithm: Literal["AES256", "aws:kms"]
+    KMSMasterKeyID: str | None = None
+
+
+class _EncryptionRule(Params):
+    ApplyServerSideEncryptionByDefault: _EncryptionDefault
+    BucketKeyEnabled: bool | None = None
+    BlockedEncryptionTypes: dict[str, Any] | None = None
+
+
+class _EncryptionConfig(Params):
+    Rules: list[_EncryptionRule] = Field(min_length=1, max_length=1)
+
+
+class EncryptionParams(_OwnedBucket):
+    ServerSideEncryptionConfiguration: _EncryptionConfig
+
+
+class _AllBlocked(Params):
+    BlockPublicAcls: Literal[True]
+    IgnorePublicAcls: Literal[True]
+    BlockPublicPolicy: Literal[True]
+    RestrictPublicBuckets: Literal[True]
+
+
+class PublicAccessBlockParams(_OwnedBucket):
+    PublicAccessBlockConfiguration: _AllBlocked
+
+
+class _LifecycleConfig(Params):
+    Rules: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+
+
+class LifecycleParams(_OwnedBucket):
+    LifecycleConfiguration: _LifecycleConfig
+    TransitionDefaultMinimumObjectSize: (
+        Literal["varies_by_storage_class", "all_storage_classes_128K"] | None
+    ) = None
+
+
+class KeyPolicyParams(Params):
+    KeyId: str
+    PolicyName: Literal["default"]
+    Policy: str
+
+
+def _bucket_problems(change: Change, plan: Plan, *, owned: bool = True) -> list[str]:
+    """The bucket is a valid name, the change's target is its ARN, and it is the change's account's."""
+    name = str(change.params["Bucket"])
+    account = plan.account_of(change)
+    problems = validate_bucket_name(name, account=account, region=change.region)
+    arn = f"arn:{plan.partition}:s3:::{name}"
+    if change.target != arn:
+        problems.append(f"its target {change.target!r} is not the bucket it changes ({arn})")
+    if owned and change.params.get("ExpectedBucketOwner") != account:
+        problems.append(
+            f"ExpectedBucketOwner {change.params.get('ExpectedBucketOwner')!r} is not the change's account {account}"
+        )
+    return problems
+
+
+def _created_here(change: Change, plan: Plan) -> bool:
+    """Whether an earlier change of the plan creates the change's bucket (so it starts out empty)."""
+    for other in plan.changes:
+        if other is change:
+            return False
+        if other.kind == CreateBucketExecutor.kind and other.params.get("Bucket") == change.params["Bucket"]:
+            return True
+    return False
+
+
+def _document(text: str, what: str) -> tuple[dict[str, Any] | None, list[str]]:
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return None, [f"its {what} is not JSON"]
+    if not isinstance(doc, dict):
+        return None, [f"its {what} is not a JSON object"]
+    return doc, []
+
+
+def _not_engine_statements(
+    doc: Mapping[str, Any], template: Sequence[Mapping[str, Any]], what: str
+) -> list[str]:
+    """Our statements (by Sid) in a planned policy must be the engine's, and the engine's must be granted."""
+    problems = [
+        f"its {what} has a statement {st.get('Sid')!r} that is not one flowlogs writes"
+        for st in bp.ours(doc)
+        if not any(bp.equivalent({**st, "Sid": t.get("Sid")}, t) for t in template)
+    ]
+    problems += [
+        f"its {what} lacks the statement {w.get('Sid')!r} that the change exists to add"
+        for w in bp.missing(doc, template)
+    ]
+    return problems
 
 
 class CreateBucketExecutor(Executor):
     kind = "s3.create-bucket"
+    service, operation = "s3", "CreateBucket"
+    Params = CreateBucketParams
+
+    def details(self, change: Change) -> list[str]:
+        namespace = " (account-regional namespace)" if change.params.get("BucketNamespace") else ""
+        return [f"creates bucket {change.params['Bucket']}{namespace}"]
+
+    def check(self, change: Change, plan: Plan) -> list[str]:
+        problems = _bucket_problems(change, plan, owned=False)
+        name, config = change.params["Bucket"], change.params.get("CreateBucketConfiguration")
+        location = (config or {}).get("LocationConstraint")
+        if change.region == "us-east-1" and location:
+            problems.append("a bucket in us-east-1 is created without a LocationConstraint")
+        elif change.region != "us-east-1" and location != change.region:
+            problems.append(f"its LocationConstraint {location!r} is not the change's region {change.region}")
+        if bool(change.params.get("BucketNamespace")) != is_account_regional(name):
+            problems.append(
+                "BucketNamespace account-regional goes with a name ending -ACCOUNT-REGION-an, and only then"
+            )
+        return problems
 
     def satisfied(self, session: AwsSession, change: Change) -> bool:
         return bucket_exists(session, change.params["Bucket"], change.region, _account(session, change))
@@ -1333,27 +1493,112 @@ def _get_policy(session: AwsSession, change: Change) -> dict[str, Any] | None:
     return bp.parse_policy((got or {}).get("Policy"))
 
 
+def _delivery_template(change: Change, account: str) -> list[bp.Statement]:
+    return bp.bucket_log_delivery_statements(
+        change.params["Bucket"],
+        account,
+        prefixes=PrefixesBasis.model_validate(change.basis).prefixes,
+        partition=partition_of(change.region),
+    )
+
+
 class PutBucketPolicyExecutor(Executor):
-    """Re-reads the policy at apply time and merges our statements into it, so a concurrent edit is kept."""
+    """Derives the policy at apply time (the current policy plus the delivery statements of the basis'
+    prefixes) and sends it only when it is the previewed one (a concurrent edit makes it stale)."""
 
     kind = "s3.put-bucket-policy"
+    service, operation = "s3", "PutBucketPolicy"
+    Params, Basis = BucketPolicyParams, PrefixesBasis
+
+    def details(self, change: Change) -> list[str]:
+        prefixes = PrefixesBasis.model_validate(change.basis).prefixes
+        where = ", ".join(f"{p}/AWSLogs/" for p in prefixes) or "AWSLogs/"
+        return [
+            f"lets {bp.LOG_DELIVERY_SERVICE} (account {change.params['ExpectedBucketOwner']} only) write "
+            f"below {where}; the bucket's other statements are kept as they are now"
+        ]
+
+    @classmethod
+    def basis_from_v1(cls, params: dict[str, Any]) -> dict[str, Any]:
+        doc = bp.parse_policy(str(params.get("Policy", "")))
+        write = next((s for s in bp.ours(doc) if s.get("Action") == "s3:PutObject"), None)
+        if write is None:
+            raise ValidationFailed("its bucket policy has no log delivery statement of flowlogs")
+        resources = write.get("Resource")
+        prefixes = []
+        for resource in resources if isinstance(resources, list) else [resources]:
+            key = str(resource).split(":::", 1)[-1].split("/", 1)[-1]  # bucket/PREFIX/AWSLogs/* -> PREFIX/...
+            prefix = key.removesuffix("AWSLogs/*").strip("/")
+            if prefix:
+                prefixes.append(prefix)
+        return {"prefixes": prefixes}
+
+    def check(self, change: Change, plan: Plan) -> list[str]:
+        problems = _bucket_problems(change, plan)
+        try:
+            template = _delivery_template(change, plan.account_of(change))
+        except ValidationFailed as err:
+            return [*problems, f"basis: {err.message}"]
+        doc, bad = _document(change.params["Policy"], "bucket policy")
+        if doc is None:
+            return problems + bad
+        if bp.policy_size(doc) > bp.BUCKET_POLICY_LIMIT:
+            problems.append(f"its bucket policy is over AWS's {bp.BUCKET_POLICY_LIMIT} byte limit")
+        if _created_here(change, plan) and doc != bp.merge_statements(None, template).policy:
+            problems.append(
+                "the bucket is created by this plan, so its policy can only be the delivery statements"
+            )
+        return problems + _not_engine_statements(doc, template, "bucket policy")
 
     def satisfied(self, session: AwsSession, change: Change) -> bool:
-        wanted = bp.ours(bp.parse_policy(change.params["Policy"]))
-        return not bp.missing(_get_policy(session, change), wanted)
+        return not bp.missing(
+            _get_policy(session, change), _delivery_template(change, _account(session, change))
+        )
+
+    def checked(self, session: AwsSession, change: Change) -> bp.MergeResult:
+        merged = bp.merge_statements(
+            _get_policy(session, change), _delivery_template(change, _account(session, change))
+        )
+        if merged.changed:
+            what = f"bucket policy of {change.params['Bucket']}"
+            self.expect(change, what, merged.policy, json.loads(change.params["Policy"]))
+        return merged
 
     def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
-        wanted = bp.ours(bp.parse_policy(change.params["Policy"]))
-        merged = bp.merge_statements(_get_policy(session, change), wanted)
+        merged = self.checked(session, change)
         if not merged.changed:
             return {"added": []}
         bp.check_size(merged.policy, bp.BUCKET_POLICY_LIMIT, f"bucket policy of {change.params['Bucket']}")
-        session.client("s3", change.region).put_bucket_policy(**{**change.params, "Policy": merged.text})
+        self.call(session, change.model_copy(update={"params": {**change.params, "Policy": merged.text}}))
         return {"added": [s.get("Sid", "") for s in merged.added], "bytes": bp.policy_size(merged.policy)}
 
 
 class PutKeyPolicyExecutor(Executor):
     kind = "kms.put-key-policy"
+    service, operation = "kms", "PutKeyPolicy"
+    Params = KeyPolicyParams
+
+    def details(self, change: Change) -> list[str]:
+        return [f"lets {bp.LOG_DELIVERY_SERVICE} encrypt with the key; the key's other statements are kept"]
+
+    def check(self, change: Change, plan: Plan) -> list[str]:
+        key = change.params["KeyId"]
+        problems = [] if change.target == key else [f"its target {change.target!r} is not the key it changes"]
+        wrong = key_arn_problem(key, region=change.region, account=plan.account_of(change))
+        if wrong:
+            return [*problems, wrong]
+        doc, bad = _document(change.params["Policy"], "key policy")
+        if doc is None:
+            return problems + bad
+        if bp.policy_size(doc) > bp.KEY_POLICY_LIMIT:
+            problems.append(f"its key policy is over AWS's {bp.KEY_POLICY_LIMIT} byte limit")
+        return problems + _not_engine_statements(
+            doc, self._template(change, plan.account_of(change)), "key policy"
+        )
+
+    @staticmethod
+    def _template(change: Change, account: str) -> list[bp.Statement]:
+        return [bp.key_log_delivery_statement(account, partition=partition_of(change.region))]
 
     def _current(self, session: AwsSession, change: Change) -> dict[str, Any] | None:
         kms = session.client("kms", change.region)
@@ -1362,42 +1607,127 @@ class PutKeyPolicyExecutor(Executor):
         ]
         return bp.parse_policy(text)
 
+    def _account(self, session: AwsSession, change: Change) -> str:
+        return change.account or session.identity().account
+
     def satisfied(self, session: AwsSession, change: Change) -> bool:
-        wanted = bp.ours(bp.parse_policy(change.params["Policy"]))
-        return not bp.missing(self._current(session, change), wanted)
+        return not bp.missing(
+            self._current(session, change), self._template(change, self._account(session, change))
+        )
+
+    def checked(self, session: AwsSession, change: Change) -> bp.MergeResult:
+        merged = bp.merge_statements(
+            self._current(session, change), self._template(change, self._account(session, change))
+        )
+        if merged.changed:
+            what = f"key policy of {change.params['KeyId']}"
+            self.expect(change, what, merged.policy, json.loads(change.params["Policy"]))
+        return merged
 
     def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
-        wanted = bp.ours(bp.parse_policy(change.params["Policy"]))
-        merged = bp.merge_statements(self._current(session, change), wanted)
+        merged = self.checked(session, change)
         if not merged.changed:
             return {"added": []}
         bp.check_size(merged.policy, bp.KEY_POLICY_LIMIT, f"key policy of {change.params['KeyId']}")
-        session.client("kms", change.region).put_key_policy(**{**change.params, "Policy": merged.text})
+        self.call(session, change.model_copy(update={"params": {**change.params, "Policy": merged.text}}))
         return {"added": [s.get("Sid", "") for s in merged.added]}
 
 
+def _current_encryption(session: AwsSession, change: Change) -> dict[str, Any] | None:
+    s3 = session.client("s3", change.region)
+    got = _read(
+        s3.get_bucket_encryption,
+        ["ServerSideEncryptionConfigurationNotFoundError"],
+        Bucket=change.params["Bucket"],
+        ExpectedBucketOwner=_account(session, change),
+    )
+    rules = (got or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
+    return dict(rules[0]) if rules else None
+
+
 class PutEncryptionExecutor(Executor):
+    """Default encryption where the bucket has none of its own (new buckets). The rule is derived again
+    from the key and the current rule (settings it does not choose are kept) before it is sent."""
+
     kind = "s3.put-encryption"
+    service, operation = "s3", "PutBucketEncryption"
+    Params = EncryptionParams
+
+    def details(self, change: Change) -> list[str]:
+        rule = change.params["ServerSideEncryptionConfiguration"]["Rules"][0]
+        return [f"default encryption of {change.params['Bucket']}: {_describe_encryption(rule)}"]
+
+    def check(self, change: Change, plan: Plan) -> list[str]:
+        problems = _bucket_problems(change, plan)
+        rule = change.params["ServerSideEncryptionConfiguration"]["Rules"][0]
+        default = rule["ApplyServerSideEncryptionByDefault"]
+        key = default.get("KMSMasterKeyID") or ""
+        if default["SSEAlgorithm"] == "aws:kms":
+            wrong = key_arn_problem(key, region=change.region, account=plan.account_of(change))
+            if wrong:
+                problems.append(wrong)
+        elif key:
+            problems.append("SSE-S3 (AES256) takes no KMS key")
+        if rule != encryption_rule(key, rule):
+            problems.append(
+                "its encryption rule is not one flowlogs writes (SSE-S3, or SSE-KMS by key ARN with a Bucket Key)"
+            )
+        return problems
+
+    @staticmethod
+    def _wanted(change: Change, current: Mapping[str, Any] | None) -> dict[str, Any]:
+        key = change.params["ServerSideEncryptionConfiguration"]["Rules"][0][
+            "ApplyServerSideEncryptionByDefault"
+        ]
+        return encryption_rule(str(key.get("KMSMasterKeyID") or ""), current)
 
     def satisfied(self, session: AwsSession, change: Change) -> bool:
-        s3 = session.client("s3", change.region)
-        got = _read(
-            s3.get_bucket_encryption,
-            ["ServerSideEncryptionConfigurationNotFoundError"],
-            Bucket=change.params["Bucket"],
-            ExpectedBucketOwner=_account(session, change),
+        current = _current_encryption(session, change)
+        return _encryption_matches(current, self._wanted(change, current))
+
+    def checked(self, session: AwsSession, change: Change) -> None:
+        current = _current_encryption(session, change)
+        wanted = self._wanted(change, current)
+        planned = change.params["ServerSideEncryptionConfiguration"]["Rules"][0]
+        self.expect(change, f"default encryption of {change.params['Bucket']}", wanted, planned)
+        if type(self).destructive or not current or _encryption_matches(current, wanted):
+            return
+        default = current.get("ApplyServerSideEncryptionByDefault", {})
+        key = str(wanted["ApplyServerSideEncryptionByDefault"].get("KMSMasterKeyID") or "")
+        if default == {"SSEAlgorithm": "AES256"} and not current.get("BucketKeyEnabled"):
+            return  # S3's own default (every new bucket has it), not a choice of the bucket's owner
+        existing = str(default.get("KMSMasterKeyID") or "")
+        if key and existing and _resolve_key(session, existing, change.region) == key:
+            return  # the same key, named by its ARN now
+        raise StaleChange(
+            f"Setting the default encryption of {change.params['Bucket']} would now replace its own "
+            f"({_describe_encryption(current)}): that is destructive, and this change is not. Nothing was sent.",
+            hint="Make the plan again and confirm the replacement if you want it.",
         )
-        rules = (got or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
-        wanted = change.params["ServerSideEncryptionConfiguration"]["Rules"][0]
-        return bool(rules) and _encryption_matches(rules[0], wanted)
 
     def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
+        self.checked(session, change)
         self.call(session, change)
         return {}
 
 
+class ReplaceEncryptionExecutor(PutEncryptionExecutor):
+    """The same call over a bucket's own default encryption (destructive: confirmed by the user)."""
+
+    kind = "s3.replace-encryption"
+    destructive = True
+
+
 class PutPublicAccessBlockExecutor(Executor):
     kind = "s3.put-public-access-block"
+    service, operation = "s3", "PutPublicAccessBlock"
+    Params = PublicAccessBlockParams
+
+    def details(self, change: Change) -> list[str]:
+        return [f"blocks every kind of public access to {change.params['Bucket']}"]
+
+    def check(self, change: Change, plan: Plan) -> list[str]:
+        return _bucket_problems(change, plan)
 
     def satisfied(self, session: AwsSession, change: Change) -> bool:
         s3 = session.client("s3", change.region)
@@ -1411,9 +1741,34 @@ class PutPublicAccessBlockExecutor(Executor):
         wanted = change.params["PublicAccessBlockConfiguration"]
         return all(current.get(k) == v for k, v in wanted.items())
 
+    def checked(self, session: AwsSession, change: Change) -> None:
+        if type(self).destructive:
+            return
+        got = _read(
+            session.client("s3", change.region).get_public_access_block,
+            ["NoSuchPublicAccessBlockConfiguration"],
+            Bucket=change.params["Bucket"],
+            ExpectedBucketOwner=_account(session, change),
+        )
+        off = [k for k, v in (got or {}).get("PublicAccessBlockConfiguration", {}).items() if v is False]
+        if off:
+            raise StaleChange(
+                f"Blocking public access to {change.params['Bucket']} would now turn on {', '.join(off)}, "
+                "which the bucket's owner turned off: that is destructive, and this change is not. Nothing was sent.",
+                hint="Make the plan again and confirm the replacement if you want it.",
+            )
+
     def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
+        self.checked(session, change)
         self.call(session, change)
         return {}
+
+
+class ReplacePublicAccessBlockExecutor(PutPublicAccessBlockExecutor):
+    """Turns on blocks that are off now, or stops public access a bucket policy grants (destructive)."""
+
+    kind = "s3.replace-public-access-block"
+    destructive = True
 
 
 def _ours_in(rules: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -1421,9 +1776,53 @@ def _ours_in(rules: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 
 class PutLifecycleExecutor(Executor):
-    """Re-reads the lifecycle configuration at apply time and merges our rules into it."""
+    """Derives the lifecycle configuration at apply time (the current rules plus the expiry rules of the
+    basis) and sends it only when it is the previewed one."""
 
     kind = "s3.put-lifecycle"
+    service, operation = "s3", "PutBucketLifecycleConfiguration"
+    Params, Basis = LifecycleParams, LifecycleBasis
+
+    def details(self, change: Change) -> list[str]:
+        basis = LifecycleBasis.model_validate(change.basis)
+        where = ", ".join(f"{p}/AWSLogs/" for p in basis.prefixes) or "AWSLogs/"
+        return [f"deletes log files below {where} {basis.days} days after delivery; other rules are kept"]
+
+    @classmethod
+    def basis_from_v1(cls, params: dict[str, Any]) -> dict[str, Any]:
+        ours = _ours_in((params.get("LifecycleConfiguration") or {}).get("Rules") or [])
+        if not ours:
+            raise ValidationFailed("its lifecycle configuration has no expiry rule of flowlogs")
+        prefixes = [str(_rule_prefix(r) or "").removesuffix("AWSLogs/").strip("/") for r in ours]
+        return {"days": ours[0].get("Expiration", {}).get("Days", 0), "prefixes": [p for p in prefixes if p]}
+
+    @staticmethod
+    def _template(change: Change) -> list[dict[str, Any]]:
+        basis = LifecycleBasis.model_validate(change.basis)
+        return lifecycle_rules(basis.days, basis.prefixes)
+
+    def check(self, change: Change, plan: Plan) -> list[str]:
+        problems = _bucket_problems(change, plan)
+        try:
+            template = self._template(change)
+        except ValidationFailed as err:
+            return [*problems, f"basis: {err.message}"]
+        rules = change.params["LifecycleConfiguration"]["Rules"]
+        if _created_here(change, plan) and rules != merge_lifecycle_rules(None, template).rules:
+            problems.append(
+                "the bucket is created by this plan, so its lifecycle can only be the expiry rules"
+            )
+        problems += [
+            f"its lifecycle rule {r.get('ID')!r} is not one flowlogs writes"
+            for r in _ours_in(rules)
+            if r not in template
+        ]
+        problems += [
+            f"its lifecycle configuration lacks the rule {w['ID']!r} the change exists to add"
+            for w in template
+            if not any(_rule_grants(r, w) for r in rules)
+        ]
+        return problems
 
     def _current(self, session: AwsSession, change: Change) -> dict[str, Any]:
         s3 = session.client("s3", change.region)
@@ -1436,19 +1835,40 @@ class PutLifecycleExecutor(Executor):
         return got or {}
 
     def satisfied(self, session: AwsSession, change: Change) -> bool:
-        wanted = _ours_in(change.params["LifecycleConfiguration"]["Rules"])
-        return not merge_lifecycle_rules(self._current(session, change).get("Rules"), wanted).changed
+        return not merge_lifecycle_rules(
+            self._current(session, change).get("Rules"), self._template(change)
+        ).changed
+
+    def checked(self, session: AwsSession, change: Change) -> LifecycleMerge:
+        current = self._current(session, change)
+        merge = merge_lifecycle_rules(current.get("Rules"), self._template(change))
+        if merge.changed:
+            params = {**change.params, "LifecycleConfiguration": {"Rules": merge.rules}}
+            params.update({k: v for k, v in current.items() if k != "Rules"})
+            self.expect(
+                change, f"lifecycle configuration of {change.params['Bucket']}", params, change.params
+            )
+        if merge.replaced and not type(self).destructive:
+            raise StaleChange(
+                f"The lifecycle change of {change.params['Bucket']} would now replace the settings of rule(s) "
+                f"{', '.join(merge.replaced)}: that is destructive, and this change is not. Nothing was sent.",
+                hint="Make the plan again and confirm the replacement if you want it.",
+            )
+        return merge
 
     def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
-        wanted = _ours_in(change.params["LifecycleConfiguration"]["Rules"])
-        current = self._current(session, change)
-        merge = merge_lifecycle_rules(current.get("Rules"), wanted)
+        merge = self.checked(session, change)
         if not merge.changed:
             return {"added": []}
-        params = {**change.params, "LifecycleConfiguration": {"Rules": merge.rules}}
-        params.update({k: v for k, v in current.items() if k != "Rules"})
-        session.client("s3", change.region).put_bucket_lifecycle_configuration(**params)
+        self.call(session, change)
         return {"added": merge.added, "replaced": merge.replaced}
+
+
+class ReplaceLifecycleExecutor(PutLifecycleExecutor):
+    """The same call when it changes the settings of an earlier expiry rule of ours (destructive)."""
+
+    kind = "s3.replace-lifecycle"
+    destructive = True
 
 
 def describe_setup(setup: BucketSetup) -> str:

@@ -14,15 +14,17 @@ takes two calls: remove, then add, since a destination's type can't be changed i
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from aws.buckets import require_owned, validate_bucket_name
 from aws.errors import FlowlogsError, ValidationFailed
 from aws.flowlogs import check_prefix
 from aws.permissions import declare
-from aws.plan import Change, Executor
+from aws.plan import Change, Executor, Params, Plan
 from aws.session import AwsSession
 
 _S3_LOGGING = "UpdateLoggingConfiguration to S3: "
@@ -46,6 +48,7 @@ LOG_TYPES: tuple[str, ...] = ("FLOW", "ALERT", "TLS")
 DEFAULT_LOG_TYPES: tuple[LogType, ...] = ("FLOW", "ALERT")
 
 S3_KIND = "network-firewall.s3-log-destination"
+REPOINT_KIND = "network-firewall.repoint-log-destination"
 REMOVE_KIND = "network-firewall.remove-log-destination"
 
 Status = Literal["ok", "missing", "other-s3", "non-s3"]
@@ -251,17 +254,15 @@ def firewall_changes(
             steps: list[Change] = []
             if item.status == "missing":
                 configs = [*configs, new_config]
-                steps.append(_s3_change(target, item.log_type, configs, "add", destructive=False))
+                steps.append(_s3_change(target, item.log_type, configs, "add"))
             elif item.status == "other-s3" and options.repoint_existing:
                 configs = [new_config if c.get("LogType") == item.log_type else c for c in configs]
-                steps.append(
-                    _s3_change(target, item.log_type, configs, "repoint", destructive=True, item=item)
-                )
+                steps.append(_s3_change(target, item.log_type, configs, "repoint", item=item))
             elif item.status == "non-s3" and options.replace_non_s3:
                 configs = [c for c in configs if c.get("LogType") != item.log_type]
                 steps.append(_remove_change(target, item, configs))
                 configs = [*configs, new_config]
-                steps.append(_s3_change(target, item.log_type, configs, "add", destructive=False))
+                steps.append(_s3_change(target, item.log_type, configs, "add"))
             for step in steps:
                 if previous:
                     step.depends_on = [previous]
@@ -283,7 +284,6 @@ def _s3_change(
     configs: list[dict[str, Any]],
     how: Literal["add", "repoint"],
     *,
-    destructive: bool,
     item: LogTypeStatus | None = None,
 ) -> Change:
     new = _for_type(configs, log_type) or {}
@@ -297,9 +297,10 @@ def _s3_change(
         reason = (
             "You chose to move this log type to the Kentik bucket; it overwrites the current destination."
         )
+    kind = S3_KIND if how == "add" else REPOINT_KIND
     return Change(
-        id=f"{S3_KIND}:{target.arn}:{log_type}",
-        kind=S3_KIND,
+        id=f"{kind}:{target.arn}:{log_type}",
+        kind=kind,
         title=title,
         reason=reason,
         target=target.arn,
@@ -307,7 +308,6 @@ def _s3_change(
         region=target.region,
         operation="UpdateLoggingConfiguration",
         params=_update_params(target, configs),
-        destructive=destructive,
         group="firewall",
     )
 
@@ -327,12 +327,30 @@ def _remove_change(target: FirewallTarget, item: LogTypeStatus, configs: list[di
         region=target.region,
         operation="UpdateLoggingConfiguration",
         params=_update_params(target, configs),
-        destructive=True,
         group="firewall",
     )
 
 
 # -- executors ------------------------------------------------------------------------------------------
+
+_FIREWALL_ARN = re.compile(
+    r"^arn:(aws[a-z-]*):network-firewall:([a-z0-9-]+):(\d{12}):firewall/[A-Za-z0-9-]{1,128}$"
+)
+
+
+class _DestinationConfig(Params):
+    LogType: Literal["FLOW", "ALERT", "TLS"]
+    LogDestinationType: Literal["S3", "CloudWatchLogs", "KinesisDataFirehose"]
+    LogDestination: dict[str, str]
+
+
+class _LoggingConfiguration(Params):
+    LogDestinationConfigs: list[_DestinationConfig] = Field(max_length=3)
+
+
+class LoggingParams(Params):
+    FirewallArn: str
+    LoggingConfiguration: _LoggingConfiguration
 
 
 def _log_type_of(change: Change) -> str:
@@ -351,6 +369,90 @@ def read_logging(session: AwsSession, region: str, firewall_arn: str) -> dict[st
     return response
 
 
+def _by_type(configs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    return {str(c.get("LogType")): dict(c) for c in configs}
+
+
+class _LoggingStep(Executor):
+    """One UpdateLoggingConfiguration step on one log type. The configuration sent is derived again from
+    the current one (DescribeLoggingConfiguration, right before) and must be the one the plan previewed."""
+
+    service, operation = "network-firewall", "UpdateLoggingConfiguration"
+    Params = LoggingParams
+
+    def details(self, change: Change) -> list[str]:
+        log_type = change.id.rsplit(":", 1)[-1]
+        config = _for_type(_configs(change.params["LoggingConfiguration"]), log_type)
+        where = _describe_destination(config) if config else "no destination"
+        return [f"{log_type} logs go to {where}; other log types keep their destinations"]
+
+    def check(self, change: Change, plan: Plan) -> list[str]:
+        arn = change.params["FirewallArn"]
+        problems = (
+            [] if change.target == arn else [f"its target {change.target!r} is not the firewall it changes"]
+        )
+        match = _FIREWALL_ARN.match(arn)
+        if not match:
+            return [*problems, f"{arn!r} is not a Network Firewall ARN"]
+        partition, region, account = match.groups()
+        if (partition, region, account) != (plan.partition, change.region, plan.account_of(change)):
+            problems.append(f"the firewall {arn} is not in the change's partition, region and account")
+        log_type = change.id.rsplit(":", 1)[-1]
+        configs = change.params["LoggingConfiguration"]["LogDestinationConfigs"]
+        if log_type not in LOG_TYPES:
+            return [*problems, "its id does not end with the log type (FLOW, ALERT or TLS) it changes"]
+        if len(_by_type(configs)) != len(configs):
+            problems.append("its logging configuration has two destinations for one log type")
+        return problems + self.check_step(_for_type(list(configs), log_type), plan)
+
+    def check_step(self, config: Mapping[str, Any] | None, plan: Plan) -> list[str]:
+        if config is None or config.get("LogDestinationType") != "S3":
+            return ["it sends the log type to no S3 destination"]
+        dest = config.get("LogDestination") or {}
+        bucket, prefix = dest.get("bucketName", ""), dest.get("prefix", "")
+        problems = validate_bucket_name(bucket) if bucket else ["its S3 destination names no bucket"]
+        if set(dest) - {"bucketName", "prefix"}:
+            problems.append("its S3 destination has keys other than bucketName and prefix")
+        try:
+            check_prefix(prefix, what="Its prefix", example="network-firewall")
+        except ValidationFailed as err:
+            problems.append(err.message)
+        if plan.read_set and not any(loc.bucket == bucket for loc in plan.read_set):
+            problems.append(f"it sends logs to {bucket}, which is not a bucket this plan has Kentik read")
+        return problems
+
+    def step(
+        self, change: Change, configs: list[dict[str, Any]], current: dict[str, Any] | None
+    ) -> list[dict[str, Any]] | None:
+        """The configuration after this step applied to `configs` (None: nothing to do)."""
+        raise NotImplementedError
+
+    def checked(
+        self, session: AwsSession, change: Change
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]] | None]:
+        """The current response and configuration, and the configuration after the step (None: nothing
+        to do), refused (StaleChange) when it is not the planned one."""
+        log_type = _log_type_of(change)
+        response = read_logging(session, change.region, change.params["FirewallArn"])
+        configs = _configs(response.get("LoggingConfiguration"))
+        after = self.step(change, configs, _for_type(configs, log_type))
+        if after is not None:
+            planned = change.params["LoggingConfiguration"]["LogDestinationConfigs"]
+            self.expect(change, f"{log_type} logging of {change.target}", _by_type(after), _by_type(planned))
+        return response, configs, after
+
+    def run_step(self, session: AwsSession, change: Change) -> dict[str, Any] | None:
+        response, configs, after = self.checked(session, change)
+        if after is None:
+            return None
+        wanted = _for_type(after, _log_type_of(change)) or {}
+        if wanted.get("LogDestinationType") == "S3":
+            bucket = str((wanted.get("LogDestination") or {}).get("bucketName", ""))
+            require_owned(session, bucket, change.account or session.identity().account)
+        _send(session, change, response, after)
+        return _for_type(configs, _log_type_of(change))
+
+
 def _send(
     session: AwsSession, change: Change, current: Mapping[str, Any], configs: list[dict[str, Any]]
 ) -> None:
@@ -363,63 +465,84 @@ def _send(
     session.client("network-firewall", change.region).update_logging_configuration(**params)
 
 
-class S3LogDestinationExecutor(Executor):
-    """Make one log type go to the change's S3 bucket/prefix: add it, or (destructive) repoint it."""
+def _wanted(change: Change) -> dict[str, Any]:
+    log_type = _log_type_of(change)
+    wanted = _for_type(_configs(change.params.get("LoggingConfiguration")), log_type)
+    if not wanted or wanted.get("LogDestinationType") != "S3":
+        raise ValidationFailed(f"Change {change.id} has no S3 destination for {log_type}.")
+    return wanted
+
+
+def _at_wanted(session: AwsSession, change: Change) -> bool:
+    wanted = _wanted(change)
+    logging = read_logging(session, change.region, change.params["FirewallArn"]).get("LoggingConfiguration")
+    current = _for_type(_configs(logging), wanted["LogType"])
+    dest = wanted["LogDestination"]
+    return current is not None and _same_s3(current, dest["bucketName"], dest.get("prefix", ""))
+
+
+class S3LogDestinationExecutor(_LoggingStep):
+    """Add an S3 destination for one log type that has none. A log type that meanwhile got another
+    destination is not overwritten (that is the repoint kind, confirmed by the user)."""
 
     kind = S3_KIND
 
-    @staticmethod
-    def _wanted(change: Change) -> dict[str, Any]:
-        log_type = _log_type_of(change)
-        wanted = _for_type(_configs(change.params.get("LoggingConfiguration")), log_type)
-        if not wanted or wanted.get("LogDestinationType") != "S3":
-            raise ValidationFailed(f"Change {change.id} has no S3 destination for {log_type}.")
-        return wanted
-
     def satisfied(self, session: AwsSession, change: Change) -> bool:
-        wanted = self._wanted(change)
-        current = _for_type(
-            _configs(
-                read_logging(session, change.region, change.params["FirewallArn"]).get("LoggingConfiguration")
-            ),
-            wanted["LogType"],
-        )
-        dest = wanted["LogDestination"]
-        return current is not None and _same_s3(current, dest["bucketName"], dest.get("prefix", ""))
+        return _at_wanted(session, change)
 
-    def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
-        wanted = self._wanted(change)
-        log_type = wanted["LogType"]
+    def step(
+        self, change: Change, configs: list[dict[str, Any]], current: dict[str, Any] | None
+    ) -> list[dict[str, Any]] | None:
+        wanted = _wanted(change)
         dest = wanted["LogDestination"]
-        response = read_logging(session, change.region, change.params["FirewallArn"])
-        configs = _configs(response.get("LoggingConfiguration"))
-        current = _for_type(configs, log_type)
         if current is not None and _same_s3(current, dest["bucketName"], dest.get("prefix", "")):
-            return {"firewall": change.target, "log_type": log_type, "destination": dest}
+            return None
         if current is None:
-            configs.append(copy.deepcopy(wanted))
-        elif current.get("LogDestinationType") != "S3":
+            return [*configs, copy.deepcopy(wanted)]
+        if current.get("LogDestinationType") != "S3":
             raise FlowlogsError(
-                f"{log_type} logs of {change.target} now go to {_describe_destination(current)}; "
+                f"{wanted['LogType']} logs of {change.target} now go to {_describe_destination(current)}; "
                 "switching them to S3 needs removing that destination first.",
                 hint="Plan again and choose to replace the non-S3 destination.",
             )
-        elif not change.destructive:
-            raise FlowlogsError(
-                f"{log_type} logs of {change.target} now go to {_describe_destination(current)}, "
-                "which this change may not overwrite.",
-                hint="Plan again and choose to repoint existing destinations.",
-            )
-        else:
-            configs = [copy.deepcopy(wanted) if c.get("LogType") == log_type else c for c in configs]
-        _send(session, change, response, configs)
-        return {"firewall": change.target, "log_type": log_type, "destination": dest}
+        raise FlowlogsError(
+            f"{wanted['LogType']} logs of {change.target} now go to {_describe_destination(current)}, "
+            "which this change may not overwrite.",
+            hint="Plan again and choose to repoint existing destinations.",
+        )
+
+    def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
+        self.run_step(session, change)
+        dest = _wanted(change)["LogDestination"]
+        return {"firewall": change.target, "log_type": _log_type_of(change), "destination": dest}
 
 
-class RemoveLogDestinationExecutor(Executor):
+class RepointLogDestinationExecutor(S3LogDestinationExecutor):
+    """Move one log type from another S3 bucket/prefix to the change's (destructive, user's choice)."""
+
+    kind = REPOINT_KIND
+    destructive = True
+
+    def step(
+        self, change: Change, configs: list[dict[str, Any]], current: dict[str, Any] | None
+    ) -> list[dict[str, Any]] | None:
+        wanted = _wanted(change)
+        if current is None or current.get("LogDestinationType") != "S3":
+            return super().step(change, configs, current)
+        dest = wanted["LogDestination"]
+        if _same_s3(current, dest["bucketName"], dest.get("prefix", "")):
+            return None
+        return [copy.deepcopy(wanted) if c.get("LogType") == wanted["LogType"] else c for c in configs]
+
+
+class RemoveLogDestinationExecutor(_LoggingStep):
     """Remove the CloudWatch Logs / Firehose destination of one log type (destructive, user's choice)."""
 
     kind = REMOVE_KIND
+    destructive = True
+
+    def check_step(self, config: Mapping[str, Any] | None, plan: Plan) -> list[str]:
+        return [] if config is None else ["the log type it removes is still in its logging configuration"]
 
     def satisfied(self, session: AwsSession, change: Change) -> bool:
         log_type = _log_type_of(change)
@@ -429,12 +552,13 @@ class RemoveLogDestinationExecutor(Executor):
         current = _for_type(configs, log_type)
         return current is None or current.get("LogDestinationType") == "S3"
 
-    def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
-        log_type = _log_type_of(change)
-        response = read_logging(session, change.region, change.params["FirewallArn"])
-        configs = _configs(response.get("LoggingConfiguration"))
-        current = _for_type(configs, log_type)
+    def step(
+        self, change: Change, configs: list[dict[str, Any]], current: dict[str, Any] | None
+    ) -> list[dict[str, Any]] | None:
         if current is None or current.get("LogDestinationType") == "S3":
-            return {"firewall": change.target, "log_type": log_type, "removed": None}
-        _send(session, change, response, [c for c in configs if c is not current])
-        return {"firewall": change.target, "log_type": log_type, "removed": current}
+            return None
+        return [c for c in configs if c is not current]
+
+    def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
+        removed = self.run_step(session, change)
+        return {"firewall": change.target, "log_type": _log_type_of(change), "removed": removed}

@@ -15,6 +15,7 @@ succeeded (`FlowLogsPartialFailure`, carrying the outputs), so a rerun converges
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
@@ -22,12 +23,13 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
+from aws.buckets import require_owned, validate_bucket_name
 from aws.errors import FlowlogsError, ValidationFailed, error_code
-from aws.flowlog_format import EXTRA_FIELDS, log_format, parse_log_format
+from aws.flowlog_format import EXTRA_FIELDS, REQUIRED_FIELDS, log_format, parse_log_format
 from aws.permissions import declare
-from aws.plan import Change, Executor
+from aws.plan import Change, Executor, Params, Plan, StaleChange
 from aws.session import AwsSession
-from aws.tgw_format import tgw_log_format
+from aws.tgw_format import TGW_REQUIRED_FIELDS, tgw_log_format
 
 PERMISSIONS = declare(
     __name__,
@@ -328,8 +330,9 @@ def flowlog_changes(
             creates.append(create)
             if options.replace_existing:
                 old = sorted({fl for rid in ids for fl in by_id[rid].existing_flow_log_ids})
+                replaced = [rid for rid in ids if by_id[rid].existing_flow_log_ids]
                 for part, fl_ids in enumerate(_chunks(old, MAX_DELETE_IDS), start=1):
-                    deletes.append(_delete_change(create, region, fl_ids, part, account, partition))
+                    deletes.append(_delete_change(create, region, fl_ids, part, account, partition, replaced))
     return creates + deletes
 
 
@@ -364,7 +367,13 @@ def _create_change(
 
 
 def _delete_change(
-    create: Change, region: str, flow_log_ids: list[str], part: int, account: str, partition: str
+    create: Change,
+    region: str,
+    flow_log_ids: list[str],
+    part: int,
+    account: str,
+    partition: str,
+    replaced: list[str],
 ) -> Change:
     count = f"{len(flow_log_ids)} old flow log{'s' if len(flow_log_ids) != 1 else ''}"
     return Change(
@@ -378,7 +387,7 @@ def _delete_change(
         region=region,
         operation="DeleteFlowLogs",
         params={"FlowLogIds": flow_log_ids},
-        destructive=True,
+        basis={"resource_ids": replaced},
         depends_on=[create.id],
         group="flowlogs",
     )
@@ -467,8 +476,94 @@ def client_token(change: Change, resource_ids: Sequence[str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_RESOURCE_ID = {
+    "VPC": re.compile(r"^vpc-[0-9a-f]{8,17}$"),
+    "Subnet": re.compile(r"^subnet-[0-9a-f]{8,17}$"),
+    "NetworkInterface": re.compile(r"^eni-[0-9a-f]{8,17}$"),
+    "TransitGateway": re.compile(r"^tgw-[0-9a-f]{8,17}$"),
+    "TransitGatewayAttachment": re.compile(r"^tgw-attach-[0-9a-f]{8,17}$"),
+}
+_FLOW_LOG_ID = re.compile(r"^fl-[0-9a-f]{8,17}$")
+
+
+class _DestinationOptions(Params):
+    FileFormat: Literal["plain-text"]
+    HiveCompatiblePartitions: bool
+    PerHourPartition: bool
+
+
+class CreateFlowLogsParams(Params):
+    ResourceType: ResourceType
+    ResourceIds: list[str] = Field(min_length=1, max_length=MAX_IDS_PER_CALL)
+    TrafficType: Literal["ALL"] | None = None
+    LogDestinationType: Literal["s3"]
+    LogDestination: str
+    LogFormat: str
+    MaxAggregationInterval: Literal[60, 600]
+    DestinationOptions: _DestinationOptions
+
+
+class DeleteFlowLogsParams(Params):
+    FlowLogIds: list[str] = Field(min_length=1, max_length=MAX_DELETE_IDS)
+
+
+class ReplacedBasis(Params):
+    resource_ids: list[str] = Field(min_length=1, description="Resources whose old flow logs are deleted")
+
+
+def engine_log_format(resource_type: str, log_format_text: str) -> bool:
+    """Whether `log_format_text` is a format the engine writes for `resource_type`: every required field
+    in order, then known extras in their order (nothing dropped, nothing invented)."""
+    fields = parse_log_format(log_format_text)
+    tgw = resource_type in TRANSIT_GATEWAY_TYPES
+    required = TGW_REQUIRED_FIELDS if tgw else REQUIRED_FIELDS
+    try:
+        wanted = (tgw_log_format if tgw else log_format)(tuple(fields[len(required) :]))
+    except ValueError:
+        return False
+    return wanted == log_format_text
+
+
 class CreateFlowLogsExecutor(Executor):
     kind = CREATE_KIND
+    service, operation = "ec2", "CreateFlowLogs"
+    Params = CreateFlowLogsParams
+
+    def details(self, change: Change) -> list[str]:
+        p = change.params
+        ids = p["ResourceIds"]
+        shown = ", ".join(ids[:4]) + (f" and {len(ids) - 4} more" if len(ids) > 4 else "")
+        return [
+            f"{p['ResourceType']} {shown}",
+            f"to {p['LogDestination']}: {len(parse_log_format(p['LogFormat']))} fields, "
+            f"{p['MaxAggregationInterval']} s, {p.get('TrafficType', 'all')} traffic",
+        ]
+
+    def check(self, change: Change, plan: Plan) -> list[str]:
+        params = change.params
+        kind, ids = params["ResourceType"], params["ResourceIds"]
+        account = plan.account_of(change)
+        problems = []
+        if change.target != f"arn:{plan.partition}:ec2:{change.region}:{account}:vpc-flow-log/*":
+            problems.append(f"its target {change.target!r} is not the flow logs of its region and account")
+        bad = [rid for rid in ids if not _RESOURCE_ID[kind].match(rid)]
+        if bad:
+            problems.append(f"{', '.join(bad[:5])} {'is' if len(bad) == 1 else 'are'} not {kind} id(s)")
+        if len(ids) > batch_limit(kind):
+            problems.append(f"CreateFlowLogs takes at most {batch_limit(kind)} {kind} ids per call")
+        tgw = kind in TRANSIT_GATEWAY_TYPES
+        if tgw != ("TrafficType" not in params):
+            problems.append(
+                "TrafficType ALL goes with VPC, subnet and interface flow logs, and only with them"
+            )
+        if tgw and params["MaxAggregationInterval"] != 60:
+            problems.append("transit gateway flow logs aggregate over 60 s")
+        if not engine_log_format(kind, params["LogFormat"]):
+            problems.append(
+                "its LogFormat is not the engine's (every required field, in order, then known extras)"
+            )
+        problems += _destination_problems(params["LogDestination"], plan)
+        return problems
 
     def satisfied(self, session: AwsSession, change: Change) -> bool:
         ids: list[str] = change.params["ResourceIds"]
@@ -481,6 +576,9 @@ class CreateFlowLogsExecutor(Executor):
         done = matching_flow_logs(session, change.region, config, ids)
         errors: dict[str, str] = {}
         pending = [rid for rid in ids if rid not in done]
+        if pending:
+            bucket = config.log_destination.split(":::", 1)[-1].split("/", 1)[0]
+            require_owned(session, bucket, change.account or session.identity().account)
         client = session.client("ec2", change.region)
         while pending:
             params = {**change.params, "ResourceIds": pending, "ClientToken": client_token(change, pending)}
@@ -595,8 +693,51 @@ class CreateFlowLogsExecutor(Executor):
         return progress
 
 
+def _destination_problems(destination: str, plan: Plan) -> list[str]:
+    head = f"arn:{plan.partition}:s3:::"
+    if not destination.startswith(head):
+        return [f"its LogDestination {destination!r} is not an S3 bucket ARN of partition {plan.partition}"]
+    bucket, _, prefix = destination.removeprefix(head).partition("/")
+    problems = validate_bucket_name(bucket)
+    try:
+        check_prefix(prefix, what="Its prefix", example="vpc-flow-logs")
+    except ValidationFailed as err:
+        problems.append(err.message)
+    if plan.read_set and not any(loc.bucket == bucket for loc in plan.read_set):
+        problems.append(f"it sends logs to {bucket}, which is not a bucket this plan has Kentik read")
+    return problems
+
+
 class DeleteFlowLogsExecutor(Executor):
+    """Deletes old flow logs once their resources have the new ones (the create it depends on). Only
+    flow logs of the resources named in its basis are deleted; any other is refused."""
+
     kind = DELETE_KIND
+    service, operation = "ec2", "DeleteFlowLogs"
+    destructive = True
+    Params, Basis = DeleteFlowLogsParams, ReplacedBasis
+
+    def details(self, change: Change) -> list[str]:
+        ids = change.params["FlowLogIds"]
+        return [f"deletes {len(ids)} flow log(s): {', '.join(ids[:6])}" + (" …" if len(ids) > 6 else "")]
+
+    def check(self, change: Change, plan: Plan) -> list[str]:
+        ids = change.params["FlowLogIds"]
+        problems = [f"{i!r} is not a flow log id" for i in ids if not _FLOW_LOG_ID.match(i)]
+        account = plan.account_of(change)
+        if change.target != f"arn:{plan.partition}:ec2:{change.region}:{account}:vpc-flow-log/{ids[0]}":
+            problems.append(f"its target {change.target!r} is not the first flow log it deletes")
+        creates = [
+            c
+            for c in plan.changes
+            if c.id in change.depends_on and c.kind == CREATE_KIND and c.region == change.region
+        ]
+        covered = {rid for c in creates for rid in c.params.get("ResourceIds", [])}
+        if not creates:
+            problems.append("it does not depend on the create of the flow logs that replace them")
+        elif set(ReplacedBasis.model_validate(change.basis).resource_ids) - covered:
+            problems.append("it deletes flow logs of resources that the create it depends on does not cover")
+        return problems
 
     def satisfied(self, session: AwsSession, change: Change) -> bool:
         ids: list[str] = change.params["FlowLogIds"]
@@ -604,8 +745,15 @@ class DeleteFlowLogsExecutor(Executor):
 
     def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
         ids: list[str] = change.params["FlowLogIds"]
-        existing = [fl["FlowLogId"] for fl in describe_flow_logs(session, change.region, flow_log_ids=ids)]
-        existing = [i for i in ids if i in set(existing)]
+        found = describe_flow_logs(session, change.region, flow_log_ids=ids)
+        allowed = set(ReplacedBasis.model_validate(change.basis).resource_ids)
+        foreign = sorted(str(fl["FlowLogId"]) for fl in found if fl.get("ResourceId") not in allowed)
+        if foreign:
+            raise StaleChange(
+                f"{', '.join(foreign)} belong(s) to resources this change does not replace; nothing was deleted.",
+                hint="Make the plan again.",
+            )
+        existing = [i for i in ids if i in {fl["FlowLogId"] for fl in found}]
         if not existing:
             return {"deleted": []}
         response = session.client("ec2", change.region).delete_flow_logs(FlowLogIds=existing)

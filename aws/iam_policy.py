@@ -25,9 +25,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field
 
 from aws.discovery import KENTIK_ACCOUNT, trust_match
 from aws.errors import FlowlogsError, ValidationFailed, error_code, explain
@@ -42,7 +43,7 @@ from aws.iam_eval import (
     parse_policy,
 )
 from aws.permissions import declare
-from aws.plan import ApplyReport, Change, Executor, Plan, apply_plan
+from aws.plan import ApplyReport, Change, Executor, Params, Plan, StaleChange, apply_plan
 from aws.session import AwsSession, partition_of
 
 PERMISSIONS = declare(
@@ -917,8 +918,21 @@ def oldest_non_default(versions: Sequence[PolicyVersionInfo]) -> PolicyVersionIn
     return candidates[0] if candidates else None
 
 
+def requirements_basis(need: Requirements) -> dict[str, Any]:
+    """The basis of a policy change: the requirements its document is derived from."""
+    return RequirementsBasis(
+        buckets=list(need.buckets),
+        kms_keys=list(need.kms_keys),
+        allow_delete=need.allow_delete,
+        allow_delete_objects=need.allow_delete_objects,
+        partition=need.partition,
+        keep_existing=need.keep_existing,
+        existing=[ExistingBasis(bucket=b, prefix=p) for b, p in need.existing],
+    ).model_dump()
+
+
 def changes_for(
-    target: PolicyTarget, merge: MergeResult, *, region: str, partition: str | None = None
+    target: PolicyTarget, merge: MergeResult, need: Requirements, *, region: str, partition: str | None = None
 ) -> list[Change]:
     """The Changes that turn `target` into `merge.proposed` (none for a no-op). Refuses when too large.
     `partition`: of the ARNs built here (default: the region's)."""
@@ -927,6 +941,7 @@ def changes_for(
     partition = partition or partition_of(region)
     merge.size.require_ok()
     document = pretty_json(merge.proposed)
+    basis = requirements_basis(need)
     reason = "Spec 'Update IAM Permissions for S3': " + merge.summary()
     if target.kind == "inline":
         assert target.role_name
@@ -946,6 +961,7 @@ def changes_for(
                     "PolicyDocument": document,
                     "Precondition": {"DocumentSha256": target.sha256},
                 },
+                basis=basis,
                 group="iam",
             )
         ]
@@ -978,7 +994,6 @@ def changes_for(
                     "WantedDocumentSha256": document_sha256(merge.proposed),
                 },
             },
-            destructive=True,
             group="iam",
         )
         out.append(rotate)
@@ -999,6 +1014,7 @@ def changes_for(
                 "SetAsDefault": True,
                 "Precondition": {"DefaultVersionId": target.version_id, "DocumentSha256": target.sha256},
             },
+            basis=basis,
             depends_on=depends,
             group="iam",
         )
@@ -1010,7 +1026,7 @@ def propose(session: AwsSession, target: PolicyTarget, need: Requirements) -> Po
     merge = merge_policy(
         target.document, need, kind=target.kind, other_inline_chars=target.other_inline_chars
     )
-    changes = changes_for(target, merge, region=session.home_region, partition=session.partition)
+    changes = changes_for(target, merge, need, region=session.home_region, partition=session.partition)
     return PolicyProposal(target, merge, changes)
 
 
@@ -1045,6 +1061,141 @@ def policy_changes(
 # -- executors -------------------------------------------------------------------------------------
 
 
+_POLICY_ARN = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):policy/[\w+=,.@/-]{1,512}$")
+_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+_VERSION_ID = re.compile(r"^v[1-9]\d{0,5}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ExistingBasis(Params):
+    bucket: str
+    prefix: str = ""
+
+
+class RequirementsBasis(Params):
+    """What Kentik's role needs (`Requirements`), as a plan file holds it."""
+
+    buckets: list[str]
+    kms_keys: list[str] = Field(default_factory=list)
+    allow_delete: bool = False
+    allow_delete_objects: bool = False
+    partition: str = "aws"
+    keep_existing: bool = True
+    existing: list[ExistingBasis] = Field(default_factory=list)
+
+    def requirements(self) -> Requirements:
+        return Requirements(
+            buckets=tuple(self.buckets),
+            kms_keys=tuple(self.kms_keys),
+            allow_delete=self.allow_delete,
+            allow_delete_objects=self.allow_delete_objects,
+            partition=self.partition,
+            keep_existing=self.keep_existing,
+            existing=tuple((e.bucket, e.prefix) for e in self.existing),
+        )
+
+
+class _ManagedPrecondition(Params):
+    DefaultVersionId: str
+    DocumentSha256: str
+
+
+class _RotationPrecondition(_ManagedPrecondition):
+    WantedDocumentSha256: str
+
+
+class _InlinePrecondition(Params):
+    DocumentSha256: str | None
+
+
+class CreatePolicyVersionParams(Params):
+    PolicyArn: str
+    PolicyDocument: str
+    SetAsDefault: Literal[True]
+    Precondition: _ManagedPrecondition
+
+
+class DeletePolicyVersionParams(Params):
+    PolicyArn: str
+    VersionId: str
+    Precondition: _RotationPrecondition
+
+
+class SetDefaultPolicyVersionParams(Params):
+    PolicyArn: str
+    VersionId: str
+    Precondition: dict[str, str]
+
+
+class PutRolePolicyParams(Params):
+    RoleName: str
+    PolicyName: str
+    PolicyDocument: str
+    Precondition: _InlinePrecondition
+
+
+def _need(change: Change) -> Requirements:
+    return RequirementsBasis.model_validate(change.basis).requirements()
+
+
+def _policy_details(change: Change) -> list[str]:
+    basis = RequirementsBasis.model_validate(change.basis)
+    existing = [
+        f"{e.bucket}/{e.prefix}/AWSLogs/" if e.prefix else f"{e.bucket}/AWSLogs/" for e in basis.existing
+    ]
+    lines = [f"Kentik's role may read {', '.join(basis.buckets) or 'no bucket'} (whole bucket)"]
+    if existing:
+        lines.append(f"and, read only, {', '.join(existing)}")
+    if basis.kms_keys:
+        lines.append(f"and decrypt with {len(basis.kms_keys)} KMS key(s)")
+    if basis.allow_delete:
+        lines.append(
+            "and do anything (s3:*) to those buckets, deleting them and changing their policy included"
+        )
+    elif basis.allow_delete_objects:
+        lines.append("and delete objects (s3:DeleteObject) in those buckets")
+    if not basis.keep_existing:
+        lines.append("and no other bucket: buckets and keys in its earlier flowlogs statements are dropped")
+    return lines
+
+
+def _managed_problems(change: Change, plan: Plan) -> list[str]:
+    arn = str(change.params["PolicyArn"])
+    problems = [] if change.target == arn else [f"its target {change.target!r} is not the policy it changes"]
+    match = _POLICY_ARN.match(arn)
+    if not match:
+        return [*problems, f"{arn!r} is not a customer-managed IAM policy ARN"]
+    if match.groups() != (plan.partition, plan.account_of(change)):
+        problems.append(f"the policy {arn} is not in the change's partition and account")
+    pre = change.params["Precondition"]
+    if not _VERSION_ID.match(str(pre.get("DefaultVersionId", ""))):
+        problems.append("its Precondition names no default version")
+    problems += [
+        f"its Precondition {k} is not a SHA-256"
+        for k, v in pre.items()
+        if k.endswith("Sha256") and not _SHA256.match(str(v))
+    ]
+    return problems
+
+
+def _document_problems(change: Change, limit: int) -> list[str]:
+    try:
+        doc = json.loads(change.params["PolicyDocument"])
+    except ValueError:
+        return ["its PolicyDocument is not JSON"]
+    if not isinstance(doc, dict):
+        return ["its PolicyDocument is not a JSON object"]
+    size = policy_size(doc)
+    problems = [f"its PolicyDocument is {size} characters, over IAM's {limit}"] if size > limit else []
+    try:
+        need = _need(change)
+    except ValidationFailed as err:
+        return [*problems, f"basis: {err.message}"]
+    if need.partition != partition_of(change.region):
+        problems.append(f"its requirements are for partition {need.partition}, not the change's")
+    return problems
+
+
 def _sent(change: Change) -> dict[str, Any]:
     """The API parameters, without our Precondition."""
     return {k: v for k, v in change.params.items() if k != "Precondition"}
@@ -1060,12 +1211,12 @@ def _default(session: AwsSession, arn: str) -> tuple[str, dict[str, Any]]:
 def _check_managed(change: Change, version_id: str, doc: dict[str, Any]) -> None:
     pre = change.params.get("Precondition") or {}
     if "DefaultVersionId" in pre and pre["DefaultVersionId"] != version_id:
-        raise ValidationFailed(
+        raise StaleChange(
             f"{change.params['PolicyArn']}: {STALE} (default version is now {version_id}, "
             f"the diff was computed from {pre['DefaultVersionId']}). Nothing was changed."
         )
     if "DocumentSha256" in pre and pre["DocumentSha256"] != document_sha256(doc):
-        raise ValidationFailed(f"{change.params['PolicyArn']}: {STALE}. Nothing was changed.")
+        raise StaleChange(f"{change.params['PolicyArn']}: {STALE}. Nothing was changed.")
 
 
 CREATE_ATTEMPTS = 3  # CreatePolicyVersion sends, each after looking for a version a lost one made
@@ -1116,18 +1267,36 @@ class CreatePolicyVersionExecutor(Executor):
     response, so a retry, a concurrent apply or a re-apply after a rollback leaves one such version."""
 
     kind = "iam.create-policy-version"
+    service, operation = "iam", "CreatePolicyVersion"
+    Params, Basis = CreatePolicyVersionParams, RequirementsBasis
+
+    def details(self, change: Change) -> list[str]:
+        return _policy_details(change)
+
+    def check(self, change: Change, plan: Plan) -> list[str]:
+        return _managed_problems(change, plan) + _document_problems(change, MANAGED_POLICY_LIMIT)
 
     def satisfied(self, session: AwsSession, change: Change) -> bool:
         _, doc = _default(session, change.params["PolicyArn"])
         return doc == json.loads(change.params["PolicyDocument"])
 
-    def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
+    def checked(self, session: AwsSession, change: Change) -> tuple[str, dict[str, Any]]:
+        """The default version and its document, refused (StaleChange) when the policy moved on since the
+        plan or the planned document is not the one derived from it."""
         arn = change.params["PolicyArn"]
         wanted = json.loads(change.params["PolicyDocument"])
         version_id, doc = _default(session, arn)
+        if doc != wanted:
+            _check_managed(change, version_id, doc)
+            self.expect(change, f"policy {arn}", merge_policy(doc, _need(change)).proposed, wanted)
+        return version_id, doc
+
+    def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
+        arn = change.params["PolicyArn"]
+        wanted = json.loads(change.params["PolicyDocument"])
+        version_id, doc = self.checked(session, change)
         if doc == wanted:
             return {"PolicyArn": arn, "VersionId": version_id}
-        _check_managed(change, version_id, doc)
         out = {
             "PolicyArn": arn,
             "PreviousDefaultVersionId": version_id,
@@ -1144,7 +1313,8 @@ class CreatePolicyVersionExecutor(Executor):
         iam = _guard_create(_iam(session))
         for attempt in range(1, CREATE_ATTEMPTS + 1):
             try:
-                return str(iam.create_policy_version(**_sent(change))["PolicyVersion"]["VersionId"])
+                sent = {**_sent(change), "PolicyDocument": pretty_json(wanted)}  # the checked document
+                return str(iam.create_policy_version(**sent)["PolicyVersion"]["VersionId"])
             except (ClientError, _LostResponse) as err:
                 made = version_with_document(session, arn, wanted)  # by a lost attempt, or concurrently
                 if made is not None:
@@ -1168,6 +1338,27 @@ class DeletePolicyVersionExecutor(Executor):
     version is gone, or a version with the wanted document already exists (it is reused)."""
 
     kind = "iam.delete-policy-version"
+    service, operation = "iam", "DeletePolicyVersion"
+    destructive = True
+    Params = DeletePolicyVersionParams
+
+    def details(self, change: Change) -> list[str]:
+        return [f"deletes version {change.params['VersionId']} (not the default) to free a slot"]
+
+    def check(self, change: Change, plan: Plan) -> list[str]:
+        problems = _managed_problems(change, plan)
+        if not _VERSION_ID.match(change.params["VersionId"]):
+            problems.append(f"{change.params['VersionId']!r} is not a policy version id")
+        elif change.params["VersionId"] == change.params["Precondition"]["DefaultVersionId"]:
+            problems.append("it deletes the default version")
+        creates = [
+            c
+            for c in plan.changes
+            if c.kind == CreatePolicyVersionExecutor.kind and change.id in c.depends_on
+        ]
+        if not any(c.params.get("PolicyArn") == change.params["PolicyArn"] for c in creates):
+            problems.append("no new version of the policy needs the slot it frees")
+        return problems
 
     def satisfied(self, session: AwsSession, change: Change) -> bool:
         arn = change.params["PolicyArn"]
@@ -1208,6 +1399,9 @@ class SetDefaultPolicyVersionExecutor(Executor):
     """Rollback of a managed policy: make the previous default version the default again."""
 
     kind = "iam.set-default-policy-version"
+    service, operation = "iam", "SetDefaultPolicyVersion"
+    in_plan_files = False  # rollbacks are built from the saved record, never read from a plan file
+    Params = SetDefaultPolicyVersionParams
 
     def satisfied(self, session: AwsSession, change: Change) -> bool:
         version_id, _ = _default(session, change.params["PolicyArn"])
@@ -1231,6 +1425,30 @@ class PutRolePolicyExecutor(Executor):
     """Inline policy: put the proposed document (or, for a rollback, the previous one)."""
 
     kind = "iam.put-role-policy"
+    service, operation = "iam", "PutRolePolicy"
+    Params = PutRolePolicyParams
+    Basis: ClassVar[type[BaseModel] | None] = RequirementsBasis
+
+    def details(self, change: Change) -> list[str]:
+        return _policy_details(change)
+
+    def check(self, change: Change, plan: Plan) -> list[str]:
+        role = str(change.params["RoleName"])
+        problems = [] if _ROLE_NAME.match(role) else [f"{role!r} is not a role name"]
+        arn = f"arn:{plan.partition}:iam::{plan.account_of(change)}:role/{role}"
+        if change.target != arn:
+            problems.append(f"its target {change.target!r} is not the role it changes ({arn})")
+        if not _ROLE_NAME.match(str(change.params["PolicyName"])):
+            problems.append("its PolicyName is not a policy name")
+        sha = change.params["Precondition"].get("DocumentSha256")
+        if sha is not None and not _SHA256.match(sha):
+            problems.append("its Precondition DocumentSha256 is not a SHA-256")
+        return problems + _document_problems(change, INLINE_ROLE_TOTAL_LIMIT)
+
+    def derived(self, current: dict[str, Any] | None, change: Change) -> dict[str, Any]:
+        return merge_policy(
+            current or {"Version": "2012-10-17", "Statement": []}, _need(change), kind="inline"
+        ).proposed
 
     def _current(self, session: AwsSession, change: Change) -> dict[str, Any] | None:
         try:
@@ -1246,7 +1464,9 @@ class PutRolePolicyExecutor(Executor):
     def satisfied(self, session: AwsSession, change: Change) -> bool:
         return self._current(session, change) == json.loads(change.params["PolicyDocument"])
 
-    def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
+    def checked(self, session: AwsSession, change: Change) -> dict[str, Any] | None:
+        """The current document, refused (StaleChange) when it changed since the plan or the planned one
+        is not derived from it."""
         role, name = change.params["RoleName"], change.params["PolicyName"]
         wanted = json.loads(change.params["PolicyDocument"])
         current = self._current(session, change)
@@ -1254,19 +1474,40 @@ class PutRolePolicyExecutor(Executor):
             pre = change.params.get("Precondition") or {}
             actual = document_sha256(current) if current is not None else "absent"
             if "DocumentSha256" in pre and pre["DocumentSha256"] != actual:
-                raise ValidationFailed(f"Inline policy {name} of role {role}: {STALE}. Nothing was changed.")
+                raise StaleChange(f"Inline policy {name} of role {role}: {STALE}. Nothing was changed.")
+            self.expect(change, f"inline policy {name} of role {role}", self.derived(current, change), wanted)
+        return current
+
+    def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
+        role, name = change.params["RoleName"], change.params["PolicyName"]
+        wanted = json.loads(change.params["PolicyDocument"])
+        current = self.checked(session, change)
+        if current != wanted:
             docs = _inline_docs(session, role)
             size = SizeReport(
                 policy_size(wanted), "inline", sum(policy_size(d) for n, d in docs.items() if n != name)
             )
             size.require_ok()
-            _iam(session).put_role_policy(**_sent(change))
+            _iam(session).put_role_policy(**{**_sent(change), "PolicyDocument": pretty_json(wanted)})
         return {
             "RoleName": role,
             "PolicyName": name,
             "PreviousDocument": compact_json(current) if current is not None else None,
             "DocumentSha256": document_sha256(wanted),
         }
+
+
+class RestoreRolePolicyExecutor(PutRolePolicyExecutor):
+    """Rollback of an inline policy: put its previous document back (destructive; built from the saved
+    rollback record, never read from a plan file)."""
+
+    kind = "iam.restore-role-policy"
+    destructive = True
+    in_plan_files = False
+    Basis = None
+
+    def derived(self, current: dict[str, Any] | None, change: Change) -> dict[str, Any]:
+        return dict(json.loads(change.params["PolicyDocument"]))  # the saved previous document
 
 
 # -- applying and rolling back ---------------------------------------------------------------------
@@ -1389,8 +1630,8 @@ def rollback_changes(session: AwsSession, record: RollbackRecord) -> list[Change
     assert record.role_name and record.policy_name and record.previous_document is not None
     return [
         Change(
-            id=f"iam.put-role-policy:{record.role_name}/{record.policy_name}",
-            kind=PutRolePolicyExecutor.kind,
+            id=f"iam.restore-role-policy:{record.role_name}/{record.policy_name}",
+            kind=RestoreRolePolicyExecutor.kind,
             title=f"Roll back inline policy {record.policy_name} of role {record.role_name} to its previous document",
             reason="Undo the Kentik S3 permissions change.",
             target=f"arn:{session.partition}:iam::{record.account}:role/{record.role_name}",
@@ -1403,7 +1644,6 @@ def rollback_changes(session: AwsSession, record: RollbackRecord) -> list[Change
                 "PolicyDocument": pretty_json(record.previous_document),
                 "Precondition": {"DocumentSha256": record.applied_sha256},
             },
-            destructive=True,
             group="iam",
         )
     ]

@@ -573,7 +573,7 @@ def test_switching_existing_sse_s3_to_kms_is_destructive(session: AwsSession, ac
     setup = plan_buckets(
         session, central("kentik-switch", "eu-west-1", encryption="SSE-KMS", kms_key_arns=[key]), account
     )
-    enc = by_kind(setup.changes)["s3.put-encryption"]
+    enc = by_kind(setup.changes)["s3.replace-encryption"]
     assert enc.destructive and "Replaces the bucket's current default encryption (SSE-S3)" in enc.reason
     report = apply_plan(Plan(account=account, changes=setup.changes), session)
     assert [r.status for r in report.results][:2] == ["applied", "refused"]
@@ -616,7 +616,7 @@ def test_kms_bucket_switched_to_sse_s3_warns_and_is_destructive(session: AwsSess
         },
     )
     setup = plan_buckets(session, central("kentik-was-kms", "eu-west-1"), account)
-    assert by_kind(setup.changes)["s3.put-encryption"].destructive
+    assert by_kind(setup.changes)["s3.replace-encryption"].destructive
     assert any("To keep it, choose SSE-KMS" in w for w in setup.warnings)
 
 
@@ -665,7 +665,9 @@ EXISTING = [
 ]
 
 
-def test_existing_bucket_policy_kept_and_concurrent_edit_not_lost(session: AwsSession, account: str) -> None:
+def test_existing_bucket_policy_kept_and_concurrent_edit_refused_as_stale(
+    session: AwsSession, account: str
+) -> None:
     s3 = session.client("s3", "us-east-1")
     s3.create_bucket(Bucket="kentik-shared")
     s3.put_bucket_policy(
@@ -686,7 +688,14 @@ def test_existing_bucket_policy_kept_and_concurrent_edit_not_lost(session: AwsSe
     s3.put_bucket_policy(
         Bucket="kentik-shared", Policy=json.dumps({"Version": "2012-10-17", "Statement": [*EXISTING, late]})
     )
-    assert apply_plan(Plan(account=account, changes=setup.changes), session).ok
+    report = apply_plan(Plan(account=account, changes=setup.changes), session)
+    assert next(r for r in report.results if r.change_id == put.id).refusal == "stale"  # not as previewed
+    assert json.loads(s3.get_bucket_policy(Bucket="kentik-shared")["Policy"])["Statement"] == [
+        *EXISTING,
+        late,
+    ]
+    again = plan_buckets(session, central("kentik-shared", "us-east-1"), account)  # planned again: both kept
+    assert apply_plan(Plan(account=account, changes=again.changes), session).ok
     final = json.loads(s3.get_bucket_policy(Bucket="kentik-shared")["Policy"])["Statement"]
     assert final[:3] == [*EXISTING, late]
     assert [s["Sid"] for s in final[3:]] == [bp.SID_WRITE, bp.SID_ACL_CHECK]
@@ -753,7 +762,7 @@ def test_public_access_partly_open_is_destructive(session: AwsSession, account: 
         },
     )
     pab = by_kind(plan_buckets(session, central("kentik-open", "us-east-1"), account).changes)[
-        "s3.put-public-access-block"
+        "s3.replace-public-access-block"
     ]
     assert pab.destructive and "BlockPublicPolicy, RestrictPublicBuckets" in pab.reason
 
@@ -779,8 +788,8 @@ def test_lifecycle_merged_with_existing_rules(session: AwsSession, account: str)
     longer = by_kind(
         plan_buckets(session, central("kentik-life", "us-east-1", lifecycle_days=60), account).changes
     )
-    assert longer["s3.put-lifecycle"].destructive
-    assert [r["ID"] for r in longer["s3.put-lifecycle"].params["LifecycleConfiguration"]["Rules"]] == [
+    assert longer["s3.replace-lifecycle"].destructive
+    assert [r["ID"] for r in longer["s3.replace-lifecycle"].params["LifecycleConfiguration"]["Rules"]] == [
         "archive",
         "flowlogs-tui-expire-AWSLogs/",
     ]

@@ -125,7 +125,7 @@ def test_apply_bad_plan_file(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     broken = tmp_path / "broken.json"
     broken.write_text("{")
     assert main(["apply", "--plan", str(broken), "--yes"]) == 2
-    assert "Not a flowlogs plan" in capsys.readouterr().err
+    assert "not complete JSON" in capsys.readouterr().err
 
 
 def test_read_only_plan_still_works_and_apply_is_blocked(

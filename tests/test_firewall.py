@@ -203,14 +203,15 @@ def test_existing_non_s3_destinations_untouched(session: AwsSession, nfw: Any) -
     assert by_type(logging_of(nfw, target.arn)) == {"TLS": CW_TLS, "FLOW": s3("FLOW"), "ALERT": s3("ALERT")}
 
 
-def test_apply_rereads_configuration_changed_since_planning(session: AwsSession, nfw: Any) -> None:
+def test_configuration_changed_since_planning_is_refused_as_stale(session: AwsSession, nfw: Any) -> None:
     target = make_firewall(nfw)
     plan = Plan(changes=firewall_changes([target], OPTIONS, ACCOUNT))
     nfw.update_logging_configuration(
         FirewallArn=target.arn, LoggingConfiguration={"LogDestinationConfigs": [CW_TLS]}
     )
-    assert apply_plan(plan, session).ok
-    assert by_type(logging_of(nfw, target.arn)) == {"TLS": CW_TLS, "FLOW": s3("FLOW"), "ALERT": s3("ALERT")}
+    report = apply_plan(plan, session)
+    assert [(r.status, r.refusal) for r in report.results] == [("refused", "stale"), ("not-run", "")]
+    assert by_type(logging_of(nfw, target.arn)) == {"TLS": CW_TLS}  # their change is kept, nothing sent
 
 
 def test_other_s3_bucket_repointed_only_when_chosen_and_confirmed(session: AwsSession, nfw: Any) -> None:

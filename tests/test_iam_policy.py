@@ -701,7 +701,7 @@ def test_concurrent_edit_is_refused_managed(session: AwsSession) -> None:
     iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(someone), SetAsDefault=True)
     report, record = apply_proposal(session, proposal)
     assert not report.ok and record is None
-    assert STALE in report.results[0].detail and report.results[0].status == "failed"
+    assert STALE in report.results[0].detail and report.results[0].refusal == "stale"
     assert default_doc(iam, arn) == ("v2", someone)
     assert version_ids(iam, arn) == ["v1", "v2"]
 
@@ -712,7 +712,7 @@ def test_concurrent_edit_is_refused_before_rotation(session: AwsSession) -> None
     proposal = prepare(session, NEED, policy_arn=arn)
     iam.set_default_policy_version(PolicyArn=arn, VersionId="v2")
     report, _ = apply_proposal(session, proposal, confirm_destructive=True)
-    assert report.results[0].status == "failed" and STALE in report.results[0].detail
+    assert report.results[0].refusal == "stale" and STALE in report.results[0].detail
     assert version_ids(iam, arn) == ["v1", "v2", "v3", "v4", "v5"]
 
 
@@ -758,7 +758,7 @@ def test_inline_total_size_is_refused(session: AwsSession) -> None:
         policy_changes(session, NEED, role_name="kentik", policy_name="metadata")
     merge = merge_policy(target.document, NEED, kind="inline", other_inline_chars=target.other_inline_chars)
     with pytest.raises(ValidationFailed):
-        changes_for(target, merge, region="us-east-1")
+        changes_for(target, merge, NEED, region="us-east-1")
 
 
 def test_policy_changes_noop_and_read_only(session: AwsSession) -> None:

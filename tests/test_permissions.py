@@ -260,17 +260,13 @@ def test_recorder_leaves_a_tests_own_executor_call_to_the_test(
     session: AwsSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(api_recorder, "CALLS", {})
-    change = Change(
-        id="t",
-        kind="test",
-        title="t",
-        reason="r",
-        target="t",
-        service="ec2",
-        region="us-east-1",
-        operation="DescribeKeyPairs",
-    )
-    Executor.call(session, change)  # aws/plan.py makes the call, for this test
+
+    class DescribeKeyPairs(Executor):
+        kind = "test.describe-key-pairs"
+        service, operation = "ec2", "DescribeKeyPairs"
+
+    change = Change(id="t", kind=DescribeKeyPairs.kind, title="t", reason="r", target="t", region="us-east-1")
+    DescribeKeyPairs().call(session, change)  # aws/plan.py makes the call, for this test
     assert api_recorder.CALLS == {}
 
 

@@ -193,6 +193,7 @@ def test_inline_policy_change_targets_an_arn_of_the_partition() -> None:
         role_name="kentik",
         account="123456789012",
     )
-    merge = merge_policy(target.document, Requirements(buckets=("logs",), partition="aws-cn"), kind="inline")
-    changes = changes_for(target, merge, region="cn-north-1", partition="aws-cn")
+    need = Requirements(buckets=("logs",), partition="aws-cn")
+    merge = merge_policy(target.document, need, kind="inline")
+    changes = changes_for(target, merge, need, region="cn-north-1", partition="aws-cn")
     assert changes[0].target == "arn:aws-cn:iam::123456789012:role/kentik"

@@ -142,6 +142,22 @@ def test_apply_at_30_percent_throttling_completes_in_one_run(
 # -- throttled beyond the budget -------------------------------------------------------------------------
 
 
+def test_apply_whose_every_failure_is_throttling_exits_4(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with _server() as server:  # its own account: this test changes it
+        use(server, monkeypatch)
+        plan = tmp_path / "plan.json"
+        assert cli(capsys, *plan_args(plan))[0] == EXIT_OK
+        server.faults.throttle, server.faults.only = (
+            1.0,
+            frozenset({"s3"}),
+        )  # every log change needs its bucket
+        code, out, _ = cli(capsys, "apply", "--plan", str(plan), "--yes", "--json")
+        statuses = {r["status"] for r in json.loads(out)["results"]}
+        assert (code, statuses) == (EXIT_UNREACHABLE, {"failed", "skipped"})
+
+
 def test_throttled_beyond_the_budget_exits_4_naming_the_call(
     faults: Faults, capsys: pytest.CaptureFixture[str]
 ) -> None:

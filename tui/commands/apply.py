@@ -8,8 +8,14 @@ A change whose prerequisites failed (or were refused) is skipped, naming the cha
 every unrelated change still runs. Only one apply per account runs at a time on this machine: a second
 one refuses at once naming the holder, or waits up to `--wait SECONDS` for it.
 
-Exit 0 when every change is applied or already satisfied, 1 when a change failed (the failed change
-and the ones it blocked are listed), 2 for a bad plan file, a refusal, or an apply already running.
+The plan file is validated whole before anything is sent (kinds, parameters, targets, documents), and
+the preview is derived from the validated changes, not from their titles. A document that no longer
+derives from AWS's current state as previewed is refused (stale or altered).
+
+Exit codes follow the table in `flowlogs --help`: 0 when every change is applied or already satisfied;
+1 when a change failed (the failed change and the ones it blocked are listed); 2 for a bad, tampered,
+stale or foreign plan file, a refusal, or an apply already running; 3 / 4 when nothing could be done
+and every failure was access denied / AWS unreachable.
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ from typing import TYPE_CHECKING
 
 from aws.errors import ReadOnlyViolation, ValidationFailed
 from aws.lock import account_lock
-from aws.plan import ApplyReport, Change, ChangeResult, Plan, apply_plan
+from aws.plan import DONE, ApplyReport, Change, ChangeResult, Plan, apply_plan, executor_for
 from tui import config
+from tui.cli import EXIT_USAGE, exit_for
 from tui.config import state_dir
 
 if TYPE_CHECKING:
@@ -81,7 +88,7 @@ def save_report(report: ApplyReport) -> Path:
 
 
 def result_line(change: Change, result: ChangeResult) -> str:
-    line = f"[{MARK[result.status]}] {result.status:<9} {change.title}"
+    line = f"[{MARK[result.status]}] {result.status:<9} {executor_for(change.kind).preview(change).splitlines()[0]}"
     ids = result.outputs.get("flow_log_ids") if result.outputs else None
     if ids:
         line += "\n" + "\n".join(f"      {rid}: {fid}" for rid, fid in sorted(ids.items()))
@@ -108,17 +115,17 @@ def run(ctx: CliContext) -> int:
             f"Read-only mode is on ({read_only_source(ctx)}): apply would change AWS. Nothing was changed.",
             hint="Run apply without read-only mode to make the changes.",
         )
-    plan = load_plan(ctx.args.plan)
+    plan = load_plan(ctx.args.plan)  # validated whole: nothing unchecked reaches AWS
     if not ctx.json:
         ctx.out(plan.summary())
         for n, change in enumerate(plan.changes, 1):
-            ctx.out(f"{n:>3}. {change.describe()}")
+            ctx.out(f"{n:>3}. {executor_for(change.kind).preview(change)}")
     if not plan.changes:
         if ctx.json:
             ctx.emit_json(ApplyReport(account=plan.account).model_dump(mode="json"))
         return 0
     if plan.destructive and not ctx.args.allow_destructive:
-        names = "\n".join(f"  - {c.title}" for c in plan.destructive)
+        names = "\n".join(f"  - {executor_for(c.kind).preview(c).splitlines()[0]}" for c in plan.destructive)
         raise ValidationFailed(
             f"The plan has {len(plan.destructive)} destructive change(s):\n{names}\n"
             "Rerun with --allow-destructive to apply them. Nothing was changed."
@@ -147,9 +154,16 @@ def run(ctx: CliContext) -> int:
     else:
         counts = ", ".join(f"{n} {s}" for s, n in report.counts().items())
         ctx.out(f"\n{counts}. Report: {path}. Audit log: {session.audit.path if session.audit else '-'}")
-        if not report.ok:
+        if not report.ok and not report.stale:
             ctx.out(
                 "Fix the problem above and rerun the same command: finished changes are skipped, and "
                 "the skipped ones run once what blocked them succeeds."
             )
-    return 0 if report.ok else 1
+    if report.stale:
+        ctx.err(
+            f"{len(report.stale)} change(s) refused: the document derived from AWS now is not the one the plan "
+            "previewed (AWS changed, or the file was edited). Make the plan again."
+        )
+        return EXIT_USAGE
+    done = sum(1 for r in report.results if r.status in DONE)
+    return exit_for([r.error_kind or "error" for r in report.problems], succeeded=done)
