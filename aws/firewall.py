@@ -20,9 +20,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aws.buckets import require_owned, validate_bucket_name
+from aws.buckets import require_owned
 from aws.errors import FlowlogsError, ValidationFailed
-from aws.flowlogs import check_prefix
+from aws.flowlogs import check_prefix, log_destination_problems
 from aws.permissions import declare
 from aws.plan import Change, Executor, Params, Plan
 from aws.session import AwsSession
@@ -410,15 +410,9 @@ class _LoggingStep(Executor):
             return ["it sends the log type to no S3 destination"]
         dest = config.get("LogDestination") or {}
         bucket, prefix = dest.get("bucketName", ""), dest.get("prefix", "")
-        problems = validate_bucket_name(bucket) if bucket else ["its S3 destination names no bucket"]
+        problems = log_destination_problems(bucket, prefix, plan, example="network-firewall")
         if set(dest) - {"bucketName", "prefix"}:
             problems.append("its S3 destination has keys other than bucketName and prefix")
-        try:
-            check_prefix(prefix, what="Its prefix", example="network-firewall")
-        except ValidationFailed as err:
-            problems.append(err.message)
-        if plan.read_set and not any(loc.bucket == bucket for loc in plan.read_set):
-            problems.append(f"it sends logs to {bucket}, which is not a bucket this plan has Kentik read")
         return problems
 
     def step(

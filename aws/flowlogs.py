@@ -698,9 +698,15 @@ def _destination_problems(destination: str, plan: Plan) -> list[str]:
     if not destination.startswith(head):
         return [f"its LogDestination {destination!r} is not an S3 bucket ARN of partition {plan.partition}"]
     bucket, _, prefix = destination.removeprefix(head).partition("/")
-    problems = validate_bucket_name(bucket)
+    return log_destination_problems(bucket, prefix, plan, example="vpc-flow-logs")
+
+
+def log_destination_problems(bucket: str, prefix: str, plan: Plan, *, example: str) -> list[str]:
+    """Why a planned log destination (flow logs or firewall logs) is not one the engine would plan:
+    an invalid bucket name or prefix, or a bucket outside the plan's read set."""
+    problems = validate_bucket_name(bucket) if bucket else ["its S3 destination names no bucket"]
     try:
-        check_prefix(prefix, what="Its prefix", example="vpc-flow-logs")
+        check_prefix(prefix, what="Its prefix", example=example)
     except ValidationFailed as err:
         problems.append(err.message)
     if plan.read_set and not any(loc.bucket == bucket for loc in plan.read_set):

@@ -23,7 +23,6 @@ import contextlib
 import io
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -39,6 +38,8 @@ from urllib.request import urlopen
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from machine import machine  # noqa: E402 - bench/machine.py, beside this script
 
 ACCOUNT = "123456789012"
 KENTIK = "arn:aws:iam::834693425129:role/eks-ingest-node"
@@ -456,26 +457,6 @@ def measure(kind: str, arg: str, env: dict[str, str], server: Server) -> dict[st
 
 
 # -- report ----------------------------------------------------------------------------------------
-def machine() -> dict[str, str]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    import boto3
-    import moto
-
-    return {
-        "nproc": str(os.cpu_count()),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "boto3": boto3.__version__,
-        "moto": moto.__version__,
-        "os": platform.platform(),
-    }
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

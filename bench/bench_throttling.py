@@ -27,7 +27,6 @@ import contextlib
 import io
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,8 @@ from urllib.request import urlopen
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from machine import machine  # noqa: E402 - bench/machine.py, beside this script
 
 CONTROL = "/__bench__"
 BUCKET = "kentik-bench-throttle"
@@ -203,26 +204,6 @@ def measure_row(server: Server, label: str, fraction: float, bypass: bool, tmp: 
 
 
 # -- report ----------------------------------------------------------------------------------------
-def machine() -> dict[str, str]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    import boto3
-    import moto
-
-    return {
-        "nproc": str(os.cpu_count()),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "boto3": boto3.__version__,
-        "moto": moto.__version__,
-        "os": platform.platform(),
-    }
-
-
 def _statuses(apply: dict[str, Any]) -> dict[str, int]:
     try:
         results = json.loads(apply["stdout"])["results"]
