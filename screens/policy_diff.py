@@ -6,7 +6,7 @@ id) or is typed (a role name or a customer-managed policy ARN); the buckets come
 the screen shows current vs proposed JSON (side by side when wide, unified when narrow), the
 statement-level summary, one line per new statement, the size against the limit, and applies through
 the shared `PlanReview` (destructive version rotation asked separately). A concurrent edit makes the
-apply refuse (STALE): the diff is refreshed. Each apply saves a rollback record; `u` rolls back.
+apply refuse (a stale refusal, `ChangeResult.refusal`): the diff is refreshed. Each apply saves a rollback record; `u` rolls back.
 
 Nested configuration (`n` toggles it): the spoke role's policy in each member account, reached by
 assuming a named role there (`aws.iam_policy.nested_targets`). Each account gets its own line and diff,
@@ -43,7 +43,6 @@ from aws.iam_policy import (
     DELETE_RISK,
     KMS_NOTE,
     MAX_POLICY_VERSIONS,
-    STALE,
     DiffLine,
     PolicyChoiceNeeded,
     PolicyProposal,
@@ -723,7 +722,7 @@ class PolicyDiffScreen(WizardScreen):
                 self.action_refresh()
                 return
             failed = report.failed
-            if failed is not None and STALE in failed.detail:
+            if failed is not None and failed.refusal == "stale":
                 self.flow_app.notify(
                     f"The policy in {item.account} changed since the diff was shown; nothing was changed "
                     "there. The diffs are refreshed: review and apply again.",
@@ -1015,7 +1014,7 @@ class PolicyDiffScreen(WizardScreen):
         if report is None:
             return
         failed = report.failed
-        if failed is not None and STALE in failed.detail:
+        if failed is not None and failed.refusal == "stale":
             self.flow_app.notify(
                 "The policy changed since the diff was shown; nothing was changed. The diff is refreshed: "
                 "review it and apply again.",
@@ -1054,7 +1053,7 @@ class PolicyDiffScreen(WizardScreen):
         if report is None:
             return
         failed = report.failed
-        if failed is not None and STALE in failed.detail:
+        if failed is not None and failed.refusal == "stale":
             self.flow_app.notify(
                 "The policy changed since that change was applied: not rolled back.",
                 severity="warning",

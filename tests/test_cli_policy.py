@@ -223,6 +223,16 @@ def test_apply_rollback_reapply_with_rotation(
     assert code == 0 and "No change needed" in out
 
 
+def test_rollback_after_the_policy_moved_on_exits_2(
+    session: AwsSession, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arn = seed_kentik_role(session)
+    assert run(capsys, "--role", "kentik-metadata-role", "--bucket", "logs-a", "--apply", "--yes")[0] == 0
+    session.client("iam").set_default_policy_version(PolicyArn=arn, VersionId="v2")  # someone else's change
+    code, out, _ = run(capsys, "--role", "kentik-metadata-role", "--rollback", "--yes")
+    assert (code, default_version(session, arn)) == (2, "v2")
+
+
 def test_online_choice_needed_and_missing_role(
     session: AwsSession, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from aws.errors import FlowlogsError, explain
+from aws.plan import DONE, ApplyReport
 from aws.regions import validate_region
 from aws.session import AwsSession
 from tui.commands import COMMAND_MODULES
@@ -87,6 +88,15 @@ def exit_for(failed_kinds: Sequence[str], *, succeeded: int) -> int:
         if code in (EXIT_ACCESS, EXIT_UNREACHABLE):
             return code
     return EXIT_PARTIAL
+
+
+def exit_for_report(report: ApplyReport) -> int:
+    """The exit code of an apply: 2 when a change was refused as stale or altered (plan again), else
+    from the kinds of the failed changes (`exit_for`)."""
+    if report.stale:
+        return EXIT_USAGE
+    done = sum(1 for r in report.results if r.status in DONE)
+    return exit_for([r.error_kind or "error" for r in report.problems], succeeded=done)
 
 
 @dataclass

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING
 
 from aws.errors import ReadOnlyViolation, ValidationFailed
 from aws.lock import account_lock
-from aws.plan import DONE, ApplyReport, Change, ChangeResult, Plan, apply_plan, executor_for
+from aws.plan import ApplyReport, Change, ChangeResult, Plan, apply_plan, executor_for
 from tui import config
-from tui.cli import EXIT_USAGE, exit_for
+from tui.cli import exit_for_report
 from tui.config import state_dir
 
 if TYPE_CHECKING:
@@ -164,6 +164,4 @@ def run(ctx: CliContext) -> int:
             f"{len(report.stale)} change(s) refused: the document derived from AWS now is not the one the plan "
             "previewed (AWS changed, or the file was edited). Make the plan again."
         )
-        return EXIT_USAGE
-    done = sum(1 for r in report.results if r.status in DONE)
-    return exit_for([r.error_kind or "error" for r in report.problems], succeeded=done)
+    return exit_for_report(report)

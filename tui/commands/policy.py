@@ -37,7 +37,7 @@ from aws.iam_policy import (
 )
 from aws.plan import ApplyReport, Change, Plan, apply_plan
 from aws.regions import partition_of
-from tui.cli import EXIT_OK, EXIT_PARTIAL, CliContext
+from tui.cli import EXIT_OK, EXIT_PARTIAL, CliContext, exit_for_report
 
 NAME = "policy"
 HELP = "Show, apply or roll back the change to the Kentik role's IAM policy for the log buckets"
@@ -236,7 +236,7 @@ def _rollback(ctx: CliContext, target: PolicyTarget) -> int:
         ctx.emit_json({"target": _target_json(target), "rollback": report.model_dump()})
     else:
         _report_lines(ctx, report)
-    return EXIT_OK if report.ok else EXIT_PARTIAL
+    return exit_for_report(report)
 
 
 def _online(ctx: CliContext) -> int:
@@ -279,8 +279,7 @@ def _online(ctx: CliContext) -> int:
             _report_lines(ctx, report)
             if record is not None:
                 ctx.out("Applied. Undo with: flowlogs policy --rollback " + _source_flags(args))
-        if not report.ok:
-            code = EXIT_PARTIAL
+        code = max(code, exit_for_report(report))
     if ctx.json:
         ctx.emit_json(data)
     return code
@@ -342,8 +341,7 @@ def _nested(ctx: CliContext) -> int:
             entry["applied"] = report.model_dump()
             if not ctx.json:
                 _report_lines(ctx, report)
-            if not report.ok:
-                code = EXIT_PARTIAL
+            code = max(code, exit_for_report(report))
     if ctx.json:
         ctx.emit_json({"accounts": out})
     return code
