@@ -847,6 +847,7 @@ class NestedTarget:
     session: AwsSession | None = None
     target: PolicyTarget | None = None
     error: str = ""
+    error_kind: str = ""  # the FlowlogsError kind (access, network, credentials, ...) when it failed
 
 
 def nested_targets(
@@ -880,7 +881,7 @@ def nested_targets(
                 policy_name=policy_name,
             )
         except FlowlogsError as err:
-            item.error = str(err)
+            item.error, item.error_kind = str(err), err.kind
         out.append(item)
     return out
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from aws.errors import AccessDeniedError
 from aws.iam_eval import Access, evaluate
 from aws.iam_policy import READ_SID, Requirements, merge_policy, pretty_json
 from aws.sandbox.seed import KENTIK_EXTERNAL_ID, KENTIK_PRINCIPAL, METADATA_POLICY_VERSIONS
@@ -229,7 +230,7 @@ def test_rollback_after_the_policy_moved_on_exits_2(
     arn = seed_kentik_role(session)
     assert run(capsys, "--role", "kentik-metadata-role", "--bucket", "logs-a", "--apply", "--yes")[0] == 0
     session.client("iam").set_default_policy_version(PolicyArn=arn, VersionId="v2")  # someone else's change
-    code, out, _ = run(capsys, "--role", "kentik-metadata-role", "--rollback", "--yes")
+    code, _, _ = run(capsys, "--role", "kentik-metadata-role", "--rollback", "--yes")
     assert (code, default_version(session, arn)) == (2, "v2")
 
 
@@ -321,3 +322,23 @@ def test_read_existing_grants_only_the_awslogs_folder(
     inside = Access("s3:GetObject", "arn:aws:s3:::old-logs/security/AWSLogs/123456789012/x.log.gz")
     outside = Access("s3:GetObject", "arn:aws:s3:::old-logs/payroll/export.csv")
     assert (code, evaluate(merged, inside).allowed, evaluate(merged, outside).allowed) == (0, True, False)
+
+
+def test_nested_accounts_all_denied_exit_3(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def denied(role_arn: str, **_: object) -> AwsSession:
+        raise AccessDeniedError(f"Access denied: sts:AssumeRole on {role_arn}", action="sts:AssumeRole")
+
+    monkeypatch.setattr(session, "assume_role", denied)
+    monkeypatch.setattr("tui.cli.make_session", lambda *a, **k: session)
+    args = [
+        "policy",
+        "--role",
+        "KentikSpoke",
+        "--accounts",
+        "111111111111,222222222222",
+        "--bucket",
+        "logs-a",
+    ]
+    assert cli.main(args) == 3

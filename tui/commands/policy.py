@@ -37,7 +37,7 @@ from aws.iam_policy import (
 )
 from aws.plan import ApplyReport, Change, Plan, apply_plan
 from aws.regions import partition_of
-from tui.cli import EXIT_OK, EXIT_PARTIAL, CliContext, exit_for_report
+from tui.cli import EXIT_OK, EXIT_PARTIAL, CliContext, exit_for, exit_for_report
 
 NAME = "policy"
 HELP = "Show, apply or roll back the change to the Kentik role's IAM policy for the log buckets"
@@ -313,13 +313,13 @@ def _nested(ctx: CliContext) -> int:
         external_id=args.external_id,
         policy_name=args.policy_name,
     )
-    code, out = EXIT_OK, []
+    code, out, unreached = EXIT_OK, [], []
     for item in found:
         entry: dict[str, Any] = {"account": item.account, "assumed_role": item.role_arn}
         out.append(entry)
         if item.error or item.target is None or item.session is None:
             entry["error"] = item.error
-            code = EXIT_PARTIAL
+            unreached.append(item.error_kind or "error")
             if not ctx.json:
                 ctx.out(f"== account {item.account}: {item.error}")
             continue
@@ -344,7 +344,8 @@ def _nested(ctx: CliContext) -> int:
             code = max(code, exit_for_report(report))
     if ctx.json:
         ctx.emit_json({"accounts": out})
-    return code
+    # Accounts that could not be reached: 3 / 4 when no account was and every one was denied / unreachable.
+    return max(code, exit_for(unreached, succeeded=len(found) - len(unreached)))
 
 
 def run(ctx: CliContext) -> int:
