@@ -6,7 +6,7 @@
   our own Sid'd statements are updated in place, every other statement is left exactly as it was.
 * `policy_size()` / `SizeReport`: size as AWS counts it (no whitespace outside strings) against the
   managed (6,144) or the role's total inline (10,240) limit.
-* `find_policy()` / `candidate_roles()` / `nested_targets()`: where the policy lives (standard and
+* `find_policy()` / `nested_targets()`: where the policy lives (standard and
   nested configurations).
 * `policy_diff()` / `side_by_side()` / `unified_text()`: the diff the viewer and the CLI show.
 * Changes + Executors: CreatePolicyVersion (rotating the oldest non-default version at 5, as a separate
@@ -30,7 +30,6 @@ from typing import Any, ClassVar, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-from aws.discovery import KENTIK_ACCOUNT, trust_match
 from aws.errors import FlowlogsError, ValidationFailed, error_code, explain
 from aws.iam_eval import (
     Access,
@@ -49,7 +48,6 @@ from aws.session import AwsSession, partition_of
 PERMISSIONS = declare(
     __name__,
     read=[
-        "iam:ListRoles",
         "iam:GetRole",
         "iam:ListAttachedRolePolicies",
         "iam:ListRolePolicies",
@@ -621,38 +619,6 @@ def _aws(call: Any, **params: Any) -> Any:
         return call(**params)
     except ClientError as err:
         raise explain(err, service="iam") from err
-
-
-@dataclass(frozen=True)
-class RoleCandidate:
-    role_name: str
-    role_arn: str
-    trusts_kentik: bool
-    external_id: bool
-    reason: str
-
-
-def trust_candidate(role: dict[str, Any]) -> RoleCandidate | None:
-    """A role whose trust policy names Kentik's account or requires an sts:ExternalId (the same test
-    as discovery's `trust_match`)."""
-    trusts, external_ids, _ = trust_match(role.get("AssumeRolePolicyDocument"))
-    if not (trusts or external_ids):
-        return None
-    reason = ("trusts Kentik's account " + KENTIK_ACCOUNT if trusts else "requires an sts:ExternalId") + (
-        " with an external id" if trusts and external_ids else ""
-    )
-    return RoleCandidate(role["RoleName"], role["Arn"], trusts, bool(external_ids), reason)
-
-
-def candidate_roles(session: AwsSession) -> list[RoleCandidate]:
-    """Roles Kentik may assume, those trusting Kentik's account first."""
-    out = []
-    for page in _iam(session).get_paginator("list_roles").paginate():
-        for role in page["Roles"]:
-            found = trust_candidate(role)
-            if found:
-                out.append(found)
-    return sorted(out, key=lambda c: (not c.trusts_kentik, c.role_name))
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ from typing import Any
 import boto3
 import pytest
 
+from aws.discovery import KENTIK_ACCOUNT
 from aws.errors import ValidationFailed
 from aws.iam_eval import Access, PolicyError, evaluate, parse_policy
 from aws.iam_policy import (
     DELETE_SID,
     INLINE_ROLE_TOTAL_LIMIT,
-    KENTIK_ACCOUNT,
     KMS_FALLBACK_SID,
     KMS_NOTE,
     KMS_SID,
@@ -27,7 +27,6 @@ from aws.iam_policy import (
     Requirements,
     SizeReport,
     apply_proposal,
-    candidate_roles,
     changes_for,
     find_policy,
     infer_rollback,
@@ -436,12 +435,6 @@ TRUST_EXTERNAL_ID = {
         }
     ],
 }
-TRUST_EC2 = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
-    ],
-}
 
 
 def make_role(iam: Any, name: str, trust: dict[str, Any] = TRUST_KENTIK) -> None:
@@ -472,16 +465,6 @@ def default_doc(iam: Any, arn: str) -> tuple[str, dict[str, Any]]:
 
 def version_ids(iam: Any, arn: str) -> list[str]:
     return sorted(v["VersionId"] for v in iam.list_policy_versions(PolicyArn=arn)["Versions"])
-
-
-def test_candidate_roles(session: AwsSession) -> None:
-    iam = session.client("iam")
-    make_role(iam, "kentik", TRUST_KENTIK)
-    make_role(iam, "with-external-id", TRUST_EXTERNAL_ID)
-    make_role(iam, "web-servers", TRUST_EC2)
-    found = candidate_roles(session)
-    assert [c.role_name for c in found] == ["kentik", "with-external-id"]
-    assert found[0].trusts_kentik and not found[1].trusts_kentik and found[1].external_id
 
 
 def test_find_policy_picks_the_metadata_policy(session: AwsSession) -> None:
