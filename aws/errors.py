@@ -43,6 +43,7 @@ class FlowlogsError(Exception):
     """An error with a message meant for the user. `kind` groups errors for exit codes."""
 
     kind = "error"
+    title = ""  # a heading for the UI; '' = derived from the class name
 
     def __init__(self, message: str, *, hint: str = "") -> None:
         super().__init__(message)
@@ -57,6 +58,13 @@ class CredentialsError(FlowlogsError):
     """No usable credentials: missing, expired, invalid. The user has to act before anything works."""
 
     kind = "credentials"
+
+
+class NoSession(CredentialsError):
+    """No AWS session could be made (no or broken credentials, profile or region): nothing can be read or
+    changed until the user fixes that. The message says why."""
+
+    title = "AWS session"
 
 
 class AccessDeniedError(FlowlogsError):

@@ -625,7 +625,7 @@ class BucketStrategyScreen(WizardScreen):
             self.flow_app.notify("Run discovery first (Ctrl+B).", severity="warning")
             return
         if self.flow_app.session is None:
-            self.flow_app.show_error(RuntimeError(self.flow_app.session_problem or "no AWS session"))
+            self.flow_app.show_no_session()
             return
         if self.previewing:
             return

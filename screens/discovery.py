@@ -125,7 +125,7 @@ class DiscoveryScreen(WizardScreen):
     # -- scanning ------------------------------------------------------------------------------------
     def action_rescan(self) -> None:
         if self.flow_app.session is None:
-            self.flow_app.show_error(RuntimeError(self.flow_app.session_problem or "no AWS session"))
+            self.flow_app.show_no_session()
             return
         self.cancel.set()  # a scan still running stops starting regions
         self.cancel = threading.Event()

@@ -455,7 +455,7 @@ class PolicyDiffScreen(WizardScreen):
     def action_refresh(self) -> None:
         session = self.flow_app.session
         if session is None:
-            self.flow_app.show_error(RuntimeError(self.flow_app.session_problem or "no AWS session"))
+            self.flow_app.show_no_session()
             return
         if self.nested_mode:
             self.refresh_nested()

@@ -239,7 +239,7 @@ class VerifyScreen(WizardScreen):
     # -- polling ---------------------------------------------------------------------------------------
     def start_watch(self) -> None:
         if self.flow_app.session is None:
-            self.flow_app.show_error(RuntimeError(self.flow_app.session_problem or "no AWS session"))
+            self.flow_app.show_no_session()
             return
         self.generation += 1
         self.watcher = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 from app_fixtures import make_app
 from botocore.exceptions import ClientError
 from textual.widgets import DataTable
@@ -12,6 +13,8 @@ from textual.widgets import DataTable
 from aws.inventory import Inventory
 from aws.sandbox.seed import SeedSummary
 from screens.discovery import DiscoveryScreen
+from tui.config import Settings
+from tui.factory import create_app
 from tui.widgets import ContextBar
 
 
@@ -231,3 +234,17 @@ async def test_rejected_credentials_are_shown_not_crashed(moto: None, tmp_path: 
         assert "ExpiredToken" in app.session_problem or "expired" in app.session_problem.lower()
         assert any("ExpiredToken" in n.message for n in app._notifications)
         assert app.is_running
+
+
+async def test_rescan_without_a_session_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No session (a profile that does not exist): the reason is shown as a typed error, never a RuntimeError."""
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    app = create_app(Settings(audit_log=tmp_path / "audit.jsonl", profile="no-such-profile"))
+    assert app.session is None and "no-such-profile" in app.session_problem
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app._notifications.clear()
+        await pilot.press("r")  # rescan
+        await pilot.pause()
+        shown = [(n.title, n.message) for n in app._notifications]
+        assert shown == [("AWS session", app.session_problem)]

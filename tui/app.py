@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from aws.errors import CredentialsError, FlowlogsError, explain
+from aws.errors import CredentialsError, FlowlogsError, NoSession, explain
 from aws.session import AwsSession, Identity
 from tui.config import Settings
 from tui.dialogs import ProfilePicker
@@ -105,12 +105,17 @@ class FlowlogsApp(App[int]):
         self.show_error(message.error, context=message.context)
 
     # -- the one place errors are shown -------------------------------------------------------------
+    def show_no_session(self) -> None:
+        """Tell the user why nothing can run: there is no AWS session (the reason it could not be made)."""
+        self.show_error(NoSession(self.session_problem or "No AWS session: set credentials and restart."))
+
     def show_error(self, error: BaseException, context: str = "") -> None:
         problem = explain(error, profile=self.session.options.profile if self.session else None)
         if isinstance(problem, CredentialsError):
             self.session_problem = problem.message
             self.refresh_context_bars()
-        title = f"{type(problem).__name__.replace('Error', ' error')}" + (f" ({context})" if context else "")
+        heading = problem.title or type(problem).__name__.replace("Error", " error")
+        title = heading + (f" ({context})" if context else "")
         self.notify(str(problem), title=title, severity="error", timeout=12, markup=False)
 
     # -- context bar ---------------------------------------------------------------------------------
