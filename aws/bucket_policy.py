@@ -16,6 +16,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from aws.errors import ValidationFailed
+from aws.names import log_folder, s3_arn
 from aws.policy_deny import delivery_context, delivery_denied_by
 
 POLICY_VERSION = "2012-10-17"
@@ -43,19 +44,6 @@ def _source_conditions(account: str, partition: str) -> dict[str, Any]:
     }
 
 
-def normalise_prefix(prefix: str) -> str:
-    """A log prefix as S3 keys use it: no leading/trailing slashes. Refuses what AWS refuses."""
-    cleaned = prefix.strip().strip("/")
-    if cleaned.split("/", 1)[0] == "AWSLogs":
-        raise ValidationFailed(
-            f"The log prefix {prefix!r} is not allowed: AWS adds 'AWSLogs/' itself and refuses a prefix "
-            "that starts with it."
-        )
-    if "//" in cleaned:
-        raise ValidationFailed(f"The log prefix {prefix!r} contains an empty folder ('//').")
-    return cleaned
-
-
 def bucket_log_delivery_statements(
     bucket: str, account: str, *, prefixes: Iterable[str] = (), partition: str = "aws"
 ) -> list[Statement]:
@@ -64,10 +52,10 @@ def bucket_log_delivery_statements(
     The write statement covers the bucket-wide `AWSLogs/*` (and `PREFIX/AWSLogs/*` for each prefix) rather
     than one resource per account and prefix, so the policy does not grow towards the 20 KB cap.
     """
-    bucket_arn = f"arn:{partition}:s3:::{bucket}"
+    bucket_arn = s3_arn(bucket, partition=partition)
     resources = [f"{bucket_arn}/AWSLogs/*"]
     for prefix in prefixes:
-        cleaned = normalise_prefix(prefix)
+        cleaned = log_folder(prefix)
         arn = f"{bucket_arn}/{cleaned}/AWSLogs/*" if cleaned else f"{bucket_arn}/AWSLogs/*"
         if arn not in resources:
             resources.append(arn)
@@ -389,7 +377,7 @@ def delivery_denials(
     for region in sorted(set(regions)):
         context = delivery_context(account, region, partition=partition)
         for prefix in ["", *prefixes]:
-            folder = f"{normalise_prefix(prefix)}/" if normalise_prefix(prefix) else ""
+            folder = f"{log_folder(prefix)}/" if log_folder(prefix) else ""
             resource = f"arn:{partition}:s3:::{bucket}/{folder}AWSLogs/{account}/*"
             deny = delivery_denied_by(policy, "s3:PutObject", resource, context)
             if deny is not None and deny.label not in found:

@@ -14,10 +14,7 @@
 from __future__ import annotations
 
 import copy
-import ipaddress
 import json
-import re
-import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,8 +25,25 @@ from pydantic import BaseModel, Field
 
 from aws import bucket_policy as bp
 from aws.errors import ValidationFailed, error_code, explain
+from aws.names import (
+    ACCOUNT_REGIONAL,
+    REGION_PLACEHOLDER,
+    account_regional_parts,
+    account_regional_suffix,
+    account_regional_template,
+    check_log_prefix,
+    expand_template,
+    is_account_regional,
+    is_template,
+    log_folder,
+    parse_kms_key_arn,
+    s3_arn,
+    validate_bucket_name,
+    validate_template,
+)
 from aws.permissions import declare
 from aws.plan import Change, Executor, Params, Plan, StaleChange
+from aws.regions import looks_like_region
 from aws.session import AwsSession, partition_of
 
 PERMISSIONS = declare(
@@ -61,8 +75,6 @@ PERMISSIONS = declare(
 Strategy = Literal["central", "regional"]
 EncryptionMode = Literal["SSE-S3", "SSE-KMS"]
 
-REGION_PLACEHOLDER = "{region}"
-ACCOUNT_PLACEHOLDER = "{account}"
 # "Hundreds of VPCs" into one bucket is where Kentik advises regional buckets (one bucket = one device).
 MANY_VPCS = 100
 PUBLIC_ACCESS_BLOCK = {
@@ -73,168 +85,6 @@ PUBLIC_ACCESS_BLOCK = {
 }
 LIFECYCLE_ID_PREFIX = "flowlogs-tui-expire-"
 GROUP = "bucket"
-
-_REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
-_KEY_ARN_RE = re.compile(r"^arn:(aws[a-z-]*):kms:([a-z0-9-]+):(\d{12}):key/([A-Za-z0-9-]+)$")
-_PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
-
-# -- naming ----------------------------------------------------------------------------------------
-
-_ALNUM = frozenset(string.ascii_lowercase + string.digits)
-_ALLOWED = _ALNUM | {".", "-"}
-_FORBIDDEN_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
-_FORBIDDEN_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
-
-# The account-regional namespace (since 2026-03): `{prefix}-{account}-{region}-an`, created with
-# CreateBucket's BucketNamespace=account-regional. Only that account can create such a name.
-ACCOUNT_REGIONAL = "account-regional"
-ACCOUNT_REGIONAL_SUFFIX = "-an"
-_ACCOUNT_REGIONAL_RE = re.compile(
-    r"^(?P<prefix>.+)-(?P<account>\d{12})-(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)-an$"
-)
-
-
-def account_regional_suffix(account: str, region: str) -> str:
-    return f"-{account}-{region}{ACCOUNT_REGIONAL_SUFFIX}"
-
-
-def account_regional_name(prefix: str, account: str, region: str) -> str:
-    """The bucket name `{prefix}-{account}-{region}-an` in the account-regional namespace."""
-    return prefix + account_regional_suffix(account, region)
-
-
-def account_regional_template(prefix: str) -> str:
-    """The template `{prefix}-{account}-{region}-an`: one account-regional name per bucket region."""
-    return account_regional_name(prefix, ACCOUNT_PLACEHOLDER, REGION_PLACEHOLDER)
-
-
-def account_regional_parts(name: str) -> tuple[str, str, str] | None:
-    """(prefix, account, region) of an account-regional name, or None for a global one."""
-    match = _ACCOUNT_REGIONAL_RE.match(name)
-    return (match["prefix"], match["account"], match["region"]) if match else None
-
-
-def is_account_regional(name: str) -> bool:
-    """True for a name in the account-regional namespace's form (CreateBucket needs BucketNamespace)."""
-    return account_regional_parts(name) is not None
-
-
-def validate_bucket_name(name: str, *, account: str = "", region: str = "") -> list[str]:
-    """One message per broken general-purpose bucket naming rule, each naming the rule; [] = valid.
-
-    With `account` and `region` (the bucket's), an account-regional name's suffix must name them.
-    """
-    problems: list[str] = []
-    parts = account_regional_parts(name)
-    if not 3 <= len(name) <= 63:
-        if parts:
-            suffix = account_regional_suffix(parts[1], parts[2])
-            problems.append(
-                "Length rule: a bucket name must be 3 to 63 characters long, the account-regional suffix "
-                f"included (this one has {len(name)}; {suffix} takes {len(suffix)}, so the prefix may have "
-                f"at most {63 - len(suffix)})."
-            )
-        else:
-            problems.append(
-                f"Length rule: a bucket name must be 3 to 63 characters long (this one has {len(name)})."
-            )
-    bad = sorted({c for c in name if c not in _ALLOWED})
-    if bad:
-        shown = ", ".join(repr(c) for c in bad)
-        problems.append(
-            f"Character rule: only lowercase letters, digits, dots (.) and hyphens (-) are allowed (found {shown})."
-        )
-    if name and name[0] not in _ALNUM:
-        problems.append("First-character rule: a bucket name must begin with a lowercase letter or a digit.")
-    if name and name[-1] not in _ALNUM:
-        problems.append("Last-character rule: a bucket name must end with a lowercase letter or a digit.")
-    if ".." in name:
-        problems.append("Adjacent-dots rule: a bucket name must not contain two periods in a row (..).")
-    if _looks_like_ip(name):
-        problems.append(
-            "IP-address rule: a bucket name must not be formatted as an IP address (e.g. 192.168.5.4)."
-        )
-    for prefix in _FORBIDDEN_PREFIXES:
-        if name.startswith(prefix):
-            problems.append(f"Reserved-prefix rule: a bucket name must not start with {prefix!r}.")
-    for suffix in _FORBIDDEN_SUFFIXES:
-        if name.endswith(suffix):
-            problems.append(f"Reserved-suffix rule: a bucket name must not end with {suffix!r}.")
-    if parts is None and name.endswith(ACCOUNT_REGIONAL_SUFFIX):
-        problems.append(
-            "Account-regional suffix rule: only a name in the account-regional namespace may end with "
-            "'-an', and it has the form PREFIX-ACCOUNT-REGION-an (e.g. logs-111122223333-us-east-1-an)."
-        )
-    if parts and account and parts[1] != account:
-        problems.append(
-            f"Account-regional rule: the name's suffix names account {parts[1]}, but only account {account} "
-            f"can create buckets in its own namespace: end the name with -{account}-REGION-an."
-        )
-    if parts and region and parts[2] != region:
-        problems.append(
-            "Account-regional rule: the name's suffix must name the bucket's own region "
-            f"(this one names {parts[2]})."
-        )
-    return problems
-
-
-def _looks_like_ip(name: str) -> bool:
-    try:
-        ipaddress.IPv4Address(name)
-    except ValueError:
-        return bool(re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name))
-    return True
-
-
-def is_template(text: str) -> bool:
-    return "{" in text or "}" in text
-
-
-def expand_template(template: str, regions: Iterable[str], *, account: str = "") -> dict[str, str]:
-    """The bucket name for each region: `{region}` becomes the region, `{account}` the account id."""
-    unknown = sorted({p for p in _PLACEHOLDER_RE.findall(template) if p not in ("region", "account")})
-    if unknown:
-        raise ValidationFailed(
-            f"Unknown placeholder(s) in the bucket name template {template!r}: "
-            + ", ".join("{" + p + "}" for p in unknown)
-            + ". Use {region} (and optionally {account})."
-        )
-    if ACCOUNT_PLACEHOLDER in template and not account:
-        raise ValidationFailed(
-            "The bucket name template uses {account}, but the account id is not known yet."
-        )
-    base = template.replace(ACCOUNT_PLACEHOLDER, account)
-    return {region: base.replace(REGION_PLACEHOLDER, region) for region in regions}
-
-
-def validate_template(template: str, regions: Iterable[str], *, account: str = "") -> list[str]:
-    """Naming problems of a template for every region it expands to (the longest region decides length).
-
-    A message that holds in several regions is given once, naming those regions.
-    """
-    regions = list(dict.fromkeys(regions))
-    known_regions = bool(regions)
-    if not regions:
-        if REGION_PLACEHOLDER in template:
-            return ["No region to expand the bucket name template for."]
-        regions = ["us-east-1"]  # the name does not depend on the region
-    try:
-        names = expand_template(template, regions, account=account or "000000000000")
-    except ValidationFailed as err:
-        return [err.message]
-    grouped: dict[str, list[str]] = {}
-    for region, name in names.items():
-        for problem in validate_bucket_name(name, account=account, region=region if known_regions else ""):
-            grouped.setdefault(problem, []).append(region)
-    out = []
-    for problem, where in grouped.items():
-        if REGION_PLACEHOLDER not in template:
-            out.append(problem)
-        elif len(where) == 1:
-            out.append(f"{problem} [{names[where[0]]} in {where[0]}]")
-        else:
-            out.append(f"{problem} [in {', '.join(where)}; e.g. {names[where[0]]}]")
-    return out
 
 
 # -- strategy --------------------------------------------------------------------------------------
@@ -471,7 +321,7 @@ class BucketTarget(BaseModel):
 
     @property
     def arn(self) -> str:
-        return f"arn:{partition_of(self.region)}:s3:::{self.name}"
+        return s3_arn(self.name, partition=partition_of(self.region))
 
 
 def key_arn_problem(key: str, *, region: str = "", account: str = "") -> str | None:
@@ -482,15 +332,15 @@ def key_arn_problem(key: str, *, region: str = "", account: str = "") -> str | N
             "The AWS-managed key aws/s3 cannot be used: its key policy cannot be changed, so log delivery "
             "cannot be allowed to use it. Choose a customer-managed key."
         )
-    match = _KEY_ARN_RE.match(text)
-    if not match:
+    parts = parse_kms_key_arn(text)
+    if not parts:
         what = "an alias" if "alias/" in text else "a key id" if "arn:" not in text else "not a key ARN"
         return (
             f"{text!r} is {what}: name the KMS key by its full key ARN "
             "(arn:aws:kms:REGION:ACCOUNT:key/ID). S3 resolves a key id or alias in the writer's context, "
             "so log delivery fails silently with anything but the ARN."
         )
-    _, key_region, key_account, _ = match.groups()
+    _, key_region, key_account, _ = parts
     if region and key_region != region:
         return f"The KMS key {text} is in {key_region}, but the bucket is in {region}: use a key in {region}."
     if account and key_account != account:
@@ -506,7 +356,7 @@ def validate_choice(choice: BucketChoice, *, account: str = "") -> list[str]:
     problems: list[str] = []
     sources = sorted(set(choice.regions))
     for region in [*sources, *([choice.central_region] if choice.central_region else [])]:
-        if not _REGION_RE.match(region):
+        if not looks_like_region(region):
             problems.append(f"{region!r} is not an AWS region name (like us-east-1).")
     if choice.strategy == "central" and not choice.central_region:
         problems.append("The central strategy needs a region for the bucket.")
@@ -538,7 +388,7 @@ def validate_choice(choice: BucketChoice, *, account: str = "") -> list[str]:
         problems.extend(validate_template(name, choice.bucket_regions, account=account))
     for prefix in choice.prefixes:
         try:
-            bp.normalise_prefix(prefix)
+            check_log_prefix(prefix, what="Log prefix", example="vpc-flow-logs/")
         except ValidationFailed as err:
             problems.append(err.message)
     if choice.encryption == "SSE-KMS":
@@ -564,9 +414,9 @@ def _key_problems(choice: BucketChoice, account: str) -> list[str]:
             problems.append(f"More than one KMS key was given for {region}: give one per bucket region.")
     used = set(choice.bucket_regions)
     for key in choice.kms_key_arns:
-        match = _KEY_ARN_RE.match(key.strip())
-        if match and match.group(2) not in used:
-            problems.append(f"The KMS key {key} is in {match.group(2)}, where no bucket is planned.")
+        parts = parse_kms_key_arn(key)
+        if parts and parts[1] not in used:
+            problems.append(f"The KMS key {key} is in {parts[1]}, where no bucket is planned.")
     return problems
 
 
@@ -904,7 +754,7 @@ def lifecycle_rules(days: int, prefixes: Iterable[str] = ()) -> list[dict[str, A
     """Expire log files under `AWSLogs/` (and `PREFIX/AWSLogs/`) after `days` days."""
     rules = []
     for prefix in ["", *prefixes]:
-        cleaned = bp.normalise_prefix(prefix)
+        cleaned = log_folder(prefix)
         key_prefix = f"{cleaned}/AWSLogs/" if cleaned else "AWSLogs/"
         rule = {
             "ID": f"{LIFECYCLE_ID_PREFIX}{key_prefix}"[:255],
@@ -995,7 +845,7 @@ def plan_buckets(session: AwsSession, choice: BucketChoice, account: str) -> Buc
     for target in targets:
         if target.kms_key_arn:
             check_kms_key(session, target.kms_key_arn, target.region, account)
-    prefixes = [bp.normalise_prefix(p) for p in choice.prefixes]
+    prefixes = [log_folder(p) for p in choice.prefixes]
 
     def one(target: BucketTarget) -> BucketSetup:
         state = inspect_bucket(session, target.name, target.region, account)
@@ -1201,7 +1051,7 @@ def _encryption_change(
         algo = default.get("SSEAlgorithm", "")
         existing_key = default.get("KMSMasterKeyID", "")
         same_key = False
-        if algo == "aws:kms" and existing_key and target.kms_key_arn and not _KEY_ARN_RE.match(existing_key):
+        if algo == "aws:kms" and existing_key and target.kms_key_arn and not parse_kms_key_arn(existing_key):
             out.warnings.append(
                 f"{name}: the default encryption names its KMS key as {existing_key!r} (a key id or alias, not "
                 "an ARN): log delivery can fail silently with that."
@@ -1386,7 +1236,7 @@ def _bucket_problems(change: Change, plan: Plan, *, owned: bool = True) -> list[
     name = str(change.params["Bucket"])
     account = plan.account_of(change)
     problems = validate_bucket_name(name, account=account, region=change.region)
-    arn = f"arn:{plan.partition}:s3:::{name}"
+    arn = s3_arn(name, partition=plan.partition)
     if change.target != arn:
         problems.append(f"its target {change.target!r} is not the bucket it changes ({arn})")
     if owned and change.params.get("ExpectedBucketOwner") != account:
@@ -1883,7 +1733,6 @@ def describe_setup(setup: BucketSetup) -> str:
 
 
 __all__ = [
-    "ACCOUNT_REGIONAL",
     "MANY_VPCS",
     "BucketChoice",
     "BucketLayout",
@@ -1894,26 +1743,18 @@ __all__ = [
     "RegionResources",
     "StrategyComparison",
     "StrategyOption",
-    "account_regional_name",
-    "account_regional_parts",
-    "account_regional_template",
     "bucket_changes",
     "bucket_exists",
     "bucket_targets",
     "check_kms_key",
     "compare_strategies",
     "describe_setup",
-    "expand_template",
     "inspect_bucket",
-    "is_account_regional",
-    "is_template",
     "key_arn_problem",
     "lifecycle_rules",
     "list_customer_managed_keys",
     "merge_lifecycle_rules",
     "plan_buckets",
     "regions_with_resources",
-    "validate_bucket_name",
     "validate_choice",
-    "validate_template",
 ]

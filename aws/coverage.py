@@ -24,6 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from aws.errors import ValidationFailed
+from aws.names import kms_key_arn, log_folder
 from aws.permissions import declare
 from aws.session import AwsSession
 
@@ -48,10 +49,6 @@ DEVICE_NOTE = (
     "Kentik treats each bucket as one device: every bucket added to the read set is one more device "
     "to register in Kentik."
 )
-
-
-def _clean_prefix(prefix: str) -> str:
-    return prefix.strip().strip("/")
 
 
 class ReadLocation(BaseModel):
@@ -88,7 +85,7 @@ class ReadLocation(BaseModel):
         `prefix/AWSLogs/`, and Kentik's grant there is limited to that folder)."""
         if bucket != self.bucket:
             return False
-        return self.kentik or _clean_prefix(prefix) == self.prefix
+        return self.kentik or log_folder(prefix) == self.prefix
 
     @classmethod
     def parse(cls, text: str, *, kentik: bool = False) -> ReadLocation:
@@ -99,7 +96,7 @@ class ReadLocation(BaseModel):
         bucket, _, prefix = value.partition("/")
         if not bucket:
             raise ValidationFailed(f"Not a bucket or bucket/prefix: {text!r}.")
-        cleaned = _clean_prefix(prefix)
+        cleaned = log_folder(prefix)
         if "//" in cleaned:
             raise ValidationFailed(f"The prefix in {text!r} contains an empty folder ('//').")
         if cleaned.split("/", 1)[0] == "AWSLogs":
@@ -202,7 +199,7 @@ def judge_existing(
 
     Returns (decision, reason, location to add to the read set or None). `what` names the source in
     the reason ("flow log fl-1", "FLOW logs")."""
-    where = f"s3://{bucket}/{_clean_prefix(prefix) + '/' if _clean_prefix(prefix) else ''}"
+    where = f"s3://{bucket}/{log_folder(prefix) + '/' if log_folder(prefix) else ''}"
     if read_set.find(bucket, prefix) is not None:
         return "covered", f"{what} already delivers every field to {where}, which Kentik reads", None
     if mode == "duplicate":
@@ -227,7 +224,7 @@ def judge_existing(
         )
     location = ReadLocation(
         bucket=bucket,
-        prefix=_clean_prefix(prefix),
+        prefix=log_folder(prefix),
         account=account,
         kentik=False,
         reason=f"existing destination of {what}",
@@ -268,7 +265,7 @@ def bucket_kms_key(session: AwsSession, bucket: str, region: str, account: str, 
         if "alias/" in key:
             meta = session.client("kms", region).describe_key(KeyId=key)["KeyMetadata"]
             return str(meta["Arn"])
-        return f"arn:{partition}:kms:{region}:{account}:key/{key}"
+        return kms_key_arn(key, region=region, account=account, partition=partition)
     return ""
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -57,6 +56,7 @@ from aws.inventory import (
     ScanError,
     Vpc,
 )
+from aws.names import parse_s3_arn
 from aws.permissions import declare
 from aws.regions import validate_regions
 from aws.session import AwsSession, partition_of
@@ -86,7 +86,6 @@ DEFAULT_WORKERS = 12
 MAX_WORKERS = 64
 KENTIK_ACCOUNT = "834693425129"
 ENABLED_OPT_IN = ("opt-in-not-required", "opted-in")
-REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _DISABLED_REGION_CODES = {
     "AuthFailure",
     "UnrecognizedClientException",
@@ -167,13 +166,6 @@ def _name_tag(tags: list[dict[str, str]] | None) -> str:
     return next((t.get("Value", "") for t in tags or [] if t.get("Key") == "Name"), "")
 
 
-def parse_s3_arn(arn: str) -> tuple[str, str]:
-    """(bucket, prefix) of `arn:aws:s3:::bucket[/prefix/]`; prefix is '' when none."""
-    rest = arn.split(":::", 1)[1] if ":::" in arn else arn
-    bucket, _, prefix = rest.partition("/")
-    return bucket, prefix
-
-
 def _resource_type(resource_id: str) -> str:
     if resource_id.startswith("vpc-"):
         return "VPC"
@@ -194,7 +186,8 @@ def flow_log_from_api(item: dict[str, Any], vpc_id: str | None = None) -> FlowLo
     dest_type = item.get("LogDestinationType") or ("cloud-watch-logs" if item.get("LogGroupName") else "")
     destination = item.get("LogDestination")
     options = item.get("DestinationOptions") or {}
-    bucket, prefix = parse_s3_arn(destination) if dest_type == "s3" and destination else (None, "")
+    where = parse_s3_arn(destination) if dest_type == "s3" and destination else None
+    bucket, prefix = where if where else (None, "")
     log_format = item.get("LogFormat") or None
     kind = _resource_type(resource_id)
     return FlowLog(

@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aws.buckets import require_owned
 from aws.errors import FlowlogsError, ValidationFailed
-from aws.flowlogs import check_prefix, log_destination_problems
+from aws.flowlogs import log_destination_problems
+from aws.names import firewall_prefix
 from aws.permissions import declare
 from aws.plan import Change, Executor, Params, Plan
 from aws.session import AwsSession
@@ -134,16 +135,6 @@ class FirewallAssessment(BaseModel):
 # -- helpers --------------------------------------------------------------------------------------------
 
 
-def validate_prefix(prefix: str) -> str:
-    """The firewall S3 prefix as sent to AWS ('firewall-logs/' → 'firewall-logs'; '' for none).
-
-    AWS writes `<prefix>/AWSLogs/...`: a leading '/' would give '//AWSLogs', so it is refused."""
-    if not prefix:
-        return ""
-    check_prefix(prefix, what="Firewall log prefix", example="firewall-logs/")
-    return prefix.rstrip("/")
-
-
 def _configs(logging: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     if not logging:
         return []
@@ -194,7 +185,7 @@ def assess_firewall(target: FirewallTarget, options: FirewallOptions) -> Firewal
             f"No S3 bucket chosen for region {target.region} (firewall {target.name}).",
             hint="Pick a bucket strategy that covers every region.",
         )
-    prefix = validate_prefix(options.prefix)
+    prefix = firewall_prefix(options.prefix)
     configs = target.destinations
     types: list[LogTypeStatus] = []
     for log_type in options.log_types:

@@ -23,9 +23,10 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from aws.buckets import require_owned, validate_bucket_name
+from aws.buckets import require_owned
 from aws.errors import FlowlogsError, ValidationFailed, error_code
 from aws.flowlog_format import EXTRA_FIELDS, REQUIRED_FIELDS, log_format, parse_log_format
+from aws.names import check_log_prefix, flowlog_prefix, s3_arn, validate_bucket_name
 from aws.permissions import declare
 from aws.plan import Change, Executor, Params, Plan, StaleChange
 from aws.session import AwsSession
@@ -196,40 +197,11 @@ def _norm_destination(value: str) -> str:
 # -- configuration ----------------------------------------------------------------------------------
 
 
-def check_prefix(prefix: str, *, what: str, example: str) -> str:
-    """Refuse a log prefix AWS would refuse or that would produce odd keys (leading '/', an `AWSLogs`
-    folder, an empty folder, whitespace). Returns it unchanged. Shared by flow logs and firewalls."""
-    if prefix.startswith("/"):
-        raise ValidationFailed(
-            f"{what} {prefix!r} starts with '/': that produces keys like 'bucket//AWSLogs/...'.",
-            hint=f"Leave out the leading '/', e.g. '{example}'.",
-        )
-    if prefix.startswith("AWSLogs") or "AWSLogs" in prefix.strip("/").split("/"):
-        raise ValidationFailed(
-            f"{what} {prefix!r} uses 'AWSLogs', which AWS reserves for the folder it writes below the prefix.",
-            hint=f"Choose another name, e.g. '{example}'.",
-        )
-    if "//" in prefix:
-        raise ValidationFailed(f"{what} {prefix!r} contains an empty folder ('//').")
-    if any(ch.isspace() for ch in prefix) or any(ord(ch) < 32 for ch in prefix):
-        raise ValidationFailed(f"{what} {prefix!r} contains whitespace or control characters.")
-    return prefix
-
-
-def validate_prefix(prefix: str) -> str:
-    """The flow log S3 prefix normalised to end with '/' ('' for none)."""
-    if not prefix:
-        return ""
-    check_prefix(prefix, what="S3 prefix", example="vpc-flow-logs/")
-    return prefix if prefix.endswith("/") else prefix + "/"
-
-
 def destination_arn(bucket: str, prefix: str = "", partition: str = "aws") -> str:
     """`arn:{partition}:s3:::bucket` or `arn:{partition}:s3:::bucket/prefix/`."""
     if not bucket or "/" in bucket or ":" in bucket:
         raise ValidationFailed(f"Not an S3 bucket name: {bucket!r}.")
-    prefix = validate_prefix(prefix)
-    return f"arn:{partition}:s3:::{bucket}" + (f"/{prefix}" if prefix else "")
+    return s3_arn(bucket, flowlog_prefix(prefix), partition=partition)
 
 
 def flow_log_config(
@@ -706,7 +678,7 @@ def log_destination_problems(bucket: str, prefix: str, plan: Plan, *, example: s
     an invalid bucket name or prefix, or a bucket outside the plan's read set."""
     problems = validate_bucket_name(bucket) if bucket else ["its S3 destination names no bucket"]
     try:
-        check_prefix(prefix, what="Its prefix", example=example)
+        check_log_prefix(prefix, what="Its prefix", example=example)
     except ValidationFailed as err:
         problems.append(err.message)
     if plan.read_set and not any(loc.bucket == bucket for loc in plan.read_set):

@@ -41,6 +41,7 @@ from aws.iam_eval import (
     evaluate_all,
     parse_policy,
 )
+from aws.names import parse_kms_key_arn, validate_bucket_name
 from aws.permissions import declare
 from aws.plan import ApplyReport, Change, Executor, Params, Plan, StaleChange, apply_plan
 from aws.session import AwsSession, partition_of
@@ -98,9 +99,6 @@ DELETE_RISK = (
     "prefer --allow-delete-objects (s3:DeleteObject on the objects only)."
 )
 
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_KMS_KEY = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
-
 
 # -- requirements ----------------------------------------------------------------------------------
 
@@ -126,10 +124,10 @@ class Requirements:
         if not self.buckets and not self.existing:
             raise ValidationFailed("Name at least one log bucket.")
         for bucket in [*self.buckets, *(b for b, _ in self.existing)]:
-            if not _BUCKET.match(bucket) or ".." in bucket:
+            if validate_bucket_name(bucket):
                 raise ValidationFailed(f"{bucket!r} is not a valid S3 bucket name.")
         for key in self.kms_keys:
-            if not _KMS_KEY.match(key):
+            if parse_kms_key_arn(key) is None:
                 raise ValidationFailed(
                     f"{key!r} is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/KEY-ID; an alias "
                     "ARN does not authorize use of the key)."

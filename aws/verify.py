@@ -37,6 +37,7 @@ from aws import logkeys
 from aws.coverage import ReadSet
 from aws.errors import FlowlogsError, ValidationFailed, error_code, explain
 from aws.flowlog_format import EXTRA_FIELDS, REQUIRED_FIELDS, missing_fields, parse_log_format
+from aws.names import log_folder, parse_s3_arn
 from aws.permissions import declare
 from aws.reader import ReaderVerdict
 from aws.regions import partition_of, validate_regions
@@ -861,7 +862,6 @@ def _size(n: int) -> str:
 
 
 # -- sources from AWS --------------------------------------------------------------------------------
-_S3_ARN = re.compile(r"^arn:[a-z-]+:s3:::(?P<bucket>[^/]+)(?:/(?P<prefix>.*))?$")
 
 
 def _enabled_regions(session: AwsSession, wanted: list[str] | None = None) -> list[str]:
@@ -892,8 +892,8 @@ def _flowlog_sources(session: AwsSession, account: str, region: str, buckets: Re
     )
     for page in pages:
         for fl in page.get("FlowLogs", []):
-            m = _S3_ARN.match(fl.get("LogDestination", "") or "")
-            if not m or buckets.find(m["bucket"], m["prefix"] or "") is None:
+            where = parse_s3_arn(fl.get("LogDestination", "") or "")
+            if where is None or buckets.find(*where) is None:
                 continue
             opts = fl.get("DestinationOptions") or {}
             out.append(
@@ -901,8 +901,8 @@ def _flowlog_sources(session: AwsSession, account: str, region: str, buckets: Re
                     kind="flowlog",
                     account=account,
                     region=region,
-                    bucket=m["bucket"],
-                    prefix=(m["prefix"] or "").strip("/"),
+                    bucket=where[0],
+                    prefix=log_folder(where[1]),
                     created=fl.get("CreationTime"),
                     flow_log_id=fl["FlowLogId"],
                     resource_id=fl.get("ResourceId", ""),

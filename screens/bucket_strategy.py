@@ -42,13 +42,13 @@ from aws.buckets import (
     BucketSetup,
     KmsKey,
     StrategyComparison,
-    account_regional_suffix,
     compare_strategies,
     list_customer_managed_keys,
     plan_buckets,
     validate_choice,
 )
 from aws.inventory import Inventory
+from aws.names import account_regional_suffix
 from aws.plan import ApplyReport, Plan
 from aws.planner import bucket_for_region, resources_by_region
 from screens.base import WizardScreen

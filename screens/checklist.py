@@ -39,7 +39,6 @@ from aws.firewall import (
     assess_firewall,
     firewall_changes,
 )
-from aws.firewall import validate_prefix as validate_firewall_prefix
 from aws.flowlog_format import EXTRA_FIELDS
 from aws.flowlogs import (
     ACTION_TEXT,
@@ -50,8 +49,9 @@ from aws.flowlogs import (
     current_flow_log_ids,
     flowlog_action,
 )
-from aws.flowlogs import validate_prefix as validate_flowlog_prefix
 from aws.inventory import Firewall, Inventory, RegionResult, Verdict, Vpc
+from aws.names import firewall_prefix as validate_firewall_prefix
+from aws.names import flowlog_prefix as validate_flowlog_prefix
 from aws.plan import ApplyReport, Plan
 from aws.planner import (
     RESOURCE_NOUN,

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 
 from aws.assess import assess_firewall, assess_vpc, flow_log_problems
-from aws.discovery import firewall_destinations_from_api, flow_log_from_api, parse_s3_arn, trust_match
+from aws.discovery import firewall_destinations_from_api, flow_log_from_api, trust_match
 from aws.flowlog_format import REQUIRED_FIELDS, V2_FIELDS, V3_FIELDS, V4_FIELDS, V5_FIELDS, log_format
 from aws.inventory import Firewall, Inventory, ReasonCode, Verdict, Vpc, inventory_json_schema
 
@@ -282,12 +282,6 @@ def test_firewall_with_unreadable_logging_is_unknown() -> None:
 
 
 # -- parsing helpers -------------------------------------------------------------------------------
-def test_parse_s3_arn() -> None:
-    assert parse_s3_arn("arn:aws:s3:::bucket") == ("bucket", "")
-    assert parse_s3_arn("arn:aws:s3:::bucket/a/b/") == ("bucket", "a/b/")
-    assert parse_s3_arn("arn:aws-cn:s3:::b/p") == ("b", "p")
-
-
 def trust(statement: dict[str, Any]) -> dict[str, Any]:
     return {
         "Version": "2012-10-17",

@@ -62,17 +62,6 @@ def test_partition_is_used_in_arns() -> None:
     assert write["Condition"]["ArnLike"]["aws:SourceArn"] == f"arn:aws-cn:logs:*:{ACCOUNT}:*"
 
 
-@pytest.mark.parametrize(("prefix", "expected"), [("fw", "fw"), ("/fw/", "fw"), ("a/b/", "a/b"), ("", "")])
-def test_prefix_normalised(prefix: str, expected: str) -> None:
-    assert bp.normalise_prefix(prefix) == expected
-
-
-@pytest.mark.parametrize("prefix", ["AWSLogs", "AWSLogs/x", "/AWSLogs/", "a//b"])
-def test_prefix_refused(prefix: str) -> None:
-    with pytest.raises(ValidationFailed):
-        bp.normalise_prefix(prefix)
-
-
 def test_merge_into_no_policy() -> None:
     result = bp.merge_statements(None, required())
     assert result.changed

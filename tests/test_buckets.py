@@ -17,21 +17,23 @@ from aws.buckets import (
     BucketTarget,
     CreateBucketExecutor,
     RegionResources,
-    account_regional_name,
     bucket_targets,
     compare_strategies,
-    expand_template,
-    is_account_regional,
     key_arn_problem,
     lifecycle_rules,
     list_customer_managed_keys,
     merge_lifecycle_rules,
     plan_buckets,
-    validate_bucket_name,
     validate_choice,
-    validate_template,
 )
 from aws.errors import ValidationFailed
+from aws.names import (
+    account_regional_name,
+    expand_template,
+    is_account_regional,
+    validate_bucket_name,
+    validate_template,
+)
 from aws.plan import Plan, apply_plan
 from aws.session import AwsSession, SessionOptions
 

@@ -18,7 +18,6 @@ from aws.firewall import (
     S3LogDestinationExecutor,
     assess_firewall,
     firewall_changes,
-    validate_prefix,
 )
 from aws.plan import Plan, apply_plan
 from aws.session import AwsSession
@@ -109,17 +108,8 @@ def test_strict_fake_rejects_two_changes_in_one_call(nfw: Any) -> None:
 # -- planning ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("prefix", "expected"), [("", ""), ("firewall-logs/", "firewall-logs"), ("a/b", "a/b")]
-)
-def test_prefix_normalised(prefix: str, expected: str) -> None:
-    assert validate_prefix(prefix) == expected
-
-
 @pytest.mark.parametrize("prefix", ["/firewall-logs/", "AWSLogs", "AWSLogs/x", "x/AWSLogs/", "a//b", "a b"])
-def test_bad_prefix_refused(prefix: str) -> None:
-    with pytest.raises(ValidationFailed):
-        validate_prefix(prefix)
+def test_firewall_changes_refuse_a_bad_prefix(prefix: str) -> None:
     target = FirewallTarget(name="fw", arn="arn:aws:network-firewall:us-east-1:1:firewall/fw", region=REGION)
     with pytest.raises(ValidationFailed):
         firewall_changes([target], FirewallOptions(buckets={REGION: BUCKET}, prefix=prefix), ACCOUNT)

@@ -22,7 +22,6 @@ from aws.flowlogs import (
     flow_log_config,
     flowlog_action,
     flowlog_changes,
-    validate_prefix,
 )
 from aws.plan import Plan, apply_plan
 from aws.session import AwsSession
@@ -129,24 +128,8 @@ def test_transit_gateway_rules() -> None:
     assert [len(c.params["ResourceIds"]) for c in changes] == [25, 25, 10]
 
 
-@pytest.mark.parametrize(
-    ("prefix", "expected"),
-    [
-        ("", ""),
-        ("vpc-logs", "vpc-logs/"),
-        ("vpc-logs/", "vpc-logs/"),
-        ("a/b/", "a/b/"),
-        ("my-AWSLogs/", "my-AWSLogs/"),
-    ],
-)
-def test_prefix_normalised(prefix: str, expected: str) -> None:
-    assert validate_prefix(prefix) == expected
-
-
 @pytest.mark.parametrize("prefix", ["/vpc", "AWSLogs", "AWSLogs/", "AWSLogsX/", "a/AWSLogs/", "a//b", "a b/"])
-def test_bad_prefix_refused(prefix: str) -> None:
-    with pytest.raises(ValidationFailed):
-        validate_prefix(prefix)
+def test_flowlog_changes_refuse_a_bad_prefix(prefix: str) -> None:
     with pytest.raises(ValidationFailed):
         flowlog_changes([missing("vpc-1")], FlowLogOptions(buckets={REGION: BUCKET}, prefix=prefix), ACCOUNT)
 

@@ -47,6 +47,7 @@ from moto.s3 import models as s3_models
 from moto.s3.exceptions import InvalidBucketName
 
 from aws import logkeys
+from aws.names import parse_s3_arn
 from aws.regions import partition_of
 from aws.sandbox import idempotency, s3_namespace, strict
 
@@ -111,12 +112,11 @@ class NfwInvalidRequest(JsonRESTError):
 
 
 def split_s3_arn(arn: str) -> tuple[str, str]:
-    """`arn:aws:s3:::bucket/prefix/` -> ("bucket", "prefix/"); no prefix -> ("bucket", "")."""
-    if ":::" not in arn:
+    """`arn:aws:s3:::bucket/prefix/` -> ("bucket", "prefix/"); not an S3 ARN -> InvalidParameter."""
+    where = parse_s3_arn(arn)
+    if where is None:
         raise InvalidParameter(f"LogDestination: {arn} is not a valid S3 ARN.")
-    path = arn.split(":::", 1)[1]
-    bucket, _, prefix = path.partition("/")
-    return bucket, prefix
+    return where
 
 
 def _prefix_is_awslogs(prefix: str) -> bool:
