@@ -14,7 +14,6 @@ Pure functions over `aws.inventory` models: no AWS calls.
 
 from __future__ import annotations
 
-from aws.flowlog_format import REQUIRED_FIELDS, V2_FIELDS, missing_fields
 from aws.inventory import (
     Firewall,
     FirewallLogStatus,
@@ -24,7 +23,8 @@ from aws.inventory import (
     Verdict,
     Vpc,
 )
-from aws.tgw_format import TGW_REQUIRED_FIELDS, tgw_missing_fields
+from aws.logs.format import REQUIRED_FIELDS, V2_FIELDS, missing_fields
+from aws.logs.tgw_format import TGW_REQUIRED_FIELDS, tgw_missing_fields
 
 _DESTINATION_NAMES = {
     "cloud-watch-logs": "CloudWatch Logs",

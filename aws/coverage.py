@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aws.errors import ValidationFailed
 from aws.names import kms_key_arn, log_folder
 from aws.permissions import declare
+from aws.regions import region_of_location
 from aws.session import AwsSession
 
 PERMISSIONS = declare(
@@ -237,8 +238,16 @@ def judge_existing(
     )
 
 
-def _bucket_region(location: str | None) -> str:
-    return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location or "us-east-1")
+def bucket_region(session: AwsSession, bucket: str) -> str:
+    """The region of a bucket Kentik reads (GetBucketLocation)."""
+    return region_of_location(
+        session.client("s3").get_bucket_location(Bucket=bucket).get("LocationConstraint")
+    )
+
+
+def bucket_regions(session: AwsSession, buckets: Iterable[str]) -> dict[str, str]:
+    """The region of each bucket (one GetBucketLocation each, in order)."""
+    return {bucket: bucket_region(session, bucket) for bucket in dict.fromkeys(buckets)}
 
 
 def bucket_kms_key(session: AwsSession, bucket: str, region: str, account: str, partition: str) -> str:
@@ -280,8 +289,7 @@ def inspect_location(
     key = ""
     try:
         if not region:
-            loc = session.client("s3").get_bucket_location(Bucket=location.bucket).get("LocationConstraint")
-            region = _bucket_region(loc)
+            region = bucket_region(session, location.bucket)
         key = bucket_kms_key(session, location.bucket, region, location.account, partition)
     except (ClientError, BotoCoreError) as err:
         warnings.append(

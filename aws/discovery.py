@@ -20,7 +20,6 @@ regions complete. A failing network-firewall or DescribeNetworkInterfaces call o
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 import time
@@ -28,37 +27,32 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import unquote
-
-from botocore.exceptions import ClientError
 
 from aws.assess import assess_firewall, assess_vpc
+from aws.discovery_api import (
+    firewall_destinations_from_api,
+    flow_log_from_api,
+    name_tag,
+    paginate,
+    resource_type,
+    scan_error,
+    validate_region_names,
+)
 from aws.errors import (
-    AccessDeniedError,
-    EndpointError,
-    FlowlogsError,
-    ThrottledError,
     ValidationFailed,
-    error_code,
     explain,
 )
-from aws.flowlog_format import parse_log_format
 from aws.inventory import (
-    AttachedPolicy,
     CallerIdentity,
     Firewall,
-    FirewallLogDestination,
-    FlowLog,
     Inventory,
-    KentikRole,
     RegionResult,
     RegionStatus,
     ScanError,
     Vpc,
 )
-from aws.names import parse_s3_arn
+from aws.kentik_roles import discover_roles
 from aws.permissions import declare
-from aws.regions import validate_regions
 from aws.session import AwsSession, partition_of
 
 PERMISSIONS = declare(
@@ -72,10 +66,6 @@ PERMISSIONS = declare(
         "network-firewall:ListFirewalls",
         "network-firewall:DescribeFirewall",
         "network-firewall:DescribeLoggingConfiguration",
-        "iam:ListRoles",
-        "iam:ListAttachedRolePolicies",
-        "iam:ListRolePolicies",
-        "iam:GetPolicy",
         "s3:ListBuckets",
     ],
 )
@@ -84,7 +74,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WORKERS = 12
 MAX_WORKERS = 64
-KENTIK_ACCOUNT = "834693425129"
 ENABLED_OPT_IN = ("opt-in-not-required", "opted-in")
 _DISABLED_REGION_CODES = {
     "AuthFailure",
@@ -95,142 +84,6 @@ _DISABLED_REGION_CODES = {
 _ENI_FILTER_CHUNK = 200  # values per filter
 
 RegionCallback = Callable[[RegionResult], object]
-
-
-# -- helpers ---------------------------------------------------------------------------------------
-def validate_region_names(
-    names: Iterable[str],
-    *,
-    what: str = "",
-    partition: str | None = None,
-    available: Iterable[str] | None = None,
-    enabled: Iterable[str] | None = None,
-) -> list[str]:
-    """Strip and de-duplicate region names and check each is a region: of botocore's partition data (or of
-    the account's `available` list), of `partition` and `enabled` when given (see aws.regions).
-
-    Raises `UnknownRegion` (naming the closest valid region) or `RegionNotEnabled`; both are
-    `ValidationFailed` (usage errors)."""
-    return validate_regions(names, partition=partition, enabled=enabled, available=available, what=what)
-
-
-def scan_error(err: BaseException, *, service: str, operation: str = "", region: str = "") -> ScanError:
-    """A recorded failure with a fix hint a person can act on."""
-    code = error_code(err)
-    operation = operation or str(getattr(err, "operation_name", "") or "")
-    explained = explain(err, service=service)
-    action = explained.action if isinstance(explained, AccessDeniedError) else ""
-    if code in _DISABLED_REGION_CODES and region:
-        hint = (
-            f"region {region} is not enabled for this account (or the credentials are not valid there): "
-            f"enable it under Account > AWS Regions, or skip it with --skip {region}"
-        )
-    elif action:
-        hint = f"grant {action}"
-    elif isinstance(explained, ThrottledError):
-        hint = (
-            "AWS kept throttling after the retries: scan again later, or with fewer regions at once "
-            "(--workers N, or fewer --regions)"
-        )
-    elif isinstance(explained, EndpointError):
-        hint = explained.hint + (f" Or leave the region out: --skip {region}." if region else "")
-    else:
-        hint = explained.hint
-    message = explained.message
-    if isinstance(err, ClientError) and type(explained) is FlowlogsError:
-        # explain()'s generic "Op failed (Code): message": the operation and code have their own fields.
-        message = str(err.response.get("Error", {}).get("Message") or code)
-    return ScanError(
-        service=service,
-        operation=operation,
-        code=code or type(err).__name__,
-        message=message,
-        hint=hint,
-        action=action,
-        kind=explained.kind,
-    )
-
-
-def _paginate(
-    client: Any, method: str, key: str, *, page_size: int | None = None, **params: Any
-) -> list[Any]:
-    paginator = client.get_paginator(method)
-    config = {"PageSize": page_size} if page_size else {}
-    items: list[Any] = []
-    for page in paginator.paginate(**params, PaginationConfig=config):
-        items.extend(page.get(key, []))
-    return items
-
-
-def _name_tag(tags: list[dict[str, str]] | None) -> str:
-    return next((t.get("Value", "") for t in tags or [] if t.get("Key") == "Name"), "")
-
-
-def _resource_type(resource_id: str) -> str:
-    if resource_id.startswith("vpc-"):
-        return "VPC"
-    if resource_id.startswith("subnet-"):
-        return "Subnet"
-    if resource_id.startswith("eni-"):
-        return "NetworkInterface"
-    if resource_id.startswith("tgw-attach-"):
-        return "TransitGatewayAttachment"
-    if resource_id.startswith("tgw-"):
-        return "TransitGateway"
-    return "Other"
-
-
-def flow_log_from_api(item: dict[str, Any], vpc_id: str | None = None) -> FlowLog:
-    """A `FlowLog` from one DescribeFlowLogs entry (problems not yet assessed)."""
-    resource_id = item.get("ResourceId", "")
-    dest_type = item.get("LogDestinationType") or ("cloud-watch-logs" if item.get("LogGroupName") else "")
-    destination = item.get("LogDestination")
-    options = item.get("DestinationOptions") or {}
-    where = parse_s3_arn(destination) if dest_type == "s3" and destination else None
-    bucket, prefix = where if where else (None, "")
-    log_format = item.get("LogFormat") or None
-    kind = _resource_type(resource_id)
-    return FlowLog(
-        flow_log_id=item.get("FlowLogId", ""),
-        resource_id=resource_id,
-        resource_type=kind,
-        vpc_id=resource_id if kind == "VPC" else vpc_id,
-        status=item.get("FlowLogStatus", ""),
-        deliver_status=item.get("DeliverLogsStatus"),
-        deliver_error=item.get("DeliverLogsErrorMessage"),
-        traffic_type=item.get("TrafficType"),
-        destination_type=dest_type,
-        destination=destination,
-        bucket=bucket,
-        prefix=prefix,
-        log_group=item.get("LogGroupName"),
-        file_format=options.get("FileFormat"),
-        hive_partitions=bool(options.get("HiveCompatiblePartitions")),
-        per_hour_partition=bool(options.get("PerHourPartition")),
-        log_format=log_format,
-        fields=parse_log_format(log_format),
-        max_aggregation_interval=item.get("MaxAggregationInterval"),
-        created=item.get("CreationTime"),
-    )
-
-
-def firewall_destinations_from_api(config: dict[str, Any] | None) -> list[FirewallLogDestination]:
-    """Destinations of a DescribeLoggingConfiguration `LoggingConfiguration`."""
-    out: list[FirewallLogDestination] = []
-    for entry in (config or {}).get("LogDestinationConfigs", []) or []:
-        dest = {str(k): str(v) for k, v in (entry.get("LogDestination") or {}).items()}
-        out.append(
-            FirewallLogDestination(
-                log_type=entry.get("LogType", ""),
-                destination_type=entry.get("LogDestinationType", ""),
-                bucket=dest.get("bucketName"),
-                prefix=dest.get("prefix", ""),
-                log_group=dest.get("logGroup"),
-                delivery_stream=dest.get("deliveryStream"),
-                raw=dest,
-            )
-        )
-    return out
 
 
 # -- regions ---------------------------------------------------------------------------------------
@@ -262,10 +115,10 @@ def scan_region(session: AwsSession, region: str, *, calls: Executor | None = No
         result.error = scan_error(err, service="ec2", region=region)
         return result
 
-    f_vpcs = calls.submit(_paginate, ec2, "describe_vpcs", "Vpcs", page_size=1000)
-    f_subnets = calls.submit(_paginate, ec2, "describe_subnets", "Subnets", page_size=1000)
-    f_flows = calls.submit(_paginate, ec2, "describe_flow_logs", "FlowLogs", page_size=1000)
-    f_fw_list = calls.submit(_paginate, nfw, "list_firewalls", "Firewalls", page_size=100)
+    f_vpcs = calls.submit(paginate, ec2, "describe_vpcs", "Vpcs", page_size=1000)
+    f_subnets = calls.submit(paginate, ec2, "describe_subnets", "Subnets", page_size=1000)
+    f_flows = calls.submit(paginate, ec2, "describe_flow_logs", "FlowLogs", page_size=1000)
+    f_fw_list = calls.submit(paginate, nfw, "list_firewalls", "Firewalls", page_size=100)
 
     f_enis: list[Future[list[dict[str, Any]]]] = []
     fw_details: list[tuple[dict[str, Any], Future[Any], Future[Any]]] = []
@@ -280,7 +133,7 @@ def scan_region(session: AwsSession, region: str, *, calls: Executor | None = No
                 chunk = eni_ids[i : i + _ENI_FILTER_CHUNK]
                 f_enis.append(
                     calls.submit(
-                        _paginate,
+                        paginate,
                         ec2,
                         "describe_network_interfaces",
                         "NetworkInterfaces",
@@ -336,7 +189,7 @@ def scan_region(session: AwsSession, region: str, *, calls: Executor | None = No
         ]
         vpcs[item["VpcId"]] = Vpc(
             vpc_id=item["VpcId"],
-            name=_name_tag(item.get("Tags")),
+            name=name_tag(item.get("Tags")),
             cidr=item.get("CidrBlock", ""),
             cidrs=cidrs or ([item["CidrBlock"]] if item.get("CidrBlock") else []),
             is_default=bool(item.get("IsDefault")),
@@ -348,7 +201,7 @@ def scan_region(session: AwsSession, region: str, *, calls: Executor | None = No
 
     for item in f_flows.result():
         resource_id = item.get("ResourceId", "")
-        kind = _resource_type(resource_id)
+        kind = resource_type(resource_id)
         owner = {"VPC": resource_id, "Subnet": subnet_vpc.get(resource_id)}.get(
             kind, eni_vpc.get(resource_id)
         )
@@ -418,107 +271,6 @@ def list_own_buckets(session: AwsSession) -> tuple[list[str] | None, ScanError |
     except Exception as err:
         return None, scan_error(err, service="s3", operation="ListBuckets")
     return sorted(names), None
-
-
-# -- IAM -------------------------------------------------------------------------------------------
-def _policy_doc(doc: Any) -> dict[str, Any]:
-    if isinstance(doc, str):
-        try:
-            doc = json.loads(unquote(doc))
-        except ValueError:
-            return {}
-    return doc if isinstance(doc, dict) else {}
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def trust_match(doc: Any) -> tuple[bool, list[str], list[str]]:
-    """(trusts Kentik's account, sts:ExternalId values, AWS principals) of an allow trust policy."""
-    trusts = False
-    external_ids: list[str] = []
-    principals: list[str] = []
-    for stmt in _as_list(_policy_doc(doc).get("Statement")):
-        if not isinstance(stmt, dict) or stmt.get("Effect") != "Allow":
-            continue
-        principal = stmt.get("Principal")
-        aws = _as_list(principal.get("AWS")) if isinstance(principal, dict) else _as_list(principal)
-        for p in aws:
-            p = str(p)
-            principals.append(p)
-            if p == KENTIK_ACCOUNT or f":{KENTIK_ACCOUNT}:" in p:
-                trusts = True
-        for conditions in (stmt.get("Condition") or {}).values():
-            if not isinstance(conditions, dict):
-                continue
-            for key, value in conditions.items():
-                if key.lower() == "sts:externalid":
-                    external_ids.extend(str(v) for v in _as_list(value))
-    return trusts, sorted(set(external_ids)), sorted(set(principals))
-
-
-def discover_roles(
-    session: AwsSession, *, calls: Executor | None = None
-) -> tuple[list[KentikRole], ScanError | None]:
-    """Candidate Kentik roles (trusting 834693425129 or requiring an sts:ExternalId) with their policies.
-
-    IAM is global: one ListRoles, then per candidate the attached and inline policy lists and, per
-    attached policy, GetPolicy (for the default version id) — concurrently on `calls`.
-    """
-    if calls is None:
-        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="scan-iam") as own:
-            return discover_roles(session, calls=own)
-    try:
-        iam = session.client("iam")
-        roles = _paginate(iam, "list_roles", "Roles", page_size=1000)
-    except Exception as err:
-        return [], scan_error(err, service="iam", operation="ListRoles")
-    found: list[KentikRole] = []
-    for role in roles:
-        trusts, external_ids, principals = trust_match(role.get("AssumeRolePolicyDocument"))
-        if trusts or external_ids:
-            found.append(
-                KentikRole(
-                    name=role["RoleName"],
-                    arn=role["Arn"],
-                    trusts_kentik=trusts,
-                    external_ids=external_ids,
-                    principals=principals,
-                )
-            )
-    lists = [
-        (
-            r,
-            calls.submit(_paginate, iam, "list_attached_role_policies", "AttachedPolicies", RoleName=r.name),
-            calls.submit(_paginate, iam, "list_role_policies", "PolicyNames", RoleName=r.name),
-        )
-        for r in found
-    ]
-    versions: dict[str, Future[Any]] = {}
-    for r, f_attached, f_inline in lists:
-        for fut, op in ((f_attached, "ListAttachedRolePolicies"), (f_inline, "ListRolePolicies")):
-            exc = fut.exception()
-            if exc is not None:
-                r.error = scan_error(exc, service="iam", operation=op).message
-        if f_attached.exception() is None:
-            for p in f_attached.result():
-                r.attached_policies.append(AttachedPolicy(name=p["PolicyName"], arn=p["PolicyArn"]))
-                if p["PolicyArn"] not in versions:
-                    versions[p["PolicyArn"]] = calls.submit(iam.get_policy, PolicyArn=p["PolicyArn"])
-        if f_inline.exception() is None:
-            r.inline_policies = sorted(f_inline.result())
-    for r in found:
-        for policy in r.attached_policies:
-            f_version = versions[policy.arn]
-            exc = f_version.exception()
-            if exc is None:
-                policy.default_version_id = f_version.result().get("Policy", {}).get("DefaultVersionId")
-            elif r.error is None:
-                r.error = scan_error(exc, service="iam", operation="GetPolicy").message
-    return sorted(found, key=lambda r: r.name), None
 
 
 # -- the scan --------------------------------------------------------------------------------------

@@ -20,13 +20,12 @@ roles is left to the user. `permissions_text()` / `permissions_markdown()` are t
 (the README section is generated: `python -m aws.permissions --write-readme`), and `uncovered_calls()`
 is the check the test suite runs against every call it records.
 
-Engine modules register when imported (`ENGINE_MODULES`); UI modules (which import Textual, which the
-engine never does) are read from their source (`UI_MODULES`), so their declarations must be literals.
+Engine modules register when imported (`ENGINE_MODULES`). Only the engine calls AWS: no screen or
+command declares permissions (tests/test_structure.py and test_permissions.py hold to that).
 """
 
 from __future__ import annotations
 
-import ast
 import importlib
 import importlib.util
 import json
@@ -41,16 +40,23 @@ from typing import Any, Literal
 ENGINE_MODULES = (
     "aws.session",
     "aws.discovery",
-    "aws.planner",
-    "aws.buckets",
+    "aws.kentik_roles",
+    "aws.plans.targets",
+    "aws.s3.kms",
+    "aws.s3.state",
+    "aws.s3.setup",
+    "aws.s3.executors",
+    "aws.s3.policy_executors",
     "aws.coverage",
-    "aws.flowlogs",
-    "aws.firewall",
-    "aws.iam_policy",
+    "aws.logs.flowlog_executors",
+    "aws.logs.firewall_executors",
+    "aws.iam.documents",
+    "aws.iam.accounts",
+    "aws.iam.executors",
     "aws.reader",
-    "aws.verify",
+    "aws.logs.sources",
+    "aws.logs.watch",
 )
-UI_MODULES = ("screens.policy_diff", "screens.summary")
 
 POLICY_VERSION = "2012-10-17"
 README_HEADING = "## IAM permissions flowlogs itself needs"
@@ -159,63 +165,12 @@ def split_operation(op: str) -> tuple[str, str]:
 # -- loading ----------------------------------------------------------------------------------------
 
 
-def _source_of(module: str) -> Path | None:
-    """The file of a module, found without importing it (its package is not imported either)."""
-    package, _, name = module.rpartition(".")
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for location in spec.submodule_search_locations:
-        path = Path(location) / f"{name}.py"
-        if path.is_file():
-            return path
-    return None
-
-
-def _is_declare(node: ast.expr) -> bool:
-    func = node.func if isinstance(node, ast.Call) else None
-    return (isinstance(func, ast.Name) and func.id == "declare") or (
-        isinstance(func, ast.Attribute) and func.attr == "declare"
-    )
-
-
-def static_declaration(module: str, source: str) -> Permissions | None:
-    """The `PERMISSIONS = declare(__name__, ...)` of a module's source, without running it."""
-    for node in ast.parse(source).body:
-        if not (isinstance(node, ast.Assign) and _is_declare(node.value)):
-            continue
-        if not any(isinstance(t, ast.Name) and t.id == "PERMISSIONS" for t in node.targets):
-            continue
-        call = node.value
-        assert isinstance(call, ast.Call)
-        kwargs: dict[str, Any] = {}
-        for kw in call.keywords:
-            if kw.arg is None:
-                raise ValueError(f"{module}: the permissions declaration must not use **kwargs")
-            try:
-                kwargs[kw.arg] = ast.literal_eval(kw.value)
-            except ValueError as err:
-                raise ValueError(
-                    f"{module}: {kw.arg}= of the permissions declaration is not a literal"
-                ) from err
-        return make_permissions(module, **kwargs)
-    return None
-
-
 def declarations() -> list[Permissions]:
-    """Every module's declaration (engine modules imported, UI modules read), by module name."""
+    """Every engine module's declaration, by module name."""
     for module in ENGINE_MODULES:
         importlib.import_module(module)
     found = {m: p for m, p in _REGISTRY.items() if m in ENGINE_MODULES}
-    for module in UI_MODULES:
-        if module in _REGISTRY:  # already imported: it registered itself
-            found[module] = _REGISTRY[module]
-            continue
-        path = _source_of(module)
-        perms = static_declaration(module, path.read_text(encoding="utf-8")) if path else None
-        if perms is not None:
-            found[module] = perms
-    missing = [m for m in (*ENGINE_MODULES, *UI_MODULES) if m not in found]
+    missing = [m for m in ENGINE_MODULES if m not in found]
     if missing:
         raise RuntimeError(f"no permissions declaration found in: {', '.join(missing)}")
     return [found[m] for m in sorted(found)]

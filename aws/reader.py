@@ -21,8 +21,8 @@ from pydantic import BaseModel, Field, computed_field
 
 from aws.coverage import bucket_kms_key
 from aws.errors import ValidationFailed
-from aws.iam_eval import Access, Decision, Statement, action_matches, evaluate
-from aws.iam_policy import load_inline, load_managed
+from aws.iam.documents import load_inline, load_managed
+from aws.iam.eval import Access, Decision, Statement, action_matches, evaluate
 from aws.permissions import declare
 from aws.session import AwsSession
 
@@ -226,5 +226,5 @@ class RoleReaderCheck:
         return ReaderVerdict(ok=not failed and problem is None, reasons=reasons)
 
     def __call__(self, source: Any, key: str) -> ReaderVerdict:
-        """The Watcher's hook: `source` is an `aws.verify.Source`."""
+        """The Watcher's hook: `source` is an `aws.logs.sources.LogSource`."""
         return self.check(source.bucket, key, region=source.bucket_region, account=source.account)

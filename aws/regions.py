@@ -239,3 +239,11 @@ def validate_regions(
             hint="\n".join(hints),
         )
     return clean
+
+
+def region_of_location(constraint: str | None) -> str:
+    """The region a GetBucketLocation LocationConstraint names: none (or '') is us-east-1, the legacy
+    'EU' is eu-west-1."""
+    if not constraint:
+        return "us-east-1"
+    return "eu-west-1" if constraint == "EU" else constraint

@@ -10,9 +10,10 @@ from urllib.parse import quote
 import pytest
 
 from aws.assess import assess_firewall, assess_vpc, flow_log_problems
-from aws.discovery import firewall_destinations_from_api, flow_log_from_api, trust_match
-from aws.flowlog_format import REQUIRED_FIELDS, V2_FIELDS, V3_FIELDS, V4_FIELDS, V5_FIELDS, log_format
+from aws.discovery_api import firewall_destinations_from_api, flow_log_from_api
 from aws.inventory import Firewall, Inventory, ReasonCode, Verdict, Vpc, inventory_json_schema
+from aws.kentik_roles import trust_match
+from aws.logs.format import REQUIRED_FIELDS, V2_FIELDS, V3_FIELDS, V4_FIELDS, V5_FIELDS, log_format
 
 VPC = "vpc-0123456789abcdef0"
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from aws import bucket_policy as bp
 from aws.errors import ValidationFailed
+from aws.s3 import bucket_policy as bp
 
 ACCOUNT = "123456789012"
 BUCKET = "kentik-logs"
@@ -259,8 +259,14 @@ def test_warnings_for_not_action_and_not_principal() -> None:
         ]
     }
     warnings = bp.bucket_policy_warnings(policy, object_ownership="BucketOwnerEnforced")
-    assert any("'A'" in w and "NotPrincipal" in w for w in warnings)
-    assert any("#2" in w and "NotAction" in w for w in warnings)
+    assert warnings == [
+        "The bucket policy's statement 'A' uses NotPrincipal: AWS's automatic log-delivery set-up fails on "
+        "such a policy, and it may deny delivery.logs.amazonaws.com without an error. Check it does not "
+        "exclude log delivery.",
+        "The bucket policy's statement #2 uses NotAction: AWS's automatic log-delivery set-up fails on such "
+        "a policy, and it may deny delivery.logs.amazonaws.com without an error. Check it does not exclude "
+        "log delivery.",
+    ]
     assert bp.bucket_policy_warnings(user_policy(), object_ownership="BucketOwnerEnforced") == []
 
 
@@ -293,7 +299,11 @@ def test_warning_for_deny_requiring_an_encryption_header() -> None:
         ]
     }
     warnings = bp.bucket_policy_warnings(policy, object_ownership=None)
-    assert len(warnings) == 1 and "encryption header" in warnings[0]
+    assert warnings == [
+        "The bucket policy's statement #1 denies uploads without a specific encryption header; log delivery "
+        "relies on the bucket's default encryption and may be denied. Check the statement against the chosen "
+        "encryption."
+    ]
 
 
 def test_requires_sse_c() -> None:
@@ -336,7 +346,10 @@ def test_key_policy_deny_for_log_delivery_is_named_by_sid() -> None:
         ]
     }
     text = bp.key_delivery_denial(policy, key, BUCKET, ACCOUNT, "us-east-1", "aws")
-    assert text is not None and "Sid NoServices" in text
+    assert text == (
+        "delivery to kentik-logs will fail: key policy statement 1 (Sid NoServices) explicitly denies "
+        f"kms:GenerateDataKey on {key} for delivery.logs.amazonaws.com; change that statement before applying"
+    )
 
 
 def test_key_policy_without_deny_blocks_nothing() -> None:

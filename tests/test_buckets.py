@@ -9,23 +9,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from aws import bucket_policy as bp
 from aws.audit import AuditLog
-from aws.buckets import (
-    MANY_VPCS,
-    BucketChoice,
-    BucketTarget,
-    CreateBucketExecutor,
-    RegionResources,
-    bucket_targets,
-    compare_strategies,
-    key_arn_problem,
-    lifecycle_rules,
-    list_customer_managed_keys,
-    merge_lifecycle_rules,
-    plan_buckets,
-    validate_choice,
-)
 from aws.errors import ValidationFailed
 from aws.names import (
     account_regional_name,
@@ -34,7 +18,22 @@ from aws.names import (
     validate_bucket_name,
     validate_template,
 )
-from aws.plan import Plan, apply_plan
+from aws.plans.change import Plan, apply_plan
+from aws.s3 import bucket_policy as bp
+from aws.s3.executors import CreateBucketExecutor
+from aws.s3.kms import list_customer_managed_keys
+from aws.s3.settings import lifecycle_rules, merge_lifecycle_rules
+from aws.s3.setup import plan_buckets
+from aws.s3.strategy import (
+    MANY_VPCS,
+    BucketChoice,
+    BucketTarget,
+    RegionResources,
+    bucket_targets,
+    compare_strategies,
+    key_arn_problem,
+    validate_choice,
+)
 from aws.session import AwsSession, SessionOptions
 
 # -- naming ----------------------------------------------------------------------------------------
@@ -132,7 +131,12 @@ def test_central_recommended_for_few_vpcs_and_cross_region_named() -> None:
     assert cmp.central.devices == 1
     assert [b.name for b in cmp.regional.buckets] == ["logs-eu-west-1", "logs-us-east-1", "logs-us-west-2"]
     assert cmp.regional.cross_region == [] and cmp.regional.devices == 3
-    assert any("cross" in r for r in cmp.reasons)
+    assert cmp.reasons == [
+        "7 VPC(s) in 3 regions is well below the hundreds where Kentik advises splitting: one bucket and one "
+        "Kentik device is simplest to manage.",
+        "Trade-off: logs from eu-west-1, us-west-2 cross into us-east-1, and AWS bills that transfer.",
+        "Choose regional instead if logs must stay in their region (data residency) or traffic is heavy.",
+    ]
 
 
 def test_regional_recommended_for_hundreds_of_vpcs() -> None:
@@ -165,31 +169,28 @@ KEY_US = "arn:aws:kms:us-east-1:123456789012:key/66666666-2222-3333-4444-5555555
 
 def test_choice_problems() -> None:
     regional = BucketChoice(strategy="regional", bucket="logs", regions=["us-east-1", "eu-west-1"])
-    assert any("{region}" in p for p in validate_choice(regional))
+    assert validate_choice(regional) == [
+        "Regional buckets need one name per region: put {region} in the name (e.g. logs-{region})."
+    ]
     assert validate_choice(regional.model_copy(update={"bucket": "logs-{region}"})) == []
     central = BucketChoice(strategy="central", bucket="logs", regions=["us-east-1"])
-    assert any("needs a region" in p for p in validate_choice(central))
-    assert any(
-        "not an AWS region" in p
-        for p in validate_choice(central.model_copy(update={"central_region": "mars"}))
-    )
-    assert any(
-        "Length rule" in p
-        for p in validate_choice(central.model_copy(update={"bucket": "ab", "central_region": "us-east-1"}))
-    )
-    assert any(
-        "AWSLogs" in p
-        for p in validate_choice(
-            regional.model_copy(update={"bucket": "l-{region}", "prefixes": ["AWSLogs"]})
-        )
-    )
+    assert validate_choice(central) == ["The central strategy needs a region for the bucket."]
+    assert validate_choice(central.model_copy(update={"central_region": "mars"})) == [
+        "'mars' is not an AWS region name (like us-east-1)."
+    ]
+    assert validate_choice(central.model_copy(update={"bucket": "ab", "central_region": "us-east-1"})) == [
+        "Length rule: a bucket name must be 3 to 63 characters long (this one has 2)."
+    ]
+    assert validate_choice(regional.model_copy(update={"bucket": "l-{region}", "prefixes": ["AWSLogs"]})) == [
+        "Log prefix 'AWSLogs' uses 'AWSLogs', which AWS reserves for the folder it writes below the prefix."
+    ]
 
 
 def test_kms_key_choice_problems() -> None:
     base = BucketChoice(
         strategy="regional", bucket="logs-{region}", regions=["us-east-1", "eu-west-1"], encryption="SSE-KMS"
     )
-    assert any("needs a customer-managed" in p for p in validate_choice(base))
+    assert validate_choice(base) == ["SSE-KMS needs a customer-managed KMS key ARN for each bucket region."]
     one_key = base.model_copy(update={"kms_key_arns": [KEY_EU]})
     assert validate_choice(one_key) == [
         "No KMS key ARN in us-east-1 was given for the bucket there (KMS keys are regional)."
@@ -198,7 +199,10 @@ def test_kms_key_choice_problems() -> None:
         validate_choice(base.model_copy(update={"kms_key_arns": [KEY_EU, KEY_US]}), account="123456789012")
         == []
     )
-    assert any("belongs to account" in p for p in validate_choice(one_key, account="210987654321"))
+    assert validate_choice(one_key, account="210987654321") == [
+        f"The KMS key {KEY_EU} belongs to account 123456789012, not 210987654321: its key policy has to be "
+        "changed in its own account. Use a key of this account."
+    ]
 
 
 @pytest.mark.parametrize(
@@ -400,7 +404,17 @@ def test_apply_end_to_end_then_rerun_makes_no_mutating_call(session: AwsSession,
     assert session.stats.mutating() == before
     replanned = plan_buckets(session, choice, account)
     assert replanned.changes == [] and replanned.warnings == []
-    assert any("reused" in n for n in replanned.notes)
+    assert replanned.notes == [
+        note
+        for bucket, region in zip(names, ["eu-west-1", "us-east-1"], strict=True)
+        for note in [
+            f"Bucket {bucket} already exists in your account in {region}: it will be reused.",
+            f"{bucket} already uses SSE-S3.",
+            f"Bucket {bucket} already blocks all public access.",
+            f"The bucket policy of {bucket} already lets log delivery write.",
+            f"{bucket} already expires log files after 30 days.",
+        ]
+    ]
 
 
 def test_planning_works_in_read_only_mode(session: AwsSession, account: str) -> None:
@@ -409,7 +423,13 @@ def test_planning_works_in_read_only_mode(session: AwsSession, account: str) -> 
     )
     session.read_only = True
     setup = plan_buckets(session, central("kentik-ro", "eu-west-1", lifecycle_days=5), account)
-    assert setup.changes and not session.stats.blocked
+    assert [c.kind for c in setup.changes] == [
+        "s3.put-encryption",
+        "s3.put-public-access-block",
+        "s3.put-bucket-policy",
+        "s3.put-lifecycle",
+    ]
+    assert not session.stats.blocked
 
 
 def test_reuse_own_bucket_checks_region_and_settings(session: AwsSession, account: str) -> None:
@@ -424,8 +444,10 @@ def test_reuse_own_bucket_checks_region_and_settings(session: AwsSession, accoun
     setup = plan_buckets(session, central("kentik-mine", "eu-west-1"), account)
     assert [c.kind for c in setup.changes] == ["s3.put-public-access-block", "s3.put-bucket-policy"]
     assert all(c.depends_on == [] for c in setup.changes)
-    assert any("kentik-mine already exists" in n and "reused" in n for n in setup.notes)
-    assert any("already uses SSE-S3" in n for n in setup.notes)
+    assert setup.notes == [
+        "Bucket kentik-mine already exists in your account in eu-west-1: it will be reused.",
+        "kentik-mine already uses SSE-S3.",
+    ]
     # The same bucket planned in another region is an error, naming where it is.
     with pytest.raises(ValidationFailed, match="already exists in eu-west-1, not in us-east-1"):
         plan_buckets(session, central("kentik-mine", "us-east-1"), account)
@@ -600,7 +622,10 @@ def test_existing_key_id_in_encryption_warns_and_is_renamed_to_arn(session: AwsS
     setup = plan_buckets(
         session, central("kentik-keyid", "eu-west-1", encryption="SSE-KMS", kms_key_arns=[key]), account
     )
-    assert any("not an ARN" in w and key_id in w for w in setup.warnings)
+    assert setup.warnings == [
+        f"kentik-keyid: the default encryption names its KMS key as {key_id!r} (a key id or alias, not an "
+        "ARN): log delivery can fail silently with that."
+    ]
     enc = by_kind(setup.changes)["s3.put-encryption"]
     assert not enc.destructive and "named by its ARN" in enc.reason
 
@@ -619,7 +644,10 @@ def test_kms_bucket_switched_to_sse_s3_warns_and_is_destructive(session: AwsSess
     )
     setup = plan_buckets(session, central("kentik-was-kms", "eu-west-1"), account)
     assert by_kind(setup.changes)["s3.replace-encryption"].destructive
-    assert any("To keep it, choose SSE-KMS" in w for w in setup.warnings)
+    assert setup.warnings == [
+        f"kentik-was-kms uses SSE-KMS with key {key}. To keep it, choose SSE-KMS with that key's ARN (it must "
+        "be a customer-managed key) instead of SSE-S3."
+    ]
 
 
 def test_sse_c_bucket_refused(session: AwsSession, account: str) -> None:
@@ -746,7 +774,7 @@ def test_acl_condition_on_bucket_owner_enforced_is_not_a_warning(session: AwsSes
         Bucket="kentik-acl", Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]})
     )
     setup = plan_buckets(session, central("kentik-acl", "us-east-1"), account)
-    assert not any("s3:x-amz-acl" in w for w in setup.warnings)
+    assert setup.warnings == []  # in particular none about the s3:x-amz-acl condition
     # Our statement (without the ACL condition) is still added next to the old one.
     assert len(bp.ours(json.loads(by_kind(setup.changes)["s3.put-bucket-policy"].params["Policy"]))) == 2
 

@@ -6,14 +6,16 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from aws.buckets import BucketChoice
 from aws.coverage import ReadLocation, ReadSet
 from aws.discovery import scan
-from aws.flowlog_format import REQUIRED_LOG_FORMAT
-from aws.iam_policy import READ_EXISTING_SID, Requirements, merge_policy
+from aws.iam.merge import merge_policy
+from aws.iam.requirements import READ_EXISTING_SID, Requirements
 from aws.inventory import Inventory
-from aws.plan import Change
-from aws.planner import LogChoices, PlanBuild, build_plan
+from aws.logs.format import REQUIRED_LOG_FORMAT
+from aws.plans.build import PlanBuild, build_plan
+from aws.plans.change import Change
+from aws.plans.choices import LogChoices
+from aws.s3.strategy import BucketChoice
 from aws.session import AwsSession
 
 REGION = "us-east-1"
@@ -229,7 +231,7 @@ def test_shared_transit_gateway_is_never_planned(session: AwsSession) -> None:
 
 
 def _firewall_to(bucket: str) -> list[object]:
-    from aws.firewall import FirewallTarget
+    from aws.logs.firewall import FirewallTarget
 
     logging = {
         "LogDestinationConfigs": [
@@ -248,7 +250,7 @@ def _firewall_to(bucket: str) -> list[object]:
 def test_firewall_logs_to_another_bucket_join_the_read_set_only_when_it_is_ours(
     owned: set[str], decision: str
 ) -> None:
-    from aws.planner import CoverageJudge, firewall_coverage
+    from aws.plans.targets import CoverageJudge, firewall_coverage
 
     judge = CoverageJudge(ReadSet.of_buckets([KENTIK_BUCKET]), owned, "read", "123456789012")
     firewall_coverage(judge, _firewall_to(OTHER_BUCKET), LogChoices(firewall_logs=["FLOW"]))  # type: ignore[arg-type]
@@ -256,7 +258,7 @@ def test_firewall_logs_to_another_bucket_join_the_read_set_only_when_it_is_ours(
 
 
 def test_firewall_in_the_read_set_gets_no_logging_change() -> None:
-    from aws.planner import CoverageJudge, firewall_plan
+    from aws.plans.targets import CoverageJudge, firewall_plan
 
     judge = CoverageJudge(ReadSet.of_buckets([KENTIK_BUCKET]), {OTHER_BUCKET}, "read", "123456789012")
     changes = firewall_plan(

@@ -15,10 +15,11 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from aws.audit import AuditLog
-from aws.discovery import KENTIK_ACCOUNT, scan
+from aws.discovery import scan
 from aws.errors import CredentialsError, ValidationFailed
-from aws.flowlog_format import REQUIRED_LOG_FORMAT
 from aws.inventory import Inventory, ReasonCode, RegionResult, RegionStatus, Verdict
+from aws.kentik_roles import KENTIK_ACCOUNT
+from aws.logs.format import REQUIRED_LOG_FORMAT
 from aws.session import AwsSession, SessionOptions
 
 HOME, OTHER = "us-east-1", "eu-west-1"

@@ -10,16 +10,16 @@ import pytest
 from botocore.exceptions import ClientError
 
 from aws.errors import FlowlogsError, ValidationFailed
-from aws.firewall import (
+from aws.logs.firewall import (
     REMOVE_KIND,
     S3_KIND,
     FirewallOptions,
     FirewallTarget,
-    S3LogDestinationExecutor,
     assess_firewall,
     firewall_changes,
 )
-from aws.plan import Plan, apply_plan
+from aws.logs.firewall_executors import S3LogDestinationExecutor
+from aws.plans.change import Plan, apply_plan
 from aws.session import AwsSession
 
 ACCOUNT = "123456789012"

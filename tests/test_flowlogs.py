@@ -9,21 +9,19 @@ import boto3
 import pytest
 
 from aws.errors import ValidationFailed
-from aws.flowlog_format import REQUIRED_FIELDS, parse_log_format
-from aws.flowlogs import (
+from aws.logs.flowlog_executors import CreateFlowLogsExecutor, FlowLogsPartialFailure, current_flow_log_ids
+from aws.logs.flowlogs import (
     CREATE_KIND,
     DELETE_KIND,
-    CreateFlowLogsExecutor,
     FlowLogOptions,
-    FlowLogsPartialFailure,
     FlowLogTarget,
-    current_flow_log_ids,
     destination_arn,
     flow_log_config,
     flowlog_action,
     flowlog_changes,
 )
-from aws.plan import Plan, apply_plan
+from aws.logs.format import REQUIRED_FIELDS, parse_log_format
+from aws.plans.change import Plan, apply_plan
 from aws.session import AwsSession
 
 ACCOUNT = "123456789012"
@@ -414,7 +412,8 @@ def test_replace_existing_deletes_only_when_confirmed(session: AwsSession, ec2: 
     default_plan = Plan(changes=flowlog_changes(targets, OPTIONS, ACCOUNT))
     assert not default_plan.destructive
     assert apply_plan(default_plan, session).ok
-    assert {fl["FlowLogId"] for fl in flow_logs_of(ec2, vpc)} >= {old}
+    beside = {fl["FlowLogId"] for fl in flow_logs_of(ec2, vpc)}
+    assert old in beside and len(beside) == 2  # the compliant one was added beside the old one
 
     options = FlowLogOptions(buckets={REGION: BUCKET}, replace_existing=True)
     plan = Plan(changes=flowlog_changes([targets[0]], options, ACCOUNT))
@@ -450,7 +449,7 @@ def test_prefix_destination_applies_and_matches(session: AwsSession, ec2: Any) -
 def test_describe_follows_pages_and_chunks_filters() -> None:
     from botocore.stub import Stubber
 
-    from aws.flowlogs import describe_flow_logs
+    from aws.logs.flowlog_executors import describe_flow_logs
     from aws.session import SessionOptions
 
     session = AwsSession(SessionOptions(region=REGION))
@@ -484,7 +483,7 @@ def test_create_waits_for_describe_to_show_the_new_flow_log(
 ) -> None:
     """https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html: a resource just created
     may not show in Describe calls at once; the executor re-reads with bounded backoff."""
-    from aws import flowlogs as engine
+    from aws.logs import flowlog_executors as engine
     from aws.sandbox.strict import set_describe_lag
 
     monkeypatch.setattr(engine, "sleep", flowlog_lag.advance)
@@ -497,7 +496,7 @@ def test_create_waits_for_describe_to_show_the_new_flow_log(
 def test_create_beyond_the_read_back_budget_says_it_was_created(
     session: AwsSession, flowlog_lag: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aws import flowlogs as engine
+    from aws.logs import flowlog_executors as engine
     from aws.sandbox.strict import set_describe_lag
 
     monkeypatch.setattr(engine, "sleep", flowlog_lag.advance)

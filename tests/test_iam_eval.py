@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from aws.errors import ValidationFailed
-from aws.iam_eval import (
+from aws.iam.eval import (
     Access,
     PatternSet,
     PolicyError,

@@ -4,15 +4,23 @@ edits, inline policies, rollback, nested accounts (moto)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
-from aws.discovery import KENTIK_ACCOUNT
-from aws.errors import ValidationFailed
-from aws.iam_eval import Access, PolicyError, evaluate, parse_policy
-from aws.iam_policy import (
+from aws.errors import FlowlogsError, ValidationFailed, error_code
+from aws.iam.accounts import NestedInput, RoleTrust, nested_proposals, nested_targets, role_trust
+from aws.iam.diff import DiffLine, hunk_ranges, policy_diff, side_by_side, unified_text
+from aws.iam.documents import PolicyChoiceNeeded, PolicyVersionInfo, find_policy, oldest_non_default
+from aws.iam.eval import Access, PolicyError, evaluate, parse_policy
+from aws.iam.executors import STALE
+from aws.iam.merge import merge_policy
+from aws.iam.proposal import PolicyProposal, changes_for, policy_changes, prepare, propose
+from aws.iam.requirements import (
+    DELETE_RISK,
     DELETE_SID,
     INLINE_ROLE_TOTAL_LIMIT,
     KMS_FALLBACK_SID,
@@ -20,31 +28,24 @@ from aws.iam_policy import (
     KMS_SID,
     MANAGED_POLICY_LIMIT,
     READ_SID,
-    STALE,
-    PolicyChoiceNeeded,
-    PolicyProposal,
-    PolicyVersionInfo,
     Requirements,
     SizeReport,
+    policy_size,
+)
+from aws.iam.rollback import (
+    RollbackRecord,
     apply_proposal,
-    changes_for,
-    find_policy,
     infer_rollback,
     load_record,
-    merge_policy,
-    nested_targets,
-    oldest_non_default,
-    policy_changes,
-    policy_diff,
-    policy_size,
-    prepare,
-    propose,
+    records_path,
     rollback,
+    rollback_changes,
+    rollback_plan,
     save_record,
-    side_by_side,
-    unified_text,
+    save_rollback,
 )
-from aws.plan import Plan, apply_plan
+from aws.kentik_roles import KENTIK_ACCOUNT
+from aws.plans.change import Plan, apply_plan
 from aws.session import AwsSession
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -246,8 +247,12 @@ def test_merge_statement_content_and_explanations() -> None:
         "Resource": KEY,
     }
     assert result.summary() == "adds 2 statements, changes 0, removes 0"
-    assert any("Update IAM Permissions for S3" in e for e in result.explanations())
-    assert any("'KMSAccess'" in e for e in result.explanations())
+    assert result.explanations() == [
+        f"{READ_SID}: lets Kentik read the flow/firewall logs in logs-a (s3:Get*, s3:List*), the spec's "
+        "'Update IAM Permissions for S3' statement",
+        f"KMSAccess: lets Kentik decrypt SSE-KMS log objects with {KEY} (kms:Decrypt, kms:DescribeKey), "
+        "the spec's 'KMSAccess' statement",
+    ]
     assert KMS_NOTE in result.notes and "GenerateDataKey" in KMS_NOTE
 
 
@@ -288,8 +293,11 @@ def test_merge_delete_options() -> None:
     full = merge_policy(pol([META]), Requirements(buckets=("logs-a",), allow_delete=True))
     stmt = next(s for s in statements(full.proposed) if s.get("Sid") == DELETE_SID)
     assert stmt["Action"] == "s3:*"
-    assert any("Risk" in e for e in full.explanations())
-    assert any("s3:* also lets" in n for n in full.notes)
+    assert full.explanations()[1] == (
+        f"{DELETE_SID}: lets Kentik delete old logs (the spec's deletion option, s3:*). Risk: {DELETE_RISK}"
+    )
+    assert full.notes == [f"Deletion with s3:* was requested. {DELETE_RISK}"]
+    assert DELETE_RISK.startswith("s3:* also lets Kentik's role delete the bucket")
     with pytest.raises(ValidationFailed):
         Requirements(buckets=("logs-a",), allow_delete=True, allow_delete_objects=True)
 
@@ -311,8 +319,16 @@ def test_merge_conditional_deny_and_duplicate_sid_reported() -> None:
     cond_deny = {"Effect": "Deny", "Action": "s3:*", "Resource": "*", "Condition": COND}
     result = merge_policy(pol([{"Sid": "X", **META}, {"Sid": "X", **META}, cond_deny]), NEED)
     messages = [p.message for p in result.problems]
-    assert any("under a condition" in m for m in messages)
-    assert any("'X' is used by more than one statement" in m for m in messages)
+    assert messages == [
+        "Sid 'X' is used by more than one statement; IAM rejects duplicate Sids when the policy is saved, "
+        "so fix that first.",
+        *(
+            f"statement 3 denies {action} on arn:aws:s3:::{resource} under a condition (not evaluated): "
+            "check it."
+            for resource in ("logs-a", "logs-a/*", "logs-b", "logs-b/*")
+            for action in ("s3:Get*", "s3:List*")
+        ),
+    ]
     assert not result.blocking
 
 
@@ -390,7 +406,23 @@ def test_policy_diff_and_side_by_side() -> None:
     assert [ln.text for ln in lines if ln.marker != "+"] == json.dumps(current, indent=2).splitlines()
     assert [ln.text for ln in lines if ln.marker != "-"] == json.dumps(result.proposed, indent=2).splitlines()
     added = [ln for ln in lines if ln.marker == "+"]
-    assert any(READ_SID in ln.text for ln in added) and not any(ln.marker == "-" for ln in lines)
+    assert [ln.text for ln in added] == [  # a comma after META's statement, then the new statement
+        "    },",
+        "    {",
+        f'      "Sid": "{READ_SID}",',
+        '      "Effect": "Allow",',
+        '      "Action": [',
+        '        "s3:Get*",',
+        '        "s3:List*"',
+        "      ],",
+        '      "Resource": [',
+        '        "arn:aws:s3:::logs-a",',
+        '        "arn:aws:s3:::logs-a/*",',
+        '        "arn:aws:s3:::logs-b",',
+        '        "arn:aws:s3:::logs-b/*"',
+        "      ]",
+    ]
+    assert not any(ln.marker == "-" for ln in lines)
     assert all(ln.kind == "add" and ln.old_no is None and ln.new_no for ln in added)
     rows = side_by_side(lines)
     assert len(rows) == len(lines)  # only additions: one row per line
@@ -803,3 +835,124 @@ def test_replace_mode_never_drops_a_users_kmsaccess_statement() -> None:
     )
     kms = next(s for s in statements(extended.proposed) if s.get("Sid") == KMS_SID)
     assert kms["Resource"] == [KEY, other_key]
+
+
+# -- what the viewer and `flowlogs policy` share ----------------------------------------------------
+
+
+def test_role_trust_reads_the_arn_and_the_external_id(session: AwsSession) -> None:
+    iam = session.client("iam")
+    make_role(iam, "kentik")
+    make_role(iam, "with-external-id", TRUST_EXTERNAL_ID)
+    assert role_trust(session, "kentik") == RoleTrust("arn:aws:iam::123456789012:role/kentik", "")
+    assert role_trust(session, "with-external-id") == RoleTrust(
+        "arn:aws:iam::123456789012:role/with-external-id", "kentik-1234"
+    )
+    with pytest.raises(FlowlogsError) as info:  # explained, not botocore's ClientError
+        role_trust(session, "nobody")
+    cause = info.value.__cause__
+    assert isinstance(cause, ClientError) and error_code(cause) == "NoSuchEntity"
+
+
+def test_apply_proposal_saves_the_rollback_record(session: AwsSession, tmp_path: Path) -> None:
+    arn = make_managed(session.client("iam"), "meta", pol([META]))
+    records = records_path(tmp_path / "audit.jsonl")
+    assert records == tmp_path / "policy-rollback.jsonl"
+    proposal = prepare(session, NEED, policy_arn=arn)
+    assert proposal.plan() == Plan(account="123456789012", changes=proposal.changes)
+    report, record = apply_proposal(session, proposal, records=records)
+    assert report.ok, report
+    assert record is not None
+    assert (record.kind, record.key, record.account) == ("managed", arn, "123456789012")
+    assert (record.previous_version_id, record.applied_version_id) == ("v1", "v2")
+    assert records.read_text(encoding="utf-8").splitlines() == [record.to_json()]
+    assert load_record(records, arn, "123456789012") == record
+    # nothing to apply the second time: nothing more is saved
+    report, again = apply_proposal(session, prepare(session, NEED, policy_arn=arn), records=records)
+    assert (report.ok, report.results, again) == (True, [], None)
+    assert records.read_text(encoding="utf-8").splitlines() == [record.to_json()]
+
+
+def test_save_rollback_saves_nothing_for_a_refused_apply(session: AwsSession, tmp_path: Path) -> None:
+    iam = session.client("iam")
+    arn = make_managed(iam, "meta", pol([META]))
+    proposal = prepare(session, NEED, policy_arn=arn)
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(pol([META])), SetAsDefault=True)
+    report = apply_plan(proposal.plan(), session)  # the policy moved on: refused
+    assert [r.status for r in report.results] == ["refused"]
+    records = tmp_path / "policy-rollback.jsonl"
+    assert save_rollback(records, proposal.target, report) is None
+    assert not records.exists()
+
+
+def test_rollback_plan_from_the_given_record_the_saved_one_or_inferred(
+    session: AwsSession, tmp_path: Path
+) -> None:
+    arn = make_managed(session.client("iam"), "meta", pol([META]))
+    records = tmp_path / "policy-rollback.jsonl"
+    _, record = apply_proposal(session, prepare(session, NEED, policy_arn=arn), records=records)
+    assert record is not None
+    target = find_policy(session, policy_arn=arn)  # its default is now v2
+    undo = rollback_changes(session, record)
+    assert [c.params["VersionId"] for c in undo] == ["v1"]
+    assert rollback_plan(session, target, records) == Plan(account="123456789012", changes=undo)
+    given = RollbackRecord(
+        kind="managed",
+        key=target.key,
+        account="123456789012",
+        applied_at="",
+        policy_arn=arn,
+        applied_version_id="v2",
+        previous_version_id="v7",
+    )
+    assert [c.params["VersionId"] for c in rollback_plan(session, target, records, record=given).changes] == [
+        "v7"
+    ]
+    # another account's record is not this one's; without a record the version before the default
+    assert load_record(records, target.key, "111111111111") is None
+    assert rollback_plan(session, target, records, account="111111111111").changes == undo
+    records.unlink()
+    assert rollback_plan(session, target, records).changes == undo
+
+
+def test_rollback_plan_of_an_inline_policy_needs_its_record(session: AwsSession, tmp_path: Path) -> None:
+    iam = session.client("iam")
+    make_role(iam, "r")
+    iam.put_role_policy(RoleName="r", PolicyName="meta", PolicyDocument=json.dumps(pol([META])))
+    target = find_policy(session, role_name="r", policy_name="meta")
+    with pytest.raises(ValidationFailed, match="can only be rolled back from the record"):
+        rollback_plan(session, target, tmp_path / "policy-rollback.jsonl")
+    _, record = apply_proposal(
+        session, propose(session, target, NEED), records=tmp_path / "policy-rollback.jsonl"
+    )
+    assert record is not None and record.previous_document == pol([META])
+    plan = rollback_plan(
+        session, find_policy(session, role_name="r", policy_name="meta"), tmp_path / "policy-rollback.jsonl"
+    )
+    assert [(c.operation, json.loads(c.params["PolicyDocument"])) for c in plan.changes] == [
+        ("PutRolePolicy", pol([META]))
+    ]
+
+
+def test_nested_proposals_one_per_account_with_its_error(session: AwsSession) -> None:
+    member = session.assume_role("arn:aws:iam::111111111111:role/setup")
+    iam = member.client("iam")
+    make_role(iam, "Spoke")
+    arn = make_managed(iam, "spoke-metadata", pol([META]), role="Spoke")
+    given = NestedInput.parse("111111111111, 222222222222", "Spoke", "", "")
+    first, second = nested_proposals(session, given, NEED)
+    assert (first.account, first.role_arn, first.error) == (
+        "111111111111",
+        "arn:aws:iam::111111111111:role/Spoke",
+        "",
+    )
+    assert first.proposal is not None and first.proposal.target.policy_arn == arn and first.needs_change
+    assert (second.account, second.proposal) == ("222222222222", None) and not second.needs_change
+    assert second.error == "Role Spoke was not found in this account."
+
+
+def test_hunk_ranges_merge_changes_within_the_context() -> None:
+    lines = [DiffLine("+" if i in (3, 6, 15) else " ", f"line {i}", i + 1, i + 1) for i in range(20)]
+    assert hunk_ranges(lines, 3) == [(0, 10), (12, 19)]
+    assert hunk_ranges(lines, 0) == [(3, 4), (6, 7), (15, 16)]
+    assert hunk_ranges([DiffLine(" ", "same", 1, 1)], 3) == []

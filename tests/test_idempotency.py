@@ -19,9 +19,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from aws.audit import AuditLog
-from aws.flowlogs import CreateFlowLogsExecutor, FlowLogOptions, FlowLogTarget, client_token, flowlog_changes
-from aws.iam_policy import Requirements, apply_proposal, prepare
-from aws.plan import Change
+from aws.iam.proposal import prepare
+from aws.iam.requirements import Requirements
+from aws.iam.rollback import apply_proposal
+from aws.logs.flowlog_executors import CreateFlowLogsExecutor, client_token
+from aws.logs.flowlogs import FlowLogOptions, FlowLogTarget, flowlog_changes
+from aws.plans.change import Change
 from aws.session import AwsSession, SessionOptions
 
 ACCOUNT = "123456789012"

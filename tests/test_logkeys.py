@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from aws import logkeys
-from aws.verify import Source, source_for_key
+from aws.logs import keys
+from aws.logs.sources import LogSource, source_for_key
 
 ACCT = "123456789012"
 T = datetime(2026, 3, 7, 9, 35, tzinfo=timezone.utc)
@@ -77,9 +77,9 @@ T = datetime(2026, 3, 7, 9, 35, tzinfo=timezone.utc)
     ],
 )
 def test_flowlog_layouts_build_and_parse(prefix: str, hive: bool, per_hour: bool, expected: str) -> None:
-    key = logkeys.flowlog_key(ACCT, "eu-west-1", "fl-0abc123", T, prefix=prefix, hive=hive, per_hour=per_hour)
+    key = keys.flowlog_key(ACCT, "eu-west-1", "fl-0abc123", T, prefix=prefix, hive=hive, per_hour=per_hour)
     assert key == expected
-    info = logkeys.parse_key(key)
+    info = keys.parse_key(key)
     assert info is not None
     assert (info.kind, info.account, info.region, info.flow_log_id) == (
         "flowlog",
@@ -88,14 +88,14 @@ def test_flowlog_layouts_build_and_parse(prefix: str, hive: bool, per_hour: bool
         "fl-0abc123",
     )
     assert (info.hive, info.per_hour, info.time) == (hive, per_hour, T)
-    assert info.base == logkeys.flowlog_base(prefix)
+    assert info.base == keys.flowlog_base(prefix)
     # the narrowest listing prefix is a prefix of the key and ends at the flow log id
-    narrow = logkeys.flowlog_file_prefix(
+    narrow = keys.flowlog_file_prefix(
         ACCT, "eu-west-1", "fl-0abc123", T, prefix=prefix, hive=hive, per_hour=per_hour
     )
     assert key.startswith(narrow) and narrow.endswith(f"{ACCT}_vpcflowlogs_eu-west-1_fl-0abc123_")
     # and the key maps back to its source (only to it)
-    source = Source(
+    source = LogSource(
         kind="flowlog",
         account=ACCT,
         region="eu-west-1",
@@ -113,14 +113,14 @@ def test_flowlog_layouts_build_and_parse(prefix: str, hive: bool, per_hour: bool
 @pytest.mark.parametrize("compact", [True, False])
 @pytest.mark.parametrize("prefix", ["", "firewall-logs"])
 def test_firewall_layouts_both_timestamp_forms(compact: bool, prefix: str) -> None:
-    key = logkeys.firewall_key(ACCT, "us-east-2", "edge-fw", "alert", T, prefix=prefix, compact_time=compact)
+    key = keys.firewall_key(ACCT, "us-east-2", "edge-fw", "alert", T, prefix=prefix, compact_time=compact)
     stamp = "202603070935" if compact else "20260307T0935Z"
     base = f"{prefix}/" if prefix else ""
     assert key == (
         f"{base}AWSLogs/{ACCT}/network-firewall/alert/us-east-2/edge-fw/2026/03/07/09/"
         f"{ACCT}_network-firewall_alert_us-east-2_edge-fw_{stamp}_0a1b2c3d.log.gz"
     )
-    info = logkeys.parse_key(key)
+    info = keys.parse_key(key)
     assert info is not None
     assert (info.kind, info.firewall_name, info.log_type, info.region, info.time) == (
         "firewall",
@@ -129,7 +129,7 @@ def test_firewall_layouts_both_timestamp_forms(compact: bool, prefix: str) -> No
         "us-east-2",
         T,
     )
-    source = Source(
+    source = LogSource(
         kind="firewall",
         account=ACCT,
         region="us-east-2",
@@ -144,17 +144,17 @@ def test_firewall_layouts_both_timestamp_forms(compact: bool, prefix: str) -> No
 
 def test_compact_cursor_never_skips_the_t_form() -> None:
     """A StartAfter built from the short form sorts before both forms of the same or later minute."""
-    head = logkeys.firewall_file_prefix(ACCT, "us-east-2", "fw", "flow", T)
-    cursor = head + logkeys.compact_time_token(T)
+    head = keys.firewall_file_prefix(ACCT, "us-east-2", "fw", "flow", T)
+    cursor = head + keys.compact_time_token(T)
     for compact in (True, False):
-        same = logkeys.firewall_key(ACCT, "us-east-2", "fw", "flow", T, compact_time=compact)
+        same = keys.firewall_key(ACCT, "us-east-2", "fw", "flow", T, compact_time=compact)
         assert same > cursor
 
 
 def test_firewall_slash_prefix_is_kept_as_aws_writes_it() -> None:
-    key = logkeys.firewall_key(ACCT, "us-east-2", "fw", "flow", T, prefix="/")
+    key = keys.firewall_key(ACCT, "us-east-2", "fw", "flow", T, prefix="/")
     assert key.startswith("//AWSLogs/")
-    info = logkeys.parse_key(key)
+    info = keys.parse_key(key)
     assert info is not None and info.base == "//"
 
 
@@ -171,19 +171,19 @@ def test_firewall_slash_prefix_is_kept_as_aws_writes_it() -> None:
     ],
 )
 def test_unrelated_keys_do_not_parse(key: str) -> None:
-    assert logkeys.parse_key(key) is None
+    assert keys.parse_key(key) is None
 
 
 def test_parquet_key_is_recognised() -> None:
-    key = logkeys.flowlog_key(ACCT, "eu-west-1", "fl-1", T, parquet=True)
+    key = keys.flowlog_key(ACCT, "eu-west-1", "fl-1", T, parquet=True)
     assert key.endswith(".log.parquet")
-    info = logkeys.parse_key(key)
+    info = keys.parse_key(key)
     assert info is not None and info.parquet
 
 
 def test_partition_starts_span_days_and_hours() -> None:
     lower = datetime(2026, 3, 6, 23, 50, tzinfo=timezone.utc)
     upper = datetime(2026, 3, 7, 0, 10, tzinfo=timezone.utc)
-    assert [p.day for p in logkeys.partition_starts(lower, upper, hourly=False)] == [6, 7]
-    assert [p.hour for p in logkeys.partition_starts(lower, upper, hourly=True)] == [23, 0]
-    assert len(logkeys.partition_starts(upper, upper, hourly=True)) == 1
+    assert [p.day for p in keys.partition_starts(lower, upper, hourly=False)] == [6, 7]
+    assert [p.hour for p in keys.partition_starts(lower, upper, hourly=True)] == [23, 0]
+    assert len(keys.partition_starts(upper, upper, hourly=True)) == 1

@@ -1,4 +1,4 @@
-"""aws.policy_deny: explicit Deny in bucket and key policies, as AWS evaluates it for log delivery.
+"""aws.iam.deny: explicit Deny in bucket and key policies, as AWS evaluates it for log delivery.
 
 AWS: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html (an explicit
 Deny wins) and https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from aws.policy_deny import (
+from aws.iam.deny import (
     DELIVERY_SERVICE,
+    DenyingStatement,
     condition_met,
     delivery_context,
     delivery_denied_by,
@@ -51,6 +52,11 @@ def _deny(sid: str = "DenyIt", **extra: Any) -> dict[str, Any]:
     return st
 
 
+def _denying_sid(deny: DenyingStatement | None) -> str | None:
+    """The Sid of the Deny that applies ("" for one without a Sid, None when none applies)."""
+    return None if deny is None else deny.sid or ""
+
+
 def test_principal_star_deny_on_put_object_names_the_sid() -> None:
     deny = delivery_denied_by(_policy(_deny("DenyEveryone")), "s3:PutObject", OBJECT, CTX)
     assert deny is not None and deny.sid == "DenyEveryone" and deny.index == 1
@@ -81,7 +87,7 @@ def test_not_principal_deny_excluding_the_service_does_not_touch_delivery() -> N
     assert delivery_denied_by(_policy(st), "s3:PutObject", OBJECT, CTX) is None
     # a NotPrincipal that excludes only an account applies to the service
     st["NotPrincipal"] = {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
-    assert delivery_denied_by(_policy(st), "s3:PutObject", OBJECT, CTX) is not None
+    assert _denying_sid(delivery_denied_by(_policy(st), "s3:PutObject", OBJECT, CTX)) == "OnlyDelivery"
 
 
 def test_deny_on_another_resource_or_action_does_not_touch_delivery() -> None:
@@ -98,7 +104,7 @@ def test_deny_unless_principal_org_denies_the_service_principal() -> None:
     """A service principal's request carries no aws:PrincipalOrgID: the usual "data perimeter" Deny
     blocks log delivery unless it exempts AWS services (aws:PrincipalIsAWSService)."""
     perimeter = _deny("Perimeter", Condition={"StringNotEquals": {"aws:PrincipalOrgID": "o-abc123"}})
-    assert delivery_denied_by(_policy(perimeter), "s3:PutObject", OBJECT, CTX) is not None
+    assert _denying_sid(delivery_denied_by(_policy(perimeter), "s3:PutObject", OBJECT, CTX)) == "Perimeter"
     exempt = _deny(
         "Perimeter",
         Condition={
@@ -113,13 +119,13 @@ def test_source_account_conditions_use_the_delivery_context() -> None:
     mine = _deny("OthersOnly", Condition={"StringNotEquals": {"aws:SourceAccount": ACCOUNT}})
     assert delivery_denied_by(_policy(mine), "s3:PutObject", OBJECT, CTX) is None
     theirs = _deny("NotTheirs", Condition={"StringNotEquals": {"aws:SourceAccount": "111111111111"}})
-    assert delivery_denied_by(_policy(theirs), "s3:PutObject", OBJECT, CTX) is not None
+    assert _denying_sid(delivery_denied_by(_policy(theirs), "s3:PutObject", OBJECT, CTX)) == "NotTheirs"
     arn = _deny(
         "WrongRegion", Condition={"ArnNotLike": {"aws:SourceArn": f"arn:aws:logs:eu-west-1:{ACCOUNT}:*"}}
     )
-    assert delivery_denied_by(_policy(arn), "s3:PutObject", OBJECT, CTX) is not None
+    assert _denying_sid(delivery_denied_by(_policy(arn), "s3:PutObject", OBJECT, CTX)) == "WrongRegion"
     # without any context nothing is known about the request: the key is absent, so the Deny applies
-    assert delivery_denied_by(_policy(mine), "s3:PutObject", OBJECT) is not None
+    assert _denying_sid(delivery_denied_by(_policy(mine), "s3:PutObject", OBJECT)) == "OthersOnly"
 
 
 def test_kms_key_policy_deny_with_wildcard_action() -> None:
@@ -152,7 +158,7 @@ def test_patterns_ask_about_any_matching_request() -> None:
     """The planner asks before apply about a whole prefix: a Deny on part of it is reported."""
     st = _deny("DenyVpcLogs", Resource=f"arn:aws:s3:::logs-bucket/AWSLogs/{ACCOUNT}/vpcflowlogs/*")
     prefix = f"arn:aws:s3:::logs-bucket/AWSLogs/{ACCOUNT}/*"
-    assert delivery_denied_by(_policy(st), "s3:PutObject", prefix, CTX) is not None
+    assert _denying_sid(delivery_denied_by(_policy(st), "s3:PutObject", prefix, CTX)) == "DenyVpcLogs"
     firewall = f"arn:aws:s3:::logs-bucket/AWSLogs/{ACCOUNT}/network-firewall/*"
     assert delivery_denied_by(_policy(st), "s3:PutObject", firewall, CTX) is None
 

@@ -7,9 +7,9 @@ import json
 
 import boto3
 
+from aws.logs.sources import LogSource
 from aws.reader import RoleReaderCheck, key_policy_problem
 from aws.session import AwsSession
-from aws.verify import Source
 
 ROLE = "arn:aws:iam::123456789012:role/kentik"
 TRUST_KENTIK = {
@@ -45,7 +45,7 @@ def test_reader_check_evaluates_the_role_policies(session: AwsSession) -> None:
     arn = iam.create_policy(PolicyName="s3-read", PolicyDocument=json.dumps(s3_read))["Policy"]["Arn"]
     iam.attach_role_policy(RoleName="kentik", PolicyArn=arn)
     key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    source = Source(
+    source = LogSource(
         kind="flowlog", account="123456789012", region="us-east-1", bucket="logs", flow_log_id="fl-1"
     )
     file_key = "AWSLogs/123456789012/vpcflowlogs/us-east-1/2026/05/04/x.log.gz"
@@ -147,7 +147,7 @@ def test_reader_check_reports_a_key_policy_that_ignores_iam(session: AwsSession)
         ],
     }
     iam.put_role_policy(RoleName="kentik", PolicyName="read", PolicyDocument=json.dumps(grant))
-    source = Source(
+    source = LogSource(
         kind="flowlog", account="123456789012", region="us-east-1", bucket="logs", flow_log_id="fl-1"
     )
     verdict = RoleReaderCheck(session, role, {"logs": key})(

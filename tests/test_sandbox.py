@@ -21,8 +21,8 @@ from typing import Any
 import boto3
 import pytest
 
-from aws.flowlog_format import REQUIRED_FIELDS, REQUIRED_LOG_FORMAT, V2_FIELDS
-from aws.logkeys import parse_key
+from aws.logs.format import REQUIRED_FIELDS, REQUIRED_LOG_FORMAT, V2_FIELDS
+from aws.logs.keys import parse_key
 from aws.sandbox.delivery import DeliverySimulator, flow_log_lines, policy_allows_delivery
 from aws.sandbox.server import Sandbox, start_sandbox
 
@@ -426,7 +426,7 @@ def test_sandbox_delivers_seeded_sources_and_new_flow_logs(sandbox: Sandbox) -> 
     fw = f"network-firewall/AWSLogs/{ACCOUNT}/network-firewall/flow/{REGION}/{summary.firewall_logging_flow_s3}/"
     assert any(k.startswith(fw) for k in keys)
     sources = {d.source for d in written}
-    for d in written:  # the reader's parser (aws.logkeys) understands every key the simulator writes
+    for d in written:  # the reader's parser (aws.logs.keys) understands every key the simulator writes
         info = parse_key(d.key)
         assert info is not None and info.account == ACCOUNT, d.key
         assert d.source in (info.flow_log_id, f"{info.firewall_name}:{info.log_type.upper()}")

@@ -1,4 +1,4 @@
-"""The strict sandbox (aws/sandbox/strict.py, aws.policy_deny in the delivery simulator): AWS rules that
+"""The strict sandbox (aws/sandbox/strict.py, aws.iam.deny in the delivery simulator): AWS rules that
 plain moto does not enforce. Each test's docstring says what moto does and where AWS says otherwise."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from aws.flowlog_format import REQUIRED_LOG_FORMAT
+from aws.logs.format import REQUIRED_LOG_FORMAT
+from aws.logs.tgw_format import TGW_LOG_FORMAT, tgw_log_format
 from aws.sandbox.delivery import DeliverySimulator, delivery_refusal
 from aws.sandbox.strict import (
     LAG_ENV,
@@ -22,7 +23,6 @@ from aws.sandbox.strict import (
     share_transit_gateway,
     share_vpc,
 )
-from aws.tgw_format import TGW_LOG_FORMAT, tgw_log_format
 
 ACCOUNT = "123456789012"
 OWNER = "222233334444"

@@ -1,6 +1,6 @@
 """The sandbox's log delivery service: writes VPC flow log and Network Firewall log files into moto's S3.
 
-Like AWS it writes gzip objects under AWS's exact key layout (built by aws.logkeys, the same module
+Like AWS it writes gzip objects under AWS's exact key layout (built by aws.logs.keys, the same module
 the verification step reads them with), starts only after a first delay, and does
 not write (flow log `DeliverLogsStatus` FAILED / "Access error") when the bucket is gone, the bucket
 policy does not let `delivery.logs.amazonaws.com` write (or explicitly denies it), or the bucket's
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from aws import logkeys
-from aws.flowlog_format import FIELD_VERSION, parse_log_format
-from aws.policy_deny import DELIVERY_SERVICE, delivery_context, delivery_denied_by
+from aws.iam.deny import DELIVERY_SERVICE, delivery_context, delivery_denied_by
+from aws.logs.format import FIELD_VERSION, parse_log_format
+from aws.logs.keys import firewall_key, flowlog_key, parse_key
 from aws.regions import partition_of
 from aws.sandbox.moto_fixes import policy_allows_delivery, split_s3_arn
 
@@ -55,7 +55,7 @@ def delivery_refusal(account_id: str, bucket_name: str, key: str) -> str | None:
     """Why, in detail, log delivery could not write `key` into `bucket_name` (None if it can).
 
     An explicit Deny in the bucket policy or the key policy wins over any Allow, conditions included:
-    it is decided by `aws.policy_deny` against the condition keys log delivery's request carries
+    it is decided by `aws.iam.deny` against the condition keys log delivery's request carries
     (`delivery_context`), the same evaluator the planner uses to warn before apply.
     """
     from moto.kms.models import kms_backends
@@ -66,7 +66,7 @@ def delivery_refusal(account_id: str, bucket_name: str, key: str) -> str | None:
         bucket = s3_backends[account_id]["aws"].get_bucket(bucket_name)
     except MissingBucket:
         return f"{ACCESS_ERROR}: bucket {bucket_name} does not exist"
-    info = logkeys.parse_key(key)
+    info = parse_key(key)
     region = info.region if info else bucket.region_name
     partition = partition_of(region)
     object_arn = f"arn:{partition}:s3:::{bucket_name}/{key}"
@@ -419,7 +419,7 @@ class DeliverySimulator:
                     continue  # parquet files are not simulated (Kentik reads .log.gz text)
                 bucket, prefix = split_s3_arn(fl.log_destination)
                 rng = self._rng(fl.id, now)
-                key = logkeys.flowlog_key(
+                key = flowlog_key(
                     account_id,
                     region,
                     fl.id,
@@ -467,7 +467,7 @@ class DeliverySimulator:
                     if not self._due(f"{fw.arn}:{log_type}:{dest.get('bucketName')}", now):
                         continue
                     rng = self._rng(source, now)
-                    key = logkeys.firewall_key(
+                    key = firewall_key(
                         account_id,
                         region,
                         fw.firewall_name,

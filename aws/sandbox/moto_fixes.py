@@ -46,7 +46,7 @@ from moto.networkfirewall import models as nfw_models
 from moto.s3 import models as s3_models
 from moto.s3.exceptions import InvalidBucketName
 
-from aws import logkeys
+from aws.logs.keys import firewall_base
 from aws.names import parse_s3_arn
 from aws.regions import partition_of
 from aws.sandbox import idempotency, s3_namespace, strict
@@ -183,7 +183,7 @@ def add_log_delivery_policy(
 ) -> None:
     """What AWS does when the owner of `bucket` creates a log delivery to it: add (or extend) the
     AWSLogDeliveryWrite and AWSLogDeliveryAclCheck statements of the bucket policy. `base` is what
-    precedes `AWSLogs/` in the delivered keys (see aws.logkeys)."""
+    precedes `AWSLogs/` in the delivered keys (see aws.logs.keys)."""
     partition = partition_of(region)
     account_folder = f"aws-account-id={account_id}" if hive else account_id
     object_arn = f"arn:{partition}:s3:::{bucket.name}/{base}AWSLogs/{account_folder}/*"
@@ -464,7 +464,7 @@ def _update_logging_configuration(
                 ) from err
             if bucket.account_id == self.account_id:
                 add_log_delivery_policy(
-                    bucket, logkeys.firewall_base(dest.get("prefix") or ""), self.account_id, self.region_name
+                    bucket, firewall_base(dest.get("prefix") or ""), self.account_id, self.region_name
                 )
     firewall.logging_configs = {"LogDestinationConfigs": copy.deepcopy(new)}
     return firewall

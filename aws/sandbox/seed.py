@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from aws.flowlog_format import REQUIRED_LOG_FORMAT
+from aws.logs.format import REQUIRED_LOG_FORMAT
 
 KENTIK_PRINCIPAL = "arn:aws:iam::834693425129:role/eks-ingest-node"
 KENTIK_EXTERNAL_ID = "184372"

@@ -18,12 +18,12 @@ idempotent. What it changes (see ../shared/aws-facts.md):
   `FLOWLOGS_SANDBOX_FLOWLOG_LAG` (seconds, read on every call; used when no lag was set in code).
   https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html
 * Transit gateway field set. CreateFlowLogs for `TransitGateway`/`TransitGatewayAttachment` refuses a
-  LogFormat with fields outside `aws.tgw_format.TGW_FIELDS` (`InvalidParameter`, naming them), and an
+  LogFormat with fields outside `aws.logs.tgw_format.TGW_FIELDS` (`InvalidParameter`, naming them), and an
   omitted LogFormat means every transit gateway field (moto_fixes stored the VPC default format).
   https://docs.aws.amazon.com/vpc/latest/tgw/tgw-flow-logs.html#flow-log-records
 
 (Explicit Deny in bucket and key policies is enforced by the delivery simulator through
-`aws.policy_deny`: see `aws.sandbox.delivery.delivery_refusal`.)
+`aws.iam.deny`: see `aws.sandbox.delivery.delivery_refusal`.)
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ from moto.ec2.models.transit_gateway import TransitGateway
 from moto.ec2.models.vpcs import VPC
 from moto.ec2.responses import flow_logs as ec2_flow_log_responses
 
-from aws.flowlog_format import parse_log_format
-from aws.tgw_format import invalid_tgw_fields, tgw_log_format
+from aws.logs.format import parse_log_format
+from aws.logs.tgw_format import invalid_tgw_fields, tgw_log_format
 
 LAG_ENV = "FLOWLOGS_SANDBOX_FLOWLOG_LAG"
 DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account

@@ -8,14 +8,16 @@ from pathlib import Path
 import boto3
 import pytest
 
-from aws.buckets import BucketChoice
 from aws.discovery import scan
-from aws.flowlog_format import log_format
-from aws.plan import apply_plan
-from aws.planner import TGW_AGGREGATION_NOTE, LogChoices, ResourceKind, build_plan, resource_targets
+from aws.logs.format import log_format
+from aws.logs.tgw_format import tgw_log_format
+from aws.plans.build import build_plan
+from aws.plans.change import apply_plan
+from aws.plans.choices import TGW_AGGREGATION_NOTE, LogChoices, ResourceKind
+from aws.plans.targets import resource_targets
+from aws.s3.strategy import BucketChoice
 from aws.sandbox.seed import SeedSummary
 from aws.session import AwsSession
-from aws.tgw_format import tgw_log_format
 from tui.cli import main
 
 REGION = "us-east-1"

@@ -31,11 +31,19 @@ from aws.coverage import ReadLocation, SourceCoverage
 from aws.errors import FlowlogsError, ValidationFailed, explain
 from aws.session import AwsSession
 
-PLAN_FORMAT = 2  # 2: per-change account, provider and basis; kind-bound operations (1 is still read)
-READABLE_FORMATS = (1, 2)
+# 2: per-change account, provider and basis; kind-bound operations. 3: in settings.logs an include list
+# of None means all and [] means none (2 wrote [] for all). 1 and 2 are still read (aws.plans.file).
+PLAN_FORMAT = 3
+READABLE_FORMATS = (1, 2, 3)
 
 # Modules that register executors. A plan loaded from JSON can name any of their kinds.
-EXECUTOR_MODULES = ("aws.buckets", "aws.flowlogs", "aws.firewall", "aws.iam_policy")
+EXECUTOR_MODULES = (
+    "aws.s3.executors",
+    "aws.s3.policy_executors",
+    "aws.logs.flowlog_executors",
+    "aws.logs.firewall_executors",
+    "aws.iam.executors",
+)
 
 Provider = Literal["aws", "kentik"]
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -169,7 +177,7 @@ class Plan(BaseModel):
     def from_json(cls, text: str) -> Plan:
         """Read a plan file (format 1 or 2) and validate it whole: nothing in it reaches AWS unchecked.
         Raises ValidationFailed (PlanRejected) with plain sentences; makes no AWS call."""
-        from aws.plan_file import read_plan  # the file format's rules live there
+        from aws.plans.file import read_plan  # the file format's rules live there
 
         return read_plan(text)
 

@@ -2,7 +2,7 @@
 
 Transit gateway flow logs (ResourceType `TransitGateway` / `TransitGatewayAttachment`) have their own
 fields; a LogFormat with VPC-only fields (`interface-id`, `action`, `vpc-id`, `instance-id`,
-`traffic-path`, ...) is refused by CreateFlowLogs, so the 29 VPC fields of `aws.flowlog_format` are the
+`traffic-path`, ...) is refused by CreateFlowLogs, so the 29 VPC fields of `aws.logs.format` are the
 wrong format for them. Omitting LogFormat for a transit gateway type gives ALL the fields below.
 
 Source: AWS, "Transit Gateway Flow Log records"
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from aws.flowlog_format import EXTRA_FIELDS, REQUIRED_FIELDS
+from aws.logs.format import EXTRA_FIELDS, REQUIRED_FIELDS
 
 # Every transit gateway flow log field, in AWS's table order (which is also the default format's order).
 TGW_FIELDS: tuple[str, ...] = (

@@ -4,6 +4,15 @@ The bucket policy must let `delivery.logs.amazonaws.com` write under `AWSLogs/` 
 with SSE-KMS the key policy must let it use the key. Both are merged into whatever policy already exists:
 every existing statement is kept exactly (same content, same order), a statement that already grants
 what we need is recognised (so nothing is added twice), and merging twice gives the same document.
+
+* Statements: `bucket_log_delivery_statements`, `key_log_delivery_statement` (Sids start `SID_PREFIX`).
+* Reading: `parse_policy` (ValidationFailed for a document that is not a JSON object), `statements`,
+  `dump_policy`, `policy_size` and `check_size` against `BUCKET_POLICY_LIMIT` / `KEY_POLICY_LIMIT`.
+* Comparing and merging: `covers`, `equivalent`, `merge_statements` (a `MergeResult`), `ours`, `missing`.
+* Known silent failures: `requires_sse_c`, `bucket_policy_warnings`, and the explicit Denies that block
+  delivery (`delivery_denials`, `key_delivery_denial`).
+
+No AWS call: the callers read and write the policies.
 """
 
 from __future__ import annotations
@@ -16,8 +25,8 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from aws.errors import ValidationFailed
+from aws.iam.deny import delivery_context, delivery_denied_by
 from aws.names import log_folder, s3_arn
-from aws.policy_deny import delivery_context, delivery_denied_by
 
 POLICY_VERSION = "2012-10-17"
 LOG_DELIVERY_SERVICE = "delivery.logs.amazonaws.com"
@@ -372,7 +381,7 @@ def delivery_denials(
 ) -> list[str]:
     """Why log delivery's writes into `bucket` would be refused by an explicit Deny of its bucket policy
     (one line per statement, naming its Sid), checked for each source region and log prefix. The same
-    evaluator decides the sandbox's delivery (`aws.policy_deny`)."""
+    evaluator decides the sandbox's delivery (`aws.iam.deny`)."""
     found: dict[str, str] = {}
     for region in sorted(set(regions)):
         context = delivery_context(account, region, partition=partition)

@@ -8,7 +8,16 @@ import boto3
 import pytest
 
 from aws.errors import ReadOnlyViolation, ValidationFailed
-from aws.plan import ApplyReport, Change, ChangeResult, Executor, Params, Plan, apply_plan, link_to_buckets
+from aws.plans.change import (
+    ApplyReport,
+    Change,
+    ChangeResult,
+    Executor,
+    Params,
+    Plan,
+    apply_plan,
+    link_to_buckets,
+)
 from aws.session import AwsSession
 
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from aws.iam_eval import PatternSet, glob_match, intersects
+from aws.iam.eval import PatternSet, glob_match, intersects
 
 DELIVERY_SERVICE = "delivery.logs.amazonaws.com"
 

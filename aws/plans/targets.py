@@ -1,34 +1,29 @@
-"""Builds one Plan from the discovered inventory and the user's choices.
-
-The same function serves `flowlogs plan` and the TUI's steps: the bucket part (issue 4), the flow log and
-firewall part (issue 5) and, when a Kentik role or policy is named, the IAM part (issue 6).
-"""
+"""What the choices point at, judged: the flow log targets (VPCs from the inventory; subnets, ENIs and transit
+gateways listed with read calls) and the firewall targets, each judged by coverage (`CoverageJudge`)
+against Kentik's read set, and the firewall part of a plan."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from aws.assess import flow_log_problems
-from aws.buckets import BucketChoice, BucketSetup, RegionResources, bucket_targets, plan_buckets
 from aws.coverage import (
-    DEVICE_NOTE,
     ExistingDestinations,
     ReadSet,
     SourceCoverage,
-    inspect_location,
     judge_existing,
 )
-from aws.discovery import flow_log_from_api, list_own_buckets
-from aws.errors import ValidationFailed
-from aws.firewall import FirewallOptions, FirewallTarget, firewall_changes
-from aws.flowlogs import FlowLogOptions, FlowLogTarget, flowlog_changes
+from aws.discovery_api import flow_log_from_api
 from aws.inventory import FlowLog, Inventory, Vpc
+from aws.logs.firewall import FirewallOptions, FirewallTarget, firewall_changes
+from aws.logs.flowlogs import FlowLogTarget
 from aws.permissions import declare
-from aws.plan import Change, Plan, link_to_buckets
+from aws.plans.change import Change
+from aws.plans.choices import RESOURCE_NOUN, RESOURCE_TYPE, LogChoices, ResourceKind
 from aws.session import AwsSession
 
 PERMISSIONS = declare(
@@ -41,78 +36,8 @@ PERMISSIONS = declare(
     ],
 )
 
-ResourceKind = Literal["vpc", "subnet", "eni", "tgw"]
-LogType = Literal["FLOW", "ALERT", "TLS"]
-DEFAULT_FIREWALL_LOGS: tuple[LogType, ...] = ("FLOW", "ALERT")
-RESOURCE_TYPE = {"vpc": "VPC", "subnet": "Subnet", "eni": "NetworkInterface", "tgw": "TransitGateway"}
-RESOURCE_NOUN = {"vpc": "VPC", "subnet": "subnet", "eni": "network interface", "tgw": "transit gateway"}
-TGW_AGGREGATION_NOTE = (
-    "Transit gateway flow logs always use a 60 s aggregation interval (AWS requires it); "
-    "the 600 s choice applies to VPCs, subnets and network interfaces only."
-)
 _GONE_TGW_STATES = ("deleting", "deleted")
 _FILTER_CHUNK = 100  # values per EC2 filter
-
-
-class LogChoices(BaseModel):
-    """Flow log and firewall choices (the checklist step / `flowlogs plan` flags)."""
-
-    resources: ResourceKind = "vpc"
-    include: list[str] = Field(
-        default_factory=list,
-        description="Only these ids (empty: all): VPC ids, or for subnets/ENIs their own or their VPC's "
-        "ids, or transit gateway ids",
-    )
-    exclude: list[str] = Field(default_factory=list, description="Never these ids (same forms as include)")
-    prefix: str = Field(default="", description="Flow log S3 prefix")
-    extra_fields: list[str] = Field(default_factory=list)
-    aggregation: Literal[60, 600] = 600
-    replace_existing: bool = False
-    firewalls: bool = True
-    firewall_include: list[str] = Field(default_factory=list, description="Only these firewall names")
-    firewall_prefix: str = ""
-    firewall_logs: list[LogType] = Field(default_factory=lambda: list(DEFAULT_FIREWALL_LOGS))
-    repoint_existing: bool = False
-    replace_non_s3: bool = Field(
-        default=False,
-        description="Move FLOW/ALERT logs that go to CloudWatch Logs/Firehose to S3 (destructive)",
-    )
-    existing_destinations: ExistingDestinations = Field(
-        default="read",
-        description="A complete log to another bucket of this account: add that bucket to Kentik's read "
-        "set (read) or create a log to Kentik's bucket beside it (duplicate)",
-    )
-
-
-class PlanBuild(BaseModel):
-    plan: Plan
-    warnings: list[str] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list)
-    buckets: dict[str, str] = Field(default_factory=dict, description="source region -> bucket")
-    read_set: ReadSet = Field(default_factory=ReadSet, description="Every location Kentik must read")
-    coverage: list[SourceCoverage] = Field(default_factory=list, description="What happens to each source")
-    kms_keys: list[str] = Field(default_factory=list, description="KMS keys of the buckets Kentik reads")
-    delivery_blocked: list[str] = Field(
-        default_factory=list,
-        description="Explicit Denies that make log delivery fail: the plan cannot deliver until they change",
-    )
-
-
-def resources_by_region(inventory: Inventory) -> dict[str, RegionResources]:
-    return {
-        r.name: RegionResources(vpcs=len(r.vpcs), firewalls=len(r.firewalls))
-        for r in inventory.scanned_regions
-        if r.vpcs or r.firewalls
-    }
-
-
-def bucket_for_region(choice: BucketChoice, account: str) -> dict[str, str]:
-    """Which bucket each source region's logs go to."""
-    out: dict[str, str] = {}
-    for target in bucket_targets(choice, account):
-        for region in target.sources:
-            out[region] = target.name
-    return out
 
 
 @dataclass
@@ -213,7 +138,7 @@ class ResourceTarget(BaseModel):
 def _picked(choices: LogChoices, *ids: str) -> bool:
     """Whether a resource is in the choice: include/exclude may name it or (subnets, ENIs) its VPC."""
     present = [i for i in ids if i]
-    if choices.include and not any(i in choices.include for i in present):
+    if choices.include is not None and not any(i in choices.include for i in present):
         return False
     return not any(i in choices.exclude for i in present)
 
@@ -362,7 +287,7 @@ def firewall_targets(
         if region.name not in wanted:
             continue
         for fw in region.firewalls:
-            if choices.firewall_include and fw.name not in choices.firewall_include:
+            if choices.firewall_include is not None and fw.name not in choices.firewall_include:
                 continue
             logging: dict[str, Any] = {
                 "LogDestinationConfigs": [
@@ -459,121 +384,3 @@ def firewall_options(
         if logs.repoint_existing
         else tuple((loc.bucket, loc.prefix) for loc in read_set.locations),
     )
-
-
-def kentik_read_set(bucket: BucketChoice, account: str) -> ReadSet:
-    """Kentik's own buckets from the bucket choice, read whole."""
-    targets = bucket_targets(bucket, account)
-    return ReadSet.of_buckets(
-        [t.name for t in targets], account=account, regions={t.name: t.region for t in targets}
-    )
-
-
-PolicyPart = Callable[[ReadSet, list[str]], list[Change]]
-
-
-def build_plan(
-    session: AwsSession,
-    inventory: Inventory,
-    bucket: BucketChoice,
-    logs: LogChoices | None = None,
-    *,
-    policy_changes: PolicyPart | None = None,
-    firewall_pick: Iterable[tuple[str, str]] | None = None,
-    flow_pick: Iterable[str] | None = None,
-) -> PlanBuild:
-    """The whole plan. Read calls only. Raises ValidationFailed for choices that cannot be planned.
-
-    Every source is judged by coverage (see `aws.coverage`): complete logs to another bucket of this
-    account join Kentik's read set (or, with `existing_destinations="duplicate"`, get a log to Kentik's
-    bucket). `policy_changes(read_set, kms_key_arns)` adds the IAM part when the caller has named a
-    role/policy; it is given every location Kentik must read. `firewall_pick` limits the firewall part
-    to these (region, name) pairs and `flow_pick` the flow log changes to these resource ids (the
-    checklist's selection); every source in scope is still judged, so the read set is whole.
-    """
-    account = inventory.identity.account
-    plan = Plan(account=account, partition=inventory.identity.partition)
-    setup: BucketSetup = plan_buckets(session, bucket, account)
-    plan.extend(setup.changes)
-    mapping = bucket_for_region(bucket, account)
-    build = PlanBuild(
-        plan=plan,
-        warnings=[*setup.delivery_blocked, *setup.warnings],
-        notes=list(setup.notes),
-        buckets=mapping,
-        delivery_blocked=list(setup.delivery_blocked),
-    )
-    plan.notes.extend(setup.delivery_blocked)
-    plan.settings["bucket"] = bucket.model_dump()
-    targets_b = bucket_targets(bucket, account)
-    read_set = kentik_read_set(bucket, account)
-    keys = [t.kms_key_arn for t in targets_b if t.kms_key_arn]
-    if logs is not None:
-        plan.settings["logs"] = logs.model_dump()
-        names = inventory.buckets if inventory.buckets is not None else list_own_buckets(session)[0]
-        owned = set(names) if names is not None else None
-        judge = CoverageJudge(read_set, owned, logs.existing_destinations, account)
-        regions = sorted(mapping)
-        targets = flow_targets(session, inventory, logs, regions, judge)
-        if flow_pick is not None:  # every source is judged (its bucket may join the read set); only
-            picked = set(flow_pick)  # the picked ones get changes
-            targets = [t for t in targets if t.resource_id in picked]
-        if not targets and logs.include and not judge.decisions:
-            raise ValidationFailed(
-                f"None of the {RESOURCE_NOUN[logs.resources]}s given with --include were found "
-                f"in the planned regions: {', '.join(logs.include)}"
-            )
-        flow_opts = FlowLogOptions(
-            buckets=mapping,
-            prefix=logs.prefix,
-            extra_fields=tuple(logs.extra_fields),
-            aggregation=logs.aggregation,
-            replace_existing=logs.replace_existing,
-        )
-        plan.extend(flowlog_changes(targets, flow_opts, account, inventory.identity.partition))
-        compliant = sum(t.verdict == "compliant" for t in targets)
-        build.notes.append(f"{len(targets)} resource(s) checked; {compliant} already readable by Kentik.")
-        if logs.resources == "tgw" and logs.aggregation != 60:
-            build.notes.append(TGW_AGGREGATION_NOTE)
-        if logs.firewalls:
-            fw_targets = firewall_targets(inventory, logs, regions)
-            plan.extend(firewall_plan(judge, fw_targets, logs, mapping, firewall_pick))
-        build.coverage = judge.decisions
-        _note_coverage(build, judge)
-    for location in read_set.existing:
-        checked, key, warnings = inspect_location(session, location, partition=inventory.identity.partition)
-        read_set.locations = [checked if loc == location else loc for loc in read_set.locations]
-        if key:
-            keys.append(key)
-        build.warnings.extend(warnings)
-    build.read_set = read_set
-    build.kms_keys = list(dict.fromkeys(keys))
-    plan.read_set = read_set.locations
-    plan.coverage = build.coverage
-    if policy_changes is not None:
-        plan.extend(policy_changes(read_set, build.kms_keys))
-    link_to_buckets(plan, {t.name: t.kms_key_arn for t in targets_b})  # logs wait for their bucket
-    return build
-
-
-def _note_coverage(build: PlanBuild, judge: CoverageJudge) -> None:
-    counts: dict[str, int] = {}
-    for d in judge.decisions:
-        counts[d.decision] = counts.get(d.decision, 0) + 1
-    if judge.read_set.existing:
-        paths = ", ".join(loc.shown for loc in judge.read_set.existing)
-        build.notes.append(
-            f"{counts.get('read', 0)} source(s) already deliver complete logs to other buckets of this account; "
-            f"Kentik's read set gains {paths} (read only). {DEVICE_NOTE}"
-        )
-    if counts.get("duplicate"):
-        build.notes.append(
-            f"{counts['duplicate']} source(s) deliver complete logs to a bucket Kentik does not read: a flow "
-            "log to Kentik's bucket is added beside each (the old one is kept)."
-        )
-    not_owned = [d for d in judge.decisions if d.decision == "not-owned"]
-    if not_owned:
-        build.warnings.extend(d.reason for d in not_owned)
-    kept = [d for d in judge.decisions if d.decision == "kept"]
-    if kept:
-        build.warnings.extend(f"{d.source} ({d.region}): {d.reason}" for d in kept)

@@ -2,7 +2,7 @@
 
 `read_plan(text)` answers a file that is not a plan (empty, cut off, `{}`, the output of `flowlogs scan`
 or an apply report) with a plain sentence, reads format 1 (made by earlier versions) by upgrading it to
-format 2, checks the schema and then every rule of `aws.plan.validate_plan`. Nothing here calls AWS.
+format 2, checks the schema and then every rule of `aws.plans.change.validate_plan`. Nothing here calls AWS.
 
 Format 2 adds to each change the account it runs in, its provider (AWS now; Kentik's API later) and the
 `basis` its document is derived from. Format 1 changes get the plan's account; their basis is read back
@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from aws.errors import ValidationFailed
-from aws.plan import (
+from aws.plans.change import (
     PLAN_FORMAT,
     READABLE_FORMATS,
     Plan,
@@ -75,12 +75,24 @@ def read_plan(text: str) -> Plan:
         )
     if fmt == 1:
         data = upgrade_v1(data)
+    if fmt < 3:
+        data = upgrade_include_lists(data)
     try:
         plan = Plan.model_validate(data)
     except ValidationError as err:
         raise PlanRejected([_located(data, e) for e in err.errors()]) from None
     validate_plan(plan)
     return plan
+
+
+def upgrade_include_lists(data: dict[str, Any]) -> dict[str, Any]:
+    """Formats 1 and 2 wrote an empty include list for "all"; from format 3 that is None ([] is none)."""
+    settings = data.get("settings")
+    if not isinstance(settings, dict) or not isinstance(settings.get("logs"), dict):
+        return data
+    logs = settings["logs"]
+    logs = {**logs, **{k: None for k in ("include", "firewall_include") if logs.get(k) == []}}
+    return {**data, "format": PLAN_FORMAT, "settings": {**settings, "logs": logs}}
 
 
 class DuplicateKey(ValueError):
