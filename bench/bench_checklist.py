@@ -45,8 +45,6 @@ from textual.strip import Strip  # noqa: E402
 
 from aws.assess import assess_firewall, assess_vpc  # noqa: E402
 from aws.audit import AuditLog  # noqa: E402
-from aws.buckets import BucketChoice  # noqa: E402
-from aws.flowlog_format import REQUIRED_FIELDS, REQUIRED_LOG_FORMAT, V2_FIELDS  # noqa: E402
 from aws.inventory import (  # noqa: E402
     CallerIdentity,
     Firewall,
@@ -57,7 +55,9 @@ from aws.inventory import (  # noqa: E402
     RegionStatus,
     Vpc,
 )
-from aws.planner import bucket_for_region  # noqa: E402
+from aws.logs.format import REQUIRED_FIELDS, REQUIRED_LOG_FORMAT, V2_FIELDS  # noqa: E402
+from aws.plans.build import bucket_for_region  # noqa: E402
+from aws.s3.strategy import BucketChoice  # noqa: E402
 from aws.session import AwsSession, SessionOptions  # noqa: E402
 from screens.checklist import ChecklistScreen  # noqa: E402
 from screens.checklist_table import ChecklistTable  # noqa: E402

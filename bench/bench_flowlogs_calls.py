@@ -34,8 +34,8 @@ def main() -> int:
     from moto import mock_aws
     from moto.ec2.models import ec2_backends
 
-    from aws.flowlogs import FlowLogOptions, FlowLogTarget, flowlog_changes
-    from aws.plan import Plan, apply_plan
+    from aws.logs.flowlogs import FlowLogOptions, FlowLogTarget, flowlog_changes
+    from aws.plans.change import Plan, apply_plan
     from aws.sandbox.moto_fixes import apply_moto_fixes
     from aws.session import AwsSession, SessionOptions
 

@@ -161,7 +161,7 @@ def seed(vpcs_per_region: int) -> dict[str, int]:
     ]
     totals = {"regions": len(regions), "vpcs": 0, "firewalls": 0, "flow_logs": 0}
     fmt = " ".join(
-        "${" + f + "}" for f in __import__("aws.flowlog_format", fromlist=["REQUIRED_FIELDS"]).REQUIRED_FIELDS
+        "${" + f + "}" for f in __import__("aws.logs.format", fromlist=["REQUIRED_FIELDS"]).REQUIRED_FIELDS
     )
     for i, region in enumerate(sorted(regions)):
         ec2 = session.client("ec2", region_name=region)

@@ -33,10 +33,11 @@ for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
 from moto import mock_aws  # noqa: E402
 from moto.s3.models import s3_backends  # noqa: E402
 
-from aws import logkeys  # noqa: E402
-from aws.flowlog_format import REQUIRED_FIELDS  # noqa: E402
+from aws.logs.format import REQUIRED_FIELDS  # noqa: E402
+from aws.logs.keys import firewall_key, flowlog_key  # noqa: E402
+from aws.logs.sources import LogSource  # noqa: E402
+from aws.logs.watch import Watcher  # noqa: E402
 from aws.session import AwsSession, SessionOptions  # noqa: E402
-from aws.verify import Source, Watcher  # noqa: E402
 
 ACCT = "123456789012"
 BUCKET = "bench-flow-logs"
@@ -45,14 +46,14 @@ DAYS = 30
 RESULTS = ROOT / "bench" / "results" / "verify.md"
 
 
-def make_sources() -> list[Source]:
+def make_sources() -> list[LogSource]:
     regions = ("us-east-1", "eu-west-1", "ap-southeast-2")
-    sources: list[Source] = []
+    sources: list[LogSource] = []
     layouts = [(False, False, ""), (True, False, ""), (False, True, "kentik"), (True, True, "kentik")]
     for i in range(12):
         hive, per_hour, prefix = layouts[i % 4]
         sources.append(
-            Source(
+            LogSource(
                 kind="flowlog",
                 account=ACCT,
                 region=regions[i % 3],
@@ -67,7 +68,7 @@ def make_sources() -> list[Source]:
         )
     for i in range(8):
         sources.append(
-            Source(
+            LogSource(
                 kind="firewall",
                 account=ACCT,
                 region=regions[i % 3],
@@ -82,9 +83,9 @@ def make_sources() -> list[Source]:
     return sources
 
 
-def key_for(source: Source, t: datetime, suffix: str) -> str:
+def key_for(source: LogSource, t: datetime, suffix: str) -> str:
     if source.kind == "flowlog":
-        return logkeys.flowlog_key(
+        return flowlog_key(
             source.account,
             source.region,
             source.flow_log_id,
@@ -94,7 +95,7 @@ def key_for(source: Source, t: datetime, suffix: str) -> str:
             per_hour=source.per_hour,
             suffix=suffix,
         )
-    return logkeys.firewall_key(
+    return firewall_key(
         source.account,
         source.region,
         source.firewall_name,
@@ -106,14 +107,14 @@ def key_for(source: Source, t: datetime, suffix: str) -> str:
     )
 
 
-def body_for(source: Source) -> bytes:
+def body_for(source: LogSource) -> bytes:
     if source.kind == "flowlog":
         row = " ".join("OK" if f == "log-status" else "-" for f in REQUIRED_FIELDS)
         return gzip.compress(f"{' '.join(REQUIRED_FIELDS)}\n{row}\n".encode())
     return gzip.compress(b'{"firewall_name":"fw","event":{"event_type":"netflow"}}\n')
 
 
-def write_history(sources: list[Source], now: datetime) -> float:
+def write_history(sources: list[LogSource], now: datetime) -> float:
     """OBJECTS files spread evenly over DAYS days before now, straight into moto's backend."""
     backend = s3_backends[ACCT]["aws"]
     per_source = OBJECTS // len(sources)

@@ -1,4 +1,5 @@
-"""The base of every wizard screen: context bar, step bar, body, footer; error routing for workers."""
+"""The base of every screen that runs engine work (`EngineScreen`: the one worker-error hook, stale results
+dropped one way) and of every wizard step (`WizardScreen`: context bar, step bar, body, footer)."""
 
 from __future__ import annotations
 
@@ -7,22 +8,42 @@ from typing import TYPE_CHECKING, cast
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
-from textual.worker import Worker, WorkerState
 
 from tui.widgets import ContextBar, StepBar
+from tui.workers import RoutesWorkerErrors
 
 if TYPE_CHECKING:
     from tui.app import FlowlogsApp
 
 
-class WizardScreen(Screen[None]):
-    """Subclasses set STEP (their mode key) and implement `compose_body`."""
+class EngineScreen(RoutesWorkerErrors, Screen[None]):
+    """A screen that runs engine calls in thread workers: the one worker-error hook and the one way to
+    drop results of superseded work.
 
-    STEP = ""
+    Every worker error goes to the app's one error display (`RoutesWorkerErrors`). Work that a newer run supersedes takes `self.next_generation()`
+    and posts it with its results; handlers drop a result when `self.stale(message.generation)`.
+    """
+
+    generation = 0
 
     @property
     def flow_app(self) -> FlowlogsApp:
         return cast("FlowlogsApp", self.app)
+
+    def next_generation(self) -> int:
+        """Start a run that supersedes every earlier one; its results carry the number returned."""
+        self.generation += 1
+        return self.generation
+
+    def stale(self, generation: int) -> bool:
+        """Whether a result belongs to a superseded run (and is to be dropped)."""
+        return generation != self.generation
+
+
+class WizardScreen(EngineScreen):
+    """Subclasses set STEP (their mode key) and implement `compose_body`."""
+
+    STEP = ""
 
     def compose(self) -> ComposeResult:
         yield self.flow_app.make_context_bar()
@@ -32,11 +53,6 @@ class WizardScreen(Screen[None]):
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """Every worker error on this screen goes to the app's one error display."""
-        if event.state == WorkerState.ERROR and event.worker.error is not None:
-            self.flow_app.show_error(event.worker.error, context=event.worker.name)
 
     def refresh_context(self) -> None:
         for bar in self.query(ContextBar):

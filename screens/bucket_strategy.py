@@ -12,7 +12,6 @@ shared plan review, where the user applies them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from rich.console import RenderableType
@@ -23,6 +22,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.reactive import reactive
 from textual.widgets import (
     Button,
     Checkbox,
@@ -37,21 +37,15 @@ from textual.widgets import (
 from textual.widgets.selection_list import Selection
 from textual.worker import Worker, WorkerState
 
-from aws.buckets import (
-    BucketChoice,
-    BucketSetup,
-    KmsKey,
-    StrategyComparison,
-    compare_strategies,
-    list_customer_managed_keys,
-    plan_buckets,
-    validate_choice,
-)
 from aws.inventory import Inventory
 from aws.names import account_regional_suffix
-from aws.plan import ApplyReport, Plan
-from aws.planner import bucket_for_region, resources_by_region
+from aws.plans.build import bucket_for_region, build_bucket_plan, resources_by_region
+from aws.plans.change import ApplyReport, Plan
+from aws.s3.kms import KmsKey, list_keys_by_region
+from aws.s3.setup import BucketSetup
+from aws.s3.strategy import BucketChoice, StrategyComparison, compare_strategies, validate_choice
 from screens.base import WizardScreen
+from tui.layout import WIDE
 from tui.plan_view import PlanReview
 
 SUGGESTED = {"central": "kentik-flowlogs-{account}", "regional": "kentik-flowlogs-{account}-{region}"}
@@ -76,6 +70,7 @@ class KeysFailed(Message):
 class PreviewReady(Message):
     choice: BucketChoice
     setup: BucketSetup
+    plan: Plan
 
 
 def _geo(region: str) -> str:
@@ -188,6 +183,7 @@ def recommendation_renderable(comparison: StrategyComparison) -> RenderableType:
 
 class BucketStrategyScreen(WizardScreen):
     STEP = "buckets"
+    wide: reactive[bool] = reactive(False, init=False)  # at least WIDE columns: the full comparison table
     BINDINGS = [
         Binding("ctrl+r", "preview", "Preview", id="buckets.preview"),
         Binding("ctrl+l", "reload_keys", "Reload keys", show=False, id="buckets.reload_keys"),
@@ -240,7 +236,6 @@ class BucketStrategyScreen(WizardScreen):
         self.keys_loading: set[str] = set()
         self.problems: list[str] = []
         self.suggested = ""
-        self.wide = False
         self.previewing = False
         self.pending_keys: set[str] = set()  # keys of a restored choice, selected once listed
         self.rendered_comparison: tuple[str, bool] | None = None
@@ -324,16 +319,15 @@ class BucketStrategyScreen(WizardScreen):
         self.sync_inventory()
 
     def on_resize(self) -> None:
-        wide = self.size.width >= 120
-        self.set_class(wide, "-wide")
+        self.wide = self.size.width >= WIDE  # the -wide class itself comes from the app's breakpoints
+
+    def watch_wide(self, wide: bool) -> None:
         self.query_one("#panes", VerticalScroll).can_focus = not wide
-        if wide != self.wide:
-            self.wide = wide
-            self.render_comparison()
+        self.render_comparison()
 
     def focus_start(self) -> None:
         if self.inventory is not None:
-            self.query_one("#strategy", RadioSet).focus()
+            self.query_one("#strategy", RadioSet).focus(scroll_visible=False)
 
     # -- inventory -> form ---------------------------------------------------------------------------
     @property
@@ -542,15 +536,12 @@ class BucketStrategyScreen(WizardScreen):
 
     @work(thread=True, exit_on_error=False, group="bucket-keys")
     def load_keys(self, regions: list[str]) -> None:
-        session = self.flow_app.session
-        assert session is not None
         try:
-            with ThreadPoolExecutor(max_workers=min(8, len(regions))) as pool:
-                found = list(pool.map(lambda r: list_customer_managed_keys(session, r), regions))
+            found = list_keys_by_region(self.flow_app.require_session(), regions)
         except Exception:
             self.post_message(KeysFailed(regions))
-            raise  # the base screen shows it
-        self.post_message(KeysLoaded(dict(zip(regions, found, strict=True))))
+            raise  # the worker-error hook shows it
+        self.post_message(KeysLoaded(found))
 
     def on_keys_failed(self, message: KeysFailed) -> None:
         self.keys_loading.difference_update(message.regions)
@@ -646,9 +637,13 @@ class BucketStrategyScreen(WizardScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="bucket-plan")
     def run_preview(self, choice: BucketChoice) -> None:
-        session = self.flow_app.session
-        assert session is not None
-        self.post_message(PreviewReady(choice, plan_buckets(session, choice, self.account)))
+        assert self.inventory is not None  # previews start only with an inventory
+        identity = self.inventory.identity
+        session = self.flow_app.require_session()
+        setup, plan = build_bucket_plan(
+            session, choice, account=identity.account, partition=identity.partition
+        )
+        self.post_message(PreviewReady(choice, setup, plan))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         super().on_worker_state_changed(event)
@@ -661,17 +656,9 @@ class BucketStrategyScreen(WizardScreen):
     def on_preview_ready(self, message: PreviewReady) -> None:
         self.previewing = False
         state = self.flow_app.state
-        choice, setup = message.choice, message.setup
+        choice, setup, plan = message.choice, message.setup, message.plan
         state.bucket_choice = choice
         state.buckets = bucket_for_region(choice, self.account)
-        assert self.inventory is not None
-        plan = Plan(
-            account=self.account,
-            partition=self.inventory.identity.partition,
-            changes=setup.changes,
-            notes=setup.notes,
-            settings={"bucket": choice.model_dump()},
-        )
         self.query_one("#status", Static).update(
             f"Previewed {_plural(len(setup.changes), 'change')} for "
             f"{_plural(len(setup.buckets), 'bucket')}; choice saved for the next steps."

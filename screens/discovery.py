@@ -91,7 +91,6 @@ class DiscoveryScreen(WizardScreen):
         self.filter_text = ""
         self.cancel = threading.Event()
         self.row_notes: dict[str, str] = {}  # detail row key -> its full text (for the note line)
-        self.generation = 0  # messages from an older (cancelled) scan are ignored
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="identity")
@@ -129,22 +128,20 @@ class DiscoveryScreen(WizardScreen):
             return
         self.cancel.set()  # a scan still running stops starting regions
         self.cancel = threading.Event()
-        self.generation += 1
+        generation = self.next_generation()  # messages from an older (cancelled) scan are dropped
         self.results.clear()
         self.query_one("#regions", DataTable).clear()
         self.query_one("#detail", DataTable).clear()
         self.scanning = True
         self.query_one("#progress", ProgressBar).update(total=None, progress=0)
         self.query_one("#progress-label", Label).update("Scanning: listing regions…")
-        self.run_scan(self.cancel, self.generation)
+        self.run_scan(self.cancel, generation)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="scan")
     def run_scan(self, cancel: threading.Event, generation: int) -> None:
-        app = self.flow_app
-        assert app.session is not None
-        settings = app.settings
+        settings = self.flow_app.settings
         inventory = scan(
-            app.session,
+            self.flow_app.require_session(),
             include=settings.include_regions or None,
             skip=settings.skip_regions or None,
             workers=settings.scan_workers,
@@ -167,7 +164,7 @@ class DiscoveryScreen(WizardScreen):
                 )
 
     def on_scan_started(self, message: ScanStarted) -> None:
-        if message.generation != self.generation:
+        if self.stale(message.generation):
             return
         for region in message.inventory.regions:
             self.add_region(region)
@@ -175,7 +172,7 @@ class DiscoveryScreen(WizardScreen):
         self._progress()
 
     def on_region_scanned(self, message: RegionScanned) -> None:
-        if message.generation != self.generation:
+        if self.stale(message.generation):
             return
         self.add_region(message.region)
         self._progress()
@@ -187,7 +184,7 @@ class DiscoveryScreen(WizardScreen):
         self.query_one("#progress-label", Label).update(f"Scanning: {len(done)}/{len(scannable)} regions")
 
     def on_scan_finished(self, message: ScanFinished) -> None:
-        if message.generation != self.generation:
+        if self.stale(message.generation):
             return
         self.flow_app.state.inventory = message.inventory
         for region in message.inventory.regions:

@@ -1,84 +1,61 @@
 """Step 4: the Kentik role's IAM policy — the exact change, previewed, applied safely, reversible.
 
 The role comes from discovery's candidates (roles trusting Kentik's account or requiring an external
-id) or is typed (a role name or a customer-managed policy ARN); the buckets come from the bucket step
-(or are typed). A thread worker finds the policy and computes the proposal (`aws.iam_policy.prepare`);
-the screen shows current vs proposed JSON (side by side when wide, unified when narrow), the
+id) or is typed (a role name or a customer-managed policy ARN, `PolicySource`); the buckets come from the
+bucket step (or are typed). A thread worker finds the policy and computes the proposal
+(`aws.iam.proposal.prepare`) and reads the role's trust (`aws.iam.accounts.role_trust`); the screen shows
+current vs proposed JSON (`PolicyDiffView`: side by side when wide, unified when narrow), the
 statement-level summary, one line per new statement, the size against the limit, and applies through
 the shared `PlanReview` (destructive version rotation asked separately). A concurrent edit makes the
-apply refuse (a stale refusal, `ChangeResult.refusal`): the diff is refreshed. Each apply saves a rollback record; `u` rolls back.
+apply refuse (a stale refusal, `ChangeResult.refusal`): the diff is refreshed. Each apply saves a
+rollback record (`aws.iam.rollback.save_rollback`, in a worker); `u` rolls back (`rollback_plan`).
 
 Nested configuration (`n` toggles it): the spoke role's policy in each member account, reached by
-assuming a named role there (`aws.iam_policy.nested_targets`). Each account gets its own line and diff,
-and its own `PlanReview` run with that account's assumed session; `A` applies every account needing a
-change, one review after the other.
+assuming a named role there (`aws.iam.accounts.nested_proposals`). Each account gets its own line and
+diff, and its own `PlanReview` run with that account's assumed session; `A` applies every account
+needing a change, one review after the other. The screen makes no AWS call itself.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from rich.console import RenderableType
-from rich.style import Style
-from rich.syntax import Syntax
-from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import ModalScreen
+from textual.reactive import reactive
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from aws.buckets import bucket_targets
-from aws.discovery import trust_match
-from aws.errors import FlowlogsError, ValidationFailed
-from aws.iam_policy import (
-    DELETE_RISK,
-    KMS_NOTE,
-    MAX_POLICY_VERSIONS,
-    DiffLine,
-    PolicyChoiceNeeded,
-    PolicyProposal,
-    PolicyTarget,
-    Requirements,
-    RollbackRecord,
-    infer_rollback,
-    load_record,
-    nested_targets,
-    prepare,
-    pretty_json,
-    propose,
-    record_from_report,
-    rollback_changes,
-    save_record,
-    side_by_side,
-)
+from aws.errors import ValidationFailed
+from aws.iam.accounts import NestedInput, NestedProposal, nested_proposals, role_trust, split_names
+from aws.iam.documents import PolicyChoiceNeeded, PolicySource, PolicyTarget
+from aws.iam.proposal import PolicyProposal, prepare
+from aws.iam.requirements import DELETE_RISK, KMS_NOTE, Requirements
+from aws.iam.rollback import RollbackRecord, records_path, rollback_plan, save_rollback
 from aws.inventory import Inventory, KentikRole
-from aws.permissions import declare
-from aws.plan import ApplyReport, Plan
+from aws.plans.change import ApplyReport, Plan
+from aws.s3.strategy import bucket_targets
 from aws.session import AwsSession
 from screens.base import WizardScreen
+from tui.diff_view import PolicyDiffView
+from tui.layout import WIDE
+from tui.pick import Pick
 from tui.plan_view import PlanReview
-
-PERMISSIONS = declare(__name__, read=["iam:GetRole"])
+from tui.proposal_text import append_changes, append_deletion, append_findings, append_target, nested_line
 
 Deletion = Literal["", "s3:DeleteObject", "s3:*"]
-WIDE = 120
-CONTEXT = 3  # unified view: unchanged lines shown around each change
-ADD_BG = "on #15391f"
-REMOVE_BG = "on #461a1a"
-_ROLE_ARN = re.compile(r"^arn:[a-z-]+:iam::\d{12}:role/(?:.*/)?([^/]+)$")
-_ACCOUNT = re.compile(r"^\d{12}$")
 
 
-# -- messages from the worker ----------------------------------------------------------------------
+# -- messages from the workers ---------------------------------------------------------------------
 
 
 @dataclass
@@ -102,24 +79,8 @@ class ProposalFailed(Message):
 
 
 @dataclass
-class NestedAccount:
-    """One member account of the nested configuration: its assumed session and proposal, or the error."""
-
-    account: str
-    role_arn: str  # the role assumed there
-    session: AwsSession | None = None
-    proposal: PolicyProposal | None = None
-    error: str = ""
-
-    @property
-    def needs_change(self) -> bool:
-        p = self.proposal
-        return p is not None and bool(p.changes) and not p.merge.blocking
-
-
-@dataclass
 class NestedReady(Message):
-    accounts: list[NestedAccount]
+    accounts: list[NestedProposal]
 
 
 @dataclass
@@ -129,175 +90,14 @@ class RollbackReady(Message):
     account: str | None  # the member account in nested mode
 
 
-@dataclass(frozen=True)
-class NestedInput:
-    """What the user typed for the nested configuration, validated."""
+@dataclass
+class RollbackSaved(Message):
+    """After an apply: its rollback record (None when nothing was applied, or saving failed: `error`)."""
 
-    accounts: tuple[str, ...]
-    assume_role: str
-    spoke_role: str
-    external_id: str
-
-    @classmethod
-    def parse(cls, accounts: str, assume_role: str, spoke_role: str, external_id: str) -> NestedInput:
-        ids = list(dict.fromkeys(split_names(accounts)))
-        if not ids:
-            raise ValidationFailed("Type the member account ids (12 digits each, comma separated).")
-        bad = [a for a in ids if not _ACCOUNT.match(a)]
-        if bad:
-            raise ValidationFailed(f"Account ids are 12 digits, not: {', '.join(bad)}")
-        assume = assume_role.strip()
-        if not assume:
-            raise ValidationFailed("Name the role to assume in each member account.")
-        if "/" in assume or ":" in assume:
-            raise ValidationFailed(f"{assume!r}: type the role's name, not its ARN (the account varies).")
-        return cls(tuple(ids), assume, spoke_role.strip() or assume, external_id.strip())
-
-
-@dataclass(frozen=True)
-class Source:
-    """What the user named: a role (optionally one of its policies) or a managed policy ARN."""
-
-    role_name: str | None = None
-    policy_arn: str | None = None
-    policy_name: str | None = None  # inline policy of role_name
-
-    @classmethod
-    def parse(cls, text: str) -> Source:
-        text = text.strip()
-        role = _ROLE_ARN.match(text)
-        if role:
-            return cls(role_name=role.group(1))
-        if text.startswith("arn:"):
-            if ":policy/" not in text:
-                raise ValidationFailed(f"{text!r} is neither a role nor a customer-managed policy ARN.")
-            return cls(policy_arn=text)
-        if not text:
-            raise ValidationFailed("Name the role Kentik assumes (or a policy ARN) first.")
-        return cls(role_name=text)
-
-
-def split_names(text: str) -> list[str]:
-    return [n for n in re.split(r"[\s,]+", text.strip()) if n]
-
-
-# -- the picker ------------------------------------------------------------------------------------
-
-
-class Pick(ModalScreen[str | None]):
-    """Choose one of a few options (Enter), or cancel (Esc)."""
-
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="policy.pick_cancel")]
-    DEFAULT_CSS = """
-    Pick { align: center middle; }
-    Pick > Vertical { width: 100; max-width: 100%; height: auto; max-height: 90%;
-        border: thick $primary; background: $surface; padding: 0 1; }
-    Pick .question { text-style: bold; }
-    Pick OptionList { height: auto; max-height: 16; }
-    """
-
-    def __init__(self, question: str, options: list[tuple[str, RenderableType]]) -> None:
-        super().__init__()
-        self.question = question
-        self.options = options
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(self.question + "  (Enter chooses, Esc cancels)", classes="question", markup=False)
-            yield OptionList(*[Option(label, id=key) for key, label in self.options])
-
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
-
-
-# -- rendering the diff ----------------------------------------------------------------------------
-
-
-def highlighted_lines(doc: object) -> list[Text]:
-    code = pretty_json(doc)
-    text = Syntax(code, "json", theme="ansi_dark").highlight(code)
-    text.spans = [span for span in text.spans if not _is_background(span.style)]  # the screen's own
-    text.style = ""
-    return text.split("\n", allow_blank=True)[: len(code.splitlines())]
-
-
-def _is_background(style: str | Style) -> bool:
-    parsed = Style.parse(style) if isinstance(style, str) else style
-    return parsed.bgcolor is not None and parsed.color is None
-
-
-def _marked(line: DiffLine, text: Text) -> Text:
-    out = Text()
-    if line.marker == "+":
-        out.append("+ ", style="bold green")
-        body = text.copy()
-        body.stylize(ADD_BG)
-    elif line.marker == "-":
-        out.append("- ", style="bold red")
-        body = text.copy()
-        body.stylize(REMOVE_BG)
-    else:
-        out.append("  ")
-        body = text
-    out.append_text(body)
-    return out
-
-
-def render_side_by_side(proposal: PolicyProposal) -> Table:
-    """Current (left) and proposed (right), every line, with line numbers."""
-    old = highlighted_lines(proposal.merge.current)
-    new = highlighted_lines(proposal.merge.proposed)
-    version = f" ({proposal.target.version_id})" if proposal.target.version_id else ""
-    table = Table(box=None, expand=True, padding=(0, 1), show_edge=False, header_style="bold")
-    table.add_column("#", justify="right", style="dim", width=3, no_wrap=True)
-    table.add_column(f"current{version}", ratio=1, overflow="fold")
-    table.add_column("#", justify="right", style="dim", width=3, no_wrap=True)
-    table.add_column("proposed", ratio=1, overflow="fold")
-    for left, right in side_by_side(proposal.diff):
-        cells: list[RenderableType] = []
-        for line, lines, number in (
-            (left, old, left.old_no if left else None),
-            (right, new, right.new_no if right else None),
-        ):
-            if line is None or number is None:
-                cells.extend(["", ""])
-            else:
-                cells.extend([str(number), _marked(line, lines[number - 1])])
-        table.add_row(*cells)
-    return table
-
-
-def render_unified(proposal: PolicyProposal) -> Text:
-    """Unified diff with hunks (CONTEXT unchanged lines around each change)."""
-    lines = proposal.diff
-    old = highlighted_lines(proposal.merge.current)
-    new = highlighted_lines(proposal.merge.proposed)
-    out = Text()
-    changed = [i for i, ln in enumerate(lines) if ln.marker != " "]
-    if not changed:
-        out.append("The proposed document is the current one.", style="dim")
-        return out
-    hunks: list[tuple[int, int]] = []
-    for i in changed:
-        lo, hi = max(0, i - CONTEXT), min(len(lines), i + CONTEXT + 1)
-        if hunks and lo <= hunks[-1][1]:
-            hunks[-1] = (hunks[-1][0], max(hi, hunks[-1][1]))
-        else:
-            hunks.append((lo, hi))
-    out.append("--- current\n", style="bold red")
-    out.append("+++ proposed", style="bold green")
-    for lo, hi in hunks:
-        part = lines[lo:hi]
-        first_old = next((ln.old_no for ln in part if ln.old_no), 0)
-        first_new = next((ln.new_no for ln in part if ln.new_no), 0)
-        n_old = sum(1 for ln in part if ln.marker != "+")
-        n_new = sum(1 for ln in part if ln.marker != "-")
-        out.append(f"\n@@ -{first_old},{n_old} +{first_new},{n_new} @@", style="cyan")
-        for ln in part:
-            text = new[ln.new_no - 1] if ln.new_no else old[(ln.old_no or 1) - 1]
-            out.append("\n")
-            out.append_text(_marked(ln, text))
-    return out
+    record: RollbackRecord | None
+    account: str | None  # the member account in nested mode
+    then: Callable[[], None]  # what the apply's callback goes on with
+    error: BaseException | None = None
 
 
 # -- the screen ------------------------------------------------------------------------------------
@@ -335,9 +135,12 @@ class PolicyDiffScreen(WizardScreen):
     PolicyDiffScreen.-wide #accounts-list { max-height: 8; }
     """
 
+    # shown in the diff view (bound to it); set on every refresh, so the view re-renders each time
+    proposal: reactive[PolicyProposal | None] = reactive(None, always_update=True)
+    wide: reactive[bool] = reactive(False, init=False)  # at least WIDE columns (the app's -wide class)
+
     def __init__(self) -> None:
         super().__init__()
-        self.proposal: PolicyProposal | None = None
         self.policy_pick: tuple[str | None, str | None] = (None, None)  # (policy_arn, inline name)
         self.deletion: Deletion = ""
         self.role_arn = ""
@@ -348,7 +151,7 @@ class PolicyDiffScreen(WizardScreen):
         self.view: Literal["auto", "side", "unified"] = "auto"
         self.kms_keys: list[str] = []
         self.nested_mode = False
-        self.nested: list[NestedAccount] = []
+        self.nested: list[NestedProposal] = []
         self.nested_selected = 0
         self.nested_records: dict[str, RollbackRecord] = {}
         self.standard_proposal: PolicyProposal | None = None
@@ -374,8 +177,7 @@ class PolicyDiffScreen(WizardScreen):
             yield OptionList(id="accounts-list")
         with VerticalScroll(id="info"):
             yield Static(id="info-text")
-        with VerticalScroll(id="diff"):
-            yield Static(id="diff-text")
+        yield PolicyDiffView(id="diff").data_bind(proposal=PolicyDiffScreen.proposal)
 
     @property
     def inventory(self) -> Inventory | None:
@@ -411,7 +213,8 @@ class PolicyDiffScreen(WizardScreen):
         buckets, keys = self.chosen_buckets()
         self.kms_keys = keys
         self.query_one("#buckets", Input).value = ", ".join(buckets)
-        self.set_class(self.size.width >= WIDE, "-wide")
+        self.wide = self.size.width >= WIDE
+        self.show_side()
         self.query_one("#diff", VerticalScroll).focus()
         if self.inventory is None:
             self.status = (
@@ -432,11 +235,11 @@ class PolicyDiffScreen(WizardScreen):
             self.action_refresh()
 
     def on_resize(self) -> None:
-        wide = self.size.width >= WIDE
-        if wide != self.has_class("-wide"):
-            self.set_class(wide, "-wide")
-            self.render_info()
-            self.render_diff()
+        self.wide = self.size.width >= WIDE
+
+    def watch_wide(self) -> None:
+        self.render_info()
+        self.show_side()
 
     # -- computing the proposal ----------------------------------------------------------------------
     def requirements(self) -> Requirements:
@@ -461,20 +264,20 @@ class PolicyDiffScreen(WizardScreen):
             self.refresh_nested()
             return
         try:
-            source = Source.parse(self.query_one("#source", Input).value)
+            source = PolicySource.parse(self.query_one("#source", Input).value)
             need = self.requirements()
         except ValidationFailed as err:
             self.flow_app.show_error(err, context="IAM policy")
             return
         if self.policy_pick != (None, None) and source.role_name:
-            source = Source(source.role_name, *self.policy_pick)
+            source = PolicySource(source.role_name, *self.policy_pick)
         self.loading = True
         self.status = "Reading the policy…"
         self.render_info()
         self.compute(source, need)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="policy")
-    def compute(self, source: Source, need: Requirements) -> None:
+    def compute(self, source: PolicySource, need: Requirements) -> None:
         session = self.flow_app.session
         assert session is not None
         try:
@@ -487,9 +290,8 @@ class PolicyDiffScreen(WizardScreen):
             )
             role_arn, external_id = "", ""
             if source.role_name:
-                role = session.client("iam").get_role(RoleName=source.role_name)["Role"]
-                _, external_ids, _ = trust_match(role.get("AssumeRolePolicyDocument"))
-                role_arn, external_id = role["Arn"], (external_ids[0] if external_ids else "")
+                trust = role_trust(session, source.role_name)
+                role_arn, external_id = trust.arn, trust.external_id
         except PolicyChoiceNeeded as err:
             if not err.candidates:
                 self.post_message(ProposalFailed(err))
@@ -521,7 +323,6 @@ class PolicyDiffScreen(WizardScreen):
         if message.proposal.merge.noop and not message.proposal.merge.blocking:
             self.remember_role()  # already granted: the next steps can use the role as it is
         self.render_info()
-        self.render_diff()
 
     def remember_role(self) -> None:
         state = self.flow_app.state
@@ -537,7 +338,6 @@ class PolicyDiffScreen(WizardScreen):
         self.proposal = None
         self.status = "Could not compute the change (see the error message); fix it and press r."
         self.render_info()
-        self.render_diff()
         self.flow_app.show_error(message.error, context="IAM policy")
 
     def on_policy_choice(self, message: PolicyChoice) -> None:
@@ -590,7 +390,6 @@ class PolicyDiffScreen(WizardScreen):
             self.query_one("#diff", VerticalScroll).focus()
         self.refresh_bindings()
         self.render_info()
-        self.render_diff()
 
     def refresh_nested(self) -> None:
         try:
@@ -616,24 +415,7 @@ class PolicyDiffScreen(WizardScreen):
         session = self.flow_app.session
         assert session is not None
         try:
-            found = nested_targets(
-                session,
-                given.accounts,
-                assume_role_name=given.assume_role,
-                spoke_role_name=given.spoke_role,
-                external_id=given.external_id,
-            )
-            out = []
-            for item in found:
-                entry = NestedAccount(item.account, item.role_arn, item.session, error=item.error)
-                if item.session is not None and item.target is not None:
-                    try:
-                        entry.proposal = propose(item.session, item.target, need)
-                    except FlowlogsError as err:  # e.g. the merged policy would be too large
-                        entry.error = str(err)
-                elif not entry.error:
-                    entry.error = "No policy found."
-                out.append(entry)
+            out = nested_proposals(session, given, need)
         except Exception as err:
             self.post_message(ProposalFailed(err))
             return
@@ -653,27 +435,8 @@ class PolicyDiffScreen(WizardScreen):
                 options.focus()
         self.select_nested(selected)
 
-    def account_line(self, item: NestedAccount) -> Text:
-        line = Text(no_wrap=True, overflow="ellipsis")
-        line.append(item.account, style="bold")
-        line.append("  ")
-        proposal = item.proposal
-        if proposal is None:
-            line.append(f"error: {item.error}", style="red")
-            line.truncate(max(20, self.size.width - 4), overflow="ellipsis")
-            return line
-        line.append(proposal.target.policy_name + "  ")
-        merge = proposal.merge
-        if merge.blocking:
-            line.append("BLOCKING: " + merge.blocking[0].message, style="bold red")
-        elif merge.noop:
-            line.append("no change needed", style="green")
-        else:
-            line.append(merge.summary(), style="bold")
-        if item.account in self.nested_records:
-            line.append("  (applied: u rolls back)", style="green")
-        line.truncate(max(20, self.size.width - 4), overflow="ellipsis")  # one line; details below
-        return line
+    def account_line(self, item: NestedProposal) -> Text:
+        return nested_line(item, width=self.size.width, applied=item.account in self.nested_records)
 
     @on(OptionList.OptionHighlighted, "#accounts-list")
     def account_highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -686,9 +449,8 @@ class PolicyDiffScreen(WizardScreen):
         item = self.selected_account()
         self.proposal = item.proposal if item else None
         self.render_info()
-        self.render_diff()
 
-    def selected_account(self) -> NestedAccount | None:
+    def selected_account(self) -> NestedProposal | None:
         if self.nested_mode and 0 <= self.nested_selected < len(self.nested):
             return self.nested[self.nested_selected]
         return None
@@ -700,7 +462,7 @@ class PolicyDiffScreen(WizardScreen):
             return
         self.apply_nested(items)
 
-    def apply_nested(self, items: list[NestedAccount]) -> None:
+    def apply_nested(self, items: list[NestedProposal]) -> None:
         """One PlanReview per account (its own Plan account and assumed session), one after the other."""
         item, rest = items[0], items[1:]
         proposal, session = item.proposal, item.session
@@ -709,7 +471,7 @@ class PolicyDiffScreen(WizardScreen):
         session.read_only = app_session.read_only if app_session else True  # follow the app's toggle
         warnings = [f"Account {item.account}, through the assumed role {item.role_arn}"]
         warnings += self.apply_warnings(proposal)
-        plan = Plan(account=item.account, changes=list(proposal.changes))
+        plan = proposal.plan()  # the member account's: its policy is there
         title = f"IAM policy ({item.account})"
 
         def done(report: ApplyReport | None) -> None:
@@ -731,10 +493,11 @@ class PolicyDiffScreen(WizardScreen):
                     timeout=12,
                 )
             elif report.ok:
-                record = record_from_report(proposal.target, report)
-                if record is not None:
-                    save_record(self.records_path, record)
-                    self.nested_records[item.account] = record
+                self.keep_rollback(proposal.target, report, item.account, proceed)
+                return
+            proceed()
+
+        def proceed() -> None:
             if rest:
                 self.apply_nested(rest)
             else:
@@ -744,7 +507,7 @@ class PolicyDiffScreen(WizardScreen):
             PlanReview(plan, title=title, step=self.STEP, warnings=warnings, session=session), done
         )
 
-    def rollback_nested(self, item: NestedAccount) -> None:
+    def rollback_nested(self, item: NestedProposal) -> None:
         session, proposal = item.session, item.proposal
         if session is None or proposal is None:
             self.flow_app.notify("Nothing to roll back in this account.", severity="warning")
@@ -759,13 +522,8 @@ class PolicyDiffScreen(WizardScreen):
         self, session: AwsSession, target: PolicyTarget, record: RollbackRecord | None, account: str | None
     ) -> None:
         """Find what to roll back to (saved record, else the version before the default) off the UI thread."""
-        found = (
-            record
-            or load_record(self.records_path, target.key, account or target.account)
-            or infer_rollback(session, target)
-        )
-        changes = rollback_changes(session, found)
-        self.post_message(RollbackReady(Plan(account=found.account, changes=changes), session, account))
+        plan = rollback_plan(session, target, self.records_file, record=record, account=account or "")
+        self.post_message(RollbackReady(plan, session, account))
 
     def on_rollback_ready(self, message: RollbackReady) -> None:
         if message.account is None:
@@ -844,7 +602,7 @@ class PolicyDiffScreen(WizardScreen):
         wide = self.size.width >= WIDE
         current = "side" if (self.view == "side" or (self.view == "auto" and wide)) else "unified"
         self.view = "unified" if current == "side" else "side"
-        self.render_diff()
+        self.show_side()
 
     # -- rendering -----------------------------------------------------------------------------------
     def render_info(self) -> None:
@@ -865,18 +623,8 @@ class PolicyDiffScreen(WizardScreen):
             text.append(f" (assuming {nested.role_arn}): ", style="dim")
             text.append(nested.error, style="red")
         if proposal is not None and not self.loading:
-            target = proposal.target
             wide = self.size.width >= WIDE
-            text.append("Policy: ", style="bold")
-            if target.kind == "managed":
-                text.append(target.policy_arn if wide and target.policy_arn else target.policy_name)
-                text.append(
-                    f" (managed, default version {target.version_id}, {len(target.versions)} of "
-                    f"{MAX_POLICY_VERSIONS} versions)",
-                    style="dim",
-                )
-            else:
-                text.append(f"inline policy {target.policy_name} of role {target.role_name}")
+            append_target(text, proposal.target, wide=wide)
             if nested is not None:  # the list above names the account
                 if wide:
                     text.append(f"\nAccount {nested.account} through {nested.role_arn}", style="dim")
@@ -885,42 +633,15 @@ class PolicyDiffScreen(WizardScreen):
                 text.append(self.role_arn if wide else self.role_arn.rsplit("/", 1)[-1])
                 if self.external_id:
                     text.append(f" · external id {self.external_id}", style="dim")
-            merge = proposal.merge
-            text.append("\n")
-            text.append(merge.summary(), style="bold green" if merge.noop else "bold")
-            size_style = "green" if merge.size.ok else "bold red"
-            text.append("  ·  Size: ", style="bold")
-            text.append(merge.size.describe(), style=size_style)
-            for change in merge.changes:
-                mark, style = {"add": ("+", "green"), "change": ("~", "yellow"), "remove": ("-", "red")}[
-                    change.action
-                ]
-                text.append(f"\n{mark} ", style=f"bold {style}")
-                text.append(f"{change.sid}: ", style="bold")
-                text.append(change.explanation)
-            rotation = proposal.rotation
-            if rotation is not None:
-                text.append(
-                    f"\n! The policy has {MAX_POLICY_VERSIONS} versions: applying first deletes version "
-                    f"{rotation.params['VersionId']} (the oldest non-default one); you are asked separately.",
-                    style="bold yellow",
-                )
-            self._deletion_line(text)
+            append_changes(text, proposal)
+            append_deletion(text, self.deletion)
             existing = self.flow_app.state.existing_locations
             if existing:
                 text.append("\nAlso reads (existing destinations, read only): ", style="bold")
                 text.append(", ".join(loc.shown for loc in existing))
             if self.kms_keys:
                 text.append(f"\nKMS: {KMS_NOTE}", style="cyan")
-            skip = {KMS_NOTE, f"Deletion with s3:* was requested. {DELETE_RISK}"}
-            for note in merge.notes:
-                if note not in skip:
-                    text.append(f"\nNote: {note}", style="dim")
-            for problem in merge.problems:
-                label = "BLOCKING" if problem.blocking else "Warning"
-                text.append(
-                    f"\n{label}: {problem.message}", style="bold red" if problem.blocking else "yellow"
-                )
+            append_findings(text, proposal.merge)
         elif self.loading:
             pass
         elif not self.status and not self.nested_mode:
@@ -940,36 +661,15 @@ class PolicyDiffScreen(WizardScreen):
             )
         self.query_one("#info-text", Static).update(text)
 
-    def _deletion_line(self, text: Text) -> None:
-        text.append("\nDeletion (d): ", style="bold")
-        if self.deletion == "s3:*":
-            text.append("s3:* requested. ", style="bold red")
-            text.append(f"Risk: {DELETE_RISK} Least-privilege alternative: s3:DeleteObject.", style="red")
-        elif self.deletion == "s3:DeleteObject":
-            text.append("s3:DeleteObject on the buckets' objects only (least privilege).")
-        else:
-            text.append("none (Kentik only reads); d offers s3:DeleteObject or the riskier s3:*", style="dim")
-
-    def render_diff(self) -> None:
-        static = self.query_one("#diff-text", Static)
-        proposal = self.proposal
-        if proposal is None:
-            static.update("")
-            return
-        wide = self.size.width >= WIDE
-        side = self.view == "side" or (self.view == "auto" and wide)
-        static.update(render_side_by_side(proposal) if side else render_unified(proposal))
-        if side:  # bring the first change into view
-            rows = side_by_side(proposal.diff)
-            first = next((i for i, (lt, rt) in enumerate(rows) if lt != rt), 0)
-            self.query_one("#diff", VerticalScroll).scroll_to(y=max(0, first - CONTEXT), animate=False)
-        else:
-            self.query_one("#diff", VerticalScroll).scroll_home(animate=False)
+    def show_side(self) -> None:
+        """Side by side when asked (`v`), or by default when wide; unified otherwise."""
+        side = self.view == "side" or (self.view == "auto" and self.size.width >= WIDE)
+        self.query_one(PolicyDiffView).side = side
 
     # -- applying and rolling back -------------------------------------------------------------------
     @property
-    def records_path(self) -> Path:
-        return self.flow_app.settings.audit_path.with_name("policy-rollback.jsonl")
+    def records_file(self) -> Path:
+        return records_path(self.flow_app.settings.audit_path)
 
     def apply_warnings(self, proposal: PolicyProposal) -> list[str]:
         warnings = [f"Size: {proposal.merge.size.describe()}"]
@@ -1004,9 +704,8 @@ class PolicyDiffScreen(WizardScreen):
             self.apply_nested([nested])
             return
         warnings = self.apply_warnings(proposal)
-        plan = Plan(account=proposal.target.account, changes=list(proposal.changes))
         self.app.push_screen(
-            PlanReview(plan, title="IAM policy", step=self.STEP, warnings=warnings),
+            PlanReview(proposal.plan(), title="IAM policy", step=self.STEP, warnings=warnings),
             lambda report: self.applied(proposal, report),
         )
 
@@ -1025,12 +724,35 @@ class PolicyDiffScreen(WizardScreen):
             self.action_refresh()
             return
         if report.ok:
-            record = record_from_report(proposal.target, report)
-            if record is not None:
-                save_record(self.records_path, record)
-                self.record = record
-            self.remember_role()
+
+            def proceed() -> None:
+                self.remember_role()
+                self.action_refresh()
+
+            self.keep_rollback(proposal.target, report, None, proceed)
+            return
         self.action_refresh()
+
+    @work(thread=True, exit_on_error=False, group="policy-record")
+    def keep_rollback(
+        self, target: PolicyTarget, report: ApplyReport, account: str | None, then: Callable[[], None]
+    ) -> None:
+        """Save the applied change's rollback record off the UI thread, then go on with `then`."""
+        try:
+            record = save_rollback(self.records_file, target, report)
+        except OSError as err:
+            self.post_message(RollbackSaved(None, account, then, err))
+            return
+        self.post_message(RollbackSaved(record, account, then))
+
+    def on_rollback_saved(self, message: RollbackSaved) -> None:
+        if message.error is not None:
+            self.flow_app.show_error(message.error, context="IAM policy rollback record")
+        elif message.record is not None and message.account is None:
+            self.record = message.record
+        elif message.record is not None and message.account is not None:
+            self.nested_records[message.account] = message.record
+        message.then()
 
     def action_rollback(self) -> None:
         nested = self.selected_account()

@@ -10,29 +10,26 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Static, TextArea
 
-from aws.buckets import bucket_targets
-from aws.coverage import ReadLocation
+from aws.coverage import ReadLocation, bucket_regions
 from aws.errors import FlowlogsError
 from aws.inventory import Inventory
-from aws.permissions import declare
-from aws.verify import Source
+from aws.logs.sources import LogSource
+from aws.s3.strategy import bucket_targets
+from screens.base import EngineScreen
 from tui import config
 from tui.state import WizardState
 
-PERMISSIONS = declare(__name__, read=["s3:GetBucketLocation"])
-
 if TYPE_CHECKING:
-    from tui.app import FlowlogsApp
+    pass
 
 DELETION_TEXT = {
     "": "no (read-only access to the bucket)",
@@ -43,7 +40,7 @@ DELETION_TEXT = {
 
 def registration(
     state: WizardState,
-    sources: list[Source],
+    sources: list[LogSource],
     *,
     account: str = "",
     audit_path: Path | None = None,
@@ -180,7 +177,7 @@ class RegionsResolved(Message):
     regions: dict[str, str]
 
 
-class SummaryScreen(Screen[None]):
+class SummaryScreen(EngineScreen):
     """Not a wizard step: pushed from the verify screen over it."""
 
     BINDINGS = [
@@ -194,15 +191,11 @@ class SummaryScreen(Screen[None]):
     SummaryScreen #summary-note { height: auto; padding: 0 1; color: $text-muted; }
     """
 
-    def __init__(self, sources: list[Source]) -> None:
+    def __init__(self, sources: list[LogSource]) -> None:
         super().__init__()
         self.sources = sources
         self.bucket_regions: dict[str, str] = {}
         self.exported: Path | None = None
-
-    @property
-    def flow_app(self) -> FlowlogsApp:
-        return cast("FlowlogsApp", self.app)
 
     def compose(self) -> ComposeResult:
         yield Static("Summary: register these in Kentik", id="summary-title")
@@ -238,15 +231,8 @@ class SummaryScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="summary-regions")
     def resolve_regions(self) -> None:
-        session = self.flow_app.session
-        assert session is not None
-        found: dict[str, str] = {}
-        for b in self.data()["buckets"]:
-            if b["region"]:
-                continue
-            loc = session.client("s3").get_bucket_location(Bucket=b["bucket"]).get("LocationConstraint")
-            found[b["bucket"]] = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(loc, loc)
-        self.post_message(RegionsResolved(found))
+        unknown = [b["bucket"] for b in self.data()["buckets"] if not b["region"]]
+        self.post_message(RegionsResolved(bucket_regions(self.flow_app.require_session(), unknown)))
 
     def on_regions_resolved(self, message: RegionsResolved) -> None:
         self.bucket_regions.update(message.regions)
@@ -258,12 +244,6 @@ class SummaryScreen(Screen[None]):
         if self.exported:
             note = f"Exported to {self.exported}"
         self.query_one("#summary-note", Static).update(Text(note))
-
-    def on_worker_state_changed(self, event: Any) -> None:
-        from textual.worker import WorkerState
-
-        if event.state == WorkerState.ERROR and event.worker.error is not None:
-            self.flow_app.show_error(event.worker.error, context=event.worker.name)
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(registration_text(self.data()))

@@ -3,7 +3,7 @@
 Sources come from every location Kentik reads this run (`state.read_locations()`: the chosen buckets and
 the existing destinations the checklist added to the read set), or for an
 existing set-up from the buckets discovery saw flow logs and firewalls write to (the user can type
-others). Polls run in a thread worker (`aws.verify.Watcher`); a 1-second timer only counts down.
+others). Polls run in a thread worker (`aws.logs.watch.Watcher`); a 1-second timer only counts down.
 Every time on screen is an age relative to `now()`, which tests override for a fixed clock.
 """
 
@@ -22,15 +22,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
+from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 
-from aws.buckets import bucket_targets
 from aws.errors import FlowlogsError
 from aws.inventory import Inventory
+from aws.logs.report import SourceStatus, age
+from aws.logs.sources import LogSource, sources_from_account
+from aws.logs.watch import Watcher
 from aws.reader import ReaderVerdict, RoleReaderCheck, role_name
-from aws.verify import Source, SourceStatus, Watcher, age, sources_from_account
+from aws.s3.strategy import bucket_targets
 from screens.base import WizardScreen
+from tui.layout import WIDE
 
 STATE_STYLE = {
     "waiting": "bold black on yellow",
@@ -65,7 +69,7 @@ def sparkline(counts: list[int], width: int) -> str:
 @dataclass
 class SourcesFound(Message):
     generation: int
-    sources: list[Source]
+    sources: list[LogSource]
     warnings: list[str] = field(default_factory=list)
     reader: str = ""  # what the reader check evaluates, or why it is off
 
@@ -83,6 +87,7 @@ class PollFailed(Message):
 
 
 class VerifyScreen(WizardScreen):
+    wide: reactive[bool] = reactive(False, init=False)  # at least WIDE columns: the wide table
     STEP = "verify"
     INTERVAL = 30  # seconds between polls
     TICK = 1.0  # countdown timer period (tests raise it so nothing moves on its own)
@@ -172,7 +177,9 @@ class VerifyScreen(WizardScreen):
             self.start_watch()
 
     def on_resize(self) -> None:
-        self.set_class(self.size.width >= 120, "-wide")
+        self.wide = self.size.width >= WIDE  # the -wide class itself comes from the app's breakpoints
+
+    def watch_wide(self) -> None:
         if self.statuses:
             self.render_table()
 
@@ -289,7 +296,7 @@ class VerifyScreen(WizardScreen):
             if watcher is None:
                 warnings: list[str] = []
                 sources = sources_from_account(session, buckets or [], regions, warnings=warnings)
-                check: Callable[[Source, str], ReaderVerdict] | None = None
+                check: Callable[[LogSource, str], ReaderVerdict] | None = None
                 if role:
                     check = RoleReaderCheck(session, role, kms_keys or {})
                     note = f"role {role_name(role)}"
@@ -408,7 +415,7 @@ class VerifyScreen(WizardScreen):
 
     def render_table(self) -> None:
         table = self.query_one("#sources", DataTable)
-        wide = self.size.width >= 120
+        wide = self.size.width >= WIDE
         name_width = 44 if wide else 22
         spark = 20 if wide else 8
         if self._columns_wide is not wide:

@@ -16,10 +16,11 @@ from app_fixtures import make_app
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
-from aws.buckets import BucketChoice
 from aws.discovery import scan
-from aws.plan import apply_plan
-from aws.planner import LogChoices, build_plan
+from aws.plans.build import build_plan
+from aws.plans.change import apply_plan
+from aws.plans.choices import LogChoices
+from aws.s3.strategy import BucketChoice
 from aws.sandbox.delivery import DeliverySimulator
 from aws.sandbox.seed import SeedSummary
 from screens.summary import SummaryScreen, registration_text
@@ -269,8 +270,9 @@ async def test_buckets_typed_when_none_known(seeded: SeedSummary, clock: Clock, 
         await pilot.press("enter")
         await idle(pilot)
         sources = {st.source.id for st in screen.statuses.values()}
-        assert seeded.flow_logs["all-fields-s3"] in sources
-        assert "egress-inspection/flow@us-east-1" in sources
+        # the seed's flow logs to this bucket, and its firewall's flow logs
+        in_bucket = ("all-fields-s3", "reject-only", "subnet-all-fields")
+        assert sources == {seeded.flow_logs[n] for n in in_bucket} | {"egress-inspection/flow@us-east-1"}
         assert all(st.source.bucket == "northwind-flowlogs-use1" for st in screen.statuses.values())
         st = screen.statuses[seeded.flow_logs["all-fields-s3"]]
         assert st.state == "receiving"

@@ -44,8 +44,9 @@ CHILD = textwrap.dedent(
     """
     import sys
     from aws.audit import AuditLog
-    from aws.buckets import BucketChoice, plan_buckets
-    from aws.plan import Plan, apply_plan
+    from aws.s3.strategy import BucketChoice
+    from aws.s3.setup import plan_buckets
+    from aws.plans.change import Plan, apply_plan
     from aws.session import AwsSession, SessionOptions
 
     bucket = sys.argv[1]

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 from aws.errors import AccessDeniedError
-from aws.iam_eval import Access, evaluate
-from aws.iam_policy import READ_SID, Requirements, merge_policy, pretty_json
+from aws.iam.diff import pretty_json
+from aws.iam.eval import Access, evaluate
+from aws.iam.merge import merge_policy
+from aws.iam.requirements import READ_SID, Requirements
 from aws.sandbox.seed import KENTIK_EXTERNAL_ID, KENTIK_PRINCIPAL, METADATA_POLICY_VERSIONS
 from aws.session import AwsSession
 from tui import cli
@@ -30,22 +32,23 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-@pytest.fixture
-def no_session(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Offline mode must not create an AWS session."""
+def refuse(*_: Any, **__: Any) -> AwsSession:
+    raise AssertionError("offline mode created an AWS session")
 
-    def refuse(*_: Any, **__: Any) -> None:
-        raise AssertionError("offline mode created an AWS session")
 
-    monkeypatch.setattr(cli, "make_session", refuse)
+def offline(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """`run`, failing the test if an AWS session is created: offline mode must not create one."""
+    code = cli.main(["policy", *argv], session_factory=refuse)
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def test_offline_json_is_exactly_the_merged_document(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_session: None
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     current = {"Version": "2008-10-17", "Statement": META}
     path = write(tmp_path, current)
-    code, out, err = run(capsys, "--current", path, "--bucket", "logs-a", "--bucket", "logs-b", "--json")
+    code, out, err = offline(capsys, "--current", path, "--bucket", "logs-a", "--bucket", "logs-b", "--json")
     assert code == 0 and err == ""
     expected = merge_policy(current, Requirements(buckets=("logs-a", "logs-b"))).proposed
     assert out == pretty_json(expected) + "\n"
@@ -66,9 +69,7 @@ def test_offline_json_is_exactly_the_merged_document(
     assert code == 0 and out2 == out
 
 
-def test_offline_text_shows_summary_diff_and_size(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_session: None
-) -> None:
+def test_offline_text_shows_summary_diff_and_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, {"Version": "2012-10-17", "Statement": [META]})
     code, out, _ = run(
         capsys,
@@ -86,9 +87,7 @@ def test_offline_text_shows_summary_diff_and_size(
     assert "of 6,144 characters" in out
 
 
-def test_offline_from_stdin(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, no_session: None
-) -> None:
+def test_offline_from_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     import io
 
     doc = {
@@ -96,7 +95,7 @@ def test_offline_from_stdin(
         "Statement": [META, {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
     }
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(doc)))
-    code, out, _ = run(capsys, "--current", "-", "--bucket", "logs-a")
+    code, out, _ = offline(capsys, "--current", "-", "--bucket", "logs-a")
     assert code == 0 and "No change needed" in out
 
 
@@ -112,26 +111,29 @@ def test_offline_from_stdin(
     ],
 )
 def test_offline_bad_documents_exit_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_session: None, content: str, message: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
 ) -> None:
-    code, out, err = run(capsys, "--current", write(tmp_path, content), "--bucket", "logs-a")
+    code, out, err = offline(capsys, "--current", write(tmp_path, content), "--bucket", "logs-a")
     assert code == 2 and out == "" and message in err and "flowlogs policy:" in err
 
 
-def test_offline_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], no_session: None) -> None:
+def test_offline_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, {"Statement": META})
-    assert run(capsys, "--current", str(tmp_path / "missing.json"), "--bucket", "logs-a")[0] == 2
-    code, _, err = run(capsys, "--current", path)
+    assert offline(capsys, "--current", str(tmp_path / "missing.json"), "--bucket", "logs-a")[0] == 2
+    code, _, err = offline(capsys, "--current", path)
     assert code == 2 and "--bucket" in err
-    code, _, err = run(capsys, "--current", path, "--bucket", "logs-a", "--apply", "--yes")
+    code, _, err = offline(capsys, "--current", path, "--bucket", "logs-a", "--apply", "--yes")
     assert code == 2 and "offline" in err
-    code, _, err = run(capsys, "--current", path, "--bucket", "Bad_Name")
+    code, _, err = offline(capsys, "--current", path, "--bucket", "Bad_Name")
     assert code == 2 and "not a valid S3 bucket name" in err
     with pytest.raises(SystemExit):  # argparse: the delete options exclude each other
-        cli.main(["policy", "--current", path, "--bucket", "b-1", "--allow-delete", "--allow-delete-objects"])
+        cli.main(
+            ["policy", "--current", path, "--bucket", "b-1", "--allow-delete", "--allow-delete-objects"],
+            session_factory=refuse,
+        )
 
 
-def test_offline_deny_and_size(tmp_path: Path, capsys: pytest.CaptureFixture[str], no_session: None) -> None:
+def test_offline_deny_and_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     deny = {"Effect": "Deny", "Action": "s3:*", "Resource": "arn:aws:s3:::logs-a/*"}
     code, out, err = run(
         capsys, "--current", write(tmp_path, {"Statement": [META, deny]}), "--bucket", "logs-a", "--json"
@@ -141,7 +143,7 @@ def test_offline_deny_and_size(tmp_path: Path, capsys: pytest.CaptureFixture[str
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": ["x:" + "A" * 6000], "Resource": "*"}],
     }
-    code, out, err = run(capsys, "--current", write(tmp_path, big), "--bucket", "logs-a")
+    code, out, err = offline(capsys, "--current", write(tmp_path, big), "--bucket", "logs-a")
     assert code == 2 and out == "" and "too large" in err and "of 6,144 characters" in err
 
 
@@ -263,7 +265,7 @@ def test_online_choice_needed_and_missing_role(
 
 
 def test_nested_accounts_each_get_their_own_diff_and_apply(
-    session: AwsSession, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    session: AwsSession, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """--accounts: a spoke role in each member account, reached through an assumed role."""
     import json as _json
@@ -287,7 +289,6 @@ def test_nested_accounts_each_get_their_own_diff_and_apply(
     }
     arn = iam.create_policy(PolicyName="spoke-metadata", PolicyDocument=_json.dumps(doc))["Policy"]["Arn"]
     iam.attach_role_policy(RoleName="KentikSpoke", PolicyArn=arn)
-    monkeypatch.setattr("tui.cli.make_session", lambda *a, **k: session)
     args = [
         "policy",
         "--role",
@@ -298,24 +299,30 @@ def test_nested_accounts_each_get_their_own_diff_and_apply(
         "logs-a",
         "--json",
     ]
-    assert cli.main(args) == 1  # the second account has no such role: reported, the first still done
+
+    def factory(*_: Any, **__: Any) -> AwsSession:
+        return session
+
+    assert cli.main(args, session_factory=factory) == 1  # the second account has no such role: reported
+
     out = _json.loads(capsys.readouterr().out)
     first, second = out["accounts"]
     assert first["account"] == "111111111111" and first["target"]["policy_arn"] == arn
     assert "error" in second and "KentikSpoke" in second["error"]
-    assert cli.main([*args, "--apply", "--yes"]) == 1
+    assert cli.main([*args, "--apply", "--yes"], session_factory=factory) == 1  # the first still done
     applied = _json.loads(capsys.readouterr().out)["accounts"][0]["applied"]
     assert applied["results"][0]["status"] == "applied"
     default = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
     assert default == "v2"
-    assert cli.main(["policy", "--role", "KentikSpoke", "--accounts", "12345", "--bucket", "logs-a"]) == 2
+    bad_id = ["policy", "--role", "KentikSpoke", "--accounts", "12345", "--bucket", "logs-a"]
+    assert cli.main(bad_id, session_factory=factory) == 2
 
 
 def test_read_existing_grants_only_the_awslogs_folder(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_session: None
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write(tmp_path, {"Version": "2012-10-17", "Statement": META})
-    code, out, _ = run(
+    code, out, _ = offline(
         capsys, "--current", path, "--bucket", "logs-a", "--read-existing", "old-logs/security/", "--json"
     )
     merged = json.loads(out)
@@ -331,7 +338,6 @@ def test_nested_accounts_all_denied_exit_3(
         raise AccessDeniedError(f"Access denied: sts:AssumeRole on {role_arn}", action="sts:AssumeRole")
 
     monkeypatch.setattr(session, "assume_role", denied)
-    monkeypatch.setattr("tui.cli.make_session", lambda *a, **k: session)
     args = [
         "policy",
         "--role",
@@ -341,4 +347,4 @@ def test_nested_accounts_all_denied_exit_3(
         "--bucket",
         "logs-a",
     ]
-    assert cli.main(args) == 3
+    assert cli.main(args, session_factory=lambda *_, **__: session) == 3  # every account denied

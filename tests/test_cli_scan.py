@@ -11,10 +11,12 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from aws.flowlog_format import REQUIRED_LOG_FORMAT
 from aws.inventory import Inventory, RegionStatus, Verdict
+from aws.logs.format import REQUIRED_LOG_FORMAT
 from aws.session import AwsSession, SessionOptions
 from tui.cli import main
+from tui.config import SessionFactory
+from tui.factory import make_session
 
 HOME, OTHER = "us-east-1", "eu-west-1"
 
@@ -49,14 +51,16 @@ def vpcs() -> Iterator[dict[str, str]]:
             yield {"ok": ok, "cloudwatch": cw}
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(["scan", *argv])
+def run(
+    capsys: pytest.CaptureFixture[str], *argv: str, factory: SessionFactory = make_session
+) -> tuple[int, str, str]:
+    code = main(["scan", *argv], session_factory=factory)
     out, err = capsys.readouterr()
     return code, out, err
 
 
-def use_session(monkeypatch: pytest.MonkeyPatch, **errors: tuple[str, str, str, int, str]) -> AwsSession:
-    """Make the CLI use a session whose named calls fail with an injected AWS error response."""
+def failing(**errors: tuple[str, str, str, int, str]) -> SessionFactory:
+    """A session factory for the CLI: its session's named calls fail with an injected AWS error response."""
     session = AwsSession(SessionOptions(region=HOME, read_only=True))
     for service, region, operation, status, body in errors.values():
 
@@ -65,8 +69,7 @@ def use_session(monkeypatch: pytest.MonkeyPatch, **errors: tuple[str, str, str, 
             return AWSResponse("https://example.invalid/", status, {"Content-Type": "text/xml"}, raw)
 
         session.client(service, region).meta.events.register(f"before-send.{service}.{operation}", respond)
-    monkeypatch.setattr("tui.cli.make_session", lambda settings, endpoint_url=None: session)
-    return session
+    return lambda settings, endpoint_url=None: session
 
 
 def xml_error(code: str, message: str) -> str:
@@ -120,11 +123,11 @@ def test_skip_flag_skips(vpcs: dict[str, str], capsys: pytest.CaptureFixture[str
 
 
 def test_failed_region_is_reported_and_exits_1(
-    vpcs: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    vpcs: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     auth = xml_error("AuthFailure", "AWS was not able to validate the provided access credentials")
-    use_session(monkeypatch, auth=("ec2", OTHER, "DescribeVpcs", 401, auth))
-    code, out, _ = run(capsys, "--regions", f"{HOME},{OTHER}")
+    factory = failing(auth=("ec2", OTHER, "DescribeVpcs", 401, auth))
+    code, out, _ = run(capsys, "--regions", f"{HOME},{OTHER}", factory=factory)
     assert code == 1
     assert all(len(line) <= 80 for line in out.splitlines())
     assert f"{OTHER}       FAILED" in out
@@ -134,12 +137,10 @@ def test_failed_region_is_reported_and_exits_1(
     assert re.search(rf"^{HOME} +scanned +3 +1 +1 +1 ", out, re.M)  # the other region still scanned
 
 
-def test_failed_region_in_json_exits_1(
-    vpcs: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_failed_region_in_json_exits_1(vpcs: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     denied = xml_error("UnauthorizedOperation", "You are not authorized to perform this operation.")
-    use_session(monkeypatch, denied=("ec2", OTHER, "DescribeFlowLogs", 403, denied))
-    code, out, _ = run(capsys, "--regions", f"{HOME},{OTHER}", "--json")
+    factory = failing(denied=("ec2", OTHER, "DescribeFlowLogs", 403, denied))
+    code, out, _ = run(capsys, "--regions", f"{HOME},{OTHER}", "--json", factory=factory)
     assert code == 1
     inv = Inventory.model_validate_json(out)
     failed = inv.region(OTHER)
@@ -165,23 +166,20 @@ def test_usage_errors_exit_2(
     assert message in err and out == ""
 
 
-def test_rejected_credentials_exit_2(
-    vpcs: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_rejected_credentials_exit_2(vpcs: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     body = (
         "<ErrorResponse><Error><Type>Sender</Type><Code>ExpiredToken</Code><Message>The security token "
         "included in the request is expired</Message></Error><RequestId>r</RequestId></ErrorResponse>"
     )
-    use_session(monkeypatch, sts=("sts", HOME, "GetCallerIdentity", 403, body))
-    code, out, err = run(capsys, "--json")
+    factory = failing(sts=("sts", HOME, "GetCallerIdentity", 403, body))
+    code, out, err = run(capsys, "--json", factory=factory)
     assert code == 2
     assert "ExpiredToken" in err and "Refresh the credentials" in err
     assert out == ""
 
 
-def test_schema_needs_no_aws(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("tui.cli.make_session", lambda *a, **k: pytest.fail("no session for --schema"))
-    code, out, _ = run(capsys, "--schema")
+def test_schema_needs_no_aws(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--schema", factory=lambda *a, **k: pytest.fail("no session for --schema"))
     assert code == 0
     schema = json.loads(out)
     assert schema["title"] == "Inventory"

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from aws import logkeys
-from aws.flowlog_format import REQUIRED_FIELDS
+from aws.logs import keys
+from aws.logs.format import REQUIRED_FIELDS
 from aws.session import AwsSession
 from tui import cli
 from tui.commands import verify as verify_cmd
@@ -54,7 +54,7 @@ def _setup(session: AwsSession, destination: str = f"arn:aws:s3:::{BUCKET}") -> 
 
 
 def _deliver(session: AwsSession, flow_log_id: str, prefix: str = "") -> str:
-    key = logkeys.flowlog_key(ACCT, REGION, flow_log_id, datetime.now(timezone.utc), prefix=prefix)
+    key = keys.flowlog_key(ACCT, REGION, flow_log_id, datetime.now(timezone.utc), prefix=prefix)
     session.client("s3", REGION).put_object(Bucket=BUCKET, Key=key, Body=_flow_file())
     return key
 

@@ -18,7 +18,7 @@ def aws_modules() -> list[str]:
 
 def test_engine_modules_exist() -> None:
     mods = aws_modules()
-    assert "aws.session" in mods and "aws.plan" in mods
+    assert "aws.session" in mods and "aws.plans.change" in mods
 
 
 def test_aws_package_never_imports_textual() -> None:

@@ -3,7 +3,6 @@ generated from them, and the check the API recorder (tests/api_recorder.py) runs
 
 from __future__ import annotations
 
-import importlib
 import json
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 
 from aws import permissions
 from aws.discovery import describe_regions
-from aws.iam_policy import MANAGED_POLICY_LIMIT, policy_size
+from aws.iam.requirements import MANAGED_POLICY_LIMIT, policy_size
 from aws.permissions import (
     Uncovered,
     document_actions,
@@ -24,7 +23,7 @@ from aws.permissions import (
     policy_documents,
     uncovered_calls,
 )
-from aws.plan import Change, Executor
+from aws.plans.change import Change, Executor
 from aws.session import AwsSession, is_mutating
 from tui import cli
 
@@ -33,16 +32,12 @@ ROOT = Path(__file__).resolve().parents[1]
 READ_ACTIONS_BY_NAME = {"kms:Decrypt"}
 
 
-@pytest.fixture
-def no_session(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*_: Any, **__: Any) -> None:
-        raise AssertionError("flowlogs permissions created an AWS session")
-
-    monkeypatch.setattr(cli, "make_session", refuse)
+def refuse(*_: Any, **__: Any) -> AwsSession:
+    raise AssertionError("flowlogs permissions created an AWS session")
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(["permissions", *argv])
+    code = cli.main(["permissions", *argv], session_factory=refuse)
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -58,9 +53,7 @@ def apply() -> set[str]:
 # -- the CLI ------------------------------------------------------------------------------------------
 
 
-def test_json_is_exactly_the_two_policy_documents(
-    capsys: pytest.CaptureFixture[str], no_session: None
-) -> None:
+def test_json_is_exactly_the_two_policy_documents(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "--json")
     assert (code, err) == (0, "")
     assert json.loads(out) == policy_documents()
@@ -75,17 +68,15 @@ def test_each_document_is_one_allow_statement_on_every_resource() -> None:
         assert statement["Action"] == sorted(set(statement["Action"]))
 
 
-def test_text_output_says_why_per_action_without_a_session(
-    capsys: pytest.CaptureFixture[str], no_session: None
-) -> None:
+def test_text_output_says_why_per_action_without_a_session(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys)
     assert code == 0
     line = next(line for line in out.splitlines() if line.strip().startswith("s3:ListBucket "))
-    assert "HeadBucket (aws.buckets)" in line and "ListObjectsV2 (aws.verify)" in line
+    assert "HeadBucket (aws.s3.state)" in line and "ListObjectsV2 (aws.logs.watch)" in line
     assert 'Resource "*"' in out
 
 
-def test_markdown_output_is_the_readme_section(capsys: pytest.CaptureFixture[str], no_session: None) -> None:
+def test_markdown_output_is_the_readme_section(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--markdown")
     assert code == 0 and out == permissions.permissions_markdown()
 
@@ -162,38 +153,25 @@ def test_every_declaring_module_is_collected() -> None:
         for p in (ROOT / d).rglob("*.py")
         if "PERMISSIONS = declare(" in p.read_text(encoding="utf-8") and p.name != "permissions.py"
     }
-    assert declaring == set(permissions.ENGINE_MODULES) | set(permissions.UI_MODULES)
+    assert declaring == set(permissions.ENGINE_MODULES)
 
 
 def test_every_module_making_aws_clients_declares() -> None:
-    # aws.plan's Executor.call makes the call a Change names; the Change's module declares it.
-    generic = {"aws.plan"}
+    # aws.plans.change's Executor.call makes the call a Change names; the Change's module declares it.
+    generic = {"aws.plans.change"}
     making = {
         _module_name(p)
         for d in ("aws", "screens", "tui")
         for p in (ROOT / d).rglob("*.py")
         if ".client(" in p.read_text(encoding="utf-8") and "sandbox" not in p.parts
     }
-    assert making - generic <= set(permissions.ENGINE_MODULES) | set(permissions.UI_MODULES)
-
-
-@pytest.mark.parametrize("module", permissions.UI_MODULES)
-def test_ui_declarations_read_from_source_match_the_imported_ones(module: str) -> None:
-    imported = importlib.import_module(module)
-    source = Path(str(imported.__file__)).read_text(encoding="utf-8")
-    assert permissions.static_declaration(module, source) == imported.PERMISSIONS
-
-
-def test_static_declaration_needs_literals() -> None:
-    source = "from aws.permissions import declare\nPERMISSIONS = declare(__name__, read=OPS)\n"
-    with pytest.raises(ValueError, match="not a literal"):
-        permissions.static_declaration("screens.fake", source)
+    assert making - generic <= set(permissions.ENGINE_MODULES)
 
 
 def test_collecting_every_declaration_does_not_import_textual() -> None:
     code = (
         "import sys\nfrom aws import permissions\n"
-        "assert {'screens.summary', 'aws.verify'} <= {p.module for p in permissions.declarations()}\n"
+        "assert {'aws.discovery', 'aws.logs.watch'} <= {p.module for p in permissions.declarations()}\n"
         "print(sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.')))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
@@ -238,9 +216,9 @@ def test_checker_accepts_an_operation_covered_through_its_iam_action() -> None:
 
 def test_report_names_the_call_the_action_and_where_it_was_made() -> None:
     [line] = api_recorder.report(
-        uncovered_calls([("s3", "PutObject")]), {("s3", "PutObject"): "aws/verify.py:1"}
+        uncovered_calls([("s3", "PutObject")]), {("s3", "PutObject"): "aws/logs/watch.py:1"}
     )[2:]
-    assert "s3:PutObject -> s3:PutObject (missing from apply)" in line and "aws/verify.py:1" in line
+    assert "s3:PutObject -> s3:PutObject (missing from apply)" in line and "aws/logs/watch.py:1" in line
 
 
 # -- the recorder ---------------------------------------------------------------------------------------
@@ -266,15 +244,15 @@ def test_recorder_leaves_a_tests_own_executor_call_to_the_test(
         service, operation = "ec2", "DescribeKeyPairs"
 
     change = Change(id="t", kind=DescribeKeyPairs.kind, title="t", reason="r", target="t", region="us-east-1")
-    DescribeKeyPairs().call(session, change)  # aws/plan.py makes the call, for this test
+    DescribeKeyPairs().call(session, change)  # aws/plans/change.py makes the call, for this test
     assert api_recorder.CALLS == {}
 
 
 def test_recorder_merges_every_process_file(tmp_path: Path) -> None:
-    (tmp_path / "gw0.json").write_text(json.dumps([["s3", "GetObject", "aws/verify.py:1"]]))
+    (tmp_path / "gw0.json").write_text(json.dumps([["s3", "GetObject", "aws/logs/watch.py:1"]]))
     (tmp_path / "gw1.json").write_text(json.dumps([["ec2", "DescribeVpcs", "aws/discovery.py:2"]]))
     (tmp_path / "controller.json").write_text("[]")
     assert api_recorder.merge(tmp_path) == {
         ("ec2", "DescribeVpcs"): "aws/discovery.py:2",
-        ("s3", "GetObject"): "aws/verify.py:1",
+        ("s3", "GetObject"): "aws/logs/watch.py:1",
     }

@@ -19,7 +19,7 @@ import botocore.endpoint
 import pytest
 
 from aws.errors import ValidationFailed
-from aws.plan import Plan, PlanRejected, executor_for
+from aws.plans.change import Plan, PlanRejected, executor_for
 from aws.sandbox.seed import SeedSummary
 from tui.cli import main
 
@@ -59,10 +59,16 @@ def make_plan(tmp_path: Path, *extra: str) -> dict[str, Any]:
     return data
 
 
+_MADE: list[str] = []  # the seeded account is the same in every test: plan it once per process
+
+
 @pytest.fixture
 def made(seeded: SeedSummary, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    data = make_plan(tmp_path, *ROLE_ARGS)
-    capsys.readouterr()
+    """The plan `flowlogs plan` makes for the seeded account (with the IAM part), as its JSON."""
+    if not _MADE:
+        _MADE.append(json.dumps(make_plan(tmp_path, *ROLE_ARGS)))
+        capsys.readouterr()
+    data: dict[str, Any] = json.loads(_MADE[0])
     return data
 
 
@@ -106,8 +112,21 @@ def test_engine_plan_holds_every_kind_of_the_default_set_up(made: dict[str, Any]
     } <= kinds
 
 
-def test_plan_format_2_gives_each_change_its_account(made: dict[str, Any]) -> None:
-    assert made["format"] == 2 and {c["account"] for c in made["changes"]} == {made["account"]}
+def test_plan_gives_each_change_its_account(made: dict[str, Any]) -> None:
+    assert {c["account"] for c in made["changes"]} == {made["account"]}
+
+
+def test_plan_is_written_in_format_3_with_none_for_no_include_list(made: dict[str, Any]) -> None:
+    assert (made["format"], made["settings"]["logs"]["include"]) == (3, None)
+
+
+def test_format_2_empty_include_list_is_read_as_all(made: dict[str, Any]) -> None:
+    old = {
+        **made,
+        "format": 2,
+        "settings": {**made["settings"], "logs": {**made["settings"]["logs"], "include": []}},
+    }
+    assert Plan.from_json(json.dumps(old)).settings["logs"]["include"] is None
 
 
 # -- not a plan: plain messages, nothing sent ---------------------------------------------------------
@@ -466,7 +485,7 @@ def test_format_1_iam_change_is_refused_asking_for_a_new_plan(made: dict[str, An
 def test_duplicate_keys_in_the_file_are_refused(
     made: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    text = json.dumps(made).replace('"format": 2', '"format": 2, "format": 2', 1)
+    text = json.dumps(made).replace('"format": 3', '"format": 3, "format": 3', 1)
     assert apply_file(tmp_path, text) == 2
     assert "names the key 'format' twice" in capsys.readouterr().err
 

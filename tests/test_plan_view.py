@@ -8,9 +8,10 @@ from pathlib import Path
 from app_fixtures import make_app
 from textual.widgets import DataTable
 
-from aws.buckets import BucketChoice, plan_buckets
 from aws.lock import account_lock
-from aws.plan import ApplyReport, Plan
+from aws.plans.change import ApplyReport, Plan
+from aws.s3.setup import plan_buckets
+from aws.s3.strategy import BucketChoice
 from aws.sandbox.seed import SeedSummary
 from tui.app import FlowlogsApp
 from tui.config import state_dir

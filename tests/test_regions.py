@@ -9,7 +9,10 @@ import pytest
 from botocore.exceptions import InvalidRegionError
 
 from aws.errors import RegionNotEnabled, UnknownRegion, explain
-from aws.iam_policy import PolicyTarget, Requirements, changes_for, merge_policy
+from aws.iam.documents import PolicyTarget
+from aws.iam.merge import merge_policy
+from aws.iam.proposal import changes_for
+from aws.iam.requirements import Requirements
 from aws.regions import closest_region, known_regions, partition_of, validate_region, validate_regions
 from aws.session import AwsSession, SessionOptions
 from tui.cli import main
@@ -147,7 +150,7 @@ def test_tui_is_not_started_with_an_unknown_region(
     def no_app(*args: Any, **kwargs: Any) -> int:
         raise AssertionError("the TUI must not start")
 
-    monkeypatch.setattr("tui.app.run_app", no_app)
+    monkeypatch.setattr("tui.factory.run_app", no_app)
     assert cli(capsys, "--region", "eu-wst-1")[0] == 2
 
 

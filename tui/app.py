@@ -15,23 +15,25 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState
 
 from aws.errors import CredentialsError, FlowlogsError, NoSession, explain
 from aws.session import AwsSession, Identity
-from tui.config import Settings
+from tui.config import SessionFactory, Settings
 from tui.dialogs import ProfilePicker
-from tui.factory import make_session
-from tui.messages import ErrorRaised, IdentityLoaded
+from tui.layout import WIDE
+from tui.messages import IdentityLoaded
 from tui.state import WizardState
 from tui.steps import Step, available_steps
 from tui.widgets import ContextBar
+from tui.workers import RoutesWorkerErrors
 
 
-class FlowlogsApp(App[int]):
+class FlowlogsApp(RoutesWorkerErrors, App[int]):
     CSS_PATH = "styles/app.tcss"
     TITLE = "flowlogs"
     ENABLE_COMMAND_PALETTE = True
+    # Every screen gets -narrow below WIDE columns and -wide from it (their CSS lays out by these classes).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
 
     BINDINGS = [
         Binding("ctrl+n", "next_step", "Next step", id="app.next_step", priority=True),
@@ -45,12 +47,16 @@ class FlowlogsApp(App[int]):
         self,
         settings: Settings,
         *,
+        session_factory: SessionFactory,
         session: AwsSession | None = None,
         demo: bool = False,
         start_step: str | None = None,
     ) -> None:
+        """Made by `tui.factory.create_app`. `session_factory` makes the session for settings (at start when
+        `session` is not given, and on a profile switch)."""
         super().__init__()
         self.settings = settings
+        self.session_factory = session_factory
         self.demo = demo
         self.state = WizardState()
         self.identity: Identity | None = None
@@ -58,7 +64,7 @@ class FlowlogsApp(App[int]):
         self.session: AwsSession | None = session
         if session is None:
             try:
-                self.session = make_session(settings)
+                self.session = session_factory(settings)
             except FlowlogsError as err:
                 self.session_problem = err.message
         self.steps: list[Step] = available_steps()
@@ -97,14 +103,13 @@ class FlowlogsApp(App[int]):
         self.session_problem = ""
         self.refresh_context_bars()
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR and event.worker.error is not None:
-            self.show_error(event.worker.error, context=event.worker.name)
-
-    def on_error_raised(self, message: ErrorRaised) -> None:
-        self.show_error(message.error, context=message.context)
-
     # -- the one place errors are shown -------------------------------------------------------------
+    def require_session(self) -> AwsSession:
+        """The AWS session, for workers: without one, NoSession (the worker-error hook shows it)."""
+        if self.session is None:
+            raise NoSession(self.session_problem or "No AWS session: set credentials and restart.")
+        return self.session
+
     def show_no_session(self) -> None:
         """Tell the user why nothing can run: there is no AWS session (the reason it could not be made)."""
         self.show_error(NoSession(self.session_problem or "No AWS session: set credentials and restart."))
@@ -173,7 +178,7 @@ class FlowlogsApp(App[int]):
             return
         settings = self.settings.model_copy(update={"profile": profile})
         try:
-            session = make_session(settings)
+            session = self.session_factory(settings)
         except FlowlogsError as err:
             self.show_error(err, context="switch profile")
             return
@@ -209,11 +214,3 @@ class FlowlogsApp(App[int]):
             f"Read-only is {'on' if ro else 'off'}: {'allow' if ro else 'block'} changes to AWS",
             self.action_toggle_read_only,
         )
-
-
-def run_app(settings: Settings, *, demo: bool = False) -> int:
-    from tui.factory import create_app
-
-    app = create_app(settings, demo=demo)
-    app.run()
-    return app.return_code or 0

@@ -26,11 +26,11 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from aws.errors import FlowlogsError, explain
-from aws.plan import DONE, ApplyReport
+from aws.plans.change import DONE, ApplyReport
 from aws.regions import validate_region
 from aws.session import AwsSession
 from tui.commands import COMMAND_MODULES
-from tui.config import Settings, load_settings
+from tui.config import SessionFactory, Settings, load_settings
 from tui.factory import make_session
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_ACCESS = 0, 1, 2, 3
@@ -105,6 +105,7 @@ class CliContext:
     settings: Settings
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    session_factory: SessionFactory = make_session
     _session: AwsSession | None = None
 
     @property
@@ -113,7 +114,8 @@ class CliContext:
 
     def session(self) -> AwsSession:
         if self._session is None:
-            self._session = make_session(self.settings, endpoint_url=getattr(self.args, "endpoint_url", None))
+            endpoint_url = getattr(self.args, "endpoint_url", None)
+            self._session = self.session_factory(self.settings, endpoint_url=endpoint_url)
         return self._session
 
     def out(self, text: str = "") -> None:
@@ -186,7 +188,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
     return parser, modules
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, session_factory: SessionFactory = make_session) -> int:
+    """The `flowlogs` command. `session_factory` makes the AWS session (tests pass one on moto)."""
     parser, modules = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -219,10 +222,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             sandbox.export_env(os.environ)
             settings = settings.model_copy(update={"profile": None})
         if args.command is None:
-            from tui.app import run_app
+            from tui.factory import run_app
 
             return run_app(settings, demo=bool(args.demo))
-        ctx = CliContext(args=args, settings=settings)
+        ctx = CliContext(args=args, settings=settings, session_factory=session_factory)
         try:
             return int(modules[args.command].run(ctx))
         except FlowlogsError as err:

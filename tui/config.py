@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import platformdirs
 from pydantic import Field
@@ -17,6 +17,9 @@ from pydantic_settings import (
 )
 
 from aws.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from aws.session import AwsSession
 
 _RETRY = RetryPolicy()
 APP_NAME = "flowlogs-tui"
@@ -111,3 +114,10 @@ def settings_file() -> Path:
 def load_settings(**overrides: Any) -> Settings:
     """Settings from file and environment, with non-None overrides (command-line flags) on top."""
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+class SessionFactory(Protocol):
+    """Makes the AWS session for settings (`tui.factory.make_session`); injected into the app and the CLI,
+    so tests hand in a session on moto instead of patching a module."""
+
+    def __call__(self, settings: Settings, *, endpoint_url: str | None = None) -> AwsSession: ...

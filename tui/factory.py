@@ -1,4 +1,6 @@
-"""The one place sessions and apps are made: used by the CLI, the demo and the tests."""
+"""The one place sessions and apps are made: used by the CLI, the demo and the tests.
+
+`tui.app` never imports this module: the app gets `make_session` injected (as a `SessionFactory`)."""
 
 from __future__ import annotations
 
@@ -37,6 +39,14 @@ def create_app(
     start_step: str | None = None,
 ) -> FlowlogsApp:
     """Build the TUI. `session` is made from settings when not given (tests pass one on moto)."""
-    from tui.app import FlowlogsApp
+    from tui.app import FlowlogsApp  # Textual loads only when an app is made: headless commands never do
 
-    return FlowlogsApp(settings, session=session, demo=demo, start_step=start_step)
+    return FlowlogsApp(
+        settings, session_factory=make_session, session=session, demo=demo, start_step=start_step
+    )
+
+
+def run_app(settings: Settings, *, demo: bool = False) -> int:
+    app = create_app(settings, demo=demo)
+    app.run()
+    return app.return_code or 0

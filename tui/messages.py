@@ -13,18 +13,3 @@ from aws.session import Identity
 @dataclass
 class IdentityLoaded(Message):
     identity: Identity
-
-
-@dataclass
-class SessionChanged(Message):
-    """The AWS session was replaced (profile switch) or its read-only state changed."""
-
-    reason: str
-
-
-@dataclass
-class ErrorRaised(Message):
-    """An error for the one place errors are shown (the app routes it)."""
-
-    error: BaseException
-    context: str = ""

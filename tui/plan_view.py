@@ -24,7 +24,7 @@ from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
 from aws.lock import account_lock
-from aws.plan import ApplyReport, Change, ChangeResult, Plan, apply_plan
+from aws.plans.change import ApplyReport, Change, ChangeResult, Plan, apply_plan
 from tui.config import state_dir
 from tui.dialogs import Confirm
 

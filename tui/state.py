@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aws.buckets import BucketChoice
 from aws.coverage import ReadLocation, ReadSet
 from aws.inventory import Inventory
-from aws.plan import ApplyReport, Plan
-from aws.planner import LogChoices
+from aws.plans.change import ApplyReport, Plan
+from aws.plans.choices import LogChoices
+from aws.s3.strategy import BucketChoice
 
 
 @dataclass

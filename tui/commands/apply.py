@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from aws.errors import ReadOnlyViolation, ValidationFailed
 from aws.lock import account_lock
-from aws.plan import ApplyReport, Change, ChangeResult, Plan, apply_plan, executor_for
+from aws.plans.change import ApplyReport, Change, ChangeResult, Plan, apply_plan, executor_for
 from tui import config
 from tui.cli import exit_for_report
 from tui.config import state_dir

@@ -15,16 +15,19 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aws.buckets import BucketChoice
 from aws.coverage import EXISTING_DESTINATIONS, ReadSet
-from aws.discovery import MAX_WORKERS, scan, validate_region_names
+from aws.discovery import MAX_WORKERS, scan
+from aws.discovery_api import validate_region_names
 from aws.errors import AccessDeniedError, EndpointError, FlowlogsError, ValidationFailed
-from aws.flowlog_format import EXTRA_FIELDS
-from aws.iam_policy import Requirements, policy_changes
+from aws.iam.proposal import policy_changes
+from aws.iam.requirements import Requirements
 from aws.inventory import Inventory, RegionStatus
-from aws.plan import Change
-from aws.planner import LogChoices, PlanBuild, PolicyPart, build_plan, resources_by_region
+from aws.logs.format import EXTRA_FIELDS
+from aws.plans.build import PlanBuild, PolicyPart, build_plan, resources_by_region
+from aws.plans.change import Change
+from aws.plans.choices import LogChoices
 from aws.regions import validate_region
+from aws.s3.strategy import BucketChoice
 
 if TYPE_CHECKING:
     from tui.cli import CliContext
@@ -154,7 +157,7 @@ def choices_from_args(
     )
     logs = LogChoices(
         resources=args.resources,
-        include=split(args.include),
+        include=split(args.include) if args.include is not None else None,
         exclude=split(args.exclude),
         prefix=args.prefix,
         extra_fields=extra,

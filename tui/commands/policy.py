@@ -15,27 +15,15 @@ from typing import Any
 
 from aws.coverage import ReadLocation
 from aws.errors import ValidationFailed
-from aws.iam_eval import load_policy_text
-from aws.iam_policy import (
-    MergeResult,
-    PolicyProposal,
-    PolicyTarget,
-    Requirements,
-    apply_proposal,
-    find_policy,
-    infer_rollback,
-    load_record,
-    merge_policy,
-    nested_targets,
-    policy_diff,
-    prepare,
-    pretty_json,
-    propose,
-    rollback_changes,
-    save_record,
-    unified_text,
-)
-from aws.plan import ApplyReport, Change, Plan, apply_plan
+from aws.iam.accounts import nested_targets
+from aws.iam.diff import policy_diff, pretty_json, unified_text
+from aws.iam.documents import PolicyTarget, find_policy
+from aws.iam.eval import load_policy_text
+from aws.iam.merge import MergeResult, merge_policy
+from aws.iam.proposal import PolicyProposal, prepare, propose
+from aws.iam.requirements import Requirements
+from aws.iam.rollback import apply_proposal, records_path, rollback_plan
+from aws.plans.change import ApplyReport, Change, apply_plan
 from aws.regions import partition_of
 from tui.cli import EXIT_OK, EXIT_PARTIAL, CliContext, exit_for, exit_for_report
 
@@ -134,7 +122,7 @@ def _confirm(question: str) -> bool:
 
 
 def _records_path(ctx: CliContext) -> Path:
-    return ctx.settings.audit_path.with_name("policy-rollback.jsonl")
+    return records_path(ctx.settings.audit_path)
 
 
 def _show_merge(ctx: CliContext, merge: MergeResult, label: str) -> None:
@@ -222,8 +210,8 @@ def _report_lines(ctx: CliContext, report: ApplyReport) -> None:
 
 def _rollback(ctx: CliContext, target: PolicyTarget) -> int:
     session = ctx.session()
-    record = load_record(_records_path(ctx), target.key, target.account) or infer_rollback(session, target)
-    changes = rollback_changes(session, record)
+    plan = rollback_plan(session, target, _records_path(ctx))
+    changes = plan.changes
     if not ctx.json:
         ctx.out(f"Policy: {target.label}")
         for change in changes:
@@ -231,7 +219,7 @@ def _rollback(ctx: CliContext, target: PolicyTarget) -> int:
     if not _approve(ctx, changes, "Roll back"):
         ctx.out("Nothing was changed.")
         return EXIT_PARTIAL
-    report = apply_plan(Plan(account=record.account, changes=changes), session, confirm_destructive=True)
+    report = apply_plan(plan, session, confirm_destructive=True)
     if ctx.json:
         ctx.emit_json({"target": _target_json(target), "rollback": report.model_dump()})
     else:
@@ -271,9 +259,9 @@ def _online(ctx: CliContext) -> int:
         if not approved:
             ctx.out("Nothing was changed.")
             return EXIT_PARTIAL
-        report, record = apply_proposal(session, proposal, confirm_destructive=True)
-        if record is not None:
-            save_record(_records_path(ctx), record)
+        report, record = apply_proposal(
+            session, proposal, confirm_destructive=True, records=_records_path(ctx)
+        )
         data["applied"] = report.model_dump()
         if not ctx.json:
             _report_lines(ctx, report)
@@ -335,9 +323,9 @@ def _nested(ctx: CliContext) -> int:
                 entry["applied"] = None
                 code = EXIT_PARTIAL
                 continue
-            report, record = apply_proposal(item.session, proposal, confirm_destructive=True)
-            if record is not None:
-                save_record(_records_path(ctx), record)
+            report, _ = apply_proposal(
+                item.session, proposal, confirm_destructive=True, records=_records_path(ctx)
+            )
             entry["applied"] = report.model_dump()
             if not ctx.json:
                 _report_lines(ctx, report)

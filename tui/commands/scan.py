@@ -14,7 +14,8 @@ import textwrap
 import threading
 from typing import TYPE_CHECKING
 
-from aws.discovery import MAX_WORKERS, scan, validate_region_names
+from aws.discovery import MAX_WORKERS, scan
+from aws.discovery_api import validate_region_names
 from aws.inventory import (
     Firewall,
     Inventory,

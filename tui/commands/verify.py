@@ -14,9 +14,11 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from aws.errors import AccessDeniedError, ValidationFailed
+from aws.logs.report import SourceStatus, age, parse_duration
+from aws.logs.sources import sources_from_account
+from aws.logs.watch import Watcher
 from aws.reader import RoleReaderCheck, resolve_role
 from aws.regions import validate_regions
-from aws.verify import SourceStatus, Watcher, age, parse_duration, sources_from_account
 
 if TYPE_CHECKING:
     from tui.cli import CliContext
