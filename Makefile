@@ -21,9 +21,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
+# Tests run on every core (pytest-xdist); `pytest --snapshot-update` (one process) updates snapshots.
 test: lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n auto --dist worksteal
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/run_all.py

@@ -37,10 +37,10 @@ _NOT_APP = (str(ROOT / "aws" / "sandbox") + os.sep, str(ROOT / "tests") + os.sep
 _THIS = str(Path(__file__).resolve())
 # Project functions that make a call on behalf of their caller: the caller decides whose call it is
 # (`Executor.call` sends the call a Change names, for an engine executor or a test's own executor).
-_TRANSPARENT = {(str(ROOT / "aws" / "plan.py"), "call")}
+_TRANSPARENT = {(str(ROOT / "aws" / "plans" / "change.py"), "call")}
 DIR_KEY = "flowlogs_api_calls_dir"
 
-# (boto3 service, operation) -> where flowlogs first made it ("aws/verify.py:640").
+# (boto3 service, operation) -> where flowlogs first made it ("aws/logs/watch.py:270").
 CALLS: dict[tuple[str, str], str] = {}
 _LOCK = threading.Lock()
 _DIR = pytest.StashKey[Path]()

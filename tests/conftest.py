@@ -37,6 +37,16 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # ~0.7 s per region saved; no test uses AMIs
 
 
+@pytest.fixture(autouse=True)
+def no_blink(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Text cursors do not blink in tests: no timer repaints while a test waits, and snapshots do not
+    depend on when they are taken."""
+    from textual.widgets import Input, TextArea
+
+    for widget in (Input, TextArea):
+        monkeypatch.setattr(widget.__dict__["cursor_blink"], "_default", False)
+
+
 @pytest.fixture
 def moto() -> Iterator[None]:
     """In-process moto with the AWS-strictness fixes the sandbox applies too."""

@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from app_fixtures import make_app
+from app_fixtures import make_app, seeded_inventory
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input, RadioButton, Select, SelectionList, Static
 
-from aws.buckets import list_customer_managed_keys
-from aws.discovery import scan
-from aws.planner import resources_by_region
+from aws.plans.build import resources_by_region
+from aws.s3.kms import list_customer_managed_keys
 from aws.sandbox.seed import SeedSummary
 from screens.bucket_strategy import SUGGESTED, SUGGESTED_PREFIX, BucketStrategyScreen
 from tui.app import FlowlogsApp
@@ -28,7 +27,7 @@ CENTRAL = f"northwind-kentik-{ACCOUNT}-eu-west-1-an"
 def app_with_inventory(tmp_path: Path) -> FlowlogsApp:
     app = make_app(tmp_path, start_step="buckets")
     assert app.session is not None
-    app.state.inventory = scan(app.session)
+    app.state.inventory = seeded_inventory(app.session)
     return app
 
 
@@ -44,11 +43,17 @@ def screen_of(app: FlowlogsApp) -> BucketStrategyScreen:
     return screen
 
 
-async def type_name(pilot: Pilot[Any], name: str) -> None:
-    """From the strategy radio set (initial focus): Tab to the name, replace it with `name`."""
+async def type_name(pilot: Pilot[Any], name: str, *, paste: bool = False) -> None:
+    """From the strategy radio set (initial focus): Tab to the name, replace it with `name`, typed key by
+    key or, with `paste`, pasted at once (each key re-validates the name for every region)."""
     await pilot.press("tab")
-    assert isinstance(pilot.app.focused, Input) and pilot.app.focused.id == "bucket"
-    await pilot.press("ctrl+a", "ctrl+k", *name)  # home, delete to the end, type
+    field = pilot.app.focused
+    assert isinstance(field, Input) and field.id == "bucket"
+    await pilot.press("ctrl+a", "ctrl+k")  # home, delete to the end
+    if paste:
+        field.insert_text_at_cursor(name)
+    else:
+        await pilot.press(*name)
     await pilot.pause()
 
 
@@ -178,7 +183,7 @@ async def test_regional_buckets_planned_and_applied(seeded: SeedSummary, tmp_pat
         await pilot.pause()
         assert screen.strategy == "regional"
         assert screen.query_one("#region-row").display is False  # no central region to choose
-        await type_name(pilot, "northwind-kentik-{region}")
+        await type_name(pilot, "northwind-kentik-{region}", paste=True)
         await untick_account_regional(pilot)  # global names from the typed template
         assert screen.query_one("#bucket", Input).value == "northwind-kentik-{region}"  # never rewritten
         await pilot.press("ctrl+r")  # the preview key works from anywhere
@@ -217,7 +222,7 @@ async def test_invalid_name_refused_and_kms_key_picker(seeded: SeedSummary, tmp_
 
         # A template is checked for every region it expands to: only long region names break 63 chars.
         await pilot.press("shift+tab", "right", "enter")  # Regional buckets
-        await type_name(pilot, "n" * 49 + "-{region}")  # 64 characters with ap-southeast-2
+        await type_name(pilot, "n" * 49 + "-{region}", paste=True)  # 64 characters with ap-southeast-2
         await untick_account_regional(pilot)
         problems = str(screen.query_one("#name-problems", Static).render())
         assert "Length rule" in problems and "ap-southeast-2" in problems and "us-east-1" not in problems
@@ -227,7 +232,7 @@ async def test_invalid_name_refused_and_kms_key_picker(seeded: SeedSummary, tmp_
 
         # SSE-KMS: the picker lists the customer-managed keys of the bucket's region (loaded in a worker).
         await pilot.press("shift+tab", "shift+tab", "left", "enter")  # back to Central bucket
-        await type_name(pilot, "northwind-kentik-secure")
+        await type_name(pilot, "northwind-kentik-secure", paste=True)
         await pilot.press("tab", "tab")  # past the (unticked) namespace to the region
         select = screen.query_one("#region", Select)
         await pick_region(pilot, select, "eu-central-1")
@@ -344,9 +349,7 @@ async def test_without_inventory_offers_discovery(moto: None, tmp_path: Path) ->
 
 
 async def settle(pilot: Pilot[Any]) -> None:
-    await idle(pilot)
-    for box in pilot.app.screen.query(Input):
-        box.cursor_blink = False  # a blinking cursor would make the picture depend on timing
+    await idle(pilot)  # cursors do not blink in tests (conftest's no_blink)
     await pilot.pause()
 
 

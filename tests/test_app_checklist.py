@@ -19,13 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from app_fixtures import make_app
+from app_fixtures import make_app, seeded_inventory
 from textual.widgets import Checkbox, DataTable, Input, RadioButton, Static
 
 from aws.assess import assess_firewall, assess_vpc
-from aws.buckets import BucketChoice, plan_buckets
-from aws.discovery import scan
-from aws.flowlog_format import REQUIRED_FIELDS, REQUIRED_LOG_FORMAT, V2_FIELDS, parse_log_format
 from aws.inventory import (
     CallerIdentity,
     Firewall,
@@ -35,12 +32,18 @@ from aws.inventory import (
     RegionStatus,
     Vpc,
 )
-from aws.plan import Plan, apply_plan
-from aws.planner import LogChoices, bucket_for_region, resources_by_region
+from aws.logs.format import REQUIRED_FIELDS, REQUIRED_LOG_FORMAT, V2_FIELDS, parse_log_format
+from aws.plans.build import bucket_for_region, build_plan, resources_by_region
+from aws.plans.change import Plan, apply_plan
+from aws.plans.choices import LogChoices
+from aws.s3.setup import plan_buckets
+from aws.s3.strategy import BucketChoice
 from aws.sandbox.seed import SeedSummary
-from screens.checklist import ChecklistScreen, OptionsDialog, checklist_plan
+from screens.checklist import ChecklistScreen
+from screens.checklist_options import OptionsDialog
 from screens.checklist_table import ChecklistRow, ChecklistTable
 from tui.app import FlowlogsApp
+from tui.cli import main
 from tui.plan_view import ChangeDone, PlanReview
 
 ACCOUNT = "123456789012"
@@ -236,7 +239,7 @@ async def test_options_dialog_validates_and_changes_actions(moto: None, tmp_path
 def seeded_state(app: FlowlogsApp, *, create_bucket: bool = True) -> None:
     """Scan, choose a central bucket in us-east-1 for every region, and set it up with the bucket engine."""
     assert app.session is not None
-    inventory = scan(app.session)
+    inventory = seeded_inventory(app.session)
     choice = BucketChoice(
         strategy="central",
         bucket=BUCKET,
@@ -424,14 +427,15 @@ def test_snapshots_applying(seeded: SeedSummary, tmp_path: Path, snap_compare: A
     needing = [
         (r.name, v) for r in inventory.scanned_regions for v in r.vpcs if v.verdict.value != "compliant"
     ]
-    build = checklist_plan(
-        first.session,
-        inventory,
-        first.state.bucket_choice,
-        first.state.log_choices,
-        vpcs=[v.vpc_id for _, v in needing],
-        firewalls=[(r.name, fw.name) for r in inventory.scanned_regions for fw in r.firewalls],
+    selection = first.state.log_choices.model_copy(
+        update={
+            "selected": [v.vpc_id for _, v in needing],
+            "firewall_selected": [
+                f"{r.name}/{fw.name}" for r in inventory.scanned_regions for fw in r.firewalls
+            ],
+        }
     )
+    build = build_plan(first.session, inventory, first.state.bucket_choice, selection)
     plan = build.plan
     assert len(plan.changes) > 5
     done = apply_plan(Plan(account=ACCOUNT, changes=plan.changes[:3]), first.session)
@@ -590,5 +594,41 @@ def test_unselected_sources_still_give_their_bucket_to_the_read_set(moto: None) 
     inventory = small_inventory()
     choice = BucketChoice(strategy="regional", bucket="kentik-{region}", regions=["eu-west-1", "us-east-1"])
     session = AwsSession(SessionOptions(region="us-east-1"))
-    build = checklist_plan(session, inventory, choice, LogChoices(), vpcs=[], firewalls=[])
+    build = build_plan(session, inventory, choice, LogChoices(selected=[], firewall_selected=[]))
     assert [loc.path for loc in build.read_set.existing] == ["old-logs"]
+
+
+def _changes(plan: Plan) -> list[tuple[str, str, dict[str, Any], list[str]]]:
+    return [(c.kind, c.target, c.params, c.depends_on) for c in plan.changes]
+
+
+async def test_checklist_plans_what_the_cli_plans_for_the_same_choices(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    """One planner: every row selected in the checklist gives the changes `flowlogs plan` gives."""
+    app = make_app(tmp_path, start_step="checklist")
+    seeded_state(app, create_bucket=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_idle(pilot)
+        await pilot.press("a", "ctrl+r")
+        await wait_idle(pilot)
+        review = app.screen
+        assert isinstance(review, PlanReview)
+    path = tmp_path / "cli-plan.json"
+    assert (
+        main(
+            [
+                "plan",
+                "--strategy",
+                "central",
+                "--bucket",
+                BUCKET,
+                "--bucket-region",
+                "us-east-1",
+                "-o",
+                str(path),
+            ]
+        )
+        == 0
+    )
+    assert _changes(review.plan) == _changes(Plan.from_json(path.read_text()))

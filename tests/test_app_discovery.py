@@ -180,6 +180,13 @@ def _scanning_snapshot(tmp_path: Path, snap_compare, size: tuple[int, int]) -> b
     app = make_app(tmp_path)
     release = threading.Event()
     hold_region(app, "us-west-2", release)
+    shutdown = app._shutdown
+
+    async def release_then_shutdown() -> None:  # the picture is taken: let the held region finish now
+        release.set()
+        await shutdown()
+
+    app._shutdown = release_then_shutdown  # type: ignore[method-assign]
 
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
         screen = pilot.app.screen

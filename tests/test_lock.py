@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from aws.lock import LockHeld, account_lock, lock_path
-from aws.plan import Change, Plan
+from aws.plans.change import Change, Plan
 from tui.cli import main
 from tui.config import state_dir
 
