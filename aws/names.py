@@ -9,7 +9,8 @@
   `REGION_PATTERN` is that shape for embedding in other patterns.
 * Log prefixes: `check_log_prefix` refuses what AWS refuses (or what makes odd keys); `flowlog_prefix`
   and `firewall_prefix` give the form each API takes; `log_folder` the form S3 keys use
-  (`folder/AWSLogs/...`), for comparing prefixes already set in AWS.
+  (`folder/AWSLogs/...`), for comparing prefixes already set in AWS; `delivery_folder` that form checked,
+  for the bucket policy and lifecycle rules.
 """
 
 from __future__ import annotations
@@ -183,6 +184,21 @@ def validate_template(template: str, regions: Iterable[str], *, account: str = "
     return out
 
 
+_EXISTING_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def existing_bucket_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a bucket that already exists, or None. Looser than `validate_bucket_name`
+    (the rules for a name to create): buckets made before a rule existed (an `xn--` or `-s3alias` name, a
+    name ending in `-an`) exist and Kentik may read them, so only the shape every bucket name has counts."""
+    if not _EXISTING_BUCKET.match(name) or ".." in name:
+        return (
+            f"{name!r} is not an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens, "
+            "beginning and ending with a letter or digit, no two dots in a row."
+        )
+    return None
+
+
 # -- ARNs ------------------------------------------------------------------------------------------
 
 KMS_KEY_ARN = re.compile(
@@ -259,3 +275,18 @@ def log_folder(prefix: str) -> str:
     """The folder a prefix names in S3 keys (`folder/AWSLogs/...`): no '/' at either end; '' for none.
     Not a check: prefixes AWS already holds are compared in this form."""
     return prefix.strip().strip("/")
+
+
+def delivery_folder(prefix: str) -> str:
+    """The folder log delivery writes under for a prefix (`folder/AWSLogs/...`), as bucket policies and
+    lifecycle rules name it: `log_folder`, refused (ValidationFailed) when it holds an `AWSLogs` or an
+    empty folder, which AWS refuses as a log prefix, so a plan file cannot smuggle one into a policy."""
+    folder = log_folder(prefix)
+    if "AWSLogs" in folder.split("/"):
+        raise ValidationFailed(
+            f"The log prefix {prefix!r} is not allowed: AWS adds 'AWSLogs/' itself and refuses a prefix "
+            "that holds it."
+        )
+    if "//" in folder:
+        raise ValidationFailed(f"The log prefix {prefix!r} contains an empty folder ('//').")
+    return folder

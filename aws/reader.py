@@ -23,6 +23,7 @@ from aws.coverage import bucket_kms_key
 from aws.errors import ValidationFailed
 from aws.iam.documents import load_inline, load_managed
 from aws.iam.eval import Access, Decision, Statement, action_matches, evaluate
+from aws.names import s3_arn
 from aws.permissions import declare
 from aws.session import AwsSession
 
@@ -208,8 +209,8 @@ class RoleReaderCheck:
         if not doc["Statement"]:
             return ReaderVerdict(ok=False, reasons=[f"role {role_name(self.role_arn)} has no policy"])
         accesses = [
-            Access("s3:GetObject", f"arn:{self.partition}:s3:::{bucket}/{key}"),
-            Access("s3:ListBucket", f"arn:{self.partition}:s3:::{bucket}"),
+            Access("s3:GetObject", s3_arn(bucket, key, partition=self.partition)),
+            Access("s3:ListBucket", s3_arn(bucket, partition=self.partition)),
         ]
         kms_key = self.kms_key(bucket, region or self.session.home_region, account)
         if kms_key:

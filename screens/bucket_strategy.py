@@ -646,7 +646,6 @@ class BucketStrategyScreen(WizardScreen):
         self.post_message(PreviewReady(choice, setup, plan))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        super().on_worker_state_changed(event)
         if event.worker.group != "bucket-plan":
             return
         if event.state in (WorkerState.ERROR, WorkerState.CANCELLED):

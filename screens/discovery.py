@@ -153,7 +153,6 @@ class DiscoveryScreen(WizardScreen):
             self.post_message(ScanFinished(inventory, generation))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        super().on_worker_state_changed(event)  # the error itself goes to the app's one error display
         if event.worker.group == "scan" and event.state == WorkerState.ERROR:
             self.scanning = False
             self.query_one("#progress", ProgressBar).update(total=1, progress=0)

@@ -278,8 +278,7 @@ class PolicyDiffScreen(WizardScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="policy")
     def compute(self, source: PolicySource, need: Requirements) -> None:
-        session = self.flow_app.session
-        assert session is not None
+        session = self.flow_app.require_session()
         try:
             proposal = prepare(
                 session,
@@ -412,8 +411,7 @@ class PolicyDiffScreen(WizardScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="policy")
     def compute_nested(self, given: NestedInput, need: Requirements) -> None:
-        session = self.flow_app.session
-        assert session is not None
+        session = self.flow_app.require_session()
         try:
             out = nested_proposals(session, given, need)
         except Exception as err:

@@ -127,7 +127,6 @@ class VerifyScreen(WizardScreen):
         self.warnings: list[str] = []
         self.message = ""
         self.typed = False  # the user typed the buckets: keep them
-        self.generation = 0  # one per watch: results of an earlier watch are dropped
         self._timer: Timer | None = None
 
     # the injectable clock
@@ -248,7 +247,7 @@ class VerifyScreen(WizardScreen):
         if self.flow_app.session is None:
             self.flow_app.show_no_session()
             return
-        self.generation += 1
+        self.next_generation()  # one per watch: results of an earlier watch are dropped
         self.watcher = None
         self.statuses.clear()
         self.order = []
@@ -289,9 +288,8 @@ class VerifyScreen(WizardScreen):
         kms_keys: dict[str, str] | None = None,
     ) -> None:
         """One poll; the first one of a watch also finds the sources and builds the watcher."""
-        session = self.flow_app.session
         try:
-            assert session is not None
+            session = self.flow_app.require_session()
             now = self.now()
             if watcher is None:
                 warnings: list[str] = []
@@ -311,7 +309,7 @@ class VerifyScreen(WizardScreen):
             raise
 
     def on_sources_found(self, message: SourcesFound) -> None:
-        if message.generation != self.generation:
+        if self.stale(message.generation):
             return
         self.reader_note = message.reader
         self.warnings = message.warnings
@@ -326,7 +324,7 @@ class VerifyScreen(WizardScreen):
     def on_polled(self, message: Polled) -> None:
         self.polling = False
         self.remaining = self.INTERVAL
-        if message.generation != self.generation:  # the buckets changed while it ran
+        if self.stale(message.generation):  # the buckets changed while it ran
             self.action_poll_now()
             return
         self.watcher = message.watcher
@@ -342,7 +340,7 @@ class VerifyScreen(WizardScreen):
     def on_poll_failed(self, message: PollFailed) -> None:
         self.polling = False
         self.remaining = self.INTERVAL
-        if message.generation != self.generation:
+        if self.stale(message.generation):
             self.action_poll_now()
             return
         if self.watcher is None:

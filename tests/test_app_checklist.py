@@ -194,7 +194,12 @@ async def test_no_bucket_is_read_only(moto: None, tmp_path: Path) -> None:
         await pilot.press("ctrl+r")
         await wait_idle(pilot)
         assert app.screen is screen and screen.plan is None  # no review without a bucket
-        assert any("Choose the bucket first" in n.message for n in app._notifications)
+        assert [(n.title, n.message) for n in app._notifications] == [
+            (
+                "No bucket",
+                "Choose the bucket first (ctrl+b): the flow logs and firewall logs need a destination.",
+            )
+        ]
 
 
 async def test_options_dialog_validates_and_changes_actions(moto: None, tmp_path: Path) -> None:
@@ -437,7 +442,7 @@ def test_snapshots_applying(seeded: SeedSummary, tmp_path: Path, snap_compare: A
     )
     build = build_plan(first.session, inventory, first.state.bucket_choice, selection)
     plan = build.plan
-    assert len(plan.changes) > 5
+    assert len(plan.changes) == 21  # the seeded account's flow log and firewall changes
     done = apply_plan(Plan(account=ACCOUNT, changes=plan.changes[:3]), first.session)
     assert done.ok
 

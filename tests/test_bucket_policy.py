@@ -365,3 +365,9 @@ def test_key_policy_without_deny_blocks_nothing() -> None:
         ]
     }
     assert bp.key_delivery_denial(policy, key, BUCKET, ACCOUNT, "us-east-1", "aws") is None
+
+
+@pytest.mark.parametrize("prefix", ["AWSLogs", "x/AWSLogs/", "a//b"])
+def test_delivery_statements_refuse_a_prefix_aws_refuses(prefix: str) -> None:
+    with pytest.raises(ValidationFailed):
+        bp.bucket_log_delivery_statements(BUCKET, ACCOUNT, prefixes=[prefix])

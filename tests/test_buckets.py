@@ -1010,3 +1010,8 @@ def test_key_refusing_describe_key_is_listed_unusable_with_the_reason(
     [key] = list_customer_managed_keys(session, "eu-west-1")
     assert key.arn == arn and not key.usable
     assert "DescribeKey was refused (AccessDeniedException)" in key.problem
+
+
+def test_lifecycle_rules_refuse_a_prefix_aws_refuses() -> None:
+    with pytest.raises(ValidationFailed, match="AWSLogs"):
+        lifecycle_rules(30, ["AWSLogs/x"])

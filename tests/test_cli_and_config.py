@@ -49,6 +49,18 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         assert command in out
 
 
+def test_plan_with_an_empty_include_list_is_a_usage_error(
+    seeded: SeedSummary, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["plan", "--strategy", "central", "--bucket", "kentik-x", "--regions", "us-east-1", "--include", ","]
+    )
+    assert (code, capsys.readouterr().err.strip()) == (
+        2,
+        "flowlogs plan: --include names no ids: give VPC, subnet, ENI or transit gateway ids, or leave it out",
+    )
+
+
 def test_plan_with_bad_bucket_name_exits_2_and_creates_nothing(
     seeded: SeedSummary, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -56,7 +68,7 @@ def test_plan_with_bad_bucket_name_exits_2_and_creates_nothing(
     code = main(["plan", "--strategy", "central", "--bucket", "Bad_Name..x", "--regions", "us-east-1"])
     assert code == 2
     err = capsys.readouterr().err
-    assert "Character rule" in err or "Adjacent-dots rule" in err
+    assert "Character rule" in err and "Adjacent-dots rule" in err  # both broken rules, named
     assert {b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]} == before
 
 

@@ -7,6 +7,8 @@ import pytest
 from aws.errors import ValidationFailed
 from aws.names import (
     check_log_prefix,
+    delivery_folder,
+    existing_bucket_name_problem,
     firewall_prefix,
     flowlog_prefix,
     kms_key_arn,
@@ -103,3 +105,27 @@ def test_kms_key_arn_from_an_id_or_an_arn() -> None:
         "arn:aws:kms:us-east-1:111122223333:key/k-1"
     )
     assert kms_key_arn(KEY, region="us-east-1", account="999999999999") == KEY
+
+
+@pytest.mark.parametrize(("prefix", "expected"), [("fw", "fw"), ("/fw/", "fw"), ("a/b/", "a/b"), ("", "")])
+def test_delivery_folder_of_a_prefix(prefix: str, expected: str) -> None:
+    assert delivery_folder(prefix) == expected
+
+
+@pytest.mark.parametrize("prefix", ["AWSLogs", "AWSLogs/x", "/AWSLogs/", "x/AWSLogs/", "a//b"])
+def test_delivery_folder_refuses_what_aws_refuses(prefix: str) -> None:
+    with pytest.raises(ValidationFailed):
+        delivery_folder(prefix)
+
+
+@pytest.mark.parametrize("name", ["acme-flow-logs-an", "xn--legacy-logs", "old-logs-s3alias", "a.b-c"])
+def test_existing_bucket_names_made_before_todays_rules_pass(name: str) -> None:
+    assert existing_bucket_name_problem(name) is None
+
+
+@pytest.mark.parametrize("name", ["Bad_Name", "a..b", "-x-", "ab"])
+def test_existing_bucket_name_needs_the_shape_of_one(name: str) -> None:
+    assert existing_bucket_name_problem(name) == (
+        f"{name!r} is not an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens, "
+        "beginning and ending with a letter or digit, no two dots in a row."
+    )

@@ -123,7 +123,10 @@ def test_tgw_with_too_few_transit_gateway_fields_needs_change(session: AwsSessio
     inventory = scan(session, include=[REGION])
     [found] = resource_targets(session, inventory, LogChoices(resources="tgw"), [REGION])
     assert found.target.verdict == "needs-change"
-    assert any("transit gateway fields" in r for r in found.target.reasons)
+    [reason] = found.target.reasons
+    assert reason.split(": ", 1)[1].startswith(
+        "custom format: missing 32 of 36 transit gateway fields: resource-type,"
+    )
 
 
 def test_tgw_default_format_is_judged_by_the_transit_gateway_field_set(session: AwsSession) -> None:
@@ -160,3 +163,45 @@ def test_cli_plan_tgw_end_to_end(
     assert json.loads(capsys.readouterr().out)["plan"]["changes"] == []
     assert main([*args[:-3], "--include", "tgw-0000000000000000f"]) == 2
     assert "transit gateways given with --include" in capsys.readouterr().err
+
+
+def test_selected_vpc_whose_region_has_no_bucket_is_named_in_a_warning(session: AwsSession) -> None:
+    ids = _account()
+    west = boto3.client("ec2", region_name="us-west-2").create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    inventory = scan(session, include=[REGION, "us-west-2"])
+    choices = LogChoices(selected=[ids["vpc"], west], firewalls=False)
+    build = build_plan(session, inventory, _bucket(), choices)
+    assert [w for w in build.warnings if w.startswith("Not in this plan")] == [
+        f"Not in this plan, their region has no bucket in the chosen strategy: {west}"
+    ]
+
+
+def test_selected_subnet_outside_the_bucket_regions_is_named_in_a_warning(session: AwsSession) -> None:
+    ids = _account()
+    choices = LogChoices(
+        resources="subnet", selected=[ids["subnet"], "subnet-0123456789abcdef0"], firewalls=False
+    )
+    build = build_plan(session, scan(session, include=[REGION]), _bucket(), choices)
+    assert [w for w in build.warnings if w.startswith("Not in this plan")] == [
+        "Not in this plan, no subnet with these ids in the regions the chosen strategy has a bucket for: "
+        "subnet-0123456789abcdef0"
+    ]
+
+
+def test_only_the_selected_resources_get_changes(session: AwsSession) -> None:
+    ids = _account()
+    other = boto3.client("ec2", region_name=REGION).create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+    choices = LogChoices(selected=[ids["vpc"]], firewalls=False)
+    build = build_plan(session, scan(session, include=[REGION]), _bucket(), choices)
+    creates = [c for c in build.plan.changes if c.kind == "ec2.create-flow-logs"]
+    assert [c.params["ResourceIds"] for c in creates] == [[ids["vpc"]]] and other not in str(
+        build.plan.changes
+    )
+
+
+def test_an_empty_include_list_plans_no_flow_log(session: AwsSession) -> None:
+    _account()
+    build = build_plan(
+        session, scan(session, include=[REGION]), _bucket(), LogChoices(include=[], firewalls=False)
+    )
+    assert [c.kind for c in build.plan.changes if c.kind == "ec2.create-flow-logs"] == []

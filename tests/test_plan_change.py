@@ -129,7 +129,10 @@ def test_failed_change_is_reported_with_the_aws_error(session: AwsSession, vpcs:
     plan = Plan(changes=[tag_change("vpc-0000000000000dead", "k"), tag_change(vpcs[0], "k")])
     failed = apply_plan(plan, session).failed
     assert failed is not None and failed.change_id == "tag:vpc-0000000000000dead:k"
-    assert "vpc-0000000000000dead" in failed.detail or "InvalidVpcID" in failed.detail
+    assert (
+        failed.detail
+        == "CreateTags failed (InvalidVpcID.NotFound): VpcID vpc-0000000000000dead does not exist."
+    )
 
 
 def failing_chain(vpcs: list[str]) -> Plan:

@@ -358,7 +358,12 @@ def test_altered_iam_document_refuses_the_plan_before_any_change(
 ) -> None:
     assert apply_file(tmp_path, tampered(made, grant_everything)) == 2
     assert "not the one this plan previewed" in capsys.readouterr().out
-    assert reads_only(requests) and requests.ops["GetPolicyVersion"] > 0
+    assert requests.ops == {
+        "DescribeLoggingConfiguration": 1,
+        "GetCallerIdentity": 1,
+        "GetPolicy": 1,
+        "GetPolicyVersion": 1,
+    }
 
 
 def test_policy_changed_since_the_plan_refuses_the_plan_before_any_change(

@@ -90,7 +90,10 @@ async def test_apply_while_another_apply_holds_the_account_shows_the_holder(
             await pilot.pause()
             await app.workers.wait_for_complete()
             await pilot.pause()
-        assert any(f"process {os.getpid()}" in n.message for n in app._notifications)
+        [(title, message)] = [(n.title, n.message) for n in app._notifications]
+        assert title == "LockHeld (run_apply)" and message.startswith(
+            f"Another apply against account 123456789012 is running: process {os.getpid()}, started "
+        )
 
 
 async def test_apply_refused_by_the_lock_changes_nothing(seeded: SeedSummary, tmp_path: Path) -> None:

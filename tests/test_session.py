@@ -379,3 +379,22 @@ def test_access_denied_without_action_in_message_uses_operation(session: AwsSess
 def test_no_credentials_error_maps() -> None:
     assert isinstance(explain(NoCredentialsError()), CredentialsError)
     assert isinstance(explain(ProfileNotFound(profile="x")), CredentialsError)
+
+
+def test_clients_of_one_session_share_their_class_across_regions(moto: None) -> None:
+    session = AwsSession(SessionOptions(region="us-east-1"))
+    east, west = session.client("ec2", "us-east-1"), session.client("ec2", "eu-west-1")
+    assert (east is west, type(east) is type(west)) == (False, True)
+
+
+def test_another_session_builds_its_own_client_class(moto: None) -> None:
+    one = AwsSession(SessionOptions(region="us-east-1")).client("ec2")
+    other = AwsSession(SessionOptions(region="us-east-1")).client("ec2")
+    assert type(one) is not type(other)
+
+
+def test_a_client_with_a_shared_class_calls_its_own_region(moto: None) -> None:
+    session = AwsSession(SessionOptions(region="us-east-1"))
+    session.client("ec2", "us-east-1")
+    west = session.client("ec2", "eu-west-1")
+    assert {z["RegionName"] for z in west.describe_availability_zones()["AvailabilityZones"]} == {"eu-west-1"}

@@ -95,8 +95,7 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="identity")
     def load_identity(self) -> None:
-        assert self.session is not None
-        self.post_message(IdentityLoaded(self.session.identity()))
+        self.post_message(IdentityLoaded(self.require_session().identity()))
 
     def on_identity_loaded(self, message: IdentityLoaded) -> None:
         self.identity = message.identity

@@ -224,7 +224,7 @@ def main(argv: Sequence[str] | None = None, *, session_factory: SessionFactory =
         if args.command is None:
             from tui.factory import run_app
 
-            return run_app(settings, demo=bool(args.demo))
+            return run_app(settings, demo=bool(args.demo), session_factory=session_factory)
         ctx = CliContext(args=args, settings=settings, session_factory=session_factory)
         try:
             return int(modules[args.command].run(ctx))

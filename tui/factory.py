@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from aws.audit import AuditLog
 from aws.session import AwsSession, SessionOptions
-from tui.config import Settings, demo_endpoint
+from tui.config import SessionFactory, Settings, demo_endpoint
 
 if TYPE_CHECKING:
     from tui.app import FlowlogsApp
@@ -35,18 +35,20 @@ def create_app(
     settings: Settings,
     *,
     session: AwsSession | None = None,
+    session_factory: SessionFactory = make_session,
     demo: bool = False,
     start_step: str | None = None,
 ) -> FlowlogsApp:
-    """Build the TUI. `session` is made from settings when not given (tests pass one on moto)."""
+    """Build the TUI. `session` is made by `session_factory` from settings when not given (tests pass one
+    on moto); the app makes later sessions (a profile switch) with the same factory."""
     from tui.app import FlowlogsApp  # Textual loads only when an app is made: headless commands never do
 
     return FlowlogsApp(
-        settings, session_factory=make_session, session=session, demo=demo, start_step=start_step
+        settings, session_factory=session_factory, session=session, demo=demo, start_step=start_step
     )
 
 
-def run_app(settings: Settings, *, demo: bool = False) -> int:
-    app = create_app(settings, demo=demo)
+def run_app(settings: Settings, *, demo: bool = False, session_factory: SessionFactory = make_session) -> int:
+    app = create_app(settings, demo=demo, session_factory=session_factory)
     app.run()
     return app.return_code or 0

@@ -27,6 +27,7 @@ from aws.lock import account_lock
 from aws.plans.change import ApplyReport, Change, ChangeResult, Plan, apply_plan
 from tui.config import state_dir
 from tui.dialogs import Confirm
+from tui.workers import RoutesWorkerErrors
 
 if TYPE_CHECKING:
     from aws.session import AwsSession
@@ -73,7 +74,7 @@ def outputs_text(result: ChangeResult) -> str:
     return "\n".join(lines)
 
 
-class PlanReview(Screen[ApplyReport | None]):
+class PlanReview(RoutesWorkerErrors, Screen[ApplyReport | None]):
     BINDINGS = [
         Binding("a", "apply", "Apply", id="plan.apply"),
         Binding("escape", "close", "Back", id="plan.close"),
@@ -214,8 +215,7 @@ class PlanReview(Screen[ApplyReport | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="apply")
     def run_apply(self, allow_destructive: bool) -> None:
-        session = self.apply_session or self.flow_app.session
-        assert session is not None
+        session = self.apply_session or self.flow_app.require_session()
 
         def progress(change: Change, result: ChangeResult) -> None:
             self.post_message(ChangeDone(change, result))
@@ -269,9 +269,8 @@ class PlanReview(Screen[ApplyReport | None]):
             )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR and event.worker.error is not None:
+        if event.state == WorkerState.ERROR:  # shown by RoutesWorkerErrors; here the screen only unlocks
             self.running = False
-            self.flow_app.show_error(event.worker.error, context="apply")
 
     def _set_status(self, change_id: str, status: str) -> None:
         table = self.query_one("#changes", DataTable)

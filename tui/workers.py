@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 
 
 class RoutesWorkerErrors:
-    """Mixin for a Textual App or Screen. Subclasses that also react to a failure (reset a spinner, say)
-    call `super().on_worker_state_changed(event)` first."""
+    """Mixin for a Textual App or Screen. A subclass that also reacts to a failure (resets a spinner, say)
+    defines its own `on_worker_state_changed` WITHOUT calling super(): Textual runs the handler of every
+    class in the MRO, so this one runs anyway (calling super() would show the error twice)."""
 
     app: App[Any]
 

@@ -42,6 +42,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from aws.iam.eval import PatternSet, glob_match, intersects
+from aws.names import s3_arn
 
 DELIVERY_SERVICE = "delivery.logs.amazonaws.com"
 
@@ -96,7 +97,7 @@ def delivery_context(
     if action.lower().startswith("kms:"):
         ctx["kms:ViaService"] = f"s3.{region}.amazonaws.com"
         if bucket:
-            ctx["kms:EncryptionContext:aws:s3:arn"] = f"arn:{partition}:s3:::{bucket}"
+            ctx["kms:EncryptionContext:aws:s3:arn"] = s3_arn(bucket, partition=partition)
     return ctx
 
 

@@ -23,7 +23,7 @@ from pydantic import Field
 
 from aws.errors import ValidationFailed
 from aws.iam.eval import Access
-from aws.names import parse_kms_key_arn, s3_arn, validate_bucket_name
+from aws.names import existing_bucket_name_problem, parse_kms_key_arn, s3_arn
 from aws.plans.change import Params
 
 READ_SID = "KentikFlowLogsRead"
@@ -74,8 +74,9 @@ class Requirements:
         if not self.buckets and not self.existing:
             raise ValidationFailed("Name at least one log bucket.")
         for bucket in [*self.buckets, *(b for b, _ in self.existing)]:
-            if validate_bucket_name(bucket):
-                raise ValidationFailed(f"{bucket!r} is not a valid S3 bucket name.")
+            problem = existing_bucket_name_problem(bucket)  # read only: names made before today's rules pass
+            if problem:
+                raise ValidationFailed(problem)
         for key in self.kms_keys:
             if parse_kms_key_arn(key) is None:
                 raise ValidationFailed(

@@ -36,7 +36,7 @@ from aws.logs.flowlogs import (
 )
 from aws.logs.format import REQUIRED_FIELDS, log_format, parse_log_format
 from aws.logs.tgw_format import TGW_REQUIRED_FIELDS, tgw_log_format
-from aws.names import check_log_prefix, validate_bucket_name
+from aws.names import check_log_prefix, parse_s3_arn, validate_bucket_name
 from aws.permissions import declare
 from aws.plans.change import Change, Executor, Params, Plan, StaleChange
 from aws.s3.state import require_owned
@@ -359,10 +359,10 @@ class CreateFlowLogsExecutor(Executor):
 
 
 def _destination_problems(destination: str, plan: Plan) -> list[str]:
-    head = f"arn:{plan.partition}:s3:::"
-    if not destination.startswith(head):
+    where = parse_s3_arn(destination) if destination.startswith(f"arn:{plan.partition}:s3:::") else None
+    if where is None:
         return [f"its LogDestination {destination!r} is not an S3 bucket ARN of partition {plan.partition}"]
-    bucket, _, prefix = destination.removeprefix(head).partition("/")
+    bucket, prefix = where
     return log_destination_problems(bucket, prefix, plan, example="vpc-flow-logs")
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from aws.coverage import bucket_region
 from aws.errors import error_code, explain
 from aws.logs import keys
 from aws.logs.content import ContentCheck, check_content
@@ -203,10 +204,7 @@ class Watcher:
             if bucket in self._bucket_regions:
                 continue
             try:
-                loc = self.session.client("s3").get_bucket_location(Bucket=bucket).get("LocationConstraint")
-                self._bucket_regions[bucket] = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(
-                    loc, loc
-                )
+                self._bucket_regions[bucket] = bucket_region(self.session, bucket)
             except (ClientError, BotoCoreError):
                 self._bucket_regions[bucket] = self.session.home_region  # botocore redirects if wrong
 

@@ -192,7 +192,10 @@ def _unplanned(ids: set[str], inventory: Inventory, logs: LogChoices, buckets: d
     out = [NOT_PLANNED + ", ".join(outside)] if outside else []
     if missing:
         noun = RESOURCE_NOUN[logs.resources]
-        out.append(f"Not in this plan, no {noun} with these ids in the bucket regions: {', '.join(missing)}")
+        out.append(
+            f"Not in this plan, no {noun} with these ids in the regions the chosen strategy has a bucket "
+            f"for: {', '.join(missing)}"
+        )
     return out
 
 

@@ -1,8 +1,12 @@
 """Reading a plan file: a file is hostile until it has been validated whole.
 
 `read_plan(text)` answers a file that is not a plan (empty, cut off, `{}`, the output of `flowlogs scan`
-or an apply report) with a plain sentence, reads format 1 (made by earlier versions) by upgrading it to
-format 2, checks the schema and then every rule of `aws.plans.change.validate_plan`. Nothing here calls AWS.
+or an apply report) with a plain sentence, reads formats 1 and 2 (made by earlier versions) by upgrading
+them to format 3, checks the schema and then every rule of `aws.plans.change.validate_plan`. Nothing here
+calls AWS.
+
+Format 3 writes an include list of the log choices (`settings.logs.include`, `firewall_include`) as None
+for "all" and [] for "none"; formats 1 and 2 wrote [] for "all", so their [] becomes None.
 
 Format 2 adds to each change the account it runs in, its provider (AWS now; Kentik's API later) and the
 `basis` its document is derived from. Format 1 changes get the plan's account; their basis is read back
@@ -89,7 +93,7 @@ def upgrade_include_lists(data: dict[str, Any]) -> dict[str, Any]:
     """Formats 1 and 2 wrote an empty include list for "all"; from format 3 that is None ([] is none)."""
     settings = data.get("settings")
     if not isinstance(settings, dict) or not isinstance(settings.get("logs"), dict):
-        return data
+        return {**data, "format": PLAN_FORMAT}
     logs = settings["logs"]
     logs = {**logs, **{k: None for k in ("include", "firewall_include") if logs.get(k) == []}}
     return {**data, "format": PLAN_FORMAT, "settings": {**settings, "logs": logs}}

@@ -26,7 +26,7 @@ from typing import Any
 
 from aws.errors import ValidationFailed
 from aws.iam.deny import delivery_context, delivery_denied_by
-from aws.names import log_folder, s3_arn
+from aws.names import delivery_folder, s3_arn
 
 POLICY_VERSION = "2012-10-17"
 LOG_DELIVERY_SERVICE = "delivery.logs.amazonaws.com"
@@ -64,7 +64,7 @@ def bucket_log_delivery_statements(
     bucket_arn = s3_arn(bucket, partition=partition)
     resources = [f"{bucket_arn}/AWSLogs/*"]
     for prefix in prefixes:
-        cleaned = log_folder(prefix)
+        cleaned = delivery_folder(prefix)
         arn = f"{bucket_arn}/{cleaned}/AWSLogs/*" if cleaned else f"{bucket_arn}/AWSLogs/*"
         if arn not in resources:
             resources.append(arn)
@@ -386,8 +386,8 @@ def delivery_denials(
     for region in sorted(set(regions)):
         context = delivery_context(account, region, partition=partition)
         for prefix in ["", *prefixes]:
-            folder = f"{log_folder(prefix)}/" if log_folder(prefix) else ""
-            resource = f"arn:{partition}:s3:::{bucket}/{folder}AWSLogs/{account}/*"
+            folder = f"{delivery_folder(prefix)}/" if delivery_folder(prefix) else ""
+            resource = s3_arn(bucket, f"{folder}AWSLogs/{account}/*", partition=partition)
             deny = delivery_denied_by(policy, "s3:PutObject", resource, context)
             if deny is not None and deny.label not in found:
                 found[deny.label] = (

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws.names import log_folder
+from aws.names import delivery_folder
 
 PUBLIC_ACCESS_BLOCK = {
     "BlockPublicAcls": True,
@@ -71,7 +71,7 @@ def lifecycle_rules(days: int, prefixes: Iterable[str] = ()) -> list[dict[str, A
     """Expire log files under `AWSLogs/` (and `PREFIX/AWSLogs/`) after `days` days."""
     rules = []
     for prefix in ["", *prefixes]:
-        cleaned = log_folder(prefix)
+        cleaned = delivery_folder(prefix)
         key_prefix = f"{cleaned}/AWSLogs/" if cleaned else "AWSLogs/"
         rule = {
             "ID": f"{LIFECYCLE_ID_PREFIX}{key_prefix}"[:255],

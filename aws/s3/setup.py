@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from aws.errors import ValidationFailed, explain
-from aws.names import ACCOUNT_REGIONAL, is_account_regional, log_folder, parse_kms_key_arn
+from aws.names import ACCOUNT_REGIONAL, delivery_folder, is_account_regional, parse_kms_key_arn
 from aws.permissions import declare
 from aws.plans.change import Change
 from aws.s3 import bucket_policy as bp
@@ -65,7 +65,7 @@ def plan_buckets(session: AwsSession, choice: BucketChoice, account: str) -> Buc
     for target in targets:
         if target.kms_key_arn:
             check_kms_key(session, target.kms_key_arn, target.region, account)
-    prefixes = [log_folder(p) for p in choice.prefixes]
+    prefixes = [delivery_folder(p) for p in choice.prefixes]
 
     def one(target: BucketTarget) -> BucketSetup:
         state = inspect_bucket(session, target.name, target.region, account)

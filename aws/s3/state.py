@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 from aws.errors import ValidationFailed, error_code, explain
 from aws.names import account_regional_parts
 from aws.permissions import declare
+from aws.regions import region_of_location
 from aws.s3 import bucket_policy as bp
 from aws.session import AwsSession
 
@@ -71,12 +72,6 @@ def read_if_exists(
     return response
 
 
-def _region_of_location(location: str | None) -> str:
-    if not location:
-        return "us-east-1"
-    return "eu-west-1" if location == "EU" else location
-
-
 def bucket_exists(session: AwsSession, name: str, region: str, account: str) -> bool:
     """True when `name` is this account's bucket in `region`; False when no such bucket exists.
 
@@ -107,7 +102,7 @@ def bucket_exists(session: AwsSession, name: str, region: str, account: str) -> 
         location = s3.get_bucket_location(Bucket=name, ExpectedBucketOwner=account).get("LocationConstraint")
     except ClientError as err:
         raise explain(err, service="s3") from err
-    actual = _region_of_location(location)
+    actual = region_of_location(location)
     if actual != region:
         raise ValidationFailed(
             f"Your bucket {name!r} already exists in {actual}, not in {region} as planned. A bucket cannot "

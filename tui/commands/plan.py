@@ -155,9 +155,14 @@ def choices_from_args(
         prefixes=[p for p in (args.prefix, args.firewall_prefix) if p],
         lifecycle_days=args.lifecycle_days,
     )
+    include = split(args.include) if args.include is not None else None
+    if include == []:  # `--include ""` would plan no flow log at all: say so instead
+        raise ValidationFailed(
+            "--include names no ids: give VPC, subnet, ENI or transit gateway ids, or leave it out"
+        )
     logs = LogChoices(
         resources=args.resources,
-        include=split(args.include) if args.include is not None else None,
+        include=include,
         exclude=split(args.exclude),
         prefix=args.prefix,
         extra_fields=extra,
