@@ -205,7 +205,9 @@ async def test_regional_buckets_planned_and_applied(seeded: SeedSummary, tmp_pat
         check_bucket(f"northwind-kentik-{region}", region)
 
 
-async def test_invalid_name_refused_and_kms_key_picker(seeded: SeedSummary, tmp_path: Path) -> None:
+async def test_invalid_name_is_refused_naming_each_rule_and_nothing_is_planned(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
     app = app_with_inventory(tmp_path)
     assert app.session is not None
     async with app.run_test(size=(80, 24)) as pilot:
@@ -220,8 +222,16 @@ async def test_invalid_name_refused_and_kms_key_picker(seeded: SeedSummary, tmp_
         assert "Not previewed" in str(screen.query_one("#status", Static).render())
         assert app.session.stats.mutating() == 0
 
-        # A template is checked for every region it expands to: only long region names break 63 chars.
-        await pilot.press("shift+tab", "right", "enter")  # Regional buckets
+
+async def test_a_template_is_checked_for_every_region_it_expands_to(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    """Only long region names break the 63-character limit: the problem names those regions."""
+    app = app_with_inventory(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        screen = screen_of(app)
+        await pilot.press("right", "enter")  # Regional buckets
         await type_name(pilot, "n" * 49 + "-{region}", paste=True)  # 64 characters with ap-southeast-2
         await untick_account_regional(pilot)
         problems = str(screen.query_one("#name-problems", Static).render())
@@ -230,18 +240,24 @@ async def test_invalid_name_refused_and_kms_key_picker(seeded: SeedSummary, tmp_
         await idle(pilot)
         assert app.screen is screen and app.state.bucket_choice is None
 
-        # SSE-KMS: the picker lists the customer-managed keys of the bucket's region (loaded in a worker).
-        await pilot.press("shift+tab", "shift+tab", "left", "enter")  # back to Central bucket
+
+async def test_sse_kms_picker_lists_the_regions_keys_and_the_plan_uses_the_one_picked(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    app = app_with_inventory(tmp_path)
+    assert app.session is not None
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        screen = screen_of(app)
         await type_name(pilot, "northwind-kentik-secure", paste=True)
-        await pilot.press("tab", "tab")  # past the (unticked) namespace to the region
-        select = screen.query_one("#region", Select)
-        await pick_region(pilot, select, "eu-central-1")
+        await untick_account_regional(pilot)
+        await pilot.press("tab")  # to the region
+        await pick_region(pilot, screen.query_one("#region", Select), "eu-central-1")
         await pilot.press("tab", "right", "enter")  # encryption: SSE-KMS
         await idle(pilot)
         assert screen.kms
         keys = screen.query_one("#kms-keys", SelectionList)
-        listed = [keys.get_option_at_index(i).value for i in range(keys.option_count)]
-        assert listed == [seeded.kms_key_arn]
+        assert [keys.get_option_at_index(i).value for i in range(keys.option_count)] == [seeded.kms_key_arn]
         assert "SSE-KMS needs" in str(screen.query_one("#kms-problems", Static).render())
         await pilot.press("tab")
         assert app.focused is keys
@@ -253,8 +269,7 @@ async def test_invalid_name_refused_and_kms_key_picker(seeded: SeedSummary, tmp_
         await idle(pilot)
         review = app.screen
         assert isinstance(review, PlanReview)
-        kinds = [c.kind for c in review.plan.changes]
-        assert "kms.put-key-policy" in kinds  # the seeded key does not let log delivery use it yet
+        assert "kms.put-key-policy" in [c.kind for c in review.plan.changes]  # the key refuses delivery yet
         encryption = next(c for c in review.plan.changes if c.kind == "s3.put-encryption")
         rule = encryption.params["ServerSideEncryptionConfiguration"]["Rules"][0]
         assert rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == seeded.kms_key_arn
