@@ -8,6 +8,7 @@ import http.client
 import json
 import socket
 import socketserver
+import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -132,12 +133,18 @@ class DroppingProxy(socketserver.ThreadingTCPServer):
         self.action = action.encode()
         self.dropped = 0
         self.answers: list[bytes] = []
+        self.errors: list[BaseException | None] = []
         self.lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection the client closed (its retry, or the test ending) is kept, not printed: printed, it
+        lands in the stderr of whichever test runs next in this process."""
+        self.errors.append(sys.exc_info()[1])
 
 
 class _Handler(socketserver.StreamRequestHandler):
