@@ -479,7 +479,9 @@ async def switch_resources(pilot: Any, kind: str) -> None:
     await wait_idle(pilot)
 
 
-async def test_subnets_review_apply(seeded: SeedSummary, tmp_path: Path) -> None:
+async def test_switching_to_subnets_lists_them_by_region_with_their_vpc(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
     app = make_app(tmp_path, start_step="checklist")
     seeded_state(app)
     prod = seeded.vpcs["prod-eu"]
@@ -496,30 +498,59 @@ async def test_subnets_review_apply(seeded: SeedSummary, tmp_path: Path) -> None
             assert rows[sid].region == prod.region and rows[sid].name.startswith("prod-eu")
             assert rows[sid].verdict == "missing" and rows[sid].key in screen.selected
         tokyo = seeded.vpcs["staging-tokyo"].subnet_ids[0]  # the seeded subnet-level flow log
-        assert rows[tokyo].verdict in ("compliant", "needs-change")
+        assert rows[tokyo].verdict == "compliant"
         assert "subnet" in str(screen.query_one("#counts", Static).render())
 
-        # Only prod-eu's subnets: filter, none of the others, all of these.
-        await pilot.press("n")  # nothing (all rows shown)
-        await pilot.press("slash", *"prod-eu", "enter")
-        await pilot.press("a")
-        await pilot.press("escape")
-        await pilot.pause()
-        picked = {k for k in screen.selected if k in screen.vpc_keys}
-        assert picked == set(prod.subnet_ids)
 
-        await pilot.press("ctrl+r")
+async def review_prod_eu_subnets(pilot: Any, prod: Any) -> PlanReview:
+    """Switch to subnets, select prod-eu's only (filter, none, all shown), review."""
+    screen = pilot.app.screen
+    assert isinstance(screen, ChecklistScreen)
+    await switch_resources(pilot, "subnet")
+    await pilot.press("n")  # nothing (all rows shown)
+    await pilot.press("slash", *"prod-eu", "enter")
+    await pilot.press("a")
+    await pilot.press("escape")
+    await pilot.pause()
+    assert {k for k in screen.selected if k in screen.vpc_keys} == set(prod.subnet_ids)
+    await pilot.press("ctrl+r")
+    await wait_idle(pilot)
+    review = pilot.app.screen
+    assert isinstance(review, PlanReview)
+    return review
+
+
+async def test_reviewing_selected_subnets_plans_one_flow_log_change_for_them(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    app = make_app(tmp_path, start_step="checklist")
+    seeded_state(app)
+    prod = seeded.vpcs["prod-eu"]
+    async with app.run_test(size=(80, 24)) as pilot:
         await wait_idle(pilot)
-        review = app.screen
-        assert isinstance(review, PlanReview)
+        review = await review_prod_eu_subnets(pilot, prod)
         creates = [c for c in review.plan.changes if c.kind == "ec2.create-flow-logs"]
-        assert [c.params["ResourceType"] for c in creates] == ["Subnet"]
-        assert sorted(creates[0].params["ResourceIds"]) == sorted(prod.subnet_ids)
+        assert [(c.params["ResourceType"], sorted(c.params["ResourceIds"])) for c in creates] == [
+            ("Subnet", sorted(prod.subnet_ids))
+        ]
+
+
+async def test_applying_the_subnet_plan_creates_exactly_those_flow_logs(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    app = make_app(tmp_path, start_step="checklist")
+    seeded_state(app)
+    prod = seeded.vpcs["prod-eu"]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_idle(pilot)
+        screen = app.screen
+        review = await review_prod_eu_subnets(pilot, prod)
         await pilot.press("a", "y")
         await wait_idle(pilot)
         assert review.report is not None and review.report.ok, review.report
         await pilot.press("escape")
         await wait_idle(pilot)
+        assert isinstance(screen, ChecklistScreen)
         after = {r.key: r for r in screen.rows if r.kind == "resource"}
         for sid in prod.subnet_ids:
             assert after[sid].verdict == "compliant" and after[sid].flow_log_id.startswith("fl-")
