@@ -26,8 +26,8 @@ from tui.factory import create_app
 
 @dataclass
 class _Snapshot:
-    """moto's whole state right after seeding: every backend in use (all accounts, and attributes such as
-    S3's bucket registry) and moto's random state, so ids made later repeat too; kept as a deep copy."""
+    """moto's whole state after seeding and one scan: every backend in use (all accounts, and attributes
+    such as S3's bucket registry) and moto's random state, so ids made later repeat too; a deep copy."""
 
     backends: list[Any]  # moto's BackendDicts in use
     inventory: str  # the whole account's scan (JSON), made before the snapshot was taken
