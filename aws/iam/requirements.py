@@ -23,7 +23,7 @@ from pydantic import Field
 
 from aws.errors import ValidationFailed
 from aws.iam.eval import Access
-from aws.names import existing_bucket_name_problem, parse_kms_key_arn, s3_arn
+from aws.names import existing_bucket_name_problem, log_folder, parse_kms_key_arn, s3_arn
 from aws.plans.change import Params
 
 READ_SID = "KentikFlowLogsRead"
@@ -69,7 +69,7 @@ class Requirements:
     def __post_init__(self) -> None:
         object.__setattr__(self, "buckets", tuple(dict.fromkeys(self.buckets)))
         object.__setattr__(self, "kms_keys", tuple(dict.fromkeys(self.kms_keys)))
-        existing = tuple((b, p.strip("/")) for b, p in self.existing if b not in self.buckets)
+        existing = tuple((b, log_folder(p)) for b, p in self.existing if b not in self.buckets)
         object.__setattr__(self, "existing", tuple(dict.fromkeys(existing)))
         if not self.buckets and not self.existing:
             raise ValidationFailed("Name at least one log bucket.")

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aws.errors import ValidationFailed
-from aws.names import firewall_prefix
+from aws.names import firewall_prefix, log_folder
 from aws.plans.change import Change
 
 LogType = Literal["FLOW", "ALERT", "TLS"]
@@ -76,7 +76,7 @@ class FirewallOptions(BaseModel):
         if config.get("LogDestinationType") != "S3":
             return False
         dest = config.get("LogDestination") or {}
-        bucket, prefix = dest.get("bucketName"), str(dest.get("prefix", "")).strip("/")
+        bucket, prefix = dest.get("bucketName"), log_folder(str(dest.get("prefix", "")))
         return any(
             bucket == b and (not p or prefix == p or prefix.startswith(p + "/")) for b, p in self.readable
         )
@@ -134,7 +134,7 @@ def same_s3(config: Mapping[str, Any], bucket: str, prefix: str) -> bool:
         return False
     dest = config.get("LogDestination") or {}
     return bool(
-        dest.get("bucketName") == bucket and str(dest.get("prefix", "")).strip("/") == prefix.strip("/")
+        dest.get("bucketName") == bucket and log_folder(str(dest.get("prefix", ""))) == log_folder(prefix)
     )
 
 

@@ -21,6 +21,7 @@ from aws.discovery_api import flow_log_from_api
 from aws.inventory import FlowLog, Inventory, Vpc
 from aws.logs.firewall import FirewallOptions, FirewallTarget, firewall_changes
 from aws.logs.flowlogs import FlowLogTarget
+from aws.names import log_folder
 from aws.permissions import declare
 from aws.plans.change import Change
 from aws.plans.choices import RESOURCE_NOUN, RESOURCE_TYPE, LogChoices, ResourceKind
@@ -116,7 +117,7 @@ class CoverageJudge:
                 region=region,
                 decision=decision,
                 bucket=str(chosen.bucket),
-                prefix=chosen.prefix.strip("/"),
+                prefix=log_folder(chosen.prefix),
                 flow_log_id=chosen.flow_log_id,
                 reason=why,
             )
@@ -309,7 +310,7 @@ def firewall_coverage(judge: CoverageJudge, targets: list[FirewallTarget], logs:
             if config is None or config.get("LogDestinationType") != "S3":
                 continue  # missing or not S3: the firewall part plans it (or reports it)
             dest = config.get("LogDestination") or {}
-            bucket, prefix = str(dest.get("bucketName", "")), str(dest.get("prefix", "")).strip("/")
+            bucket, prefix = str(dest.get("bucketName", "")), log_folder(str(dest.get("prefix", "")))
             what = f"{log_type} logs of firewall {target.name}"
             where = f"s3://{bucket}/{prefix + '/' if prefix else ''}"
             if logs.repoint_existing:

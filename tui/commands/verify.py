@@ -17,6 +17,7 @@ from aws.errors import AccessDeniedError, ValidationFailed
 from aws.logs.report import SourceStatus, age, parse_duration
 from aws.logs.sources import sources_from_account
 from aws.logs.watch import Watcher
+from aws.names import log_folder
 from aws.reader import RoleReaderCheck, resolve_role
 from aws.regions import validate_regions
 
@@ -86,8 +87,8 @@ def run(ctx: CliContext) -> int:
     warnings: list[str] = []
     sources = sources_from_account(session, buckets, _regions(args.regions), warnings=warnings)
     if args.prefix is not None:
-        want = args.prefix.strip("/")
-        sources = [s for s in sources if s.prefix.strip("/") == want]
+        want = log_folder(args.prefix)
+        sources = [s for s in sources if log_folder(s.prefix) == want]
     if not ctx.json:
         for line in warnings:
             ctx.err(f"warning: {line}")
