@@ -34,16 +34,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.request import urlopen
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from machine import machine  # noqa: E402 - bench/machine.py, beside this script
+from machine import CONTROL, ServerProcess, client_env, machine  # noqa: E402 - bench/machine.py, beside this script
 
 ACCOUNT = "123456789012"
 KENTIK = "arn:aws:iam::834693425129:role/eks-ingest-node"
-CONTROL = "/__bench__"
 
 
 # -- the server (child process) --------------------------------------------------------------------
@@ -106,46 +104,6 @@ def serve() -> None:
     print(server.get_host_and_port()[1], flush=True)
     sys.stdin.read()  # the parent closes stdin to stop us
     server.stop()
-
-
-class Server:
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
-        assert self.proc.stdout is not None
-        self.port = int(self.proc.stdout.readline())
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def control(self, **query: Any) -> dict[str, Any]:
-        q = "&".join(f"{k}={v}" for k, v in query.items())
-        with urlopen(f"{self.url}{CONTROL}?{q}", timeout=10) as resp:
-            return dict(json.loads(resp.read()))
-
-    def stop(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait(timeout=30)
-
-
-def client_env(url: str, tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FLOWLOGS_"))}
-    env.update(
-        AWS_ENDPOINT_URL=url,
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=str(tmp / "aws-config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp / "aws-credentials"),
-        AWS_EC2_METADATA_DISABLED="true",
-        FLOWLOGS_CONFIG=str(tmp / "flowlogs.toml"),
-        FLOWLOGS_AUDIT_LOG=str(tmp / "audit.jsonl"),
-    )
-    return env
 
 
 # -- seeding ---------------------------------------------------------------------------------------
@@ -439,7 +397,7 @@ def child(kind: str, arg: str) -> None:
     print(json.dumps(result), flush=True)
 
 
-def measure(kind: str, arg: str, env: dict[str, str], server: Server) -> dict[str, Any]:
+def measure(kind: str, arg: str, env: dict[str, str], server: ServerProcess) -> dict[str, Any]:
     server.control(reset=1)
     proc = subprocess.run(
         [sys.executable, __file__, "--child", kind, arg],
@@ -487,7 +445,7 @@ def main() -> int:
     if args.vpcs < 5:
         parser.error("--vpcs must be at least 5")
 
-    server = Server()
+    server = ServerProcess(__file__)
     rows: list[dict[str, Any]] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:

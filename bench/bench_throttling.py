@@ -36,14 +36,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
-from urllib.request import urlopen
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from machine import machine  # noqa: E402 - bench/machine.py, beside this script
+from machine import CONTROL, ServerProcess, client_env, machine  # noqa: E402 - bench/machine.py, beside this script
 
-CONTROL = "/__bench__"
 BUCKET = "kentik-bench-throttle"
 # Timing, and the creation time of the seeded flow logs (each row seeds the account afresh).
 TIMING = ("started_at", "finished_at", "duration_s", "created")
@@ -102,48 +100,9 @@ def serve() -> None:
     server.stop()
 
 
-class Server:
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=client_env("", Path(tempfile.gettempdir())),
-            text=True,
-            cwd=ROOT,
-        )
-        assert self.proc.stdout is not None
-        self.url = f"http://127.0.0.1:{int(self.proc.stdout.readline())}"
-
-    def control(self, **query: Any) -> dict[str, Any]:
-        q = "&".join(f"{k}={v}" for k, v in query.items())
-        with urlopen(f"{self.url}{CONTROL}?{q}", timeout=300) as resp:
-            return dict(json.loads(resp.read()))
-
-    def stop(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait(timeout=30)
-
-
-def client_env(url: str, tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FLOWLOGS_", "XDG_"))}
-    env.update(
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=str(tmp / "aws-config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp / "aws-credentials"),
-        AWS_EC2_METADATA_DISABLED="true",
-        FLOWLOGS_CONFIG=str(tmp / "flowlogs.toml"),
-        FLOWLOGS_AUDIT_LOG=str(tmp / "audit.jsonl"),
-        FLOWLOGS_RETRY_SEED="1",
-        XDG_STATE_HOME=str(tmp / "state"),
-        MOTO_EC2_LOAD_DEFAULT_AMIS="false",
-    )
-    if url:
-        env["AWS_ENDPOINT_URL"] = url
-    return env
+def bench_env(url: str, tmp: Path) -> dict[str, str]:
+    """The client environment, with the retry jitter seeded (repeatable runs) and no default AMIs."""
+    return client_env(url, tmp, FLOWLOGS_RETRY_SEED="1", MOTO_EC2_LOAD_DEFAULT_AMIS="false")
 
 
 # -- a command (child process) ---------------------------------------------------------------------
@@ -181,10 +140,12 @@ def without_timing(data: Any) -> Any:
     return data
 
 
-def measure_row(server: Server, label: str, fraction: float, bypass: bool, tmp: Path) -> dict[str, Any]:
+def measure_row(
+    server: ServerProcess, label: str, fraction: float, bypass: bool, tmp: Path
+) -> dict[str, Any]:
     server.control(reseed=1, throttle=0, bypass=1)
     server.control(throttle=fraction, bypass=int(bypass), reset=1)
-    env = client_env(server.url, tmp)
+    env = bench_env(server.url, tmp)
     row: dict[str, Any] = {"label": label, "fraction": fraction}
     scan = run(["scan", "--json"], env)
     counts = server.control(reset=1)
@@ -299,7 +260,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "throttling.md")
     args = parser.parse_args()
     fractions = args.throttle or [0.0, 0.1, 0.3]
-    server = Server()
+    server = ServerProcess(__file__, env=bench_env("", Path(tempfile.gettempdir())), control_timeout=300)
     rows = []
     try:
         server.control(latency=args.latency)
