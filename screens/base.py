@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING, cast
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer
 
-from tui.widgets import ContextBar, StepBar
+from tui.widgets import ContextBar, KeyFooter, StepBar
 from tui.workers import RoutesWorkerErrors
 
 if TYPE_CHECKING:
@@ -49,7 +48,7 @@ class WizardScreen(EngineScreen):
         yield self.flow_app.make_context_bar()
         yield StepBar(self.flow_app.steps, self.STEP)
         yield from self.compose_body()
-        yield Footer()
+        yield KeyFooter()
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError

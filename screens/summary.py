@@ -17,7 +17,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import Footer, Static, TextArea
+from textual.widgets import Static, TextArea
 
 from aws.coverage import ReadLocation, bucket_regions
 from aws.errors import FlowlogsError
@@ -27,6 +27,7 @@ from aws.s3.strategy import bucket_targets
 from screens.base import EngineScreen
 from tui import config
 from tui.state import WizardState
+from tui.widgets import KeyFooter
 
 if TYPE_CHECKING:
     pass
@@ -207,7 +208,7 @@ class SummaryScreen(EngineScreen):
             highlight_cursor_line=False,
         )
         yield Static(id="summary-note")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#summary-body", TextArea).cursor_blink = False

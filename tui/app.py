@@ -36,7 +36,7 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
 
     BINDINGS = [
-        Binding("ctrl+n", "next_step", "Next step", id="app.next_step", priority=True),
+        Binding("ctrl+n", "next_step", "Next", id="app.next_step", priority=True),
         Binding("ctrl+b", "prev_step", "Back", id="app.prev_step", priority=True),
         Binding("ctrl+o", "switch_profile", "Profile", id="app.switch_profile", show=False),
         Binding("ctrl+t", "toggle_read_only", "Read-only", id="app.toggle_read_only", show=False),

@@ -20,13 +20,14 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
 from aws.lock import account_lock
 from aws.plans.change import ApplyReport, Change, ChangeResult, Plan, apply_plan
 from tui.config import state_dir
 from tui.dialogs import Confirm
+from tui.widgets import KeyFooter
 from tui.workers import RoutesWorkerErrors
 
 if TYPE_CHECKING:
@@ -127,7 +128,7 @@ class PlanReview(RoutesWorkerErrors, Screen[ApplyReport | None]):
         with Vertical(id="body"):
             yield DataTable(id="changes", cursor_type="row")
             yield VerticalScroll(Static(id="detail-text", markup=False), id="detail")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#changes", DataTable)

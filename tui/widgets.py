@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.reactive import reactive
 from textual.widget import Widget
+from textual.widgets import Footer
 
 from aws.session import Identity
+from tui.layout import WIDE
+from tui.palette import BAD_BOLD, BADGE_DEMO, BADGE_READ_ONLY, BADGE_READ_WRITE
 from tui.steps import Step
 
 
@@ -25,25 +29,27 @@ class ContextBar(Widget):
     problem: reactive[str] = reactive("")
 
     def render(self) -> Text:
+        # The safety state comes first, so a narrow terminal cuts the identity, never DEMO or READ-ONLY.
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("flowlogs ", style="bold")
         if self.demo:
-            text.append(" DEMO ", style="bold black on yellow")
+            text.append(" DEMO ", style=BADGE_DEMO)
             text.append(" ")
+        if self.read_only:
+            text.append(" READ-ONLY ", style=BADGE_READ_ONLY)
+        else:
+            text.append(" read-write ", style=BADGE_READ_WRITE)
+        text.append(" ")
         if self.identity:
             text.append(f"acct {self.identity.account}", style="bold")
-            text.append(f"  {self.identity.name}")
         elif self.problem:
-            text.append(self.problem, style="bold red")
+            text.append(self.problem, style=BAD_BOLD)
         else:
-            text.append("connecting…", style="dim")
-        text.append(f"  profile {self.profile or 'default'}", style="dim")
-        text.append(f"  {self.aws_region}", style="dim")
-        text.append("  ")
-        if self.read_only:
-            text.append(" READ-ONLY ", style="bold white on dark_green")
-        else:
-            text.append(" read-write ", style="bold black on dark_orange")
+            text.append("connecting…")
+        text.append(f"  {self.aws_region}")
+        text.append(f"  profile {self.profile or 'default'}")
+        if self.identity:
+            text.append(f"  {self.identity.name}")
         return text
 
 
@@ -69,3 +75,13 @@ class StepBar(Widget):
             style = "bold reverse" if step.key == self.current else ""
             text.append(f" {n} {step.title} ", style=style)
         return text
+
+
+class KeyFooter(Footer):
+    """The key bar of every screen. Below WIDE columns it is compact and leaves the command palette's key
+    out (ctrl+p still opens it), so the keys to move on fit at 80 columns."""
+
+    def on_resize(self, event: events.Resize) -> None:
+        narrow = event.size.width < WIDE
+        self.compact = narrow
+        self.show_command_palette = not narrow

@@ -1,0 +1,25 @@
+"""The colours that carry meaning (verdicts, statuses, safety badges), chosen once for every terminal.
+
+Each colour keeps a contrast of at least 4.5:1 (WCAG AA) against the dark backgrounds of the default
+theme in truecolor, after Textual's NO_COLOR filter (grey by luminance), and in a 16-colour terminal
+(Rich maps each one to a bright xterm colour: red, green, yellow, cyan; never to the dim ones).
+Colour is never the only carrier: every verdict and status is also a word or a symbol.
+`tests/test_contrast.py` measures the rendered screens in all three ways.
+"""
+
+from __future__ import annotations
+
+OK = "#5fd75f"  # compliant, ready, pass, applied
+WARN = "#ffd75f"  # needs a change, waiting, partial, warnings
+BAD = "#ff8080"  # missing, failed, refused, errors
+INFO = "#5fd7ff"  # headings and titles that are not a verdict (never red, unlike $accent in 16 colours)
+
+OK_BOLD = f"bold {OK}"
+WARN_BOLD = f"bold {WARN}"
+BAD_BOLD = f"bold {BAD}"
+INFO_BOLD = f"bold {INFO}"
+
+# Badges in the context bar: dark text on a bright background, readable in every mode.
+BADGE_DEMO = "bold #000000 on #ffd75f"
+BADGE_READ_ONLY = "bold #000000 on #5fd75f"
+BADGE_READ_WRITE = "bold #000000 on #ffaf5f"
