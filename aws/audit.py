@@ -86,18 +86,30 @@ class AuditLog:
             finally:
                 os.close(fd)
 
-    def entries(self) -> list[dict[str, Any]]:
-        """Every line as written, all phases."""
+    def size(self) -> int:
+        """The log's length in bytes now: `records(since=size)` later reads only what came after."""
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def entries(self, since: int = 0) -> list[dict[str, Any]]:
+        """Every line as written, all phases (from byte offset `since`, a `size()` taken earlier). A line
+        cut short by a crash is left out."""
         if not self.path.exists():
             return []
-        with self.path.open(encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
+        with self.path.open("rb") as fh:
+            fh.seek(since)
+            out = []
+            for line in fh:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    continue
+            return [e for e in out if isinstance(e, dict)]
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self, since: int = 0) -> list[dict[str, Any]]:
         """One record per logical call, in log order: its result (or refusal), or its intent when no
         result was written (a call still in flight, or a crash: outcome unknown). Lines without a phase
-        (older logs) pass through."""
-        entries = self.entries()
+        (older logs) pass through. `since`: only calls logged from that byte offset on."""
+        entries = self.entries(since)
         finished = {e["call_id"] for e in entries if e.get("phase") == "result" and "call_id" in e}
         out: list[dict[str, Any]] = []
         for entry in entries:

@@ -100,9 +100,15 @@ def seeded_inventory(session: AwsSession) -> Inventory:
     return Inventory.model_validate_json(_SEEDED[0].inventory)
 
 
-def make_app(tmp_path: Path, *, read_only: bool = False, start_step: str | None = None) -> FlowlogsApp:
+def make_app(
+    tmp_path: Path,
+    *,
+    read_only: bool = False,
+    start_step: str | None = None,
+    resume: bool | None = False,
+) -> FlowlogsApp:
     settings = Settings(audit_log=tmp_path / "audit.jsonl", read_only=read_only)
     session = AwsSession(
         SessionOptions(region="us-east-1", read_only=read_only), audit=AuditLog(settings.audit_path)
     )
-    return create_app(settings, session=session, start_step=start_step)
+    return create_app(settings, session=session, start_step=start_step, resume=resume)

@@ -50,7 +50,7 @@ async def test_review_apply_and_rerun(seeded: SeedSummary, tmp_path: Path) -> No
         assert review.report is not None and review.report.ok
         table = review.query_one("#changes", DataTable)
         statuses = {str(table.get_row_at(i)[1]) for i in range(table.row_count)}
-        assert statuses <= {"applied", "in place"}
+        assert statuses <= {"✓ applied", "✓ in place"}
         assert app.state.applied and app.state.applied[0].step == "buckets"
         await pilot.press("escape")
         await pilot.pause()

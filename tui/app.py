@@ -7,25 +7,43 @@ specific message and hint from `aws.errors.explain`, never a traceback.
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Iterable
-from typing import Any
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widgets import Static
+from textual.worker import Worker
 
 from aws.errors import CredentialsError, FlowlogsError, NoSession, explain
-from aws.session import AwsSession, Identity
-from tui.config import SessionFactory, Settings
-from tui.dialogs import ProfilePicker
+from aws.plans.change import DONE, ApplyReport, ChangeResult, Plan, apply_plan
+from aws.session import AwsSession, Identity, custom_endpoint
+from tui.config import SessionFactory, Settings, state_dir
+from tui.dialogs import Confirm, ProfilePicker
 from tui.layout import WIDE
-from tui.messages import IdentityLoaded
+from tui.messages import DemoReady, IdentityLoaded, KeptChangesApplied
+from tui.palette import THEME
+from tui.resume import (
+    DEMO_ENDPOINT,
+    ResumeStore,
+    SavedApply,
+    SavedWizard,
+    UnreadableState,
+    interrupted_report,
+    snapshot,
+)
 from tui.state import WizardState
 from tui.steps import Step, available_steps
 from tui.widgets import ContextBar
 from tui.workers import RoutesWorkerErrors
+
+if TYPE_CHECKING:
+    from aws.sandbox.server import Sandbox
 
 
 class FlowlogsApp(RoutesWorkerErrors, App[int]):
@@ -51,9 +69,15 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         session: AwsSession | None = None,
         demo: bool = False,
         start_step: str | None = None,
+        resume: bool | None = False,
+        start_sandbox: bool = False,
+        keep: bool = False,
     ) -> None:
         """Made by `tui.factory.create_app`. `session_factory` makes the session for settings (at start when
-        `session` is not given, and on a profile switch)."""
+        `session` is not given, and on a profile switch). `resume`: True resumes a saved wizard state
+        without asking, None asks, False starts fresh. `start_sandbox` (the demo): the session is made
+        once the embedded sandbox, started in the background, is ready; `keep` then re-applies the
+        changes the saved demo state records."""
         super().__init__()
         self.settings = settings
         self.session_factory = session_factory
@@ -62,7 +86,17 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         self.identity: Identity | None = None
         self.session_problem = ""
         self.session: AwsSession | None = session
-        if session is None:
+        self.resume = resume
+        self.keep = keep
+        self.resume_store = ResumeStore(state_dir() / "resume")
+        self.sandbox: Sandbox | None = None
+        self.sandbox_pending = start_sandbox
+        self._steps_started = False
+        self._identity_seen = False
+        self._resume_step = ""  # a resumed step waiting for the rescan of a stale inventory
+        self._scan_deferred = False  # discovery was shown before the demo sandbox was ready
+        self._applying: SavedApply | None = None
+        if session is None and not start_sandbox:
             try:
                 self.session = session_factory(settings)
             except FlowlogsError as err:
@@ -73,7 +107,16 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         self.start_step = start_step or (self.steps[0].key if self.steps else "")
         if settings.keymap:
             self.set_keymap(settings.keymap)
-        self.theme = settings.theme
+        self.register_theme(THEME)
+        self._theme_problem = ""
+        if settings.theme in self.available_themes:
+            self.theme = settings.theme
+        else:
+            self.theme = THEME.name
+            self._theme_problem = (
+                f"Unknown theme {settings.theme!r} in the settings; using {THEME.name}. "
+                f"Themes: {', '.join(sorted(self.available_themes))}."
+            )
 
     @staticmethod
     def _screen_factory(step: Step) -> Any:
@@ -86,12 +129,31 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
 
     # -- life cycle --------------------------------------------------------------------------------
     def on_mount(self) -> None:
-        if self.start_step:
-            self.switch_mode(self.start_step)
-        if self.session is not None:
+        if self._theme_problem:
+            self.notify(self._theme_problem, title="Theme", severity="warning", timeout=12)
+        # With a saved state that may be this account's, the first step waits for the identity (the
+        # account is part of the key); otherwise it shows at once.
+        if not self._may_resume():
+            self.start_steps()
+        else:  # the first frame says what it waits for
+            self.screen.mount(
+                self.make_context_bar(),
+                Static(" Looking for the saved wizard state of this account…", id="resume-wait"),
+            )
+        if self.sandbox_pending:
+            self.start_demo_sandbox()
+        elif self.session is not None:
             self.load_identity()
         elif self.session_problem:
             self.notify(self.session_problem, title="AWS session", severity="error", timeout=15)
+
+    def start_steps(self, step: str = "") -> None:
+        """Show the first step (or `step`), once."""
+        if self._steps_started:
+            return
+        self._steps_started = True
+        if step or self.start_step:
+            self.switch_mode(step or self.start_step)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="identity")
     def load_identity(self) -> None:
@@ -101,6 +163,200 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         self.identity = message.identity
         self.session_problem = ""
         self.refresh_context_bars()
+        if not self._identity_seen:
+            self._identity_seen = True
+            self.offer_resume()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # The error itself is shown by RoutesWorkerErrors; without an identity there is nothing to resume.
+        if event.worker.group in ("identity", "sandbox") and event.worker.error is not None:
+            self.sandbox_pending = False
+            self.start_steps()
+
+    # -- the demo sandbox, started in the background ----------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="sandbox")
+    def start_demo_sandbox(self) -> None:
+        from aws.sandbox.server import start_sandbox
+
+        sandbox = start_sandbox()
+        sandbox.export_env(os.environ)
+        settings = self.settings.model_copy(update={"profile": None})
+        self.post_message(DemoReady(sandbox, self.session_factory(settings), settings))
+
+    def on_demo_ready(self, message: DemoReady) -> None:
+        self.sandbox, self.session, self.settings = message.sandbox, message.session, message.settings
+        self.sandbox_pending = False
+        self.session_problem = ""
+        self.refresh_context_bars()
+        saved = self._saved(message.sandbox.account_id) if self.keep else None
+        if saved is not None and saved.applied:
+            self.notify("Re-applying the saved demo changes to the fresh sandbox…", title="Demo")
+            self.apply_kept_changes(saved)
+        else:
+            self.load_identity()
+            self._rescan_if_shown()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="sandbox")
+    def apply_kept_changes(self, saved: SavedWizard) -> None:
+        """`--demo --keep`: apply again, to the fresh sandbox, every change the saved applies finished."""
+        session = self.require_session()
+        done = 0
+        for applied in saved.applied:
+            finished = {r.change_id for r in applied.report.results if r.status in DONE}
+            plan = applied.plan.model_copy(
+                update={"changes": [c for c in applied.plan.changes if c.id in finished]}
+            )
+            report = apply_plan(plan, session)
+            done += sum(1 for r in report.results if r.status in DONE)
+        self.post_message(KeptChangesApplied(done))
+
+    def on_kept_changes_applied(self, message: KeptChangesApplied) -> None:
+        self.notify(f"Re-applied {message.count} saved change(s) to the demo sandbox.", title="Demo")
+        self.load_identity()
+
+    def _rescan_if_shown(self) -> None:
+        """The sandbox came up after the discovery step was shown (without a session): scan now."""
+        if self._scan_deferred:
+            self._scan_deferred = False
+            if self.current_mode == "discovery" and self.state.inventory is None:
+                self._rescan_discovery()
+
+    # -- resume after a dropped session ----------------------------------------------------------------
+    def resume_key(self) -> tuple[str, str]:
+        """(endpoint, profile) of the saved-state key; the account completes it."""
+        session = self.session
+        if self.demo:
+            endpoint = DEMO_ENDPOINT
+        else:
+            url = session.options.endpoint_url if session else None
+            endpoint = custom_endpoint(url or os.environ.get("AWS_ENDPOINT_URL")) or "aws"
+        profile = "" if self.demo else (session.options.profile if session else self.settings.profile) or ""
+        return endpoint, profile
+
+    def _may_resume(self) -> bool:
+        if self.resume is False or (self.demo and not self.keep):
+            return False
+        return self.resume_store.any_for(*self.resume_key())
+
+    def _saved(self, account: str) -> SavedWizard | None:
+        if self.resume is False or (self.demo and not self.keep):
+            return None
+        try:
+            return self.resume_store.load(account, *self.resume_key())
+        except UnreadableState as err:
+            self.notify(str(err), title="Resume", severity="warning", timeout=12, markup=False)
+            return None
+
+    def offer_resume(self) -> None:
+        saved = self._saved(self.identity.account) if self.identity else None
+        if saved is None:
+            self.start_steps()
+            self._rescan_if_shown()
+            return
+        if self.resume:
+            self.resume_from(saved)
+            return
+        question, details = self.resume_question(saved)
+        self.push_screen(
+            Confirm(question, details), lambda yes: self.resume_from(saved) if yes else self.start_steps()
+        )
+
+    def _step_title(self, key: str) -> str:
+        keys = [s.key for s in self.steps]
+        return f"step {keys.index(key) + 1} ({self.steps[keys.index(key)].title})" if key in keys else key
+
+    def resume_question(self, saved: SavedWizard) -> tuple[str, str]:
+        age = saved.inventory_age_s()
+        if age is None:
+            inventory = "no inventory"
+        else:
+            inventory = f"inventory {_age(age)} old"
+            if age > self.settings.resume_max_age_hours * 3600:
+                inventory += f" (older than {self.settings.resume_max_age_hours:g} h: rescanned first)"
+        question = f"Resume where you left off: {self._step_title(saved.step)}, {inventory}?"
+        details = f"Saved {_age((datetime.now(timezone.utc) - saved.saved_at).total_seconds())} ago"
+        if saved.applying is not None:
+            details += "; an apply was interrupted: its report shows what ran and what did not"
+        return question, details + ". y resumes; n starts fresh."
+
+    def resume_from(self, saved: SavedWizard) -> None:
+        state = saved.wizard_state()
+        if saved.applying is not None:
+            session = self.session
+            report, summary = interrupted_report(saved.applying, session.audit if session else None)
+            state.record(saved.applying.step, saved.applying.plan, report)
+            self.notify(summary, title="Resume", severity="warning", timeout=20, markup=False)
+        age = saved.inventory_age_s()
+        step = saved.step
+        if age is None or age > self.settings.resume_max_age_hours * 3600:
+            state.inventory = None
+            self._resume_step, step = saved.step, "discovery"
+        self.state = state
+        self.start_steps(step)
+        self.save_wizard()
+        self._rescan_if_shown()
+
+    def on_scan_finished(self, _: object) -> None:
+        # Bubbles up from the discovery step (screens.discovery.ScanFinished) after it kept the inventory.
+        if self._resume_step and self.state.inventory is not None:
+            step, self._resume_step = self._resume_step, ""
+            self.switch_mode(step)
+
+    def save_wizard(self) -> None:
+        """Save the wizard state for this account (after each step and each change applied)."""
+        if self.identity is None or self.current_mode not in {s.key for s in self.steps}:
+            return
+        endpoint, profile = self.resume_key()
+        saved = snapshot(
+            self.state,
+            account=self.identity.account,
+            endpoint=endpoint,
+            profile=profile,
+            step=self.current_mode,
+            applying=self._applying,
+        )
+        try:
+            self.resume_store.save(saved)
+        except OSError as err:
+            self.notify(f"Could not save the wizard state: {err}", title="Resume", severity="warning")
+
+    def switch_mode(self, mode: str) -> Any:
+        done = super().switch_mode(mode)
+        self.call_after_refresh(self.save_wizard)
+        return done
+
+    def apply_began(self, step: str, plan: Plan) -> None:
+        results = [ChangeResult(change_id=c.id, status="not-run") for c in plan.changes]
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self._applying = SavedApply(
+            step=step, plan=plan, report=ApplyReport(account=plan.account, started=started, results=results)
+        )
+        self.save_wizard()
+
+    def change_began(self, change_id: str) -> None:
+        if self._applying is not None:
+            self._applying.running = change_id
+            self._applying.audit_offset = (
+                self.session.audit.size() if self.session and self.session.audit else 0
+            )
+            self.save_wizard()
+
+    def change_done(self, result: ChangeResult) -> None:
+        if self._applying is not None:
+            report = self._applying.report
+            report.results = [result if r.change_id == result.change_id else r for r in report.results]
+            self._applying.running = ""
+            self.save_wizard()
+
+    def record_apply(self, step: str, plan: Plan, report: ApplyReport) -> None:
+        self.state.record(step, plan, report)
+        self._applying = None
+        self.save_wizard()
+
+    def apply_failed(self) -> None:
+        """The apply worker raised (the error is shown): nothing is in flight any more."""
+        self._applying = None
+        self.save_wizard()
 
     # -- the one place errors are shown -------------------------------------------------------------
     def require_session(self) -> AwsSession:
@@ -111,6 +367,10 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
 
     def show_no_session(self) -> None:
         """Tell the user why nothing can run: there is no AWS session (the reason it could not be made)."""
+        if self.sandbox_pending:
+            self._scan_deferred = True
+            self.notify("The demo sandbox is starting: the scan begins when it is ready.", title="Demo")
+            return
         self.show_error(NoSession(self.session_problem or "No AWS session: set credentials and restart."))
 
     def show_error(self, error: BaseException, context: str = "") -> None:
@@ -136,6 +396,7 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         bar.aws_region = session.home_region if session else (self.settings.region or "")
         bar.read_only = session.read_only if session else self.settings.read_only
         bar.demo = self.demo
+        bar.starting = self.sandbox_pending
 
     def refresh_context_bars(self) -> None:
         for screen in self.screen_stack:
@@ -156,6 +417,25 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         index = self._step_index()
         if index > 0:
             self.switch_mode(self.steps[index - 1].key)
+
+    # -- quitting ------------------------------------------------------------------------------------
+    def quit_warning(self) -> str:
+        """What quitting now would interrupt ('' when nothing: Ctrl+Q then quits at once). Screens in the
+        stack may say so through their own `quit_warning()` (the verify panel while it watches)."""
+        if self._applying is not None:
+            return "a change is being applied (a rerun of the plan finishes it)"
+        for screen in reversed(self.screen_stack):
+            warning = getattr(screen, "quit_warning", None)
+            if callable(warning) and (text := warning()):
+                return str(text)
+        return ""
+
+    async def action_quit(self) -> None:
+        warning = self.quit_warning()
+        if not warning or isinstance(self.screen, QuitConfirm):
+            self.exit()
+            return
+        self.push_screen(QuitConfirm(f"Quit while {warning}?"), lambda yes: self.exit() if yes else None)
 
     # -- session actions -----------------------------------------------------------------------------
     def action_toggle_read_only(self) -> None:
@@ -213,3 +493,19 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
             f"Read-only is {'on' if ro else 'off'}: {'allow' if ro else 'block'} changes to AWS",
             self.action_toggle_read_only,
         )
+
+
+class QuitConfirm(Confirm):
+    """Ctrl+Q while something is running: y quits (Ctrl+Q again too), n stays."""
+
+    def __init__(self, question: str) -> None:
+        super().__init__(question, "The saved wizard state resumes it on the next start.")
+
+
+def _age(seconds: float) -> str:
+    minutes = max(0, int(seconds // 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h {minutes % 60} min"
+    return f"{minutes // 1440} days"

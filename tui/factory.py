@@ -38,17 +38,43 @@ def create_app(
     session_factory: SessionFactory = make_session,
     demo: bool = False,
     start_step: str | None = None,
+    resume: bool | None = False,
+    start_sandbox: bool = False,
+    keep: bool = False,
 ) -> FlowlogsApp:
     """Build the TUI. `session` is made by `session_factory` from settings when not given (tests pass one
     on moto); the app makes later sessions (a profile switch) with the same factory."""
     from tui.app import FlowlogsApp  # Textual loads only when an app is made: headless commands never do
 
     return FlowlogsApp(
-        settings, session_factory=session_factory, session=session, demo=demo, start_step=start_step
+        settings,
+        session_factory=session_factory,
+        session=session,
+        demo=demo,
+        start_step=start_step,
+        resume=resume,
+        start_sandbox=start_sandbox,
+        keep=keep,
     )
 
 
-def run_app(settings: Settings, *, demo: bool = False, session_factory: SessionFactory = make_session) -> int:
-    app = create_app(settings, demo=demo, session_factory=session_factory)
-    app.run()
+def run_app(
+    settings: Settings,
+    *,
+    demo: bool = False,
+    session_factory: SessionFactory = make_session,
+    resume: bool | None = None,
+    keep: bool = False,
+) -> int:
+    """Run the TUI. `resume`: True resumes saved wizard state without asking, False starts fresh, None
+    asks when there is some. `demo`: the app starts the embedded sandbox in the background (its first
+    frame does not wait for it); `keep` re-applies the demo's recorded changes to the fresh sandbox."""
+    app = create_app(
+        settings, demo=demo, session_factory=session_factory, resume=resume, start_sandbox=demo, keep=keep
+    )
+    try:
+        app.run()
+    finally:
+        if app.sandbox is not None:
+            app.sandbox.stop()
     return app.return_code or 0

@@ -4,12 +4,31 @@ with `post_message`, which is thread-safe)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from aws.session import Identity
+from aws.session import AwsSession, Identity
+
+if TYPE_CHECKING:
+    from aws.sandbox.server import Sandbox
+    from tui.config import Settings
 
 
 @dataclass
 class IdentityLoaded(Message):
     identity: Identity
+
+
+@dataclass
+class DemoReady(Message):
+    """The demo sandbox started in the background; `session` talks to it."""
+
+    sandbox: Sandbox
+    session: AwsSession
+    settings: Settings
+
+
+@dataclass
+class KeptChangesApplied(Message):
+    count: int  # changes re-applied to the fresh demo sandbox (`--demo --keep`)

@@ -3,11 +3,15 @@
 Each colour keeps a contrast of at least 4.5:1 (WCAG AA) against the dark backgrounds of the default
 theme in truecolor, after Textual's NO_COLOR filter (grey by luminance), and in a 16-colour terminal
 (Rich maps each one to a bright xterm colour: red, green, yellow, cyan; never to the dim ones).
-Colour is never the only carrier: every verdict and status is also a word or a symbol.
+The default theme, `flowlogs-dark` (THEME), is Textual's textual-dark with these colours for $accent,
+$warning, $error and $success, and a deeper $primary (white text on it, e.g. the table cursor, keeps
+4.5:1; in 16 colours it is blue, not cyan) and backgrounds that 16 colours show as black or blue. Colour is never the only carrier: every verdict and status is also a word or a symbol.
 `tests/test_contrast.py` measures the rendered screens in all three ways.
 """
 
 from __future__ import annotations
+
+from textual.theme import Theme
 
 OK = "#5fd75f"  # compliant, ready, pass, applied
 WARN = "#ffd75f"  # needs a change, waiting, partial, warnings
@@ -23,3 +27,16 @@ INFO_BOLD = f"bold {INFO}"
 BADGE_DEMO = "bold #000000 on #ffd75f"
 BADGE_READ_ONLY = "bold #000000 on #5fd75f"
 BADGE_READ_WRITE = "bold #000000 on #ffaf5f"
+
+THEME = Theme(
+    name="flowlogs-dark",
+    primary="#00478f",
+    secondary="#004578",
+    accent=INFO,
+    warning=WARN,
+    error=BAD,
+    success=OK,
+    foreground="#e0e0e0",
+    # Backgrounds a 16-colour terminal shows as black or blue (never grey or cyan, under light text).
+    variables={"footer-background": "#202020", "block-cursor-blurred-background": "#00308f"},
+)

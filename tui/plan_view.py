@@ -27,6 +27,7 @@ from aws.lock import account_lock
 from aws.plans.change import ApplyReport, Change, ChangeResult, Plan, apply_plan
 from tui.config import state_dir
 from tui.dialogs import Confirm
+from tui.palette import BAD_BOLD, INFO_BOLD, OK, OK_BOLD, WARN
 from tui.widgets import KeyFooter
 from tui.workers import RoutesWorkerErrors
 
@@ -35,14 +36,14 @@ if TYPE_CHECKING:
     from tui.app import FlowlogsApp
 
 STATUS_STYLE = {
-    "pending": ("pending", "dim"),
-    "running": ("running…", "bold cyan"),
-    "applied": ("applied", "bold green"),
-    "satisfied": ("in place", "green"),
-    "failed": ("FAILED", "bold red"),
-    "refused": ("refused", "bold red"),
-    "not-run": ("not run", "dim"),
-    "skipped": ("skipped", "yellow"),
+    "pending": ("pending", ""),
+    "running": ("running…", INFO_BOLD),
+    "applied": ("✓ applied", OK_BOLD),
+    "satisfied": ("✓ in place", OK),
+    "failed": ("✗ FAILED", BAD_BOLD),
+    "refused": ("✗ refused", BAD_BOLD),
+    "not-run": ("not run", ""),
+    "skipped": ("skipped", WARN),
 }
 
 
@@ -136,7 +137,7 @@ class PlanReview(RoutesWorkerErrors, Screen[ApplyReport | None]):
         for n, change in enumerate(self.plan.changes, 1):
             title = Text(change.title)
             if change.destructive:
-                title.append("  DESTRUCTIVE", style="bold red")
+                title.append("  DESTRUCTIVE", style=BAD_BOLD)
             label, style = STATUS_STYLE["pending"]
             table.add_row(str(n), Text(label, style=style), title, key=change.id)
         if self.plan.changes:
@@ -212,6 +213,7 @@ class PlanReview(RoutesWorkerErrors, Screen[ApplyReport | None]):
         self.running = True
         for change in self.plan.changes:
             self._set_status(change.id, "pending")
+        self.flow_app.apply_began(self.step, self.plan)  # saved: a dropped session resumes from it
         self.run_apply(allow_destructive)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="apply")
@@ -234,10 +236,12 @@ class PlanReview(RoutesWorkerErrors, Screen[ApplyReport | None]):
 
     def on_change_started(self, message: ChangeStarted) -> None:
         self._set_status(message.change.id, "running")
+        self.flow_app.change_began(message.change.id)
 
     def on_change_done(self, message: ChangeDone) -> None:
         self.results[message.change.id] = message.result
         self._set_status(message.change.id, message.result.status)
+        self.flow_app.change_done(message.result)
         table = self.query_one("#changes", DataTable)
         if (
             table.cursor_row < len(self.plan.changes)
@@ -248,7 +252,7 @@ class PlanReview(RoutesWorkerErrors, Screen[ApplyReport | None]):
     def on_apply_finished(self, message: ApplyFinished) -> None:
         self.running = False
         self.report = message.report
-        self.flow_app.state.record(self.step, self.plan, message.report)
+        self.flow_app.record_apply(self.step, self.plan, message.report)
         for result in message.report.results:
             if result.change_id not in self.results:
                 self._set_status(result.change_id, result.status)
@@ -272,6 +276,7 @@ class PlanReview(RoutesWorkerErrors, Screen[ApplyReport | None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:  # shown by RoutesWorkerErrors; here the screen only unlocks
             self.running = False
+            self.flow_app.apply_failed()
 
     def _set_status(self, change_id: str, status: str) -> None:
         table = self.query_one("#changes", DataTable)

@@ -26,6 +26,7 @@ class ContextBar(Widget):
     aws_region: reactive[str] = reactive("")
     read_only: reactive[bool] = reactive(False)
     demo: reactive[bool] = reactive(False)
+    starting: reactive[bool] = reactive(False)  # the demo sandbox is starting
     problem: reactive[str] = reactive("")
 
     def render(self) -> Text:
@@ -44,6 +45,8 @@ class ContextBar(Widget):
             text.append(f"acct {self.identity.account}", style="bold")
         elif self.problem:
             text.append(self.problem, style=BAD_BOLD)
+        elif self.starting:
+            text.append("starting the demo sandbox…")
         else:
             text.append("connecting…")
         text.append(f"  {self.aws_region}")
@@ -84,4 +87,6 @@ class KeyFooter(Footer):
     def on_resize(self, event: events.Resize) -> None:
         narrow = event.size.width < WIDE
         self.compact = narrow
-        self.show_command_palette = not narrow
+        if self.show_command_palette == narrow:  # Footer only reads it when it composes its keys
+            self.show_command_palette = not narrow
+            self.refresh(recompose=True)
