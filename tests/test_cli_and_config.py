@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -204,3 +206,129 @@ def test_demo_without_moto_is_a_clear_message(
     )
     assert main(["--demo", "scan"]) == 2
     assert "pipx install '.[demo]'" in capsys.readouterr().err
+
+
+def test_retry_setting_defaults_are_the_retry_policys() -> None:
+    """tui/config.py writes RetryPolicy's defaults out (so it imports no botocore): they must agree."""
+    from aws.retry import RetryPolicy
+
+    policy, settings = RetryPolicy(), load_settings()
+    assert (
+        settings.connect_timeout,
+        settings.read_timeout,
+        settings.call_deadline,
+        settings.max_attempts,
+        settings.throttle_attempts,
+    ) == (
+        policy.connect_timeout,
+        policy.read_timeout,
+        policy.deadline,
+        policy.max_attempts,
+        policy.throttle_attempts,
+    )
+
+
+# -- the TUI's flags: what `flowlogs [--demo] [--resume | --fresh] [--keep]` hands to run_app -------------
+class _RunApp:
+    """Stands in for `tui.factory.run_app` (tui/cli.py imports it when the TUI starts)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, dict[str, Any]]] = []
+
+    def __call__(self, settings: Any, **kwargs: Any) -> int:
+        self.calls.append((settings, kwargs))
+        return 0
+
+
+@pytest.fixture
+def run_app(monkeypatch: pytest.MonkeyPatch) -> _RunApp:
+    fake = _RunApp()
+    monkeypatch.setattr("tui.factory.run_app", fake)
+    return fake
+
+
+def _no_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the CLI must not start the sandbox for the TUI")
+
+    monkeypatch.setattr("aws.sandbox.server.start_sandbox", refuse)
+
+
+@pytest.mark.parametrize(
+    ("argv", "resume", "keep", "demo"),
+    [
+        ([], None, False, False),
+        (["--resume"], True, False, False),
+        (["--fresh"], False, False, False),
+        (["--demo"], None, False, True),
+        (["--demo", "--keep"], None, True, True),
+        (["--demo", "--fresh", "--keep"], False, True, True),
+    ],
+)
+def test_tui_flags_reach_run_app(
+    run_app: _RunApp, argv: list[str], resume: bool | None, keep: bool, demo: bool
+) -> None:
+    assert main(argv) == 0
+    [(_, kwargs)] = run_app.calls
+    assert (kwargs["resume"], kwargs["keep"], kwargs["demo"]) == (resume, keep, demo)
+
+
+def test_tui_demo_leaves_the_sandbox_to_the_app(run_app: _RunApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`flowlogs --demo` runs the app at once: no sandbox started (or exported) by the CLI, no profile."""
+    _no_sandbox(monkeypatch)
+    monkeypatch.setenv("FLOWLOGS_PROFILE", "prod")
+    assert main(["--demo"]) == 0
+    [(settings, kwargs)] = run_app.calls
+    assert (kwargs["demo"], settings.profile, "AWS_ENDPOINT_URL" in os.environ) == (True, None, False)
+
+
+def test_tui_gets_the_session_factory_passed_to_main(run_app: _RunApp) -> None:
+    def factory(settings: Any, *, endpoint_url: str | None = None) -> Any:
+        raise AssertionError("not called by the CLI itself")
+
+    assert main(["--fresh"], session_factory=factory) == 0
+    assert run_app.calls[0][1]["session_factory"] is factory
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--keep"], "--keep needs --demo"),
+        (["--resume", "--fresh"], "argument --fresh: not allowed with argument --resume"),
+        (["--resume", "scan"], "--resume: only for the TUI, not with scan"),
+        (["--demo", "--keep", "permissions"], "--keep: only for the TUI, not with permissions"),
+    ],
+)
+def test_misused_tui_flags_are_usage_errors(
+    run_app: _RunApp, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert (info.value.code, message in capsys.readouterr().err, run_app.calls) == (2, True, [])
+
+
+def test_demo_sub_command_still_starts_the_sandbox_first(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`flowlogs --demo COMMAND` starts (and exports) the sandbox before the command runs, and stops it."""
+    events: list[str] = []
+
+    class FakeSandbox:
+        def __enter__(self) -> FakeSandbox:
+            events.append("started")
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            events.append("stopped")
+
+        def export_env(self, env: dict[str, str]) -> None:
+            events.append("exported")
+
+    def permissions_run(ctx: Any) -> int:
+        events.append("ran")
+        return 0
+
+    monkeypatch.setattr("aws.sandbox.server.start_sandbox", lambda: FakeSandbox())
+    monkeypatch.setattr("tui.commands.permissions.run", permissions_run)
+    assert main(["--demo", "permissions"]) == 0
+    assert events == ["started", "exported", "ran", "stopped"]

@@ -6,6 +6,7 @@ the module's sandbox server (created lazily by the later tests) holds its seeded
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -41,7 +42,7 @@ def boto() -> boto3.Session:
 
 @pytest.fixture
 def aws(moto: None, boto: boto3.Session) -> dict[str, Any]:
-    clients = {name: boto.client(name) for name in ("ec2", "s3", "network-firewall", "kms")}
+    clients: dict[str, Any] = {name: boto.client(name) for name in ("ec2", "s3", "network-firewall", "kms")}
     clients["s3"].create_bucket(Bucket="logs-bucket")
     clients["vpc"] = clients["ec2"].create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]["VpcId"]
     clients["ec2"].create_subnet(VpcId=clients["vpc"], CidrBlock="10.7.1.0/24", AvailabilityZone="us-east-1a")
@@ -475,3 +476,33 @@ def test_demo_server_prints_its_endpoint_first(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+# -- the seed is deterministic (last in this module: starting a sandbox resets moto's state, the module's
+# sandbox's with it) ---------------------------------------------------------------------------------------------
+
+
+def _account_ids(sb: Sandbox) -> dict[str, Any]:
+    """Every id the account shows before the first user action: the seed's and every enabled region's
+    VPCs (default ones included), subnets and flow logs."""
+    assert sb.summary is not None
+    seen: dict[str, Any] = {"summary": dataclasses.asdict(sb.summary)}
+    for region in sorted(r["RegionName"] for r in _client(sb, "ec2").describe_regions()["Regions"]):
+        ec2 = _client(sb, "ec2", region)
+        seen[region] = (
+            sorted(v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]),
+            sorted(s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]),
+            sorted(f["FlowLogId"] for f in ec2.describe_flow_logs()["FlowLogs"]),
+        )
+    return seen
+
+
+def test_every_sandbox_start_shows_the_same_ids() -> None:
+    runs = []
+    for _ in range(2):
+        with start_sandbox(cadence=3600) as sb:
+            runs.append(_account_ids(sb))
+    first, second = runs
+    assert first["summary"]["vpcs"]["prod-core"]["vpc_id"].startswith("vpc-")
+    assert first["summary"]["kms_key_id"] and first["summary"]["firewalls"]
+    assert first == second

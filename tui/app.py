@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -21,29 +20,23 @@ from textual.widgets import Static
 from textual.worker import Worker
 
 from aws.errors import CredentialsError, FlowlogsError, NoSession, explain
-from aws.plans.change import DONE, ApplyReport, ChangeResult, Plan, apply_plan
-from aws.session import AwsSession, Identity, custom_endpoint
 from tui.config import SessionFactory, Settings, state_dir
 from tui.dialogs import Confirm, ProfilePicker
 from tui.layout import WIDE
 from tui.messages import DemoReady, IdentityLoaded, KeptChangesApplied
 from tui.palette import THEME
-from tui.resume import (
-    DEMO_ENDPOINT,
-    ResumeStore,
-    SavedApply,
-    SavedWizard,
-    UnreadableState,
-    interrupted_report,
-    snapshot,
-)
-from tui.state import WizardState
 from tui.steps import Step, available_steps
-from tui.widgets import ContextBar
+from tui.widgets import ContextBar, StepBar
 from tui.workers import RoutesWorkerErrors
 
+# The first frame shows before boto3 and the engine load (they take most of a second): this module
+# imports them where they are used, once the app is on screen (tests/test_startup.py checks).
 if TYPE_CHECKING:
+    from aws.plans.change import ApplyReport, ChangeResult, Plan
     from aws.sandbox.server import Sandbox
+    from aws.session import AwsSession, Identity
+    from tui.resume import ResumeStore, SavedApply, SavedWizard
+    from tui.state import WizardState
 
 
 class FlowlogsApp(RoutesWorkerErrors, App[int]):
@@ -82,13 +75,13 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         self.settings = settings
         self.session_factory = session_factory
         self.demo = demo
-        self.state = WizardState()
+        self._state: WizardState | None = None
         self.identity: Identity | None = None
         self.session_problem = ""
         self.session: AwsSession | None = session
         self.resume = resume
         self.keep = keep
-        self.resume_store = ResumeStore(state_dir() / "resume")
+        self._resume_store: ResumeStore | None = None
         self.sandbox: Sandbox | None = None
         self.sandbox_pending = start_sandbox
         self._steps_started = False
@@ -131,14 +124,24 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
     def on_mount(self) -> None:
         if self._theme_problem:
             self.notify(self._theme_problem, title="Theme", severity="warning", timeout=12)
+        self.screen.mount(
+            self.make_context_bar(), StepBar(self.steps, ""), Static(" Starting…", id="starting")
+        )
+        if self.sandbox_pending:
+            # The demo's first frame (the top bar with DEMO and the read-only state, and the steps) is on
+            # screen before the engine, the first step and the sandbox load.
+            self.call_after_refresh(self._begin)
+        else:
+            self._begin()
+
+    def _begin(self) -> None:
         # With a saved state that may be this account's, the first step waits for the identity (the
         # account is part of the key); otherwise it shows at once.
         if not self._may_resume():
             self.start_steps()
-        else:  # the first frame says what it waits for
-            self.screen.mount(
-                self.make_context_bar(),
-                Static(" Looking for the saved wizard state of this account…", id="resume-wait"),
+        else:
+            self.screen.query_one("#starting", Static).update(
+                " Looking for the saved wizard state of this account…"
             )
         if self.sandbox_pending:
             self.start_demo_sandbox()
@@ -146,6 +149,27 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
             self.load_identity()
         elif self.session_problem:
             self.notify(self.session_problem, title="AWS session", severity="error", timeout=15)
+
+    @property
+    def state(self) -> WizardState:
+        """What the steps hand to each other (made on first use: its models load the engine)."""
+        if self._state is None:
+            from tui.state import WizardState
+
+            self._state = WizardState()
+        return self._state
+
+    @state.setter
+    def state(self, value: WizardState) -> None:
+        self._state = value
+
+    @property
+    def resume_store(self) -> ResumeStore:
+        if self._resume_store is None:
+            from tui.resume import ResumeStore
+
+            self._resume_store = ResumeStore(state_dir() / "resume")
+        return self._resume_store
 
     def start_steps(self, step: str = "") -> None:
         """Show the first step (or `step`), once."""
@@ -199,6 +223,8 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="sandbox")
     def apply_kept_changes(self, saved: SavedWizard) -> None:
         """`--demo --keep`: apply again, to the fresh sandbox, every change the saved applies finished."""
+        from aws.plans.change import DONE, apply_plan
+
         session = self.require_session()
         done = 0
         for applied in saved.applied:
@@ -224,6 +250,9 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
     # -- resume after a dropped session ----------------------------------------------------------------
     def resume_key(self) -> tuple[str, str]:
         """(endpoint, profile) of the saved-state key; the account completes it."""
+        from aws.session import custom_endpoint
+        from tui.resume import DEMO_ENDPOINT
+
         session = self.session
         if self.demo:
             endpoint = DEMO_ENDPOINT
@@ -239,6 +268,8 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         return self.resume_store.any_for(*self.resume_key())
 
     def _saved(self, account: str) -> SavedWizard | None:
+        from tui.resume import UnreadableState
+
         if self.resume is False or (self.demo and not self.keep):
             return None
         try:
@@ -280,6 +311,8 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         return question, details + ". y resumes; n starts fresh."
 
     def resume_from(self, saved: SavedWizard) -> None:
+        from tui.resume import interrupted_report
+
         state = saved.wizard_state()
         if saved.applying is not None:
             session = self.session
@@ -306,6 +339,8 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         """Save the wizard state for this account (after each step and each change applied)."""
         if self.identity is None or self.current_mode not in {s.key for s in self.steps}:
             return
+        from tui.resume import snapshot
+
         endpoint, profile = self.resume_key()
         saved = snapshot(
             self.state,
@@ -326,6 +361,9 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         return done
 
     def apply_began(self, step: str, plan: Plan) -> None:
+        from aws.plans.change import ApplyReport, ChangeResult
+        from tui.resume import SavedApply
+
         results = [ChangeResult(change_id=c.id, status="not-run") for c in plan.changes]
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self._applying = SavedApply(
@@ -448,6 +486,8 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         self.refresh_context_bars()
 
     def action_switch_profile(self) -> None:
+        import boto3
+
         profiles = sorted(boto3.Session().available_profiles)
         current = self.session.options.profile if self.session else self.settings.profile
         self.push_screen(ProfilePicker(profiles, current), self._use_profile)
@@ -463,7 +503,7 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
             return
         session.read_only = self.session.read_only if self.session else settings.read_only
         self.settings, self.session, self.identity = settings, session, None
-        self.state = WizardState()
+        self._state = None  # a fresh one on next use
         self.refresh_context_bars()
         self.load_identity()
         self.action_rescan()

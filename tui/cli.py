@@ -21,17 +21,18 @@ from collections.abc import Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from aws.errors import FlowlogsError, explain
-from aws.plans.change import DONE, ApplyReport
-from aws.regions import validate_region
-from aws.session import AwsSession
 from tui.commands import COMMAND_MODULES
-from tui.config import SessionFactory, Settings, load_settings
-from tui.factory import make_session
+
+if TYPE_CHECKING:
+    from aws.plans.change import ApplyReport
+    from aws.session import AwsSession
+    from tui.config import SessionFactory, Settings
+
+# `flowlogs --help`, `flowlogs COMMAND --help` and usage errors import neither the engine nor boto3, pydantic
+# or Textual (tests/test_startup.py): this module and the command modules import those where they are
+# used, after the arguments are parsed.
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_ACCESS = 0, 1, 2, 3
 EXIT_UNREACHABLE = 4
@@ -93,10 +94,19 @@ def exit_for(failed_kinds: Sequence[str], *, succeeded: int) -> int:
 def exit_for_report(report: ApplyReport) -> int:
     """The exit code of an apply: 2 when a change was refused as stale or altered (plan again), else
     from the kinds of the failed changes (`exit_for`)."""
+    from aws.plans.change import DONE
+
     if report.stale:
         return EXIT_USAGE
     done = sum(1 for r in report.results if r.status in DONE)
     return exit_for([r.error_kind or "error" for r in report.problems], succeeded=done)
+
+
+def make_session(settings: Settings, *, endpoint_url: str | None = None) -> AwsSession:
+    """The real session factory, `tui.factory.make_session`, imported when the first session is made."""
+    from tui.factory import make_session as factory
+
+    return factory(settings, endpoint_url=endpoint_url)
 
 
 @dataclass
@@ -160,6 +170,32 @@ def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
+def _tui_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the TUI alone (no sub-command): how to treat saved wizard state, and the demo's changes."""
+    tui = parser.add_argument_group("the TUI (no COMMAND)")
+    saved = tui.add_mutually_exclusive_group()
+    saved.add_argument(
+        "--resume",
+        dest="resume",
+        action="store_const",
+        const=True,
+        default=None,
+        help="resume the saved wizard state without asking (default: ask when there is some)",
+    )
+    saved.add_argument(
+        "--fresh",
+        dest="resume",
+        action="store_const",
+        const=False,
+        help="start fresh without asking (the saved wizard state is not resumed)",
+    )
+    tui.add_argument(
+        "--keep",
+        action="store_true",
+        help="with --demo: re-apply the demo's recorded changes to the fresh sandbox on start",
+    )
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
     common = argparse.ArgumentParser(add_help=False)
     _common_options(common, suppress=True)
@@ -171,6 +207,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _common_options(parser, suppress=False)
+    _tui_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules: dict[str, ModuleType] = {}
     for mod in _command_modules():
@@ -188,16 +225,39 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
     return parser, modules
 
 
+def _check_tui_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--resume / --fresh / --keep are the TUI's; --keep needs --demo. Otherwise a usage error (exit 2)."""
+    given = [
+        flag
+        for flag, on in (
+            ("--resume", args.resume is True),
+            ("--fresh", args.resume is False),
+            ("--keep", args.keep),
+        )
+        if on
+    ]
+    if args.command is not None and given:
+        parser.error(f"{', '.join(given)}: only for the TUI, not with {args.command}")
+    if args.keep and not args.demo:
+        parser.error("--keep needs --demo: it re-applies the demo's recorded changes to the fresh sandbox")
+
+
 def main(argv: Sequence[str] | None = None, *, session_factory: SessionFactory = make_session) -> int:
     """The `flowlogs` command. `session_factory` makes the AWS session (tests pass one on moto)."""
     parser, modules = build_parser()
     args = parser.parse_args(argv)
+    _check_tui_options(parser, args)
+    from tui.config import load_settings
+
     try:
         settings = load_settings(profile=args.profile, region=args.region, read_only=args.read_only)
     except ValueError as err:
         print(f"flowlogs: invalid settings: {err}", file=sys.stderr)
         return EXIT_USAGE
     if settings.region is not None:
+        from aws.errors import FlowlogsError
+        from aws.regions import validate_region
+
         # Before any session or AWS call (and before the TUI starts): a mistyped home region is a usage
         # error that names the closest valid region, never a botocore parser error.
         try:
@@ -205,40 +265,58 @@ def main(argv: Sequence[str] | None = None, *, session_factory: SessionFactory =
         except FlowlogsError as err:
             print(f"flowlogs: {err}", file=sys.stderr)
             return EXIT_USAGE
-    with ExitStack() as stack:
-        if (args.command == "demo-server" or args.demo) and importlib.util.find_spec("moto") is None:
-            print(
-                "flowlogs: the demo sandbox needs moto, which is not installed.\n"
-                "Install the demo extra: pipx install '.[demo]' (or pip install 'flowlogs-tui[demo]').",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
-        if args.command == "demo-server":
-            return _serve_demo(args)
+    if (args.command == "demo-server" or args.demo) and importlib.util.find_spec("moto") is None:
+        print(
+            "flowlogs: the demo sandbox needs moto, which is not installed.\n"
+            "Install the demo extra: pipx install '.[demo]' (or pip install 'flowlogs-tui[demo]').",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if args.command == "demo-server":
+        return _serve_demo(args)
+    if args.command is None:
+        # The TUI. With --demo it starts the sandbox itself, in the background: its first frame does not
+        # wait for moto to start and the account to be seeded.
+        from tui.factory import run_app
+
         if args.demo:
+            settings = settings.model_copy(update={"profile": None})
+        return run_app(
+            settings,
+            demo=bool(args.demo),
+            session_factory=session_factory,
+            resume=args.resume,
+            keep=bool(args.keep),
+        )
+    with ExitStack() as stack:
+        if args.demo:  # a headless command runs against the sandbox once it is seeded
             from aws.sandbox.server import start_sandbox
 
             sandbox = stack.enter_context(start_sandbox())
             sandbox.export_env(os.environ)
             settings = settings.model_copy(update={"profile": None})
-        if args.command is None:
-            from tui.factory import run_app
-
-            return run_app(settings, demo=bool(args.demo), session_factory=session_factory)
         ctx = CliContext(args=args, settings=settings, session_factory=session_factory)
-        try:
-            return int(modules[args.command].run(ctx))
-        except FlowlogsError as err:
-            ctx.err(f"flowlogs {args.command}: {err}")
-            return exit_for_kind(err.kind)
-        except (ClientError, BotoCoreError) as err:  # an AWS error no engine code explained: explain it
-            explained = explain(err, profile=settings.profile)
-            ctx.err(f"flowlogs {args.command}: {explained}")
-            return exit_for_kind(explained.kind)
-        except KeyboardInterrupt:
-            ctx.err("interrupted")
-            return 130
-    return EXIT_OK
+        return _run_command(ctx, modules[args.command])
+
+
+def _run_command(ctx: CliContext, module: ModuleType) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from aws.errors import FlowlogsError, explain
+
+    command = ctx.args.command
+    try:
+        return int(module.run(ctx))
+    except FlowlogsError as err:
+        ctx.err(f"flowlogs {command}: {err}")
+        return exit_for_kind(err.kind)
+    except (ClientError, BotoCoreError) as err:  # an AWS error no engine code explained: explain it
+        explained = explain(err, profile=ctx.settings.profile)
+        ctx.err(f"flowlogs {command}: {explained}")
+        return exit_for_kind(explained.kind)
+    except KeyboardInterrupt:
+        ctx.err("interrupted")
+        return 130
 
 
 def _serve_demo(args: argparse.Namespace) -> int:

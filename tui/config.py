@@ -16,12 +16,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from aws.retry import RetryPolicy
-
 if TYPE_CHECKING:
     from aws.session import AwsSession
 
-_RETRY = RetryPolicy()
 APP_NAME = "flowlogs-tui"
 # Set (to the sandbox's endpoint URL) by `Sandbox.export_env`: this process is a demo run.
 DEMO_ENV = "FLOWLOGS_DEMO_ENDPOINT"
@@ -54,29 +51,40 @@ class Settings(BaseSettings):
     skip_regions: list[str] = Field(default_factory=list, description="Regions never scanned")
     include_regions: list[str] = Field(default_factory=list, description="Only scan these regions")
     scan_workers: int = Field(default=12, ge=1, le=64, description="Concurrent region scans")
-    theme: str = Field(default="textual-dark", description="Textual theme name")
+    theme: str = Field(
+        default="flowlogs-dark",
+        description="Textual theme (flowlogs-dark; ansi-dark / ansi-light use the terminal's own colours)",
+    )
+    resume_max_age_hours: float = Field(
+        default=24,
+        gt=0,
+        le=24 * 365,
+        description="A saved inventory older than this is rescanned before the wizard resumes",
+    )
     keymap: dict[str, str] = Field(
         default_factory=dict, description="Binding id -> keys, e.g. {'app.rescan': 'f5'}"
     )
     audit_log: Path | None = Field(default=None, description="Audit log path (default: state dir)")
-    # Talking to AWS (aws/retry.py): FLOWLOGS_CONNECT_TIMEOUT, FLOWLOGS_READ_TIMEOUT, ...
+    # Talking to AWS (aws/retry.py): FLOWLOGS_CONNECT_TIMEOUT, FLOWLOGS_READ_TIMEOUT, ... The defaults are
+    # aws.retry.RetryPolicy's, written out so that importing the settings does not import botocore
+    # (tests/test_cli_and_config.py checks they agree).
     connect_timeout: float = Field(
-        default=_RETRY.connect_timeout, gt=0, le=300, description="Seconds to connect to an AWS endpoint"
+        default=3.0, gt=0, le=300, description="Seconds to connect to an AWS endpoint"
     )
     read_timeout: float = Field(
-        default=_RETRY.read_timeout, gt=0, le=600, description="Seconds to wait for AWS to answer a request"
+        default=10.0, gt=0, le=600, description="Seconds to wait for AWS to answer a request"
     )
     call_deadline: float = Field(
-        default=_RETRY.deadline, gt=0, le=3600, description="Seconds one AWS call may take, retries included"
+        default=25.0, gt=0, le=3600, description="Seconds one AWS call may take, retries included"
     )
     max_attempts: int = Field(
-        default=_RETRY.max_attempts,
+        default=4,
         ge=1,
         le=20,
         description="Attempts per AWS call (failures but throttling)",
     )
     throttle_attempts: int = Field(
-        default=_RETRY.throttle_attempts, ge=1, le=50, description="Attempts per AWS call when AWS throttles"
+        default=10, ge=1, le=50, description="Attempts per AWS call when AWS throttles"
     )
     retry_seed: int | None = Field(default=None, description="Seed of the retry backoff jitter (tests)")
 

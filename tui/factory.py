@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aws.audit import AuditLog
-from aws.session import AwsSession, SessionOptions
 from tui.config import SessionFactory, Settings, demo_endpoint
 
 if TYPE_CHECKING:
+    from aws.session import AwsSession
     from tui.app import FlowlogsApp
 
 
 def make_session(settings: Settings, *, endpoint_url: str | None = None) -> AwsSession:
+    # boto3 loads here, not on import: the demo's first frame does not wait for it
+    from aws.audit import AuditLog
+    from aws.session import AwsSession, SessionOptions
+
     options = SessionOptions(
         profile=settings.profile,
         region=settings.region,

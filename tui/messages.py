@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from aws.session import AwsSession, Identity
-
 if TYPE_CHECKING:
     from aws.sandbox.server import Sandbox
+    from aws.session import AwsSession, Identity
     from tui.config import Settings
 
 

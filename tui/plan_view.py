@@ -220,7 +220,14 @@ class PlanReview(RoutesWorkerErrors, Screen[ApplyReport | None]):
     def run_apply(self, allow_destructive: bool) -> None:
         session = self.apply_session or self.flow_app.require_session()
 
+        # The saved wizard state follows the apply before the next AWS call is made (so a session dropped
+        # at any point resumes knowing what ran): the app saves it on its thread while this one waits.
+        def begin(change: Change) -> None:
+            self.app.call_from_thread(self.flow_app.change_began, change.id)
+            self.post_message(ChangeStarted(change))
+
         def progress(change: Change, result: ChangeResult) -> None:
+            self.app.call_from_thread(self.flow_app.change_done, result)
             self.post_message(ChangeDone(change, result))
 
         # one apply per account on this machine: LockHeld reaches the app's error path (worker error)
@@ -230,18 +237,16 @@ class PlanReview(RoutesWorkerErrors, Screen[ApplyReport | None]):
                 session,
                 confirm_destructive=allow_destructive,
                 on_progress=progress,
-                on_begin=lambda change: self.post_message(ChangeStarted(change)),
+                on_begin=begin,
             )
         self.post_message(ApplyFinished(report))
 
     def on_change_started(self, message: ChangeStarted) -> None:
         self._set_status(message.change.id, "running")
-        self.flow_app.change_began(message.change.id)
 
     def on_change_done(self, message: ChangeDone) -> None:
         self.results[message.change.id] = message.result
         self._set_status(message.change.id, message.result.status)
-        self.flow_app.change_done(message.result)
         table = self.query_one("#changes", DataTable)
         if (
             table.cursor_row < len(self.plan.changes)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import events
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Footer
 
-from aws.session import Identity
+if TYPE_CHECKING:
+    from aws.session import Identity
+
 from tui.layout import WIDE
 from tui.palette import BAD_BOLD, BADGE_DEMO, BADGE_READ_ONLY, BADGE_READ_WRITE
 from tui.steps import Step

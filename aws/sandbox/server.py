@@ -4,7 +4,9 @@
         sb.export_env(os.environ)   # boto3 (and the app) now talk to the sandbox
         ...
 
-The sandbox owns the process's moto state: starting one with `seed=True` resets moto's backends first.
+The sandbox owns the process's moto state: starting one with `seed=True` resets moto's backends first,
+then seeds the demo account deterministically (`reset_and_seed`): every run shows the same VPC, subnet,
+flow log and KMS key ids.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from aws.sandbox.moto_fixes import apply_moto_fixes
 from aws.sandbox.seed import SeedSummary, seed_account
 
 DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account
+# moto's ids are drawn from this seed; the same as the tests' (tests/app_fixtures.py, aws/sandbox/faults.py).
+RANDOM_SEED = 20261126
 _QUIET_LOGGERS = ("werkzeug", "moto")
 
 
@@ -88,10 +92,39 @@ class Sandbox:
         self.stop()
 
 
+def reset_and_seed(endpoint_url: str, *, random_seed: int = RANDOM_SEED) -> SeedSummary:
+    """Reset this process's moto and seed the demo account through `endpoint_url` (a moto server in this
+    process), the same ids every time.
+
+    moto draws every id (and request id) from `mock_random`, seeded here. Each region's default VPC is
+    made the first time its EC2 backend is used, so scans, which visit regions concurrently, would make
+    them in any order and draw their ids in that order: every enabled region's is made now, in order. What
+    exists before the first request after this is the same every run; later ids depend on what runs
+    (concurrent scans, the delivery simulator).
+    """
+    import boto3
+    from moto.core.base_backend import BackendDict
+    from moto.ec2.models import ec2_backends
+    from moto.moto_api._internal import mock_random
+
+    BackendDict.reset()
+    mock_random.seed(random_seed)
+    ec2 = boto3.client(
+        "ec2",
+        region_name="us-east-1",
+        endpoint_url=endpoint_url,
+        aws_access_key_id="seed",
+        aws_secret_access_key="seed",
+    )
+    for region in sorted(r["RegionName"] for r in ec2.describe_regions()["Regions"]):
+        ec2_backends[DEFAULT_ACCOUNT_ID][region]  # default VPCs are made on first use: in a fixed order
+    return seed_account(endpoint_url)
+
+
 def start_sandbox(port: int = 0, cadence: float | None = None, seed: bool = True) -> Sandbox:
     """Start moto on 127.0.0.1:`port` (0: a free port), apply the AWS-strictness fixes, seed the demo
-    account (unless `seed=False`) and start the delivery simulator (a round every `cadence` seconds)."""
-    from moto.core.base_backend import BackendDict
+    account (unless `seed=False`; the same ids every run, `reset_and_seed`) and start the delivery simulator
+    (a round every `cadence` seconds)."""
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
     # The demo never uses AMIs; loading moto's catalogue costs ~0.7 s per region on first use.
@@ -106,8 +139,7 @@ def start_sandbox(port: int = 0, cadence: float | None = None, seed: bool = True
     summary = None
     try:
         if seed:
-            BackendDict.reset()
-            summary = seed_account(endpoint_url)
+            summary = reset_and_seed(endpoint_url)
         delivery.start()
     except BaseException:
         server.stop()

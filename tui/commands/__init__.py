@@ -7,6 +7,15 @@
 
 `run` writes through `ctx.out()` / `ctx.emit_json()` and raises `aws.errors.FlowlogsError` for
 problems (the CLI turns them into a message on stderr and an exit code).
+
+`flowlogs --help` must not import the engine, boto3, pydantic or Textual (tests/test_startup.py): a command
+module's top level imports argparse, the standard library and cheap pure modules only (`tui.cli`,
+`aws.logs.format`); `run()` and the helpers it calls import the engine where they use it.
 """
 
 COMMAND_MODULES = ("scan", "plan", "apply", "policy", "verify", "permissions")
+
+# Engine limits named in the help texts, written out here so that `--help` does not import the engine (whose
+# modules import boto3); tests/test_startup.py checks they equal the engine's.
+MAX_WORKERS = 64  # aws.discovery.MAX_WORKERS: regions scanned at once, at most
+EXISTING_DESTINATIONS: tuple[str, ...] = ("read", "duplicate")  # aws.coverage.EXISTING_DESTINATIONS

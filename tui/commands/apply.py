@@ -27,14 +27,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aws.errors import ReadOnlyViolation, ValidationFailed
-from aws.lock import account_lock
-from aws.plans.change import ApplyReport, Change, ChangeResult, Plan, apply_plan, executor_for
-from tui import config
 from tui.cli import exit_for_report
-from tui.config import state_dir
 
 if TYPE_CHECKING:
+    from aws.plans.change import ApplyReport, Change, ChangeResult, Plan
     from tui.cli import CliContext
 
 NAME = "apply"
@@ -72,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_plan(path: Path) -> Plan:
+    from aws.errors import ValidationFailed
+    from aws.plans.change import Plan
+
     try:
         text = path.read_text()
     except OSError as err:
@@ -80,6 +79,8 @@ def load_plan(path: Path) -> Plan:
 
 
 def save_report(report: ApplyReport) -> Path:
+    from tui.config import state_dir
+
     runs = state_dir() / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     path = runs / f"apply-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.json"
@@ -88,6 +89,8 @@ def save_report(report: ApplyReport) -> Path:
 
 
 def result_line(change: Change, result: ChangeResult) -> str:
+    from aws.plans.change import executor_for
+
     line = f"[{MARK[result.status]}] {result.status:<9} {executor_for(change.kind).preview(change).splitlines()[0]}"
     ids = result.outputs.get("flow_log_ids") if result.outputs else None
     if ids:
@@ -102,6 +105,8 @@ def result_line(change: Change, result: ChangeResult) -> str:
 
 def read_only_source(ctx: CliContext) -> str:
     """Which flag or setting turned read-only mode on, for the refusal message."""
+    from tui import config
+
     if getattr(ctx.args, "read_only", None):
         return "--read-only"
     if os.environ.get("FLOWLOGS_READ_ONLY", "").strip():
@@ -110,6 +115,11 @@ def read_only_source(ctx: CliContext) -> str:
 
 
 def run(ctx: CliContext) -> int:
+    from aws.errors import ReadOnlyViolation, ValidationFailed
+    from aws.lock import account_lock
+    from aws.plans.change import ApplyReport, apply_plan, executor_for
+    from tui.config import state_dir
+
     if ctx.settings.read_only:  # refuse up front: no preview, no half-run
         raise ReadOnlyViolation(
             f"Read-only mode is on ({read_only_source(ctx)}): apply would change AWS. Nothing was changed.",

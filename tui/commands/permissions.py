@@ -8,9 +8,12 @@ prints the README section. It makes no AWS call and needs no credentials (no ses
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from aws.permissions import permissions_markdown, permissions_text, policy_documents
-from tui.cli import EXIT_OK, CliContext
+from tui.cli import EXIT_OK
+
+if TYPE_CHECKING:
+    from tui.cli import CliContext
 
 NAME = "permissions"
 HELP = "Print the IAM policies flowlogs itself needs (read-only and apply); no AWS call"
@@ -21,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: CliContext) -> int:
+    from aws.permissions import permissions_markdown, permissions_text, policy_documents
+
     if ctx.json:
         ctx.emit_json(policy_documents())
     elif ctx.args.markdown:

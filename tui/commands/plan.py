@@ -15,21 +15,16 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aws.coverage import EXISTING_DESTINATIONS, ReadSet
-from aws.discovery import MAX_WORKERS, scan
-from aws.discovery_api import validate_region_names
-from aws.errors import AccessDeniedError, EndpointError, FlowlogsError, ValidationFailed
-from aws.iam.proposal import policy_changes
-from aws.iam.requirements import Requirements
-from aws.inventory import Inventory, RegionStatus
-from aws.logs.format import EXTRA_FIELDS
-from aws.plans.build import PlanBuild, PolicyPart, build_plan, resources_by_region
-from aws.plans.change import Change
-from aws.plans.choices import LogChoices
-from aws.regions import validate_region
-from aws.s3.strategy import BucketChoice
+from aws.logs.format import EXTRA_FIELDS  # pure: no boto3
+from tui.commands import EXISTING_DESTINATIONS, MAX_WORKERS
 
 if TYPE_CHECKING:
+    from aws.coverage import ReadSet
+    from aws.inventory import Inventory
+    from aws.plans.build import PlanBuild, PolicyPart
+    from aws.plans.change import Change
+    from aws.plans.choices import LogChoices
+    from aws.s3.strategy import BucketChoice
     from tui.cli import CliContext
 
 NAME = "plan"
@@ -136,6 +131,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def choices_from_args(
     args: argparse.Namespace, inventory: Inventory, home_region: str
 ) -> tuple[BucketChoice, LogChoices]:
+    from aws.errors import ValidationFailed
+    from aws.plans.build import resources_by_region
+    from aws.plans.choices import LogChoices
+    from aws.s3.strategy import BucketChoice
+
     resources = resources_by_region(inventory)
     extra = split(args.extra_fields)
     if extra == ["all"]:
@@ -179,6 +179,11 @@ def choices_from_args(
 
 
 def load_inventory(ctx: CliContext) -> Inventory:
+    from aws.discovery import scan
+    from aws.discovery_api import validate_region_names
+    from aws.errors import ValidationFailed
+    from aws.inventory import Inventory
+
     if ctx.args.inventory:
         try:
             return Inventory.model_validate_json(ctx.args.inventory.read_text())
@@ -213,6 +218,8 @@ def region_failures(inventory: Inventory) -> list[str]:
 def require_scanned(inventory: Inventory) -> None:
     """Refuse to plan when regions were to be scanned and not one could be: raised as the failures' kind
     (AWS unreachable: exit 4; access denied: exit 3), naming each region's failed call and what to try."""
+    from aws.errors import AccessDeniedError, EndpointError, FlowlogsError
+
     failed = inventory.failed_regions
     if not failed or inventory.scanned_regions:
         return
@@ -248,6 +255,9 @@ def render(build: PlanBuild) -> str:
 
 def check_bucket_region(inventory: Inventory, region: str, *, what: str) -> str:
     """The central bucket's region must be a region of the account's partition that it has enabled."""
+    from aws.inventory import RegionStatus
+    from aws.regions import validate_region
+
     listed = [r.name for r in inventory.regions]
     enabled = [r.name for r in inventory.regions if r.status is not RegionStatus.NOT_ENABLED]
     return validate_region(
@@ -260,6 +270,10 @@ def check_bucket_region(inventory: Inventory, region: str, *, what: str) -> str:
 
 
 def run(ctx: CliContext) -> int:
+    from aws.errors import ValidationFailed
+    from aws.plans.build import build_plan
+    from aws.regions import validate_region
+
     if ctx.args.lifecycle_days is not None and ctx.args.lifecycle_days < 1:
         raise ValidationFailed("--lifecycle-days must be 1 or more")
     if ctx.args.bucket_region is not None:
@@ -308,6 +322,9 @@ def policy_part(ctx: CliContext) -> PolicyPart | None:
         return None
 
     def changes(read_set: ReadSet, keys: list[str]) -> list[Change]:
+        from aws.iam.proposal import policy_changes
+        from aws.iam.requirements import Requirements
+
         session = ctx.session()
         need = Requirements(
             buckets=tuple(read_set.kentik_buckets),

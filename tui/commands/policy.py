@@ -11,21 +11,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws.coverage import ReadLocation
-from aws.errors import ValidationFailed
-from aws.iam.accounts import nested_targets
-from aws.iam.diff import policy_diff, pretty_json, unified_text
-from aws.iam.documents import PolicyTarget, find_policy
-from aws.iam.eval import load_policy_text
-from aws.iam.merge import MergeResult, merge_policy
-from aws.iam.proposal import PolicyProposal, prepare, propose
-from aws.iam.requirements import Requirements
-from aws.iam.rollback import apply_proposal, records_path, rollback_plan
-from aws.plans.change import ApplyReport, Change, apply_plan
-from aws.regions import partition_of
-from tui.cli import EXIT_OK, EXIT_PARTIAL, CliContext, exit_for, exit_for_report
+from tui.cli import EXIT_OK, EXIT_PARTIAL, exit_for, exit_for_report
+
+if TYPE_CHECKING:
+    from aws.iam.documents import PolicyTarget
+    from aws.iam.merge import MergeResult
+    from aws.iam.requirements import Requirements
+    from aws.plans.change import ApplyReport, Change
+    from tui.cli import CliContext
 
 NAME = "policy"
 HELP = "Show, apply or roll back the change to the Kentik role's IAM policy for the log buckets"
@@ -85,6 +80,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _requirements(args: argparse.Namespace, partition: str) -> Requirements:
+    from aws.coverage import ReadLocation
+    from aws.errors import ValidationFailed
+    from aws.iam.requirements import Requirements
+
     if not args.bucket and not args.read_existing:
         raise ValidationFailed("Name at least one log bucket with --bucket NAME.")
     existing = [ReadLocation.parse(text) for text in args.read_existing]
@@ -100,6 +99,8 @@ def _requirements(args: argparse.Namespace, partition: str) -> Requirements:
 
 
 def _read(path: str) -> str:
+    from aws.errors import ValidationFailed
+
     if path == "-":
         return sys.stdin.read()
     try:
@@ -122,10 +123,14 @@ def _confirm(question: str) -> bool:
 
 
 def _records_path(ctx: CliContext) -> Path:
+    from aws.iam.rollback import records_path
+
     return records_path(ctx.settings.audit_path)
 
 
 def _show_merge(ctx: CliContext, merge: MergeResult, label: str) -> None:
+    from aws.iam.diff import policy_diff, unified_text
+
     ctx.out(f"Policy: {label}")
     ctx.out(f"Change: {merge.summary()}")
     for line in merge.explanations():
@@ -169,6 +174,12 @@ def _target_json(target: PolicyTarget) -> dict[str, Any]:
 
 
 def _offline(ctx: CliContext) -> int:
+    from aws.errors import ValidationFailed
+    from aws.iam.diff import pretty_json
+    from aws.iam.eval import load_policy_text
+    from aws.iam.merge import merge_policy
+    from aws.regions import partition_of
+
     args = ctx.args
     if args.apply or args.rollback:
         raise ValidationFailed("--current works offline; to apply or roll back, use --role or --policy-arn.")
@@ -189,6 +200,8 @@ def _offline(ctx: CliContext) -> int:
 
 def _approve(ctx: CliContext, changes: list[Change], what: str) -> bool:
     """True to go ahead; False when declined. Raises without --yes when nobody can be asked."""
+    from aws.errors import ValidationFailed
+
     if ctx.args.yes:
         return True
     if ctx.json or not _interactive():
@@ -209,6 +222,9 @@ def _report_lines(ctx: CliContext, report: ApplyReport) -> None:
 
 
 def _rollback(ctx: CliContext, target: PolicyTarget) -> int:
+    from aws.iam.rollback import rollback_plan
+    from aws.plans.change import apply_plan
+
     session = ctx.session()
     plan = rollback_plan(session, target, _records_path(ctx))
     changes = plan.changes
@@ -228,6 +244,11 @@ def _rollback(ctx: CliContext, target: PolicyTarget) -> int:
 
 
 def _online(ctx: CliContext) -> int:
+    from aws.errors import ValidationFailed
+    from aws.iam.documents import find_policy
+    from aws.iam.proposal import PolicyProposal, prepare
+    from aws.iam.rollback import apply_proposal
+
     args = ctx.args
     session = ctx.session()
     if args.rollback:
@@ -282,6 +303,11 @@ def _source_flags(args: argparse.Namespace) -> str:
 
 def _nested(ctx: CliContext) -> int:
     """One diff (and, with --apply, one change) per member account, through an assumed role there."""
+    from aws.errors import ValidationFailed
+    from aws.iam.accounts import nested_targets
+    from aws.iam.proposal import propose
+    from aws.iam.rollback import apply_proposal
+
     args = ctx.args
     if not args.role or args.rollback:
         raise ValidationFailed(

@@ -14,21 +14,11 @@ import textwrap
 import threading
 from typing import TYPE_CHECKING
 
-from aws.discovery import MAX_WORKERS, scan
-from aws.discovery_api import validate_region_names
-from aws.inventory import (
-    Firewall,
-    Inventory,
-    RegionResult,
-    RegionStatus,
-    ScanError,
-    Verdict,
-    Vpc,
-    inventory_json_schema,
-)
 from tui.cli import exit_for
+from tui.commands import MAX_WORKERS
 
 if TYPE_CHECKING:
+    from aws.inventory import Firewall, Inventory, RegionResult, ScanError, Vpc
     from tui.cli import CliContext
 
 NAME = "scan"
@@ -75,6 +65,10 @@ def _split(values: list[str] | None) -> list[str]:
 
 
 def run(ctx: CliContext) -> int:
+    from aws.discovery import scan
+    from aws.discovery_api import validate_region_names
+    from aws.inventory import inventory_json_schema
+
     if ctx.args.schema:
         ctx.emit_json(inventory_json_schema())
         return 0
@@ -158,6 +152,8 @@ def _firewall_lines(region: str, fw: Firewall) -> list[str]:
 
 def render(inv: Inventory) -> list[str]:
     """The report as lines of at most 80 columns (ids longer than a line are never cut)."""
+    from aws.inventory import RegionStatus, Verdict
+
     ident = inv.identity
     lines = _wrap(f"Account {ident.account} ({ident.partition}), caller {ident.arn}", "")
     by_status = {s: [r for r in inv.regions if r.status is s] for s in RegionStatus}

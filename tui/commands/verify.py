@@ -13,15 +13,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from aws.errors import AccessDeniedError, ValidationFailed
-from aws.logs.report import SourceStatus, age, parse_duration
-from aws.logs.sources import sources_from_account
-from aws.logs.watch import Watcher
-from aws.names import log_folder
-from aws.reader import RoleReaderCheck, resolve_role
-from aws.regions import validate_regions
-
 if TYPE_CHECKING:
+    from aws.logs.report import SourceStatus
     from tui.cli import CliContext
 
 NAME = "verify"
@@ -65,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _regions(values: list[str] | None) -> list[str] | None:
+    from aws.regions import validate_regions
+
     if not values:
         return None
     out = validate_regions([r for v in values for r in v.split(",")], what="--regions")  # before any AWS call
@@ -72,6 +67,13 @@ def _regions(values: list[str] | None) -> list[str] | None:
 
 
 def run(ctx: CliContext) -> int:
+    from aws.errors import AccessDeniedError, ValidationFailed
+    from aws.logs.report import parse_duration
+    from aws.logs.sources import sources_from_account
+    from aws.logs.watch import Watcher
+    from aws.names import log_folder
+    from aws.reader import RoleReaderCheck, resolve_role
+
     args = ctx.args
     since = parse_duration(args.since)
     timeout = parse_duration(args.timeout)
@@ -175,6 +177,8 @@ def _cut(text: str, width: int) -> str:
 
 
 def _report(ctx: CliContext, statuses: list[SourceStatus], warnings: list[str], start: datetime) -> None:
+    from aws.logs.report import age
+
     if ctx.json:
         data: dict[str, Any] = {
             "ok": all(s.ready for s in statuses),
