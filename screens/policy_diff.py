@@ -4,16 +4,18 @@ The role comes from discovery's candidates (roles trusting Kentik's account or r
 id) or is typed (a role name or a customer-managed policy ARN, `PolicySource`); the buckets come from the
 bucket step (or are typed). A thread worker finds the policy and computes the proposal
 (`aws.iam.proposal.prepare`) and reads the role's trust (`aws.iam.accounts.role_trust`); the screen shows
-current vs proposed JSON (`PolicyDiffView`: side by side when wide, unified when narrow), the
-statement-level summary, one line per new statement, the size against the limit, and applies through
+current vs proposed JSON (`PolicyDiffView`: side by side when wide, unified when narrow, `v` toggles;
+opened at the first change, `]`/`[` the next/previous one), the statement-level summary, one line per
+new statement, the size against the limit (shorter lines below 120 columns), and applies through
 the shared `PlanReview` (destructive version rotation asked separately). A concurrent edit makes the
 apply refuse (a stale refusal, `ChangeResult.refusal`): the diff is refreshed. Each apply saves a
 rollback record (`aws.iam.rollback.save_rollback`, in a worker); `u` rolls back (`rollback_plan`).
 
-Nested configuration (`n` toggles it): the spoke role's policy in each member account, reached by
-assuming a named role there (`aws.iam.accounts.nested_proposals`). Each account gets its own line and
-diff, and its own `PlanReview` run with that account's assumed session; `A` applies every account
-needing a change, one review after the other. The screen makes no AWS call itself.
+Nested configuration (`n` toggles it; Esc first leaves a text field): the spoke role's policy in
+each member account, reached by assuming a named role there (`aws.iam.accounts.nested_proposals`).
+Each account gets its own line and diff, and its own `PlanReview` run with that account's assumed
+session; `A` applies every account needing a change, one review after the other. The screen makes no
+AWS call itself.
 """
 
 from __future__ import annotations
@@ -48,9 +50,19 @@ from aws.session import AwsSession
 from screens.base import WizardScreen
 from tui.diff_view import PolicyDiffView
 from tui.layout import WIDE
+from tui.palette import BAD, INFO, WARN
 from tui.pick import Pick
 from tui.plan_view import PlanReview
-from tui.proposal_text import append_changes, append_deletion, append_findings, append_target, nested_line
+from tui.proposal_text import (
+    DELETION_OPTIONS,
+    NESTED_INTRO,
+    append_applied,
+    append_changes,
+    append_deletion,
+    append_findings,
+    append_target,
+    nested_line,
+)
 
 Deletion = Literal["", "s3:DeleteObject", "s3:*"]
 
@@ -106,20 +118,29 @@ class RollbackSaved(Message):
 class PolicyDiffScreen(WizardScreen):
     STEP = "policy"
     BINDINGS = [
+        # Shown: what fits the compact footer at 80 columns beside Next and Back; the rest is said on
+        # screen where it applies ("Deletion (d)", "Press u to roll back") and is in the command palette.
         Binding("a", "apply", "Apply", id="policy.apply"),
-        Binding("r", "refresh", "Refresh", id="policy.refresh"),
+        Binding("A", "apply_all", "Apply all", id="policy.nested_apply_all"),
+        Binding(
+            "right_square_bracket", "next_change", "Next change", key_display="]", id="policy.next_change"
+        ),
+        Binding(
+            "left_square_bracket", "prev_change", "Prev change", key_display="[", id="policy.prev_change"
+        ),
         Binding("o", "choose_role", "Role", id="policy.choose_role"),
-        Binding("d", "deletion", "Deletion", id="policy.deletion"),
-        Binding("u", "rollback", "Roll back", id="policy.rollback"),
+        Binding("r", "refresh", "Refresh", show=False, id="policy.refresh"),
+        Binding("d", "deletion", "Deletion", show=False, id="policy.deletion"),
+        Binding("u", "rollback", "Roll back", show=False, id="policy.rollback"),
         Binding("v", "toggle_view", "Side by side/unified", show=False, id="policy.toggle_view"),
         Binding("n", "nested", "Nested", show=False, id="policy.nested"),
-        Binding("A", "apply_all", "Apply all", id="policy.nested_apply_all"),
+        Binding("escape", "leave_field", "Leave the field", show=False, id="policy.leave_field"),
     ]
     DEFAULT_CSS = """
     PolicyDiffScreen #inputs { height: 1; padding: 0 1; }
     PolicyDiffScreen #inputs Label { width: auto; padding: 0 1 0 0; color: $text-muted; }
     PolicyDiffScreen #inputs Input { border: none; height: 1; padding: 0 1; width: 1fr; }
-    PolicyDiffScreen #info { height: auto; max-height: 10; padding: 0 1; }
+    PolicyDiffScreen #info { height: auto; max-height: 7; padding: 0 1; }
     PolicyDiffScreen #diff { height: 1fr; min-height: 6; border-top: solid $primary; }
     PolicyDiffScreen #diff-text { padding: 0 1; }
     PolicyDiffScreen.-wide #info { max-height: 14; }
@@ -130,7 +151,7 @@ class PolicyDiffScreen(WizardScreen):
     PolicyDiffScreen .nested-row Label { width: auto; padding: 0 1 0 0; color: $text-muted; }
     PolicyDiffScreen .nested-row Input { border: none; height: 1; padding: 0 1; width: 1fr; }
     PolicyDiffScreen #accounts-list { height: auto; max-height: 4; border: none; padding: 0 1; }
-    PolicyDiffScreen.-nested #info { max-height: 6; }
+    PolicyDiffScreen.-nested #info { max-height: 5; }
     PolicyDiffScreen.-wide.-nested #info { max-height: 12; }
     PolicyDiffScreen.-wide #accounts-list { max-height: 8; }
     """
@@ -573,20 +594,6 @@ class PolicyDiffScreen(WizardScreen):
         self.app.push_screen(Pick("Which role does Kentik assume?", options), chosen)
 
     def action_deletion(self) -> None:
-        options: list[tuple[str, RenderableType]] = [
-            ("none", "No deletion permission (default: Kentik only reads the logs)"),
-            (
-                "objects",
-                "s3:DeleteObject on the buckets' objects only — least privilege: Kentik can delete old logs",
-            ),
-            (
-                "all",
-                Text.assemble(
-                    ("s3:* on the buckets (the spec's deletion option). ", "bold"),
-                    ("Risk: " + DELETE_RISK, "red"),
-                ),
-            ),
-        ]
         mapping: dict[str, Deletion] = {"none": "", "objects": "s3:DeleteObject", "all": "s3:*"}
 
         def chosen(key: str | None) -> None:
@@ -594,7 +601,23 @@ class PolicyDiffScreen(WizardScreen):
                 self.deletion = mapping[key]
                 self.action_refresh()
 
-        self.app.push_screen(Pick("Let Kentik delete old logs?", options), chosen)
+        self.app.push_screen(Pick("Let Kentik delete old logs?", DELETION_OPTIONS), chosen)
+
+    def action_next_change(self) -> None:
+        if not self.query_one(PolicyDiffView).next_change():
+            self.app.bell()  # no change further down
+
+    def action_prev_change(self) -> None:
+        if not self.query_one(PolicyDiffView).previous_change():
+            self.app.bell()
+
+    def action_leave_field(self) -> None:
+        """Esc: out of a text field (which takes every letter), so the screen's keys work again."""
+        accounts = self.query_one("#accounts-list", OptionList)
+        if self.nested_mode and accounts.option_count:
+            accounts.focus()
+        else:
+            self.query_one("#diff", VerticalScroll).focus()
 
     def action_toggle_view(self) -> None:
         wide = self.size.width >= WIDE
@@ -608,18 +631,13 @@ class PolicyDiffScreen(WizardScreen):
         proposal = self.proposal
         nested = self.selected_account()
         if self.status:
-            text.append(self.status + "\n", style="yellow")
+            text.append(self.status + "\n", style=WARN)
         if self.nested_mode and not self.loading and nested is None:
-            text.append(
-                "Nested configuration: the spoke role's policy in each member account. Type the account "
-                "ids and the role to assume in each, then Enter. a applies the selected account, A all "
-                "accounts needing a change; n returns to the standard configuration.",
-                style="dim",
-            )
+            text.append(NESTED_INTRO, style="dim")
         elif nested is not None and proposal is None and not self.loading:
             text.append(f"Account {nested.account}", style="bold")
             text.append(f" (assuming {nested.role_arn}): ", style="dim")
-            text.append(nested.error, style="red")
+            text.append(nested.error, style=BAD)
         if proposal is not None and not self.loading:
             wide = self.size.width >= WIDE
             append_target(text, proposal.target, wide=wide)
@@ -631,14 +649,14 @@ class PolicyDiffScreen(WizardScreen):
                 text.append(self.role_arn if wide else self.role_arn.rsplit("/", 1)[-1])
                 if self.external_id:
                     text.append(f" · external id {self.external_id}", style="dim")
-            append_changes(text, proposal)
-            append_deletion(text, self.deletion)
+            append_changes(text, proposal, wide=wide)
+            append_deletion(text, self.deletion, wide=wide)
             existing = self.flow_app.state.existing_locations
             if existing:
                 text.append("\nAlso reads (existing destinations, read only): ", style="bold")
                 text.append(", ".join(loc.shown for loc in existing))
             if self.kms_keys:
-                text.append(f"\nKMS: {KMS_NOTE}", style="cyan")
+                text.append(f"\nKMS: {KMS_NOTE}", style=INFO)
             append_findings(text, proposal.merge)
         elif self.loading:
             pass
@@ -646,17 +664,9 @@ class PolicyDiffScreen(WizardScreen):
             text.append("Press r to compute the change.", style="dim")
         record = self.nested_records.get(nested.account) if nested else None
         if nested is not None and record is not None:
-            text.append(
-                f"\nApplied in {nested.account}. Press u to roll back (make "
-                f"{record.previous_version_id or 'the previous document'} the default again).",
-                style="green",
-            )
+            append_applied(text, record.previous_version_id, nested.account)
         elif not self.nested_mode and self.record is not None:
-            text.append(
-                f"\nApplied. Press u to roll back (make {self.record.previous_version_id or 'the previous document'} "
-                "the default again).",
-                style="green",
-            )
+            append_applied(text, self.record.previous_version_id, None)
         self.query_one("#info-text", Static).update(text)
 
     def show_side(self) -> None:

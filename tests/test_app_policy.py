@@ -1,17 +1,21 @@
 """The IAM policy diff viewer, driven through Textual's pilot on the seeded demo account: the Kentik
 role's policy is found, the diff shown, applied (rotating a version at 5), rolled back and re-applied;
-a no-op shows "no change needed"; a concurrent edit is refused and the diff refreshed."""
+a no-op shows "no change needed"; a concurrent edit is refused and the diff refreshed. At 80x24 the
+screen shows its title, several rows of the diff (opened at the first change; `]`/`[` move between
+changes), the verdict and every footer key; the keys it names work from where the focus is."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
 from app_fixtures import make_app
-from rich.table import Table
+from terminal_checks import footer_keys, screen_lines
+from test_diff_view import two_change_proposal
+from textual.app import App
 from textual.widgets import Input, OptionList, Static
 
 from aws.discovery import scan
@@ -23,6 +27,7 @@ from aws.sandbox.seed import SeedSummary
 from screens import policy_diff
 from screens.policy_diff import PolicyDiffScreen
 from tui.app import FlowlogsApp
+from tui.diff_view import PolicyDiffView
 from tui.plan_view import PlanReview
 from tui.steps import ALL_STEPS
 
@@ -49,6 +54,16 @@ def info(screen: PolicyDiffScreen) -> str:
 
 def diff_text(screen: PolicyDiffScreen) -> str:
     return str(screen.query_one("#diff-text", Static).content)
+
+
+def terminal(app: FlowlogsApp) -> list[str]:
+    return screen_lines(cast("App[object]", app))  # App[int] is an App[object] to read
+
+
+def diff_rows(app: FlowlogsApp) -> list[str]:
+    """The diff pane's rows as the terminal shows them (inside its top border), stripped."""
+    region = app.screen.query_one(PolicyDiffView).scrollable_content_region  # without the scrollbar
+    return [line[region.x : region.right].strip() for line in terminal(app)[region.y : region.bottom]]
 
 
 def default_doc(iam: Any, arn: str) -> tuple[str, dict[str, Any]]:
@@ -101,7 +116,7 @@ async def test_find_apply_rotate_rollback_reapply(seeded: SeedSummary, tmp_path:
         assert proposal.target.version_id == seeded_default and proposal.rotation is None
         assert "adds 1 statement, changes 0, removes 0" in info(screen)
         assert f"{READ_SID}: lets Kentik read the flow/firewall logs in {BUCKET}" in info(screen)
-        assert "of 6,144 characters (managed policy" in info(screen)
+        assert "Size: 553 of 6,144 chars" in info(screen)  # shorter below 120 columns
         diff = diff_text(screen)
         assert "+++ proposed" in diff  # unified at 80 columns, the added lines marked
         assert f'+       "Sid": "{READ_SID}",' in diff.splitlines()
@@ -248,10 +263,10 @@ async def test_deletion_option_and_policy_pick(seeded: SeedSummary, tmp_path: Pa
             "Action": "s3:DeleteObject",
             "Resource": f"arn:aws:s3:::{BUCKET}/*",
         }
-        assert isinstance(screen.query_one("#diff-text", Static).content, Table)  # side by side when wide
+        assert screen.query_one(PolicyDiffView).side and " │ " in diff_text(screen)  # side by side, wide
         await pilot.press("v")  # the unified view on request
         await pilot.pause()
-        assert "+++ proposed" in diff_text(screen)
+        assert "+++ proposed" in diff_text(screen) and " │ " not in diff_text(screen)
 
         # A role with several policies, none of them the metadata policy: the user picks one.
         source = screen.query_one("#source", Input)
@@ -332,7 +347,7 @@ async def test_nested_accounts_each_get_their_own_diff_and_apply(seeded: SeedSum
         proposal = screen.proposal
         assert proposal is not None and proposal.target.policy_arn == arn
         assert proposal.target.account == MEMBER
-        assert "spoke-metadata (managed, default version v1" in info(screen)
+        assert "spoke-metadata (managed, default v1" in info(screen)  # shorter below 120 columns
         assert "adds 1 statement, changes 0" in info(screen)
         assert f'+       "Sid": "{READ_SID}",' in diff_text(screen).splitlines()
 
@@ -445,6 +460,137 @@ def test_policy_source_parsing() -> None:
     assert PolicySource.parse(arn) == PolicySource(policy_arn=arn)
     with pytest.raises(Exception, match="neither a role"):
         PolicySource.parse("arn:aws:s3:::bucket")
+
+
+# -- 80x24: what the screen shows, and the keys it names -------------------------------------------
+
+
+async def test_at_80x24_the_title_the_verdict_and_a_dozen_diff_rows_are_on_screen(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    app = policy_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        lines = terminal(app)
+        assert "4 IAM policy" in lines[1]
+        assert any("adds 1 statement, changes 0, removes 0" in line for line in lines)  # the verdict
+        rows = diff_rows(app)
+        assert len([row for row in rows if row]) >= 12
+
+
+async def test_the_diff_opens_at_the_first_change(seeded: SeedSummary, tmp_path: Path) -> None:
+    app = policy_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        rows = diff_rows(app)
+        # not at line 1 ("--- current"): the hunk's @@ line, its 3 lines of context, then the change
+        assert rows[0].startswith("@@ -23,") and rows[1:4] == [
+            '"network-firewall:List*"',
+            "],",
+            '"Resource": "*"',
+        ]
+        assert rows[4:7] == ["+     },", "+     {", f'+       "Sid": "{READ_SID}",']
+
+
+async def test_brackets_move_to_the_next_and_the_previous_change(seeded: SeedSummary, tmp_path: Path) -> None:
+    app = policy_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PolicyDiffScreen)
+        screen.proposal = two_change_proposal()  # Effect changed in statement 2, Resource in statement 7
+        await settle(pilot)
+        first = ['-       "Effect": "Allow",', '+       "Effect": "Deny",']
+        second = ['-       "Resource": "*"', '+       "Resource": [']
+        rows = diff_rows(app)
+        assert rows[0] == "@@ -21,7 +21,7 @@" and rows[4:6] == first
+        assert second[0] not in rows
+        await pilot.press("]")
+        await pilot.pause()
+        rows = diff_rows(app)
+        at = rows.index(second[0])
+        assert rows[at - 4] == "@@ -71,7 +71,9 @@" and rows[at : at + 2] == second  # its context above it
+        assert first[0] not in rows
+        await pilot.press("[")
+        await pilot.pause()
+        assert diff_rows(app)[0] == "@@ -21,7 +21,7 @@"
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["standard", "nested"])
+async def test_every_footer_key_fits_at_80_columns(seeded: SeedSummary, tmp_path: Path, nested: bool) -> None:
+    app = policy_app(tmp_path)
+    make_spoke(app)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        if nested:
+            await enter_nested(pilot, "111111111111,222222222222")
+        keys = footer_keys(cast("App[object]", app))
+        wanted = {"Apply", "Next change", "Prev change", "Next", "Back"} | (
+            {"Apply all"} if nested else set()
+        )
+        assert wanted <= set(keys)
+        assert [key for key, whole in keys.items() if not whole] == []
+
+
+async def test_nested_at_80x24_shows_each_account_verdict_and_the_diff(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    app = policy_app(tmp_path)
+    make_spoke(app)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await enter_nested(pilot, "111111111111,222222222222")
+        lines = terminal(app)
+        assert any(f"{MEMBER}  spoke-metadata  adds 1 statement" in line for line in lines)
+        assert any(f"222222222222  error: Role {SPOKE} was not found" in line for line in lines)
+        rows = diff_rows(app)
+        assert rows[0].startswith("@@ ") and len([row for row in rows if row]) >= 9
+
+
+async def test_nested_mode_is_left_with_esc_then_n_from_the_field_it_focuses(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    app = policy_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PolicyDiffScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        accounts = screen.query_one("#accounts", Input)
+        assert screen.nested_mode and app.focused is accounts
+        assert "Esc then n returns to the standard configuration" in info(screen)
+        await pilot.press("n")  # the field takes the letter: that is why the text says Esc first
+        await pilot.pause()
+        assert screen.nested_mode and accounts.value == "n"
+        await pilot.press("escape", "n")
+        await pilot.pause()
+        assert not screen.nested_mode
+
+
+async def test_unified_below_120_columns_side_by_side_from_120_and_the_toggle_sticks(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    app = policy_app(tmp_path)
+    async with app.run_test(size=(119, 30)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PolicyDiffScreen)
+        view = screen.query_one(PolicyDiffView)
+        assert not view.side and "+++ proposed" in diff_text(screen)
+        assert str(view.border_title).endswith("v: side by side")  # the other view's key, said where it acts
+        await pilot.resize_terminal(120, 30)
+        await settle(pilot)
+        assert view.side and " │ " in diff_text(screen)
+        await pilot.press("v")  # the user's choice: unified, whatever the width
+        await pilot.pause()
+        assert not view.side
+        await pilot.resize_terminal(200, 30)
+        await settle(pilot)
+        assert not view.side
+        await pilot.resize_terminal(80, 24)
+        await pilot.press("v")
+        await settle(pilot)
+        assert view.side and diff_rows(app)[0].startswith("⋯ 22 unchanged lines")  # at the first change
 
 
 # -- snapshots -------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 `policy_diff()` is a full-context line diff of the pretty-printed documents (`pretty_json`, every line
 marked, with its line numbers on both sides); `side_by_side()` pairs its lines into rows (current left,
 proposed right); `hunk_ranges()` groups changed lines with their context; `unified_text()` is the classic
-unified diff text (empty when nothing changed).
+unified diff text (empty when nothing changed). For a viewer that folds what is unchanged:
+`context_ranges()` groups changed items of any sequence (lines, or side-by-side rows) with their
+context, `change_runs()` finds each run of changed items, `hunk_header()` is a hunk's `@@` line.
 
 Pure: no AWS calls.
 """
@@ -84,6 +86,49 @@ def hunk_ranges(lines: Sequence[DiffLine], context: int) -> list[tuple[int, int]
         else:
             hunks.append((lo, hi))
     return hunks
+
+
+def context_ranges(changed: Sequence[bool], context: int, *, min_fold: int = 2) -> list[tuple[int, int]]:
+    """(start, end) slices of a sequence whose changed items are flagged in `changed`: each changed item
+    with `context` unchanged items around it, merged with the next one when fewer than `min_fold`
+    unchanged items would lie between them (a fold shorter than that would hide nothing)."""
+    ranges: list[tuple[int, int]] = []
+    for i, flag in enumerate(changed):
+        if not flag:
+            continue
+        lo, hi = max(0, i - context), min(len(changed), i + context + 1)
+        if ranges and lo - ranges[-1][1] < min_fold:
+            ranges[-1] = (ranges[-1][0], max(hi, ranges[-1][1]))
+        else:
+            ranges.append((lo, hi))
+    if ranges and 0 < ranges[0][0] < min_fold:  # nor before the first change, nor after the last
+        ranges[0] = (0, ranges[0][1])
+    if ranges and 0 < len(changed) - ranges[-1][1] < min_fold:
+        ranges[-1] = (ranges[-1][0], len(changed))
+    return ranges
+
+
+def change_runs(changed: Sequence[bool]) -> list[tuple[int, int]]:
+    """(start, end) of each maximal run of changed items (a removal and the addition replacing it are one)."""
+    runs: list[tuple[int, int]] = []
+    for i, flag in enumerate(changed):
+        if not flag:
+            continue
+        if runs and runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
+
+
+def hunk_header(lines: Sequence[DiffLine], lo: int, hi: int) -> str:
+    """The `@@ -start,count +start,count @@` line of the hunk `lines[lo:hi]`, as in `unified_text()`."""
+    part = lines[lo:hi]
+    old = [ln for ln in part if ln.marker != "+"]
+    new = [ln for ln in part if ln.marker != "-"]
+    old_start = next((ln.old_no for ln in old), None) or _before(lines, lo, "old")
+    new_start = next((ln.new_no for ln in new), None) or _before(lines, lo, "new")
+    return f"@@ -{old_start},{len(old)} +{new_start},{len(new)} @@"
 
 
 def unified_text(
