@@ -35,7 +35,6 @@ PERMISSIONS = declare(
 )
 
 ExistingDestinations = Literal["read", "duplicate"]
-EXISTING_DESTINATIONS: tuple[str, ...] = ("read", "duplicate")
 
 Decision = Literal["covered", "read", "duplicate", "new", "not-owned", "kept"]
 DECISION_TEXT: dict[str, str] = {

@@ -52,6 +52,7 @@ from aws.inventory import (
     Vpc,
 )
 from aws.kentik_roles import discover_roles
+from aws.limits import MAX_SCAN_WORKERS
 from aws.permissions import declare
 from aws.session import AwsSession, partition_of
 
@@ -73,7 +74,6 @@ PERMISSIONS = declare(
 log = logging.getLogger(__name__)
 
 DEFAULT_WORKERS = 12
-MAX_WORKERS = 64
 ENABLED_OPT_IN = ("opt-in-not-required", "opted-in")
 _DISABLED_REGION_CODES = {
     "AuthFailure",
@@ -354,13 +354,13 @@ def scan(
     Raises `CredentialsError` (no/expired credentials), `ValidationFailed` (bad region names) or another
     `FlowlogsError` when DescribeRegions itself fails. Per-region problems never raise.
     """
-    if not 1 <= workers <= MAX_WORKERS:
-        raise ValidationFailed(f"--workers must be between 1 and {MAX_WORKERS}, not {workers}.")
+    if not 1 <= workers <= MAX_SCAN_WORKERS:
+        raise ValidationFailed(f"--workers must be between 1 and {MAX_SCAN_WORKERS}, not {workers}.")
     include = validate_region_names(include or [], what="--regions")
     skip = validate_region_names(skip or [], what="--skip")
     started_at = datetime.now(timezone.utc)
     t0 = time.perf_counter()
-    calls = ThreadPoolExecutor(max_workers=min(MAX_WORKERS, workers * 4), thread_name_prefix="scan-call")
+    calls = ThreadPoolExecutor(max_workers=min(MAX_SCAN_WORKERS, workers * 4), thread_name_prefix="scan-call")
     region_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan-region")
     iam_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan-iam")
     try:

@@ -38,6 +38,7 @@ from typing import Any
 from botocore.retries import special, standard
 
 from aws.errors import THROTTLING_CODES, CallRecord, StopReason, attach_call_record, endpoint_of
+from aws.limits import CALL_DEADLINE, CONNECT_TIMEOUT, MAX_ATTEMPTS, READ_TIMEOUT, THROTTLE_ATTEMPTS
 
 # Injectable for tests and benchmarks (looked up at call time).
 sleep: Callable[[float], None] = time.sleep
@@ -54,14 +55,14 @@ _MAX_RATE = 1000.0  # requests per second: at this rate the limiter is lifted
 class RetryPolicy:
     """The retry budget of one API call. Times in seconds."""
 
-    max_attempts: int = 4  # any retryable failure but throttling; the first attempt included
-    throttle_attempts: int = 10  # throttling
+    max_attempts: int = MAX_ATTEMPTS  # any retryable failure but throttling; the first attempt included
+    throttle_attempts: int = THROTTLE_ATTEMPTS  # throttling
     base_delay: float = 0.05
     throttle_base_delay: float = 0.25
     max_delay: float = 4.0  # cap on one backoff
-    deadline: float = 25.0  # wall time of one call, all attempts included
-    connect_timeout: float = 3.0  # as set on the botocore client: the longest one attempt may take is
-    read_timeout: float = 10.0  # connect_timeout + read_timeout
+    deadline: float = CALL_DEADLINE  # wall time of one call, all attempts included
+    connect_timeout: float = CONNECT_TIMEOUT  # as set on the botocore client: the longest one attempt may
+    read_timeout: float = READ_TIMEOUT  # take is connect_timeout + read_timeout
     min_rate: float = 5.0  # requests per second: the adaptive rate never goes lower
     seed: int | None = None  # jitter seed (None: random)
 

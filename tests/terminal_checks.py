@@ -8,6 +8,7 @@ terminal shows it: Rich's downgrade to the standard palette, displayed with xter
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from rich.color import Color as RichColor
 from rich.color import ColorSystem
@@ -26,12 +27,12 @@ AA = 4.5  # WCAG AA for normal text
 RGB = tuple[int, int, int]
 
 
-def screen_lines(app: App[object]) -> list[str]:
+def screen_lines(app: App[Any]) -> list[str]:
     """The screen's text, one string per terminal row."""
     return ["".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips()]
 
 
-def footer_keys(app: App[object]) -> dict[str, bool]:
+def footer_keys(app: App[Any]) -> dict[str, bool]:
     """Each footer key's description -> whether the whole key is on screen."""
     width = app.size.width
     return {
@@ -72,7 +73,7 @@ class WordContrast:
     ratio: float
 
 
-def word_contrasts(app: App[object], words: set[str], *, colours: int = 0) -> list[WordContrast]:
+def word_contrasts(app: App[Any], words: set[str], *, colours: int = 0) -> list[WordContrast]:
     """The contrast of every segment on screen whose text (stripped) is one of `words`; `colours=16`
     measures it as a 16-colour terminal shows it, else as rendered (truecolor). Reverse video swaps
     the colours, as the terminal does. Terminal defaults are xterm's: white on black."""

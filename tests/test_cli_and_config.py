@@ -208,26 +208,6 @@ def test_demo_without_moto_is_a_clear_message(
     assert "pipx install '.[demo]'" in capsys.readouterr().err
 
 
-def test_retry_setting_defaults_are_the_retry_policys() -> None:
-    """tui/config.py writes RetryPolicy's defaults out (so it imports no botocore): they must agree."""
-    from aws.retry import RetryPolicy
-
-    policy, settings = RetryPolicy(), load_settings()
-    assert (
-        settings.connect_timeout,
-        settings.read_timeout,
-        settings.call_deadline,
-        settings.max_attempts,
-        settings.throttle_attempts,
-    ) == (
-        policy.connect_timeout,
-        policy.read_timeout,
-        policy.deadline,
-        policy.max_attempts,
-        policy.throttle_attempts,
-    )
-
-
 # -- the TUI's flags: what `flowlogs [--demo] [--resume | --fresh] [--keep]` hands to run_app -------------
 class _RunApp:
     """Stands in for `tui.factory.run_app` (tui/cli.py imports it when the TUI starts)."""

@@ -67,15 +67,6 @@ def test_usage_errors_import_no_aws_library_nor_textual(argv: list[str]) -> None
     assert _probe(argv) == {"code": 2, "heavy": []}
 
 
-def test_limits_in_the_help_texts_are_the_engines() -> None:
-    """tui/commands/__init__.py writes engine limits out for the help texts: they must agree."""
-    from aws.coverage import EXISTING_DESTINATIONS
-    from aws.discovery import MAX_WORKERS
-    from tui import commands
-
-    assert (commands.MAX_WORKERS, commands.EXISTING_DESTINATIONS) == (MAX_WORKERS, EXISTING_DESTINATIONS)
-
-
 def test_the_app_loads_without_the_aws_libraries() -> None:
     """The demo's first frame shows before boto3 loads: making the app imports Textual, not boto3, moto
     or botocore's clients (botocore.exceptions, for the error types, is light)."""

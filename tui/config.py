@@ -16,6 +16,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from aws import limits
+
 if TYPE_CHECKING:
     from aws.session import AwsSession
 
@@ -66,25 +68,27 @@ class Settings(BaseSettings):
     )
     audit_log: Path | None = Field(default=None, description="Audit log path (default: state dir)")
     # Talking to AWS (aws/retry.py): FLOWLOGS_CONNECT_TIMEOUT, FLOWLOGS_READ_TIMEOUT, ... The defaults are
-    # aws.retry.RetryPolicy's, written out so that importing the settings does not import botocore
-    # (tests/test_cli_and_config.py checks they agree).
+    # RetryPolicy's, from aws.limits (which, unlike aws.retry, imports no botocore).
     connect_timeout: float = Field(
-        default=3.0, gt=0, le=300, description="Seconds to connect to an AWS endpoint"
+        default=limits.CONNECT_TIMEOUT, gt=0, le=300, description="Seconds to connect to an AWS endpoint"
     )
     read_timeout: float = Field(
-        default=10.0, gt=0, le=600, description="Seconds to wait for AWS to answer a request"
+        default=limits.READ_TIMEOUT, gt=0, le=600, description="Seconds to wait for AWS to answer a request"
     )
     call_deadline: float = Field(
-        default=25.0, gt=0, le=3600, description="Seconds one AWS call may take, retries included"
+        default=limits.CALL_DEADLINE,
+        gt=0,
+        le=3600,
+        description="Seconds one AWS call may take, retries included",
     )
     max_attempts: int = Field(
-        default=4,
+        default=limits.MAX_ATTEMPTS,
         ge=1,
         le=20,
         description="Attempts per AWS call (failures but throttling)",
     )
     throttle_attempts: int = Field(
-        default=10, ge=1, le=50, description="Attempts per AWS call when AWS throttles"
+        default=limits.THROTTLE_ATTEMPTS, ge=1, le=50, description="Attempts per AWS call when AWS throttles"
     )
     retry_seed: int | None = Field(default=None, description="Seed of the retry backoff jitter (tests)")
 

@@ -14,8 +14,3 @@ module's top level imports argparse, the standard library and cheap pure modules
 """
 
 COMMAND_MODULES = ("scan", "plan", "apply", "policy", "verify", "permissions")
-
-# Engine limits named in the help texts, written out here so that `--help` does not import the engine (whose
-# modules import boto3); tests/test_startup.py checks they equal the engine's.
-MAX_WORKERS = 64  # aws.discovery.MAX_WORKERS: regions scanned at once, at most
-EXISTING_DESTINATIONS: tuple[str, ...] = ("read", "duplicate")  # aws.coverage.EXISTING_DESTINATIONS

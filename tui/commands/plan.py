@@ -15,8 +15,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aws.limits import EXISTING_DESTINATIONS, MAX_SCAN_WORKERS
 from aws.logs.format import EXTRA_FIELDS  # pure: no boto3
-from tui.commands import EXISTING_DESTINATIONS, MAX_WORKERS
 
 if TYPE_CHECKING:
     from aws.coverage import ReadSet
@@ -122,7 +122,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         default=None,
-        help=f"regions scanned at once, 1-{MAX_WORKERS} (default: the scan_workers setting, 12); fewer "
+        help=f"regions scanned at once, 1-{MAX_SCAN_WORKERS} (default: the scan_workers setting, 12); fewer "
         "when AWS throttles",
     )
     parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the plan JSON here")

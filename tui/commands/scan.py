@@ -14,8 +14,8 @@ import textwrap
 import threading
 from typing import TYPE_CHECKING
 
+from aws.limits import MAX_SCAN_WORKERS
 from tui.cli import exit_for
-from tui.commands import MAX_WORKERS
 
 if TYPE_CHECKING:
     from aws.inventory import Firewall, Inventory, RegionResult, ScanError, Vpc
@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         default=None,
-        help=f"regions scanned at once, 1-{MAX_WORKERS} (default: the scan_workers setting, 12)",
+        help=f"regions scanned at once, 1-{MAX_SCAN_WORKERS} (default: the scan_workers setting, 12)",
     )
 
 
