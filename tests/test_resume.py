@@ -160,9 +160,8 @@ async def test_a_stale_inventory_is_rescanned_before_the_saved_step_opens(
 ) -> None:
     session = make_app(tmp_path).session
     assert session is not None
-    old = seeded_inventory(session).model_copy(
-        update={"finished_at": datetime.now(timezone.utc) - timedelta(hours=25)}
-    )
+    scanned = datetime.now(timezone.utc) - timedelta(hours=25)
+    old = seeded_inventory(session).model_copy(update={"finished_at": scanned})
     store().save(saved(inventory=old, step="buckets"))
     app = make_app(tmp_path, resume=True)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -170,7 +169,7 @@ async def test_a_stale_inventory_is_rescanned_before_the_saved_step_opens(
         await idle(pilot)
         fresh = app.state.inventory
         assert app.current_mode == "buckets"
-        assert fresh is not None and fresh.finished_at is not None and fresh.finished_at > old.finished_at
+        assert fresh is not None and fresh.finished_at is not None and fresh.finished_at > scanned
 
 
 async def test_a_resumed_interrupted_apply_is_among_the_applied_plans(
