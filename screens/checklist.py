@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -38,6 +39,8 @@ from screens.base import WizardScreen
 from screens.checklist_options import ChecklistOptions, OptionsDialog
 from screens.checklist_rows import KIND_SHORT, build_rows, filter_rows, plural
 from screens.checklist_table import ChecklistRow, ChecklistTable
+from screens.discovery import Clamped, FullText
+from tui.palette import BAD_BOLD, INFO_BOLD, WARN_BOLD
 from tui.plan_view import PlanReview
 
 # -- messages -------------------------------------------------------------------------------------------
@@ -60,6 +63,24 @@ class RegionsRescanned(Message):
     flow_log_ids: dict[str, str]
 
 
+class Joined:
+    """Parts on one line, joined by `sep`, when they fit the width they are drawn at; else each part
+    that does not fit starts a new line (a part longer than a line wraps at its spaces)."""
+
+    def __init__(self, parts: list[str], sep: str = " │ ") -> None:
+        self.parts = parts
+        self.sep = sep
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        lines: list[str] = []
+        for part in self.parts:
+            if lines and len(lines[-1]) + len(self.sep) + len(part) <= options.max_width:
+                lines[-1] += self.sep + part
+            else:
+                lines.append(part)
+        yield Text("\n".join(lines))
+
+
 # -- the screen -----------------------------------------------------------------------------------------
 
 
@@ -76,16 +97,19 @@ class ChecklistScreen(WizardScreen):
         Binding("escape", "clear_filter", "Clear filter", show=False, id="checklist.clear_filter"),
         Binding("o", "options", "Options", id="checklist.options"),
         Binding("ctrl+r", "review", "Review", id="checklist.review"),
+        Binding("i", "details", "Details", show=False, id="checklist.details"),
     ]
+    # At 80x24 the banner, options and key lines wrap rather than cut; the detail pane is 5 lines (7 when
+    # wide) under its rule: the row's verdict and plan first, the reasons cut to fit ("… (i: all)").
     DEFAULT_CSS = """
-    ChecklistScreen #bucket-line { height: 1; padding: 0 1; }
-    ChecklistScreen #options-line { height: 1; padding: 0 1; color: $text-muted; }
+    ChecklistScreen #bucket-line { height: auto; max-height: 2; padding: 0 1; }
+    ChecklistScreen #options-line { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
     ChecklistScreen #counts { height: 1; padding: 0 1; text-style: bold; }
     ChecklistScreen #filter { display: none; height: 1; border: none; padding: 0 1; }
     ChecklistScreen #filter.visible { display: block; }
-    ChecklistScreen #detail { height: 3; padding: 0 1; border-top: solid $primary; }
-    ChecklistScreen #keys { height: 1; padding: 0 1; color: $text-muted; }
-    ChecklistScreen.-wide #detail { height: 5; }
+    ChecklistScreen #detail { height: 6; padding: 0 1; border-top: solid $primary; }
+    ChecklistScreen #keys { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
+    ChecklistScreen.-wide #detail { height: 8; }
     """
 
     def __init__(self) -> None:
@@ -104,6 +128,7 @@ class ChecklistScreen(WizardScreen):
         self.compliant = 0
         self.resources: list[ResourceTarget] | None = None  # subnets/ENIs/TGWs, once listed
         self.resources_kind: ResourceKind = "vpc"
+        self.detail_text = Text()  # the detail pane's text in full (the pane shows it cut to its height)
 
     # -- layout ---------------------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -117,7 +142,7 @@ class ChecklistScreen(WizardScreen):
             yield ChecklistTable(id="table")
             yield Static("", id="detail", markup=False)
             yield Static(
-                "r region · a all · n none · e needing action (a/n/e: on the rows shown)",
+                "r region · a all · n none · e needing action (of the rows shown) · i details",
                 id="keys",
                 markup=False,
             )
@@ -190,14 +215,14 @@ class ChecklistScreen(WizardScreen):
             line.update(
                 Text(
                     "No scan yet: go back to Discovery (ctrl+b) and scan the account first.",
-                    style="bold yellow",
+                    style=WARN_BOLD,
                 )
             )
         elif state.bucket_choice is None:
             line.update(
                 Text(
-                    "No bucket chosen: choose the bucket first (ctrl+b). Read-only view; Review is off.",
-                    style="bold yellow",
+                    "No bucket yet: choose the bucket first (ctrl+b). Read-only; Review is off.",
+                    style=WARN_BOLD,
                 )
             )
         else:
@@ -205,7 +230,7 @@ class ChecklistScreen(WizardScreen):
             targets = sorted(set(self.buckets.values()))
             where = f" in {choice.central_region}" if choice.strategy == "central" else ""
             shown = ", ".join(targets[:2]) + (f" +{len(targets) - 2}" if len(targets) > 2 else "")
-            line.update(Text(f"Bucket ({choice.strategy}{where}): {shown}", style="bold"))
+            line.update(Text(f"Bucket ({choice.strategy}{where}): {shown}", style=INFO_BOLD))
         c = state.log_choices
         on = "" if c.resources == "vpc" else f" on {RESOURCE_NOUN[c.resources]}s"
         seconds = 60 if c.resources == "tgw" else c.aggregation
@@ -219,7 +244,7 @@ class ChecklistScreen(WizardScreen):
             fw += ", repoint S3"
         if self.replace_non_s3:
             fw += ", move CWL/KDF"
-        self.query_one("#options-line", Static).update(f"{flow} │ {fw}  (o: options)")
+        self.query_one("#options-line", Static).update(Joined([flow, fw]))  # o (footer) edits them
 
     def show_counts(self) -> None:
         vpcs = len(self.selected & self.vpc_keys)
@@ -237,33 +262,40 @@ class ChecklistScreen(WizardScreen):
         row = event.row
         detail = self.query_one("#detail", Static)
         if row is None:
-            detail.update(
-                "Nothing to show." if not self.rows else "No row matches the filter (Esc clears).",
-                layout=False,
+            self.detail_text = Text(
+                "Nothing to show." if not self.rows else "No row matches the filter (Esc clears)."
             )
+            detail.update(self.detail_text, layout=False)
             return
         text = Text(no_wrap=False)
         if row.kind == "region":
             picked = sum(self.rows[i].key in self.selected for i in row.children)
-            text.append(f"{row.name}\n", style="bold")
+            text.append(f"{row.name}\n", style=INFO_BOLD)
             text.append(f"{picked} of {len(row.children)} selected; space or r toggles the whole region.")
         else:
             kind = self.flow_app.state.log_choices.resources
             what = {"firewall": "Firewall", "vpc": "VPC"}.get(row.kind, RESOURCE_NOUN[kind].capitalize())
-            text.append(f"{what} {row.name or row.ident} ({row.region}): ", style="bold")
+            text.append(f"{what} {row.name or row.ident} ({row.region}): ", style=INFO_BOLD)
             text.append(row.verdict, style=row.verdict_style)
             if row.kind == "firewall":
                 text.append(f" · {row.ident}")
             if row.error:
-                text.append(f"\nError: {row.error}", style="bold red")
-            elif row.flow_log_id:  # on the first line: the pane is three lines high at 80x24
+                text.append(f"\nError: {row.error}", style=BAD_BOLD)
+            elif row.flow_log_id:  # on the first line: the pane is five lines high at 80x24
                 text.append(
                     f" · {row.flow_log_id}" + (" (created by this apply)" if row.new_flow_log else "")
                 )
             text.append(f"\nPlan: {row.action_text}")
             if row.reason and row.reason != row.flow_log_id:
                 text.append(f"\nWhy: {row.reason}")
-        detail.update(text, layout=False)
+        self.detail_text = text
+        detail.update(Clamped(text, "(i: all)"), layout=False)
+
+    def action_details(self) -> None:
+        """The detail pane's text in full (its reasons may be cut to fit the pane)."""
+        row = self.table.current
+        title = "Checklist" if row is None else f"{row.name or row.ident} ({row.region})"
+        self.app.push_screen(FullText(title, self.detail_text))
 
     # -- selection ------------------------------------------------------------------------------------
     def _shown_items(self) -> list[ChecklistRow]:

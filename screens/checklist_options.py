@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,6 +21,7 @@ from aws.names import firewall_prefix as validate_firewall_prefix
 from aws.names import flowlog_prefix as validate_flowlog_prefix
 from aws.plans.choices import LogChoices
 from screens.checklist_rows import RESOURCE_OPTIONS
+from tui.palette import BAD, INFO_BOLD, WARN
 
 # -- the options dialog ---------------------------------------------------------------------------------
 
@@ -37,16 +39,17 @@ class OptionsDialog(ModalScreen[ChecklistOptions | None]):
         Binding("ctrl+s", "save", "Save", id="checklist.options_save"),
         Binding("escape", "cancel", "Cancel", id="checklist.options_cancel"),
     ]
-    DEFAULT_CSS = """
-    OptionsDialog { align: center middle; }
-    OptionsDialog > Vertical { width: 90; max-width: 100%; height: 90%;
-        border: thick $primary; background: $surface; padding: 0 1; }
-    OptionsDialog #fields { height: 1fr; }
-    OptionsDialog Label { margin-top: 1; text-style: bold; }
-    OptionsDialog .help { color: $text-muted; }
-    OptionsDialog SelectionList { height: auto; max-height: 6; }
-    OptionsDialog #problems { color: $error; height: auto; }
-    OptionsDialog .danger { color: $warning; }
+    # Problems and destructive choices say so in words ("DESTRUCTIVE", "destructive"); colour repeats it.
+    DEFAULT_CSS = f"""
+    OptionsDialog {{ align: center middle; }}
+    OptionsDialog > Vertical {{ width: 90; max-width: 100%; height: 90%;
+        border: thick $primary; background: $surface; padding: 0 1; }}
+    OptionsDialog #fields {{ height: 1fr; }}
+    OptionsDialog Label {{ margin-top: 1; text-style: bold; }}
+    OptionsDialog .help {{ color: $text-muted; }}
+    OptionsDialog SelectionList {{ height: auto; max-height: 6; }}
+    OptionsDialog #problems {{ color: {BAD}; height: auto; }}
+    OptionsDialog .danger {{ color: {WARN}; }}
     """
 
     def __init__(self, options: ChecklistOptions) -> None:
@@ -55,7 +58,8 @@ class OptionsDialog(ModalScreen[ChecklistOptions | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static("[b]Checklist options[/b]  (Tab moves, Enter/ctrl+s saves, Esc cancels)")
+            title = Text("Checklist options", style=INFO_BOLD)
+            yield Static(title.append("  (Tab moves, Enter/ctrl+s saves, Esc cancels)", style=""))
             yield Static("", id="problems", markup=False)
             yield from self.fields()
 
@@ -69,12 +73,12 @@ class OptionsDialog(ModalScreen[ChecklistOptions | None]):
             yield Label("Complete logs already going to another bucket of this account")
             with RadioSet(id="existing", compact=True):
                 yield RadioButton(
-                    "Kentik reads that bucket too (default; read only; one more Kentik device each)",
+                    "Kentik reads it too (default; read only; one more Kentik device each)",
                     value=c.existing_destinations == "read",
                     id="existing-read",
                 )
                 yield RadioButton(
-                    "Add a flow log to Kentik's bucket beside it (a second vended-log charge)",
+                    "Add a flow log to Kentik's bucket too (a second vended-log charge)",
                     value=c.existing_destinations == "duplicate",
                     id="existing-duplicate",
                 )

@@ -24,7 +24,8 @@ from aws.plans.targets import (
 )
 from aws.session import AwsSession
 from screens.checklist_table import ChecklistRow
-from screens.discovery import VERDICT_STYLE
+from screens.discovery import VERDICT_STYLE, short_reasons
+from tui.palette import INFO, OK, WARN
 
 ACTION_LABEL = {"none": "none", "create": "create", "add-beside": "add beside", "replace": "replace"}
 _DEST_SHORT = {"CloudWatchLogs": "CWL", "KinesisDataFirehose": "KDF", "S3": "S3"}
@@ -90,7 +91,8 @@ def firewall_row(
             elif f"move {log_type}" not in steps:
                 steps.append(f"+{log_type}")
         kept = [t.note for t in assessment.conflicts if not any(s.endswith(t.log_type) for s in steps)]
-        parts = [c.title for c in changes] or ["nothing to change"]
+        named = f" of firewall {fw.name} ({region})"  # the detail pane's heading names it already
+        parts = [c.title.replace(named, "") for c in changes] or ["nothing to change"]
         action_text = "; ".join(parts + [f"kept: {n} (o: options)" for n in kept])
     ident = " ".join(f"{t} {s}" for t, s in status.items())
     return ChecklistRow(
@@ -106,6 +108,7 @@ def firewall_row(
         needs_action=bool(steps),
         compliant=fw.verdict is Verdict.COMPLIANT,
         reason=reason,
+        short_reason=short_reasons(fw.reasons) or reason,
     )
 
 
@@ -192,10 +195,10 @@ def build_rows(
 
 
 COVERAGE_LABEL: dict[str, tuple[str, str]] = {
-    "covered": ("compliant", "green"),
-    "read": ("read set", "green"),
-    "duplicate": ("other bkt", "yellow"),
-    "not-owned": ("not owned", "magenta"),
+    "covered": ("compliant", OK),
+    "read": ("read set", OK),
+    "duplicate": ("other bkt", WARN),
+    "not-owned": ("not owned", INFO),  # another account's: nothing to do here
 }
 
 
@@ -224,7 +227,8 @@ def vpc_row(
             text += f" → s3://{bucket}/{prefix}"
         elif action != "none":
             text += " (choose the bucket first: ctrl+b)"
-    reason = coverage.reason if coverage and decision != "new" else "; ".join(r.message for r in vpc.reasons)
+    by_coverage = bool(coverage) and decision != "new"
+    reason = coverage.reason if coverage and by_coverage else "; ".join(r.message for r in vpc.reasons)
     return ChecklistRow(
         key=vpc.vpc_id,
         kind="vpc",
@@ -238,6 +242,7 @@ def vpc_row(
         needs_action=action != "none",
         compliant=decision in ("covered", "read"),
         reason=reason,
+        short_reason=reason if by_coverage else short_reasons(vpc.reasons) or reason,
         flow_log_id=flow_log_ids.get(vpc.vpc_id) or (coverage.flow_log_id if coverage else "") or "",
         new_flow_log=vpc.vpc_id in flow_log_ids,
         error=errors.get(vpc.vpc_id, ""),

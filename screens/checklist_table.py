@@ -20,6 +20,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tui.palette import BAD_BOLD, INFO, OK
+
 RowKind = Literal["region", "vpc", "resource", "firewall"]  # resource: a subnet, ENI or transit gateway
 
 
@@ -40,6 +42,7 @@ class ChecklistRow:
     needs_action: bool = False
     compliant: bool = False
     reason: str = ""
+    short_reason: str = ""  # the reason in a few words, for the table (the detail pane has it whole)
     flow_log_id: str = ""  # the compliant flow log, or the one AWS assigned on apply
     new_flow_log: bool = False
     error: str = ""
@@ -62,6 +65,7 @@ _COLUMNS = (
     ("Action", 10),
     ("Flow log / reason", 0),
 )
+_SHORT_TITLE = {"Flow log / reason": "Log / reason"}  # when the column is narrower than its title
 
 
 def column_widths(width: int, ident_width: int = 21) -> list[int]:
@@ -93,14 +97,15 @@ class ChecklistTable(ScrollView, can_focus=True):
         "checklist-table--region",
         "checklist-table--cursor",
     }
-    DEFAULT_CSS = """
-    ChecklistTable { background: $surface; height: 1fr; overflow-x: hidden; }
-    ChecklistTable > .checklist-table--header { text-style: bold; background: $panel; }
-    ChecklistTable > .checklist-table--region { text-style: bold; color: $accent; }
-    ChecklistTable > .checklist-table--cursor { background: $block-cursor-blurred-background; }
-    ChecklistTable:focus > .checklist-table--cursor {
+    # Region rows are headings: INFO, never $accent (orange, which 16 colours show as red like errors).
+    DEFAULT_CSS = f"""
+    ChecklistTable {{ background: $surface; height: 1fr; overflow-x: hidden; }}
+    ChecklistTable > .checklist-table--header {{ text-style: bold; background: $panel; }}
+    ChecklistTable > .checklist-table--region {{ text-style: bold; color: {INFO}; }}
+    ChecklistTable > .checklist-table--cursor {{ background: $block-cursor-blurred-background; }}
+    ChecklistTable:focus > .checklist-table--cursor {{
         background: $block-cursor-background; color: $block-cursor-foreground;
-    }
+    }}
     """
 
     class Highlighted(Message):
@@ -203,11 +208,11 @@ class ChecklistTable(ScrollView, can_focus=True):
         if row.kind == "region":
             return [Segment(f"{self.checkbox(row)} {row.name}", base)]
         if row.error:
-            last, last_style = row.error, "bold red"
+            last, last_style = f"error: {row.error}", BAD_BOLD
         elif row.flow_log_id:
-            last, last_style = row.flow_log_id + (" (new)" if row.new_flow_log else ""), "green"
+            last, last_style = row.flow_log_id + (" (new)" if row.new_flow_log else ""), OK
         else:
-            last, last_style = row.reason, ""
+            last, last_style = row.short_reason or row.reason, ""
         cells = (
             (self.checkbox(row), ""),
             (row.name, ""),
@@ -230,7 +235,10 @@ class ChecklistTable(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         widths = column_widths(width, self.ident_width)
         if y == 0:
-            titles = [title.ljust(w)[:w] for (title, _), w in zip(_COLUMNS, widths, strict=True)]
+            titles = [
+                (title if len(title) <= w else _SHORT_TITLE.get(title, title)).ljust(w)[:w]
+                for (title, _), w in zip(_COLUMNS, widths, strict=True)
+            ]
             style = self.rich_style + self.get_component_rich_style("checklist-table--header")
             return Strip([Segment(" ".join(titles), style)]).adjust_cell_length(width, style)
         index = round(self.scroll_offset.y) + y - 1

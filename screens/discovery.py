@@ -2,7 +2,9 @@
 
 Who am I, which regions are enabled, what VPCs and firewalls exist, and how far each is from what the
 spec wants. The scan runs in a thread worker; each region's result arrives as a message, so the region
-table fills in live. Enter on a region shows its VPCs and firewalls with their verdicts and reasons.
+table fills in live. Enter on a region shows its VPCs and firewalls with their verdicts and reasons: a
+few words per reason in the table (SHORT_REASON), the highlighted row's in full in the note above it, cut
+to a few lines so the table keeps its rows at 80x24; i (or Enter on a row) shows the note whole (FullText).
 """
 
 from __future__ import annotations
@@ -11,34 +13,160 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
 from aws.discovery import scan
-from aws.inventory import Inventory, RegionResult, RegionStatus, Verdict
+from aws.inventory import Inventory, Reason, ReasonCode, RegionResult, RegionStatus, Verdict
 from screens.base import WizardScreen
+from tui.layout import WIDE
+from tui.palette import BAD, BAD_BOLD, INFO, INFO_BOLD, OK, WARN
 
+# Each verdict is a word first; its colour (tui.palette) only repeats it.
 VERDICT_STYLE = {
-    Verdict.COMPLIANT: ("compliant", "green"),
-    Verdict.NEEDS_CHANGE: ("needs-change", "yellow"),
-    Verdict.MISSING: ("missing", "red"),
-    Verdict.UNKNOWN: ("unknown", "magenta"),
+    Verdict.COMPLIANT: ("compliant", OK),
+    Verdict.NEEDS_CHANGE: ("needs-change", WARN),
+    Verdict.MISSING: ("missing", BAD),
+    Verdict.UNKNOWN: ("unknown", WARN),
 }
 STATUS_STYLE = {
     RegionStatus.PENDING: "dim",
-    RegionStatus.SCANNED: "green",
-    RegionStatus.PARTIAL: "yellow",
-    RegionStatus.FAILED: "bold red",
+    RegionStatus.SCANNED: OK,
+    RegionStatus.PARTIAL: WARN,
+    RegionStatus.FAILED: BAD_BOLD,
     RegionStatus.NOT_ENABLED: "dim",
     RegionStatus.SKIPPED: "dim",
     RegionStatus.CANCELLED: "dim",
 }
+
+
+# A few words per reason for the tables (at most 14 cells: the checklist's last column at 80 columns);
+# the full sentence (Reason.message) is in the note above discovery's table and in the checklist's detail.
+SHORT_REASON: dict[ReasonCode, str] = {
+    ReasonCode.INACTIVE: "not active",
+    ReasonCode.NOT_S3: "not to S3",
+    ReasonCode.TRAFFIC_TYPE: "traffic ≠ ALL",
+    ReasonCode.PARQUET: "Parquet format",
+    ReasonCode.MISSING_FIELDS: "fields missing",
+    ReasonCode.DELIVERY_FAILED: "delivery fails",
+    ReasonCode.NO_FLOW_LOG: "no flow log",
+    ReasonCode.PARTIAL_COVERAGE: "partial logs",
+    ReasonCode.FIREWALL_FLOW: "FLOW not S3",
+    ReasonCode.FIREWALL_ALERT: "ALERT not S3",
+    ReasonCode.UNREADABLE: "unreadable",
+}
+
+
+def short_reasons(reasons: list[Reason], width: int = 14) -> str:
+    """The reasons in a few words: every label when they fit in `width` cells, else the first and +N."""
+    labels = list(dict.fromkeys(SHORT_REASON.get(r.code, r.code.value) for r in reasons))
+    if not labels:
+        return ""
+    every = ", ".join(labels)
+    return every if len(every) <= width or len(labels) == 1 else f"{labels[0]} +{len(labels) - 1}"
+
+
+class Clamped:
+    """Text wrapped at the width it is drawn and cut to the height it is given (a widget's height or
+    max-height); the last line kept ends with `more` (how to see it all). Measured uncut."""
+
+    def __init__(self, text: Text, more: str) -> None:
+        self.text = text
+        self.more = more
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        lines = list(self.text.wrap(console, width))
+        limit = options.height
+        if limit and len(lines) > limit:
+            lines = lines[:limit]
+            marker = Text(f" … {self.more}", style="bold")
+            last = lines[-1]
+            last.rstrip()
+            room = max(width - marker.cell_len, 0)
+            if last.cell_len > room:  # cut at a space, never mid-word
+                space = last.plain.rfind(" ", 0, room + 1)
+                last.truncate(space if space > room // 2 else room)
+                last.rstrip()
+            last.append_text(marker)
+        yield Text("\n").join(lines)
+
+
+class FullText(ModalScreen[None]):
+    """The whole of a text a screen shows cut (a long reason, a region's problem). Esc or Enter closes."""
+
+    BINDINGS = [Binding("escape,enter,q", "dismiss(None)", "Close", id="discovery.full_text_close")]
+    DEFAULT_CSS = f"""
+    FullText {{ align: center middle; }}
+    FullText > VerticalScroll {{ width: 90; max-width: 100%; height: auto; max-height: 90%;
+        border: thick $primary; background: $surface; padding: 0 1; }}
+    FullText #full-title {{ color: {INFO}; text-style: bold; }}
+    """
+
+    def __init__(self, title: str, text: Text) -> None:
+        super().__init__()
+        self.title_text = title
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(Text(f"{self.title_text}  (Esc closes)"), id="full-title")
+            yield Static(self.text, id="full-text")
+
+
+@dataclass
+class DetailRow:
+    """One row of discovery's detail table and its note (the reasons in full)."""
+
+    key: str
+    region: str
+    resource: str  # the VPC id, or "firewall"
+    name: str
+    verdict: Text
+    reasons: list[Reason]
+    plain: str  # the reasons in full (or what makes it compliant)
+    brief: str  # `plain` in a few words, when there are no reasons (a flow log id)
+    note: str
+
+    def reason_text(self, width: int) -> str:
+        """What the Reason column shows in `width` cells: a few words per reason, never a cut word."""
+        if self.reasons:
+            return short_reasons(self.reasons, width)
+        return self.plain if len(self.plain) <= width else self.brief
+
+
+# (key, title, width; 0 = as wide as its longest cell, up to NAME_MAX, or the rest for the reason)
+_DETAIL_COLUMNS = {
+    "region": ("Region", 14),
+    "resource": ("Resource", 21),
+    "name": ("Name", 0),
+    "verdict": ("Verdict", 12),
+    "reason": ("Reason", 0),
+}
+NAME_MAX = 16
+
+
+def detail_columns(width: int, names: list[str], *, filtering: bool) -> list[tuple[str, str, int]]:
+    """The detail table's columns (key, title, width) for a table `width` cells wide: the reason gets
+    the room left. A region's rows need no region column (the title names it); a filter's rows do, and
+    below WIDE columns they drop the id column instead (the note above names the id)."""
+    keys = ["resource", "name", "verdict", "reason"]
+    if filtering:
+        keys = ["region", "name", "verdict", "reason"] if width < WIDE else ["region", *keys]
+    room = width - 2 - 2 * len(keys)  # a vertical scrollbar and each cell's padding
+    fixed = sum(_DETAIL_COLUMNS[k][1] for k in keys)
+    name = min(max([4, *(len(n) for n in names)]), NAME_MAX if width < WIDE else 2 * NAME_MAX)
+    reason = max(room - fixed - name, 12)
+    sizes = {"name": name, "reason": reason}
+    return [(k, _DETAIL_COLUMNS[k][0], sizes.get(k) or _DETAIL_COLUMNS[k][1]) for k in keys]
 
 
 @dataclass
@@ -65,22 +193,27 @@ class DiscoveryScreen(WizardScreen):
     BINDINGS = [
         Binding("r", "rescan", "Rescan", id="discovery.rescan"),
         Binding("slash", "filter", "Filter", id="discovery.filter"),
+        Binding("i", "details", "Details", id="discovery.details"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="discovery.clear_filter"),
     ]
-    DEFAULT_CSS = """
-    DiscoveryScreen #identity { height: auto; padding: 0 1; }
-    DiscoveryScreen #progress-row { height: 1; padding: 0 1; }
-    DiscoveryScreen #progress-row ProgressBar { width: 30; }
-    DiscoveryScreen #progress-label { width: 1fr; padding: 0 1; }
-    DiscoveryScreen #panes { height: 1fr; }
-    DiscoveryScreen #regions { height: 1fr; min-height: 5; }
-    DiscoveryScreen #detail-box { height: 1fr; min-height: 5; }
-    DiscoveryScreen #detail-title { height: 1; padding: 0 1; text-style: bold; }
-    DiscoveryScreen #note { height: auto; max-height: 6; padding: 0 1; color: $text-muted; }
-    DiscoveryScreen #note.problem { color: $warning; }
-    DiscoveryScreen #detail { height: 1fr; }
-    DiscoveryScreen #filter { display: none; height: 1; border: none; padding: 0 1; }
-    DiscoveryScreen #filter.visible { display: block; }
+    # The note above the detail table is cut to 3 lines (5 when wide) so the table keeps rows on screen;
+    # i (or Enter on a row) shows it whole. A region without rows (failed) gives its problem the room.
+    DEFAULT_CSS = f"""
+    DiscoveryScreen #identity {{ height: auto; padding: 0 1; }}
+    DiscoveryScreen #progress-row {{ height: 1; padding: 0 1; }}
+    DiscoveryScreen #progress-row ProgressBar {{ width: 30; }}
+    DiscoveryScreen #progress-label {{ width: 1fr; padding: 0 1; }}
+    DiscoveryScreen #panes {{ height: 1fr; }}
+    DiscoveryScreen #regions-box {{ height: 2fr; min-height: 5; }}
+    DiscoveryScreen #detail-box {{ height: 3fr; min-height: 5; }}
+    DiscoveryScreen #detail-title {{ height: 1; padding: 0 1; text-style: bold; color: {INFO}; }}
+    DiscoveryScreen #note {{ height: auto; max-height: 3; padding: 0 1; color: $text-muted; }}
+    DiscoveryScreen.-wide #note {{ max-height: 5; }}
+    DiscoveryScreen #note.-alone {{ max-height: 100%; }}
+    DiscoveryScreen #note.problem {{ color: {WARN}; }}
+    DiscoveryScreen #detail {{ height: 1fr; }}
+    DiscoveryScreen #filter {{ display: none; height: 1; border: none; padding: 0 1; }}
+    DiscoveryScreen #filter.visible {{ display: block; }}
     """
 
     def __init__(self) -> None:
@@ -91,6 +224,10 @@ class DiscoveryScreen(WizardScreen):
         self.filter_text = ""
         self.cancel = threading.Event()
         self.row_notes: dict[str, str] = {}  # detail row key -> its full text (for the note line)
+        self.problem_text = ""  # the shown region's problems in full
+        self.note_text = ""  # the note above the detail table in full (it is shown cut to its height)
+        self.detail_width = 0  # the screen width the detail table's columns were laid out for
+        self.regions_width = 0  # and the region table's
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="identity")
@@ -99,19 +236,16 @@ class DiscoveryScreen(WizardScreen):
             yield Label("", id="progress-label")
         yield Input(placeholder="filter VPCs and firewalls (name, id, verdict) — Esc clears", id="filter")
         with Vertical(id="panes"):
-            yield DataTable(id="regions", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="regions-box"):  # the app's CSS sizes every DataTable 1fr: size its box
+                yield DataTable(id="regions", cursor_type="row", zebra_stripes=True)
             with Vertical(id="detail-box"):
                 yield Label("Select a region and press Enter for its VPCs and firewalls", id="detail-title")
                 yield Static(id="note")
                 yield DataTable(id="detail", cursor_type="row")
 
     def on_mount(self) -> None:
-        regions = self.query_one("#regions", DataTable)
-        self.region_columns = regions.add_columns(
-            "Region", "Status", "VPCs", "OK", "Chg", "Miss", "FW", "Problem"
-        )[:2]
-        detail = self.query_one("#detail", DataTable)
-        detail.add_columns("Region", "Resource", "Name", "Verdict", "Reason")
+        self._layout_regions()
+        self._fill_detail([], None)
         self.show_identity()
         inventory = self.flow_app.state.inventory
         if isinstance(inventory, Inventory):
@@ -159,7 +293,7 @@ class DiscoveryScreen(WizardScreen):
             self.query_one("#progress-label", Label).update("Scan failed (see the message) — r to retry")
             if self.flow_app.identity is None:
                 self.query_one("#identity", Static).update(
-                    Text("Identity: unknown — the credentials were not accepted", style="yellow")
+                    Text("Identity: unknown — the credentials were not accepted", style=WARN)
                 )
 
     def on_scan_started(self, message: ScanStarted) -> None:
@@ -217,40 +351,55 @@ class DiscoveryScreen(WizardScreen):
         text = Text()
         if started is not None:
             ident = started.identity
-            text.append(f"Account {ident.account}", style="bold")
+            text.append(f"Account {ident.account}", style=INFO_BOLD)
             text.append(f"  {ident.arn}")
             text.append(f"  ({ident.partition})\n", style="dim")
             text.append("Kentik role candidates: looking…", style="dim")
         elif isinstance(inventory, Inventory):
             ident = inventory.identity
-            text.append(f"Account {ident.account}", style="bold")
+            text.append(f"Account {ident.account}", style=INFO_BOLD)
             text.append(f"  {ident.arn}", style="")
             text.append(f"  ({ident.partition})\n", style="dim")
             roles = inventory.roles
             if roles:
                 names = ", ".join(r.name for r in roles[:3]) + (" …" if len(roles) > 3 else "")
-                text.append(f"Kentik role candidates: {names}", style="green")
+                text.append(f"Kentik role candidates: {names}", style=OK)
             elif inventory.roles_error:
-                text.append(f"Roles not listed: {inventory.roles_error.message}", style="yellow")
+                text.append(f"Roles not listed: {inventory.roles_error.message}", style=WARN)
             else:
-                text.append(
-                    "No role trusting Kentik (834693425129) or with an external id found", style="yellow"
-                )
+                text.append("No role trusting Kentik (834693425129) or with an external id found", style=WARN)
         elif identity:
-            text.append(f"Account {identity.account}", style="bold")
+            text.append(f"Account {identity.account}", style=INFO_BOLD)
             text.append(f"  {identity.arn}")
         else:
             text.append("Identity: checking credentials…", style="dim")
         self.query_one("#identity", Static).update(text)
 
-    def add_region(self, region: RegionResult) -> None:
+    def _layout_regions(self) -> None:
+        """(Re)make the region table's columns for the screen's width: the problem column gets the room
+        left, so the table never scrolls sideways (the note above the detail has each problem in full)."""
+        table = self.query_one("#regions", DataTable)
+        keep = table.coordinate_to_cell_key(table.cursor_coordinate).row_key if table.row_count else None
+        table.clear(columns=True)
+        self.regions_width = self.app.size.width
+        room = self.regions_width - 2 - 2 * (len(_REGION_COLUMNS) + 1)  # a scrollbar and the padding
+        for title, width in _REGION_COLUMNS:
+            table.add_column(title, width=width, key=title)
+        table.add_column("Problem", width=max(room - sum(w for _, w in _REGION_COLUMNS), 12), key="Problem")
+        self.region_columns = ["Region", "Status"]  # the sort keys
+        for region in list(self.results.values()):
+            self.add_region(region, show=False)
+        if keep is not None and keep in table.rows:
+            table.move_cursor(row=table.get_row_index(keep), animate=False)
+
+    def add_region(self, region: RegionResult, *, show: bool = True) -> None:
         self.results[region.name] = region
         table = self.query_one("#regions", DataTable)
         counts = region.counts
         scanned = region.scanned
         problem = ""
         if region.status is RegionStatus.NOT_ENABLED:
-            problem = "opt-in region, not enabled"
+            problem = "opt-in region"  # its status says not-enabled
         elif region.error:
             problem = f"{region.error.code}: {region.error.hint or region.error.message}"
         elif region.partial_errors:
@@ -259,20 +408,20 @@ class DiscoveryScreen(WizardScreen):
             region.name,
             Text(region.status.value, style=STATUS_STYLE.get(region.status, "")),
             str(counts.vpcs) if scanned else "",
-            Text(str(counts.compliant), style="green") if scanned else "",
-            Text(str(counts.needs_change), style="yellow") if scanned else "",
-            Text(str(counts.missing), style="red") if scanned else "",
+            Text(str(counts.compliant), style=OK) if scanned else "",
+            Text(str(counts.needs_change), style=WARN) if scanned else "",
+            Text(str(counts.missing), style=BAD) if scanned else "",
             f"{counts.firewalls_compliant}/{counts.firewalls}" if scanned else "",
-            Text(problem, style="red" if region.error else "yellow"),
+            Text(problem, style=BAD if region.error else WARN, no_wrap=True, overflow="ellipsis"),
         )
         if region.name in table.rows:
             for column, value in zip(table.columns, cells, strict=True):
-                table.update_cell(region.name, column, value, update_width=True)
+                table.update_cell(region.name, column, value)
             table.sort(*self.region_columns, key=_region_order)
         else:
             table.add_row(*cells, key=region.name)
             table.sort(*self.region_columns, key=_region_order)
-        if region.name == self.selected:
+        if show and region.name == self.selected:
             self.show_region(region.name)
 
     @on(DataTable.RowSelected, "#regions")
@@ -284,28 +433,65 @@ class DiscoveryScreen(WizardScreen):
     def show_region(self, name: str) -> None:
         """Show one region's VPCs and firewalls; with a filter, matching ones of every region."""
         self.selected = name
-        detail = self.query_one("#detail", DataTable)
-        detail.clear()
-        self.row_notes.clear()
+        keep = self._highlighted_key()
         needle = self.filter_text.lower()
-        regions = sorted(self.results) if needle else [name]
-        rows = 0
-        for region_name in regions:
-            region = self.results.get(region_name)
-            if region is None:
-                continue
-            rows += self._detail_rows(detail, region, needle)
+        rows: list[DetailRow] = []
+        for region_name in sorted(self.results) if needle else [name]:
+            found = self.results.get(region_name)
+            if found is not None:
+                rows += self._detail_rows(found, needle)
+        self._fill_detail(rows, keep)
         title = self.query_one("#detail-title", Label)
         region = self.results.get(name)
         if needle:
-            title.update(f"Filter '{self.filter_text}': {rows} match(es) in all regions (Esc clears)")
+            title.update(f"Filter '{self.filter_text}': {len(rows)} match(es) in all regions (Esc clears)")
         elif region is not None:
             title.update(f"{name}: {len(region.vpcs)} VPC(s), {len(region.firewalls)} firewall(s)")
-        self._show_note(region if not needle else None)
+        self._show_note(region if not needle else None, self.row_notes.get(self._highlighted_key() or ""))
 
-    def _show_note(self, region: RegionResult | None, row_text: str = "") -> None:
-        """Under the title: the region's problem and its fix in full (wrapped), else the highlighted row's
-        reasons in full — the table's columns are cut at 80 columns."""
+    def _highlighted_key(self) -> str | None:
+        detail = self.query_one("#detail", DataTable)
+        if not detail.row_count or not detail.is_valid_coordinate(detail.cursor_coordinate):
+            return None
+        return str(detail.coordinate_to_cell_key(detail.cursor_coordinate).row_key.value)
+
+    def _fill_detail(self, rows: list[DetailRow], keep: str | None) -> None:
+        """Lay the detail table out for the screen's width (the reason column gets the room left) and fill
+        it; the cursor stays on `keep` when it is still there."""
+        detail = self.query_one("#detail", DataTable)
+        detail.clear(columns=True)
+        self.row_notes.clear()
+        self.detail_width = self.app.size.width
+        keys = detail_columns(self.detail_width, [], filtering=bool(self.filter_text))
+        with_id = any(k == "resource" for k, _, _ in keys)
+        names = [row.name or ("" if with_id else row.resource) for row in rows]
+        columns = detail_columns(self.detail_width, names, filtering=bool(self.filter_text))
+        for key, title, width in columns:
+            detail.add_column(title, width=width, key=key)
+        reason_width = next(w for k, _, w in columns if k == "reason")
+        for row, name in zip(rows, names, strict=True):
+            cells: dict[str, Text | str] = {
+                "region": row.region,
+                "resource": row.resource,
+                "name": Text(name, no_wrap=True, overflow="ellipsis"),
+                "verdict": row.verdict,
+                "reason": Text(row.reason_text(reason_width), no_wrap=True, overflow="ellipsis"),
+            }
+            detail.add_row(*(cells[key] for key, _, _ in columns), key=row.key)
+            self.row_notes[row.key] = row.note
+        if keep in self.row_notes:
+            detail.move_cursor(row=detail.get_row_index(keep), animate=False)
+
+    def on_resize(self, event: events.Resize) -> None:
+        """The tables' columns fit the new width."""
+        if self.regions_width and event.size.width != self.regions_width:
+            self._layout_regions()
+        if self.selected and self.detail_width and event.size.width != self.detail_width:
+            self.show_region(self.selected)
+
+    def _show_note(self, region: RegionResult | None, row_text: str | None = None) -> None:
+        """Under the title: the region's problem and its fix, else the highlighted row's reasons, in full
+        but cut to the note's height (i shows it whole) — the table shows a few words of each."""
         note = self.query_one("#note", Static)
         problems = []
         if region is not None and region.error and region.status is not RegionStatus.NOT_ENABLED:
@@ -321,9 +507,12 @@ class DiscoveryScreen(WizardScreen):
                 )
         if region is not None and region.status is RegionStatus.NOT_ENABLED and region.error:
             problems.append(region.error.hint or region.error.message)
+        self.problem_text = "\n".join(problems)
+        self.note_text = self.problem_text or row_text or ""
         note.set_class(bool(problems), "problem")
-        note.update(Text("\n".join(problems) if problems else row_text))
-        note.display = bool(problems or row_text)
+        note.set_class(not self.row_notes, "-alone")
+        note.update(Clamped(Text(self.note_text), "(i: all)"))
+        note.display = bool(self.note_text)
 
     @on(DataTable.RowHighlighted, "#detail")
     def detail_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -332,9 +521,21 @@ class DiscoveryScreen(WizardScreen):
             return  # the region's problem stays visible
         self._show_note(None, self.row_notes.get(str(event.row_key.value), ""))
 
-    def _detail_rows(self, detail: DataTable[Any], region: RegionResult, needle: str) -> int:
-        rows = 0
+    @on(DataTable.RowSelected, "#detail")
+    def action_details(self) -> None:
+        """The note in full, and the highlighted row's reasons in full (Enter on a row, or i)."""
+        row = self.row_notes.get(self._highlighted_key() or "", "")
+        text = "\n\n".join(dict.fromkeys(t for t in (self.problem_text, row, self.note_text) if t))
+        if not text:
+            self.flow_app.notify("Nothing more to show: choose a region (Enter) first.")
+            return
+        title = f"Filter '{self.filter_text}'" if self.filter_text else (self.selected or "Discovery")
+        self.app.push_screen(FullText(title, Text(text)))
+
+    def _detail_rows(self, region: RegionResult, needle: str) -> list[DetailRow]:
+        rows = []
         name = region.name
+        where = f" in {name}" if needle else ""  # a region's own rows: the title names the region
         for vpc in region.vpcs:
             label, style = VERDICT_STYLE[vpc.verdict]
             reasons = "; ".join(r.message for r in vpc.reasons) or (
@@ -343,19 +544,37 @@ class DiscoveryScreen(WizardScreen):
             vpc_name = vpc.name or ("(default VPC)" if vpc.is_default else "")
             if needle and needle not in f"{vpc.vpc_id} {vpc_name} {label} {reasons}".lower():
                 continue
-            key = f"{name}/{vpc.vpc_id}"
-            self.row_notes[key] = f"{vpc.label} in {name}: {label}" + (f" — {reasons}" if reasons else "")
-            detail.add_row(name, vpc.vpc_id, vpc_name, Text(label, style=style), reasons, key=key)
-            rows += 1
+            rows.append(
+                DetailRow(
+                    key=f"{name}/{vpc.vpc_id}",
+                    region=name,
+                    resource=vpc.vpc_id,
+                    name=vpc_name,
+                    verdict=Text(label, style=style),
+                    reasons=vpc.reasons,
+                    plain=reasons,
+                    brief=vpc.compliant_flow_log_id or "",
+                    note=f"{vpc.label}{where}: {label}" + (f" — {reasons}" if reasons else ""),
+                )
+            )
         for fw in region.firewalls:
             label, style = VERDICT_STYLE[fw.verdict]
             reasons = "; ".join(r.message for r in fw.reasons) or fw.error or "FLOW and ALERT to S3"
             if needle and needle not in f"{fw.name} firewall {label} {reasons}".lower():
                 continue
-            key = f"{name}/{fw.arn}"
-            self.row_notes[key] = f"firewall {fw.name} in {name}: {label} — {reasons}"
-            detail.add_row(name, "firewall", fw.name, Text(label, style=style), reasons, key=key)
-            rows += 1
+            rows.append(
+                DetailRow(
+                    key=f"{name}/{fw.arn}",
+                    region=name,
+                    resource="firewall",
+                    name=fw.name,
+                    verdict=Text(label, style=style),
+                    reasons=fw.reasons,
+                    plain=reasons,
+                    brief="unreadable" if fw.error else "FLOW+ALERT→S3",
+                    note=f"firewall {fw.name}{where}: {label} — {reasons}",
+                )
+            )
         return rows
 
     # -- filter --------------------------------------------------------------------------------------
@@ -382,6 +601,8 @@ class DiscoveryScreen(WizardScreen):
 
 
 _NOT_SCANNED = (RegionStatus.NOT_ENABLED, RegionStatus.SKIPPED)
+# The region table's columns but the last (Problem, which gets the room left): title, width.
+_REGION_COLUMNS = (("Region", 14), ("Status", 11), ("VPCs", 4), ("OK", 3), ("Chg", 3), ("Miss", 4), ("FW", 5))
 _STATUS_RANK = {
     RegionStatus.FAILED.value: 0,
     RegionStatus.PARTIAL.value: 1,

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from app_fixtures import make_app
 from botocore.exceptions import ClientError
+from rich.color import Color, ColorSystem
+from terminal_checks import AA, footer_keys, screen_lines, word_contrasts
 from textual.widgets import DataTable
 
-from aws.inventory import Inventory
+from aws.assess import assess_vpc
+from aws.inventory import CallerIdentity, FlowLog, Inventory, RegionResult, RegionStatus, Vpc
 from aws.sandbox.seed import SeedSummary
-from screens.discovery import DiscoveryScreen
+from screens.discovery import SHORT_REASON, VERDICT_STYLE, DiscoveryScreen, FullText
+from tui.app import FlowlogsApp
 from tui.config import Settings
 from tui.factory import create_app
+from tui.palette import BAD, OK, WARN
 from tui.widgets import ContextBar
 
 EXPIRED = "AWS rejected the credentials (ExpiredToken): The security token included in the request is expired"
@@ -94,7 +100,7 @@ async def test_failed_region_does_not_stop_others(seeded: SeedSummary, tmp_path:
         assert str(row[-1]).startswith("AuthFailure")
         screen.show_region("eu-north-1")
         await pilot.pause()
-        note = str(screen.query_one("#note").render())
+        note = screen.note_text
         assert "eu-north-1 failed: AuthFailure" in note and "Fix:" in note
 
 
@@ -109,8 +115,8 @@ async def test_filter_finds_vpcs_in_every_region(seeded: SeedSummary, tmp_path: 
         await pilot.press(*"prod")
         await pilot.pause()
         detail = screen.query_one("#detail", DataTable)
-        names = {str(detail.get_row_at(i)[2]) for i in range(detail.row_count)}
-        regions = {str(detail.get_row_at(i)[0]) for i in range(detail.row_count)}
+        names = {str(name) for name in detail.get_column("name")}
+        regions = {str(region) for region in detail.get_column("region")}
         assert screen.filter_text == "prod", screen.filter_text
         assert sorted(names) == ["prod-core", "prod-eu", "prod-web-usw2"]
         assert sorted(regions) == ["eu-west-1", "us-east-1", "us-west-2"]  # matches from every region
@@ -189,6 +195,10 @@ def _scanning_snapshot(tmp_path: Path, snap_compare, size: tuple[int, int]) -> b
     app._shutdown = release_then_shutdown  # type: ignore[method-assign]
 
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        for _ in range(100):  # a loaded machine may not have pushed the step's screen yet
+            if isinstance(pilot.app.screen, DiscoveryScreen):
+                break
+            await pilot.pause(0.02)
         screen = pilot.app.screen
         for _ in range(400):
             pending = [r for r in screen.results.values() if r.status.value == "pending"]
@@ -262,3 +272,175 @@ async def test_rescan_without_a_session_says_why(tmp_path: Path, monkeypatch: py
         await pilot.pause()
         shown = [(n.title, n.message) for n in app._notifications]
         assert shown == [("AWS session", app.session_problem)]
+
+
+# -- 80x24 (bastion terminals) ------------------------------------------------------------------------
+
+ACCOUNT = "123456789012"
+VERDICT_WORDS = {label for label, _ in VERDICT_STYLE.values()}
+
+
+def _subnet_log(n: int) -> FlowLog:
+    return FlowLog(
+        flow_log_id=f"fl-{n:017x}",
+        resource_id=f"subnet-{n:017x}",
+        resource_type="Subnet",
+        status="ACTIVE",
+        traffic_type="ALL",
+        destination_type="s3",
+        destination="arn:aws:s3:::old-logs",
+        bucket="old-logs",
+    )
+
+
+def partial_inventory() -> Inventory:
+    """One region, 8 VPCs without a flow log; the first has subnet flow logs on 6 subnets, so its reason
+    (partial coverage, naming each subnet and flow log) is a paragraph."""
+    region = RegionResult(name="eu-west-1", status=RegionStatus.SCANNED)
+    for k in range(8):
+        vpc = Vpc(vpc_id=f"vpc-{k:017x}", name=f"team-{k}")
+        if k == 0:
+            vpc.partial_flow_logs = [_subnet_log(n) for n in range(6)]
+        region.vpcs.append(assess_vpc(vpc))
+    return Inventory(
+        identity=CallerIdentity(account=ACCOUNT, arn=f"arn:aws:iam::{ACCOUNT}:user/t", partition="aws"),
+        home_region="us-east-1",
+        started_at="2026-01-01T00:00:00Z",  # type: ignore[arg-type]
+        regions=[region],
+    )
+
+
+def partial_app(tmp_path: Path) -> FlowlogsApp:
+    app = make_app(tmp_path)
+    app.state.inventory = partial_inventory()
+    return app
+
+
+def detail_rows_on_screen(app: FlowlogsApp) -> list[str]:
+    """The detail table's rows as the terminal shows them (not its header)."""
+    detail = app.screen.query_one("#detail", DataTable)
+    lines = screen_lines(app)
+    top = detail.region.y + 1
+    return [line for line in lines[top : detail.region.bottom] if line.strip()]
+
+
+async def dialog_text(pilot: Any) -> str:
+    """The words the terminal shows once the FullText dialog is drawn (its border left out)."""
+    for _ in range(20):
+        lines = screen_lines(pilot.app)
+        if any("(Esc closes)" in line for line in lines):
+            break
+        await pilot.pause(0.02)
+    return " ".join(" ".join(line.strip(" █┃") for line in lines).split())
+
+
+async def test_every_footer_key_is_whole_at_80x24(seeded: SeedSummary, tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_idle(pilot)
+        keys = footer_keys(app)
+        assert {"Rescan", "Filter", "Details", "Next", "Back"} <= set(keys) and all(keys.values()), keys
+        app.screen.query_one("#detail", DataTable).focus()  # a region's rows
+        await pilot.pause()
+        assert all(footer_keys(app).values()), footer_keys(app)
+        await pilot.press("slash", *"prod")  # the filter open, its box focused
+        await pilot.pause()
+        keys = footer_keys(app)
+        assert {"Next", "Back"} <= set(keys) and all(keys.values()), keys
+
+
+async def test_reasons_are_whole_words_at_80x24(seeded: SeedSummary, tmp_path: Path) -> None:
+    """Every reason in the detail table fits its column whole, in a few words; the table never scrolls
+    sideways at 80 columns; each row on screen shows its reason uncut."""
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_idle(pilot)
+        screen = app.screen
+        assert isinstance(screen, DiscoveryScreen)
+        detail = screen.query_one("#detail", DataTable)
+        short = set(SHORT_REASON.values())
+        checked = 0
+        for name in ("us-east-1", "eu-west-1", "us-west-2", "ap-northeast-1"):
+            screen.show_region(name)
+            await pilot.pause()
+            width = detail.columns["reason"].width  # type: ignore[index]
+            assert sum(c.get_render_width(detail) for c in detail.columns.values()) + 2 <= 80
+            for i in range(detail.row_count):
+                reason = str(detail.get_cell_at((i, list(detail.columns).index("reason"))))  # type: ignore[arg-type]
+                words = reason.split(" +")[0].split(", ")
+                assert len(reason) <= width and "…" not in reason, reason
+                assert set(words) <= short or reason.startswith(("fl-", "flow log fl-", "FLOW")), reason
+                detail.move_cursor(row=i)
+                await pilot.pause()
+                shown = detail_rows_on_screen(app)[i - round(detail.scroll_offset.y)]
+                assert reason in shown, (reason, shown)
+                checked += 1
+        assert checked >= 12
+
+
+async def test_a_long_note_leaves_the_table_rows_at_80x24(moto: None, tmp_path: Path) -> None:
+    app = partial_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_idle(pilot)
+        screen = app.screen
+        assert isinstance(screen, DiscoveryScreen)
+        detail = screen.query_one("#detail", DataTable)
+        detail.focus()
+        detail.move_cursor(row=0)  # team-0: the paragraph of partial coverage
+        await pilot.pause()
+        assert "cover part of this VPC" in screen.note_text and len(screen.note_text) > 400
+        note = screen.query_one("#note")
+        assert note.region.height == 3  # cut to 3 lines, saying how to see it all
+        assert screen_lines(app)[note.region.bottom - 1].rstrip().endswith("… (i: all)")
+        assert len(detail_rows_on_screen(app)) >= 5
+        await pilot.press("i")  # the note whole
+        await pilot.pause()
+        assert isinstance(app.screen, FullText)
+        assert " ".join(screen.note_text.split()) in await dialog_text(pilot)  # in the dialog
+        await pilot.press("escape")
+        await pilot.pause()
+
+        # The filter's state: its box takes a line, the table still shows several rows.
+        await pilot.press("slash", *"team", "enter")
+        await pilot.pause()
+        detail.move_cursor(row=0)
+        await pilot.pause()
+        assert screen.query_one("#note").region.height == 3
+        rows = detail_rows_on_screen(app)
+        assert len(rows) >= 4 and all("no flow log" in row for row in rows), rows
+
+
+async def test_enter_on_a_row_shows_its_reasons_whole(moto: None, tmp_path: Path) -> None:
+    app = partial_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_idle(pilot)
+        detail = app.screen.query_one("#detail", DataTable)
+        detail.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, FullText)
+        assert "vpc-00000000000000000 (team-0): missing — no VPC-level flow log" in str(app.screen.text)
+
+
+def test_verdicts_are_words_and_only_missing_is_red_in_16_colours() -> None:
+    labels = [label for label, _ in VERDICT_STYLE.values()]
+    assert len(set(labels)) == len(labels) and all(label.isascii() and label for label in labels)
+    red = {1, 9}  # xterm's red and bright red
+    for label, style in VERDICT_STYLE.values():
+        assert style in (OK, WARN, BAD), (label, style)  # the palette's meanings, not colour names
+        number = Color.parse(style).downgrade(ColorSystem.STANDARD).number
+        assert (number in red) == (label == "missing"), (label, style, number)
+
+
+async def test_verdict_words_keep_their_contrast_in_16_colours(seeded: SeedSummary, tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_idle(pilot)
+        screen = app.screen
+        assert isinstance(screen, DiscoveryScreen)
+        screen.show_region("us-east-1")  # compliant, needs-change and missing rows
+        await pilot.pause()
+        for colours in (0, 16):
+            found = word_contrasts(app, VERDICT_WORDS, colours=colours)
+            assert {f.word for f in found} == {"compliant", "needs-change", "missing"}
+            assert all(f.ratio >= AA for f in found), (colours, found)
