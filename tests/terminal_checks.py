@@ -73,15 +73,20 @@ class WordContrast:
     ratio: float
 
 
-def word_contrasts(app: App[Any], words: set[str], *, colours: int = 0) -> list[WordContrast]:
-    """The contrast of every segment on screen whose text (stripped) is one of `words`; `colours=16`
-    measures it as a 16-colour terminal shows it, else as rendered (truecolor). Reverse video swaps
-    the colours, as the terminal does. Terminal defaults are xterm's: white on black."""
+def word_contrasts(
+    app: App[Any], words: set[str] | None, *, colours: int = 0, rows: set[int] | None = None
+) -> list[WordContrast]:
+    """The contrast of every segment on screen whose text (stripped) is one of `words` (None: any text)
+    in `rows` (None: every row); `colours=16` measures it as a 16-colour terminal shows it, else as
+    rendered (truecolor). Reverse video swaps the colours, as the terminal does. Terminal defaults are
+    xterm's: white on black."""
     found = []
     for row, strip in enumerate(app.screen._compositor.render_strips()):
+        if rows is not None and row not in rows:
+            continue
         for seg in Segment.simplify(strip):
             text = seg.text.strip()
-            if text not in words or seg.style is None:
+            if not text or (words is not None and text not in words) or seg.style is None:
                 continue
             fg = _rgb(seg.style.color, XTERM_16[7], colours=colours)
             bg = _rgb(seg.style.bgcolor, XTERM_16[0], colours=colours)

@@ -101,3 +101,18 @@ async def test_an_unknown_theme_falls_back_to_the_default_and_says_so(moto: None
         await pilot.pause()
         titles = [n.title for n in app._notifications]
     assert (app.theme, "Theme" in titles) == ("flowlogs-dark", True)
+
+
+@pytest.mark.parametrize("mode", ["truecolor", "NO_COLOR", "16 colours", "ansi-dark"])
+async def test_the_top_bar_and_the_footer_keep_aa_contrast(
+    seeded: SeedSummary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    if mode == "NO_COLOR":
+        monkeypatch.setenv("NO_COLOR", "1")
+    app = step_app(tmp_path, "discovery")
+    async with app.run_test(size=(80, 24)) as pilot:
+        if mode == "ansi-dark":
+            app.theme = "ansi-dark"
+        await idle(pilot)
+        found = word_contrasts(app, None, colours=16 if mode == "16 colours" else 0, rows={0, 23})
+    assert [(w.word, w.ratio) for w in found if w.ratio < AA] == []

@@ -24,7 +24,7 @@ from tui.config import SessionFactory, Settings, state_dir
 from tui.dialogs import Confirm, ProfilePicker
 from tui.layout import WIDE
 from tui.messages import DemoReady, IdentityLoaded, KeptChangesApplied
-from tui.palette import THEME
+from tui.palette import THEME, THEMES
 from tui.steps import Step, available_steps
 from tui.widgets import ContextBar, StepBar
 from tui.workers import RoutesWorkerErrors
@@ -100,7 +100,8 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         self.start_step = start_step or (self.steps[0].key if self.steps else "")
         if settings.keymap:
             self.set_keymap(settings.keymap)
-        self.register_theme(THEME)
+        for theme in THEMES:
+            self.register_theme(theme)
         self._theme_problem = ""
         if settings.theme in self.available_themes:
             self.theme = settings.theme

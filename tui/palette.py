@@ -11,7 +11,9 @@ $warning, $error and $success, and a deeper $primary (white text on it, e.g. the
 
 from __future__ import annotations
 
-from textual.theme import Theme
+from dataclasses import replace
+
+from textual.theme import BUILTIN_THEMES, Theme
 
 OK = "#5fd75f"  # compliant, ready, pass, applied
 WARN = "#ffd75f"  # needs a change, waiting, partial, warnings
@@ -38,5 +40,17 @@ THEME = Theme(
     success=OK,
     foreground="#e0e0e0",
     # Backgrounds a 16-colour terminal shows as black or blue (never grey or cyan, under light text).
-    variables={"footer-background": "#202020", "block-cursor-blurred-background": "#00308f"},
+    panel="#23282e",
+    variables={
+        "footer-background": "#202020",
+        "block-cursor-blurred-background": "#00308f",
+        "primary-background": "#1c2833",
+    },
 )
+
+# Textual's ansi-dark with footer keys in bright magenta: plain magenta on black is 4.48:1 in xterm's colours.
+_ANSI_DARK = BUILTIN_THEMES["ansi-dark"]
+ANSI_DARK = replace(
+    _ANSI_DARK, variables={**_ANSI_DARK.variables, "footer-key-foreground": "ansi_bright_magenta"}
+)
+THEMES = (THEME, ANSI_DARK)  # registered by the app (ANSI_DARK in place of Textual's own)
