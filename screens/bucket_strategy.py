@@ -2,11 +2,13 @@
 
 The spec's "Local buckets vs centralized bucket" comparison made concrete with this account's figures
 (from the discovered inventory), the recommendation and its reasons, and the user's choice: strategy,
-bucket name or `{region}` template (validated live, every broken naming rule named) or, in the
-account-regional namespace (the suggestion), a name prefix that becomes `{prefix}-{account}-{region}-an`
-in each bucket region, the central bucket's region, encryption (SSE-S3, or SSE-KMS with a customer-managed key picked from the bucket's
-region), and an optional lifecycle rule. "Preview" plans the bucket Changes in a worker and opens the
-shared plan review, where the user applies them.
+bucket name or `{region}` template (checked once typing pauses, every broken naming rule named) or, in
+the account-regional namespace (the suggestion), a name prefix that becomes
+`{prefix}-{account}-{region}-an` in each bucket region, the central bucket's region, encryption (SSE-S3,
+or SSE-KMS with a customer-managed key picked from the bucket's region), and an optional lifecycle rule.
+"Preview" plans the bucket Changes in a worker and opens the shared plan review, where the user applies
+them. Every verdict and the status line are computed from the form as it is (`update_form`); the status
+says what the next steps get (the previewed choice), and leaving for them with anything else says so.
 """
 
 from __future__ import annotations
@@ -15,14 +17,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rich.console import RenderableType
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
+from textual.strip import Strip
+from textual.timer import Timer
 from textual.widgets import (
     Button,
     Checkbox,
@@ -38,7 +44,7 @@ from textual.widgets.selection_list import Selection
 from textual.worker import Worker, WorkerState
 
 from aws.inventory import Inventory
-from aws.names import account_regional_suffix
+from aws.names import account_regional_suffix, parse_kms_key_arn
 from aws.plans.build import bucket_for_region, build_bucket_plan, resources_by_region
 from aws.plans.change import ApplyReport, Plan
 from aws.s3.kms import KmsKey, list_keys_by_region
@@ -46,6 +52,7 @@ from aws.s3.setup import BucketSetup
 from aws.s3.strategy import BucketChoice, StrategyComparison, compare_strategies, validate_choice
 from screens.base import WizardScreen
 from tui.layout import WIDE
+from tui.palette import BAD, INFO, OK, OK_BOLD, WARN
 from tui.plan_view import PlanReview
 
 SUGGESTED = {"central": "kentik-flowlogs-{account}", "regional": "kentik-flowlogs-{account}-{region}"}
@@ -54,6 +61,8 @@ SUGGESTED_PREFIX = "kentik-flowlogs"
 NAME_PLACEHOLDER = {True: "name prefix, e.g. kentik-flowlogs", False: "name, or template with {region}"}
 DEFAULT_LIFECYCLE_DAYS = "30"
 STRATEGY_TITLE = {"central": "Central bucket", "regional": "Regional buckets"}
+CHECK_DELAY = 0.2  # seconds without a key before what was typed is checked
+VERDICT_OF = {"bucket": "#name-problems", "kms-keys": "#kms-box", "lifecycle-days": "#lifecycle-problems"}
 
 
 @dataclass
@@ -89,6 +98,59 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _region(key_arn: str) -> str:
+    return (parse_kms_key_arn(key_arn) or ("", ""))[1]
+
+
+def _same(a: BucketChoice | None, b: BucketChoice | None) -> bool:
+    """The same choice but for the log prefixes (the checklist's, which its own plan adds to the buckets)."""
+    drop: dict[str, list[str]] = {"prefixes": []}
+    return a is not None and b is not None and a.model_copy(update=drop) == b.model_copy(update=drop)
+
+
+def _show(widget: Static, content: str | Text) -> None:
+    """Update only on a change: each update lays the whole form out again."""
+    if widget.content != content:
+        widget.update(content)
+
+
+# Textual's toggles tell on from off by colour only (the same mark either way). These draw a mark too:
+# ● a chosen radio button, ○ not; X a ticked box or a selected key, blank not.
+class MarkedRadio(RadioButton):
+    @property
+    def _button(self) -> Content:
+        self.BUTTON_INNER = "●" if self.value else "○"
+        return super()._button
+
+
+class MarkedCheckbox(Checkbox):
+    @property
+    def _button(self) -> Content:
+        self.BUTTON_INNER = "X" if self.value else " "
+        return super()._button
+
+
+class Verdict(Static):
+    """A field's verdict, kept in view with its focused field when it grows (the form scrolls at 80x24)."""
+
+    def on_resize(self) -> None:
+        field = self.screen.focused
+        if field is not None and VERDICT_OF.get(field.id or "") == f"#{self.id}":
+            self.scroll_visible(animate=False)
+
+
+class MarkedSelectionList(SelectionList[str]):
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        segments = list(strip)
+        index = self.scroll_offset.y + y
+        if len(segments) < 3 or index >= self.option_count:
+            return strip
+        mark = "X" if self.get_option_at_index(index).value in self.selected else " "
+        segments[1] = Segment(mark, segments[1].style)
+        return Strip(segments, strip.cell_length)
+
+
 def comparison_renderable(comparison: StrategyComparison, *, wide: bool) -> RenderableType:
     """The strategy table for this account: compact (80 columns) or full (wide screens)."""
     central, regional = comparison.central, comparison.regional
@@ -104,16 +166,8 @@ def comparison_renderable(comparison: StrategyComparison, *, wide: bool) -> Rend
             title = f"{STRATEGY_TITLE['central'] if wide else 'Central'} in {home}"
         else:
             title = STRATEGY_TITLE["regional"] if wide else "Regional"
-        good = option.strategy == comparison.recommended
-        if good:
-            title += " ✓"
-        table.add_column(
-            title,
-            ratio=1,
-            overflow="fold",
-            style="green" if good else "",
-            header_style="bold green" if good else "bold",
-        )
+        style, mark = (OK, " ✓") if option.strategy == comparison.recommended else ("", "")
+        table.add_column(title + mark, ratio=1, overflow="fold", style=style, header_style="bold " + style)
     central_name = central.buckets[0].name if central.buckets else ""
     if wide:
         table.add_row(
@@ -174,7 +228,7 @@ def comparison_renderable(comparison: StrategyComparison, *, wide: bool) -> Rend
 def recommendation_renderable(comparison: StrategyComparison) -> RenderableType:
     text = Text()
     text.append("Recommended: ", style="bold")
-    text.append(STRATEGY_TITLE[comparison.recommended].lower(), style="bold green")
+    text.append(STRATEGY_TITLE[comparison.recommended].lower(), style=OK_BOLD)
     text.append(" — you decide.\n")
     for n, reason in enumerate(comparison.reasons):
         text.append(("\n" if n else "") + f"• {reason}")
@@ -188,45 +242,44 @@ class BucketStrategyScreen(WizardScreen):
         Binding("ctrl+r", "preview", "Preview", id="buckets.preview"),
         Binding("ctrl+l", "reload_keys", "Reload keys", show=False, id="buckets.reload_keys"),
     ]
-    DEFAULT_CSS = """
+    DEFAULT_CSS = (
+        """
     BucketStrategyScreen #empty { padding: 1 2; height: auto; }
     BucketStrategyScreen #panes { height: 1fr; }
-    BucketStrategyScreen #info { height: auto; padding: 0 1; }
-    BucketStrategyScreen #form { height: auto; padding: 0 1; }
+    BucketStrategyScreen #info, BucketStrategyScreen #form { height: auto; padding: 0 1; }
     BucketStrategyScreen #comparison { height: auto; }
-    BucketStrategyScreen #recommendation { height: auto; margin: 1 0 0 0; }
-    BucketStrategyScreen .row { height: auto; margin: 1 0 0 0; }
+    BucketStrategyScreen .row, BucketStrategyScreen #recommendation, BucketStrategyScreen #actions {
+        height: auto; margin: 1 0 0 0; }
     BucketStrategyScreen .field { width: 16; padding: 0 1 0 0; text-style: bold; }
     BucketStrategyScreen .field-line { height: 1; }
     BucketStrategyScreen RadioSet { height: auto; width: 1fr; layout: horizontal; background: transparent; }
     BucketStrategyScreen RadioSet > RadioButton { width: auto; margin: 0 2 0 0; }
-    BucketStrategyScreen #bucket { width: 1fr; }
-    BucketStrategyScreen #region { width: 1fr; }
-    BucketStrategyScreen .problems { height: auto; color: $error; padding: 0 0 0 16; }
-    BucketStrategyScreen .ok { height: auto; color: $success; padding: 0 0 0 16; }
+    BucketStrategyScreen #bucket, BucketStrategyScreen #region { width: 1fr; }
     BucketStrategyScreen #kms-box { height: auto; display: none; }
-    BucketStrategyScreen #kms-box.visible { display: block; }
     BucketStrategyScreen #kms-keys { height: auto; max-height: 8; margin: 0 0 0 16; }
-    BucketStrategyScreen #kms-hint { height: auto; padding: 0 0 0 16; color: $text-muted; }
+    BucketStrategyScreen #kms-hint { color: $text-muted; }
     BucketStrategyScreen #lifecycle { width: auto; }
     BucketStrategyScreen #lifecycle-days { width: 12; }
     BucketStrategyScreen .help { height: auto; padding: 0 0 0 16; }
-    BucketStrategyScreen #actions { height: auto; margin: 1 0 0 0; }
     BucketStrategyScreen #preview { margin: 0 2 0 16; }
-    BucketStrategyScreen #status { width: 1fr; height: auto; color: $text-muted; }
+    BucketStrategyScreen #status { width: 1fr; height: auto; }
     BucketStrategyScreen.-wide #panes { layout: horizontal; overflow-y: hidden; }
     BucketStrategyScreen.-wide #encryption { layout: vertical; }
-    BucketStrategyScreen.-wide #info { width: 1fr; height: 1fr; overflow-y: auto; }
-    BucketStrategyScreen.-wide #form { width: 1fr; height: 1fr; overflow-y: auto;
-        border-left: solid $primary; }
+    BucketStrategyScreen.-wide #info, BucketStrategyScreen.-wide #form {
+        width: 1fr; height: 1fr; overflow-y: auto; }
+    BucketStrategyScreen.-wide #form { border-left: solid $primary; }
     BucketStrategyScreen.-wide .field { width: 100%; }
     BucketStrategyScreen.-wide .row { layout: vertical; }
-    BucketStrategyScreen.-wide .problems, BucketStrategyScreen.-wide .ok,
-    BucketStrategyScreen.-wide .help, BucketStrategyScreen.-wide #kms-hint { padding: 0; }
+    BucketStrategyScreen.-wide .help { padding: 0; }
     BucketStrategyScreen.-wide #kms-keys { margin: 0; }
     BucketStrategyScreen.-wide #preview { margin: 0 2 0 0; }
     BucketStrategyScreen #lifecycle-row { height: auto; width: 1fr; }
     """
+        + (  # the colours that carry meaning, from the palette (readable in every terminal)
+            f"BucketStrategyScreen .problems {{ color: {BAD}; }} BucketStrategyScreen .ok {{ color: {OK}; }} "
+            f"BucketStrategyScreen .panel-title {{ color: {INFO}; }}"
+        )
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -234,12 +287,13 @@ class BucketStrategyScreen(WizardScreen):
         self.comparison: StrategyComparison | None = None
         self.keys: dict[str, list[KmsKey]] = {}  # region -> keys, once loaded
         self.keys_loading: set[str] = set()
-        self.problems: list[str] = []
         self.suggested = ""
         self.previewing = False
         self.pending_keys: set[str] = set()  # keys of a restored choice, selected once listed
         self.rendered_comparison: tuple[str, bool] | None = None
         self.prefix_shown: bool | None = None  # the name field asks for a prefix (account-regional)
+        self.outcome: tuple[BucketChoice, Text] | None = None  # the last preview/apply and its result
+        self.check_timer: Timer | None = None  # the pending check of what was typed
 
     # -- layout --------------------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -257,15 +311,15 @@ class BucketStrategyScreen(WizardScreen):
                 with Horizontal(classes="row"):
                     yield Label("Strategy", classes="field field-line")
                     with RadioSet(id="strategy", compact=True):
-                        yield RadioButton("Central bucket", id="strategy-central")
-                        yield RadioButton("Regional buckets", id="strategy-regional")
+                        yield MarkedRadio("Central bucket", id="strategy-central")
+                        yield MarkedRadio("Regional buckets", id="strategy-regional")
                 with Horizontal(classes="row"):
                     yield Label("Bucket name", id="bucket-label", classes="field field-line")
                     yield Input(placeholder=NAME_PLACEHOLDER[True], id="bucket", compact=True)
-                yield Static(id="name-problems", classes="problems", markup=False)
+                yield Verdict(id="name-problems", classes="help problems", markup=False)
                 with Horizontal(classes="row"):
                     yield Label("Namespace", classes="field field-line")
-                    yield Checkbox(
+                    yield MarkedCheckbox(
                         f"Account-regional: PREFIX{account_regional_suffix('ACCOUNT', 'REGION')}",
                         id="account-regional",
                         compact=True,
@@ -283,16 +337,17 @@ class BucketStrategyScreen(WizardScreen):
                 with Horizontal(classes="row"):
                     yield Label("Encryption", classes="field field-line")
                     with RadioSet(id="encryption", compact=True):
-                        yield RadioButton("SSE-S3 (recommended)", value=True, id="enc-s3")
-                        yield RadioButton("SSE-KMS (own key)", id="enc-kms")
+                        yield MarkedRadio("SSE-S3 (recommended)", value=True, id="enc-s3")
+                        yield MarkedRadio("SSE-KMS (own key)", id="enc-kms")
                 with Vertical(id="kms-box"):
-                    yield SelectionList[str](id="kms-keys")
-                    yield Static(id="kms-hint", markup=False)
-                    yield Static(id="kms-problems", classes="problems", markup=False)
+                    yield MarkedSelectionList(id="kms-keys")
+                    yield Static(id="kms-used", classes="help", markup=False)
+                    yield Static(id="kms-hint", classes="help", markup=False)
+                    yield Static(id="kms-problems", classes="help problems", markup=False)
                 with Horizontal(classes="row"):
                     yield Label("Lifecycle", classes="field field-line")
                     with Horizontal(id="lifecycle-row"):
-                        yield Checkbox("Expire logs after", id="lifecycle", compact=True)
+                        yield MarkedCheckbox("Expire logs after", id="lifecycle", compact=True)
                         yield Input(
                             DEFAULT_LIFECYCLE_DAYS,
                             type="integer",
@@ -306,7 +361,7 @@ class BucketStrategyScreen(WizardScreen):
                     "so storage does not grow forever.",
                     classes="help",
                 )
-                yield Static(id="lifecycle-problems", classes="problems", markup=False)
+                yield Verdict(id="lifecycle-problems", classes="help problems", markup=False)
                 with Horizontal(id="actions"):
                     yield Button("Preview (Enter)", id="preview", variant="primary", compact=True)
                     yield Static(id="status", markup=False)
@@ -357,19 +412,13 @@ class BucketStrategyScreen(WizardScreen):
         comparison = compare_strategies(resources, home, account=self.account)
         previous = self.flow_app.state.bucket_choice
         if previous is not None:
-            strategy = previous.strategy
-            bucket = previous.bucket
-            regional_ns = previous.account_regional
+            strategy, bucket, regional_ns = previous.strategy, previous.bucket, previous.account_regional
             select.value = previous.central_region if previous.central_region in regions else home
-            kms = previous.encryption == "SSE-KMS"
-            days = previous.lifecycle_days
+            kms, days = previous.encryption == "SSE-KMS", previous.lifecycle_days
         else:
-            strategy = comparison.recommended
-            regional_ns = True
-            bucket = SUGGESTED_PREFIX
+            strategy, bucket, regional_ns = comparison.recommended, SUGGESTED_PREFIX, True
             select.value = home
-            kms = False
-            days = None
+            kms, days = False, None
         self.query_one(f"#strategy-{strategy}", RadioButton).value = True
         with self.prevent(Checkbox.Changed):
             self.query_one("#account-regional", Checkbox).value = regional_ns
@@ -416,10 +465,7 @@ class BucketStrategyScreen(WizardScreen):
         if not self.query_one("#lifecycle", Checkbox).value:
             return None, []
         text = self.query_one("#lifecycle-days", Input).value.strip()
-        try:
-            days = int(text)
-        except ValueError:
-            days = 0
+        days = int(text) if text.isdigit() else 0
         if days < 1:
             return None, ["Lifecycle rule: enter a whole number of days, 1 or more (or untick it)."]
         return days, []
@@ -435,9 +481,9 @@ class BucketStrategyScreen(WizardScreen):
             bucket=self.query_one("#bucket", Input).value,
             account_regional=self.account_regional,
             regions=sorted(resources_by_region(self.inventory)),
-            central_region=self.central_region,
+            central_region=self.central_region if self.strategy == "central" else "",  # saved = shown
             encryption="SSE-KMS" if self.kms else "SSE-S3",
-            kms_key_arns=list(self.query_one("#kms-keys", SelectionList).selected) if self.kms else [],
+            kms_key_arns=self.selected_keys() if self.kms else [],
             prefixes=[p for p in (logs.prefix, logs.firewall_prefix) if p],
             lifecycle_days=days,
         )
@@ -448,6 +494,11 @@ class BucketStrategyScreen(WizardScreen):
         key_problems = [p for p in every if p not in general]
         return choice, general, key_problems + lifecycle_problems
 
+    def selected_keys(self) -> list[str]:
+        """The keys picked, and those of a restored choice while their region's keys are still listed."""
+        picked = list(self.query_one("#kms-keys", SelectionList).selected)
+        return picked + sorted(self.pending_keys - set(picked))
+
     # -- live updates --------------------------------------------------------------------------------
     @on(RadioSet.Changed, "#strategy")
     @on(Checkbox.Changed, "#account-regional")
@@ -457,17 +508,33 @@ class BucketStrategyScreen(WizardScreen):
 
     @on(RadioSet.Changed, "#encryption")
     @on(Select.Changed, "#region")
-    @on(Input.Changed)
     @on(SelectionList.SelectedChanged)
     def form_changed(self) -> None:
         self.update_form()
+
+    @on(Input.Changed)
+    def typed(self) -> None:
+        """Check what was typed once typing pauses (preview and leaving the step check it at once)."""
+        if self.check_timer is not None:
+            self.check_timer.stop()
+        self.check_timer = self.set_timer(CHECK_DELAY, self.update_form)
 
     @on(Checkbox.Changed, "#lifecycle")
     def lifecycle_toggled(self, event: Checkbox.Changed) -> None:
         self.query_one("#lifecycle-days", Input).disabled = not event.value
         self.update_form()
 
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """The focused field's verdict is shown with it (the form scrolls at 80x24)."""
+        verdict = VERDICT_OF.get(event.widget.id or "")
+        if verdict:
+            self.query_one(verdict).scroll_visible(animate=False)
+
     def update_form(self) -> None:
+        """Show the form's current state: every verdict and the status are computed here, from the form."""
+        if self.check_timer is not None:
+            self.check_timer.stop()
+            self.check_timer = None
         if self.inventory is None:
             return
         central = self.strategy == "central"
@@ -477,41 +544,89 @@ class BucketStrategyScreen(WizardScreen):
             self.prefix_shown = prefix
             self.query_one("#bucket-label", Label).update("Name prefix" if prefix else "Bucket name")
             self.query_one("#bucket", Input).placeholder = NAME_PLACEHOLDER[prefix]
-        self.query_one("#kms-box").set_class(self.kms, "visible")
-        choice, general, key_problems = self.build_choice()
-        self.problems = general + key_problems
+        self.query_one("#kms-box").display = self.kms
         resources = resources_by_region(self.inventory)
+        regions = [self.central_region] if central else sorted(resources)
+        if self.kms:
+            self.ensure_keys(regions)
+        self.show_keys(regions)  # first: listing keys can restore a selection the choice then reads
+        choice, general, key_problems = self.build_choice()
         self.comparison = compare_strategies(
-            resources, self.central_region, bucket=choice.template, account=self.account
+            resources, self.central_region, bucket="" if general else choice.template, account=self.account
         )
         self.render_comparison()
         names = self.query_one("#name-problems", Static)
+        names.set_class(bool(general), "problems").set_class(not general, "ok")
         if general:
-            names.set_classes("problems")
-            names.update("\n".join(f"✗ {p}" for p in general))
-            if self.focused is self.query_one("#bucket", Input):
-                self.call_after_refresh(names.scroll_visible, animate=False)  # the rules under the name
+            _show(names, "\n".join(f"✗ {p}" for p in general))
         else:
             option = self.comparison.option(choice.strategy)
             listed = [b.name for b in option.buckets]
             shown = ", ".join(listed[:2]) + (f" … ({len(listed)} buckets)" if len(listed) > 2 else "")
-            names.set_classes("ok")
-            names.update(f"✓ Valid: {shown}")
-        self.query_one("#kms-problems", Static).update(
-            "\n".join(f"✗ {p}" for p in key_problems if not p.startswith("Lifecycle"))
-        )
-        self.query_one("#lifecycle-problems", Static).update(
-            "\n".join(f"✗ {p}" for p in key_problems if p.startswith("Lifecycle"))
-        )
-        if self.kms:
-            self.ensure_keys(choice.bucket_regions)
-        self.show_keys(choice.bucket_regions)
+            _show(names, f"✓ Valid: {shown}")
+        for where, life in (("#kms-problems", False), ("#lifecycle-problems", True)):
+            shown = "\n".join(f"✗ {p}" for p in key_problems if p.startswith("Lifecycle") == life)
+            _show(self.query_one(where, Static), shown)
+        _show(self.query_one("#kms-used", Static), self.keys_used(choice.kms_key_arns))
+        _show(self.query_one("#status", Static), self.status(choice, general + key_problems))
+
+    def keys_used(self, arns: list[str]) -> Text:
+        """The keys the plan will use, by name (the list can be scrolled past them)."""
+        names = {k.arn: ", ".join(k.aliases) or k.key_id for keys in self.keys.values() for k in keys}
+        used = "; ".join(f"{names.get(arn, '')} ({arn})".strip() for arn in arns)
+        return Text.assemble(("✓ Uses: ", OK_BOLD), used) if arns else Text()
+
+    def handed_on(self) -> str:
+        """What the next steps get: the saved (previewed) choice, in a few words."""
+        saved = self.flow_app.state.bucket_choice
+        if saved is None:
+            return "the next steps have no bucket"
+        names = sorted(set(bucket_for_region(saved, self.account).values()))
+        if saved.strategy == "central":
+            return f"the next steps use the previewed bucket {names[0]} in {saved.central_region}"
+        more = f" … ({len(names)} buckets)" if len(names) > 2 else ""
+        return f"the next steps use the previewed regional buckets {', '.join(names[:2])}{more}"
+
+    def status(self, choice: BucketChoice, problems: list[str]) -> Text:
+        """What the next steps use, for the form as it is now (never the result of another choice)."""
+        if self.outcome is not None and _same(self.outcome[0], choice):
+            return self.outcome[1]
+        if problems:
+            return Text(f"✗ Not saved: fix the problems marked ✗; until then {self.handed_on()}.", BAD)
+        if not _same(choice, self.flow_app.state.bucket_choice):
+            return Text(f"Not previewed: Ctrl+R previews it; until then {self.handed_on()}.", WARN)
+        return Text("Saved for the next steps (previewed earlier). Ctrl+R previews it again.")
+
+    def on_screen_suspend(self) -> None:
+        """Leaving for a later step: say so when what the form shows is not what those steps get."""
+        steps = [s.key for s in self.flow_app.steps]
+        mode = self.app.current_mode
+        if self.inventory is None or mode not in steps or steps.index(mode) <= steps.index(self.STEP):
+            return  # a plan review over this step, or back to discovery: nothing is handed on
+        choice, general, other = self.build_choice()
+        problems = general + other
+        saved = self.flow_app.state.bucket_choice
+        if problems or not _same(choice, saved):
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            why = problems[0] + more if problems else "the choice shown was not previewed (Ctrl+R)."
+            self.flow_app.notify(
+                f"{'Nothing chosen' if saved is None else 'Your edits are not used'}: {why} "
+                f"Until you fix it (Ctrl+B), {self.handed_on()}.",
+                title="Bucket step",
+                severity="warning",
+                timeout=12,
+                markup=False,
+            )
 
     def render_comparison(self) -> None:
         if self.comparison is None:
             return
-        key = (self.comparison.model_dump_json(), self.wide)
-        if key != self.rendered_comparison:  # re-render (and re-layout) only when the figures change
+        # The names shown: the central bucket's in the wide table, none in the compact one.
+        hidden = {"regional": {"buckets": {"__all__": {"name"}}}}
+        if not self.wide:
+            hidden["central"] = {"buckets": {"__all__": {"name"}}}
+        key = (self.comparison.model_dump_json(exclude=hidden), self.wide)
+        if key != self.rendered_comparison:  # re-render (and re-layout) only when what is shown changes
             self.rendered_comparison = key
             self.query_one("#comparison", Static).update(
                 comparison_renderable(self.comparison, wide=self.wide)
@@ -531,8 +646,7 @@ class BucketStrategyScreen(WizardScreen):
         choice, _, _ = self.build_choice()
         for region in choice.bucket_regions:
             self.keys.pop(region, None)
-        self.ensure_keys(choice.bucket_regions)
-        self.show_keys(choice.bucket_regions)
+        self.update_form()
 
     @work(thread=True, exit_on_error=False, group="bucket-keys")
     def load_keys(self, regions: list[str]) -> None:
@@ -545,16 +659,15 @@ class BucketStrategyScreen(WizardScreen):
 
     def on_keys_failed(self, message: KeysFailed) -> None:
         self.keys_loading.difference_update(message.regions)
+        regions = ", ".join(message.regions)
         self.query_one("#kms-hint", Static).update(
-            f"Could not list the keys in {', '.join(message.regions)}. Ctrl+L tries again."
+            f"Could not list the keys in {regions}. Ctrl+L tries again."
         )
 
     def on_keys_loaded(self, message: KeysLoaded) -> None:
         self.keys.update(message.keys)
         self.keys_loading.difference_update(message.keys)
-        if self.inventory is not None:
-            choice, _, _ = self.build_choice()
-            self.show_keys(choice.bucket_regions)
+        self.update_form()  # the list can restore a selection: every verdict follows it
 
     def show_keys(self, regions: list[str]) -> None:
         picker: SelectionList[str] = self.query_one("#kms-keys", SelectionList)
@@ -564,22 +677,15 @@ class BucketStrategyScreen(WizardScreen):
         for region in regions:
             for key in self.keys.get(region, []):
                 name = ", ".join(key.aliases) or key.key_id
-                label = Text(f"{region}  ", style="bold")
+                label = Text(f"{region}  ", style="bold")  # one line: an option shows only its first
                 if not key.usable:  # listed, but cannot be picked
                     refused.append(f"✗ {name}: {key.problem}")
-                    label.append("✗ ", style="red")
+                    label.append("✗ ", style=BAD)
                 label.append(name)
                 if not key.usable:
-                    label.append(" (unusable)", style="red")
-                label.append(f"\n{key.arn}", style="dim")
+                    label.append(" (unusable)", style=BAD)
                 options.append(
-                    Selection(
-                        label,
-                        key.arn,
-                        key.usable and key.arn in selected,
-                        id=key.arn,
-                        disabled=not key.usable,
-                    )
+                    Selection(label, key.arn, key.usable and key.arn in selected, key.arn, not key.usable)
                 )
         current = [picker.get_option_at_index(i).id for i in range(picker.option_count)]
         if current != [o.id for o in options]:
@@ -589,7 +695,8 @@ class BucketStrategyScreen(WizardScreen):
             first = next((n for n, o in enumerate(options) if not o.disabled), None)
             if first is not None:
                 picker.highlighted = first  # Space selects at once
-        self.pending_keys = {arn for arn in self.pending_keys if arn not in {o.id for o in options}}
+        listed = {o.id for o in options}
+        self.pending_keys = {a for a in self.pending_keys if a not in listed and _region(a) not in self.keys}
         loading = [r for r in regions if r not in self.keys]
         empty = [r for r in regions if r in self.keys and not any(k.usable for k in self.keys[r])]
         hints = []
@@ -603,7 +710,7 @@ class BucketStrategyScreen(WizardScreen):
         if not hints:
             hints.append("Space selects one key per bucket region. Its key policy gets a log-delivery grant.")
         hints.extend(refused)
-        self.query_one("#kms-hint", Static).update("\n".join(hints))
+        _show(self.query_one("#kms-hint", Static), "\n".join(hints))
 
     # -- preview -------------------------------------------------------------------------------------
     @on(Input.Submitted)
@@ -620,6 +727,7 @@ class BucketStrategyScreen(WizardScreen):
             return
         if self.previewing:
             return
+        self.update_form()  # what was typed a moment ago too
         choice, general, other = self.build_choice()
         problems = general + other
         if problems:
@@ -629,10 +737,9 @@ class BucketStrategyScreen(WizardScreen):
                 severity="warning",
                 markup=False,
             )
-            self.query_one("#status", Static).update("Not previewed: fix the problems marked ✗.")
-            return
-        self.previewing = True
-        self.query_one("#status", Static).update("Planning: reading the current bucket settings…")
+            return  # the status says so too (update_form)
+        self.previewing, self.outcome = True, (choice, Text("Planning: reading the bucket settings…"))
+        _show(self.query_one("#status", Static), self.outcome[1])
         self.run_preview(choice)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="bucket-plan")
@@ -650,7 +757,9 @@ class BucketStrategyScreen(WizardScreen):
             return
         if event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
             self.previewing = False
-            self.query_one("#status", Static).update("Not previewed: see the error message.")
+            if self.outcome is not None:
+                self.outcome = (self.outcome[0], Text("✗ Not previewed: see the error message.", BAD))
+            self.update_form()
 
     def on_preview_ready(self, message: PreviewReady) -> None:
         self.previewing = False
@@ -658,10 +767,10 @@ class BucketStrategyScreen(WizardScreen):
         choice, setup, plan = message.choice, message.setup, message.plan
         state.bucket_choice = choice
         state.buckets = bucket_for_region(choice, self.account)
-        self.query_one("#status", Static).update(
-            f"Previewed {_plural(len(setup.changes), 'change')} for "
-            f"{_plural(len(setup.buckets), 'bucket')}; choice saved for the next steps."
-        )
+        counts = f"{_plural(len(setup.changes), 'change')} for {_plural(len(setup.buckets), 'bucket')}"
+        done = f"Previewed {counts}, not applied: saved for the next steps. Ctrl+R previews again."
+        self.outcome = (choice, Text(done))
+        self.update_form()
         self.app.push_screen(
             PlanReview(
                 plan, title="Bucket set-up", step=self.STEP, warnings=setup.warnings, notes=setup.notes
@@ -670,13 +779,15 @@ class BucketStrategyScreen(WizardScreen):
         )
 
     def reviewed(self, report: ApplyReport | None) -> None:
-        status = self.query_one("#status", Static)
-        if report is None:
-            status.update("Previewed, not applied. Ctrl+R previews again.")
-        elif report.ok:
-            status.update("Applied: the bucket(s) are ready. Ctrl+N goes to the next step.")
-        else:
-            status.update(
-                "Not every change went through (failed ones, and those that needed them, are listed): fix the "
-                "failure and preview again; finished changes are skipped."
-            )
+        if report is not None and self.outcome is not None:
+            if report.ok:
+                text = Text("✓ Applied: the bucket(s) are ready. Ctrl+N goes to the next step.", OK)
+            else:
+                text = Text(
+                    "✗ Not every change went through (failed ones, and those that needed them, are "
+                    "listed): fix the failure and preview again; finished changes are skipped.",
+                    BAD,
+                )
+            self.outcome = (self.outcome[0], text)
+        self.update_form()
+        self.query_one("#actions").scroll_visible(animate=False)

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -28,9 +28,6 @@ from screens.base import EngineScreen
 from tui import config
 from tui.state import WizardState
 from tui.widgets import KeyFooter
-
-if TYPE_CHECKING:
-    pass
 
 DELETION_TEXT = {
     "": "no (read-only access to the bucket)",
@@ -143,9 +140,8 @@ def registration_text(data: dict[str, Any]) -> str:
     for b in data["buckets"]:
         lines.append(f"  Bucket:       {b['bucket']}")
         if b.get("existing"):
-            lines.append(
-                f"    existing log bucket: Kentik reads {', '.join(b['read_prefixes'])} only (one more device)"
-            )
+            read = ", ".join(b["read_prefixes"])
+            lines.append(f"    existing log bucket: Kentik reads {read} only (one more device)")
         lines.append(f"    region:     {b['region'] or '(unknown)'}")
         prefixes = ", ".join(p or "(none)" for p in b["prefixes"]) or "(none)"
         lines.append(f"    prefix:     {prefixes}")
@@ -184,7 +180,7 @@ class SummaryScreen(EngineScreen):
     BINDINGS = [
         Binding("c", "copy", "Copy", id="summary.copy"),
         Binding("e", "export", "Export JSON", id="summary.export"),
-        Binding("escape", "back", "Back", id="summary.back"),
+        Binding("escape", "back", "Live panel", id="summary.back"),  # not "Back": that is ctrl+b's
     ]
     DEFAULT_CSS = """
     SummaryScreen #summary-title { height: 1; padding: 0 1; text-style: bold; background: $boost; }
@@ -241,7 +237,7 @@ class SummaryScreen(EngineScreen):
 
     def render_summary(self) -> None:
         self.query_one("#summary-body", TextArea).load_text(registration_text(self.data()))
-        note = "c copies it all (or select text) · e exports JSON · Esc returns to the live panel"
+        note = "c copies it all (or select text) · e exports it as JSON"  # one line at 80 columns
         if self.exported:
             note = f"Exported to {self.exported}"
         self.query_one("#summary-note", Static).update(Text(note))

@@ -35,13 +35,11 @@ from aws.reader import ReaderVerdict, RoleReaderCheck, role_name
 from aws.s3.strategy import bucket_targets
 from screens.base import WizardScreen
 from tui.layout import WIDE
+from tui.palette import BAD, BAD_BOLD, INFO, OK, OK_BOLD, WARN
 
-STATE_STYLE = {
-    "waiting": "bold black on yellow",
-    "receiving": "bold black on green",
-    "stale": "bold white on magenta",
-    "failed": "bold white on red",
-}
+# Each state is a word in a badge; its colour (from the palette, readable in every terminal) only adds to it.
+STATE_COLOUR = {"waiting": WARN, "receiving": OK, "stale": WARN, "failed": BAD}
+STATE_STYLE = {state: f"bold #000000 on {colour}" for state, colour in STATE_COLOUR.items()}
 BLOCKS = " ▁▂▃▄▅▆▇█"
 SAMPLE_COLUMNS = {  # flow log field -> column title in the sample
     "srcaddr": "src",
@@ -99,7 +97,9 @@ class VerifyScreen(WizardScreen):
         Binding("s", "summary", "Summary", id="verify.summary"),
         Binding("escape", "hide_buckets", "Hide", show=False, id="verify.hide_buckets"),
     ]
-    DEFAULT_CSS = """
+    DEFAULT_CSS = (
+        """
+    VerifyScreen #verify-title { height: 1; }
     VerifyScreen #verify-bar { height: 1; padding: 0 1; }
     VerifyScreen #bucket-row { height: auto; display: none; padding: 0 1; }
     VerifyScreen #bucket-row.visible { display: block; }
@@ -107,9 +107,12 @@ class VerifyScreen(WizardScreen):
     VerifyScreen #bucket-input { height: 1; border: none; padding: 0 1; }
     VerifyScreen #panes { height: 1fr; }
     VerifyScreen #sources { min-height: 3; max-height: 9; }
-    VerifyScreen #detail-box { height: 1fr; min-height: 6; padding: 0 1; border-top: solid $primary-darken-2; }
+    VerifyScreen #detail-box { height: 1fr; min-height: 6; padding: 0 1;
+        border-top: solid $primary-darken-2; }
     VerifyScreen.-wide #sources { max-height: 14; }
     """
+        + f"VerifyScreen .panel-title {{ color: {INFO}; }}"
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -134,6 +137,11 @@ class VerifyScreen(WizardScreen):
         return datetime.now(timezone.utc)
 
     def compose_body(self) -> ComposeResult:
+        yield Static(
+            "Verify: are the logs arriving, and can Kentik read them?",
+            id="verify-title",
+            classes="panel-title",
+        )
         yield Static(id="verify-bar")
         with Vertical(id="bucket-row"):
             yield Static(
@@ -142,7 +150,10 @@ class VerifyScreen(WizardScreen):
             )
             yield Input(placeholder="my-flow-logs-bucket other-bucket", id="bucket-input")
         with Vertical(id="panes"):
-            yield DataTable(id="sources", cursor_type="row", zebra_stripes=True)
+            # The state badges keep their dark text on the cursor's row too (the cursor's own is light).
+            yield DataTable(
+                id="sources", cursor_type="row", zebra_stripes=True, cursor_foreground_priority="renderable"
+            )
             with VerticalScroll(id="detail-box"):
                 yield Static(id="detail")
 
@@ -179,6 +190,7 @@ class VerifyScreen(WizardScreen):
         self.wide = self.size.width >= WIDE  # the -wide class itself comes from the app's breakpoints
 
     def watch_wide(self) -> None:
+        self.render_bar()
         if self.statuses:
             self.render_table()
 
@@ -384,26 +396,28 @@ class VerifyScreen(WizardScreen):
 
     # -- rendering -------------------------------------------------------------------------------------
     def render_bar(self) -> None:
+        """One line; below WIDE columns without the interval and poll count, so every state count fits."""
+        wide = self.size.width >= WIDE
         text = Text(no_wrap=True, overflow="ellipsis")
         if self.paused:
-            text.append(" PAUSED ", style="bold black on yellow")
+            text.append(" PAUSED ", style=f"bold #000000 on {WARN}")
             text.append(" p resumes", style="dim")
         elif self.polling:
             text.append("Polling…", style="bold")
         elif self.watcher is not None:
             text.append(f"Next poll in {self.remaining}s", style="bold")
-            text.append(f" (every {self.INTERVAL}s)", style="dim")
+            text.append(f" (every {self.INTERVAL}s)" if wide else "", style="dim")
         if self.watcher is not None and self.statuses:
             counts: dict[str, int] = {}
             for st in self.statuses.values():
                 counts[st.state] = counts.get(st.state, 0) + 1
             ready = sum(1 for st in self.statuses.values() if st.ready)
-            text.append(f" · poll {self.watcher.polls} · ")
+            text.append(f" · poll {self.watcher.polls} · " if wide else " · ")
             shown = [state for state in ("receiving", "waiting", "stale", "failed") if counts.get(state)]
             for i, state in enumerate(shown):
                 if i:
                     text.append(", ")
-                text.append(f"{counts[state]} {state}", style=STATE_STYLE[state].split(" on ")[-1])
+                text.append(f"{counts[state]} {state}", style=STATE_COLOUR[state])
             text.append(f" · {ready}/{len(self.statuses)} ready", style="dim")
         self.query_one("#verify-bar", Static).update(text)
 
@@ -414,17 +428,17 @@ class VerifyScreen(WizardScreen):
     def render_table(self) -> None:
         table = self.query_one("#sources", DataTable)
         wide = self.size.width >= WIDE
-        name_width = 44 if wide else 22
+        name_width = 44 if wide else 24  # 80 columns: the whole flow log id or firewall/type
         spark = 20 if wide else 8
         if self._columns_wide is not wide:
-            # Fixed widths: auto-sized columns re-measured on every poll can leave rows drawn at the old width.
+            # Fixed widths: auto-sized columns re-measured on every poll can leave rows at the old width.
             table.clear(columns=True)
             for label, width in (
                 ("Source", name_width),
                 ("Region", 14),
                 ("State", 11),
-                ("Files", 6),
-                ("Newest", 7),
+                ("Files", 5),
+                ("Newest", 6),
                 ("Activity", spark),
             ):
                 table.add_column(label, width=width)
@@ -433,7 +447,11 @@ class VerifyScreen(WizardScreen):
         for sid in self.order:
             st = self.statuses[sid]
             s = st.source
-            name = s.label if s.kind == "flowlog" else f"{s.firewall_name}/{s.log_type}"
+            name = (
+                (s.label if wide else s.flow_log_id)
+                if s.kind == "flowlog"
+                else f"{s.firewall_name}/{s.log_type}"
+            )
             if len(name) > name_width:
                 name = name[: name_width - 1] + "…"
             table.add_row(
@@ -442,7 +460,7 @@ class VerifyScreen(WizardScreen):
                 Text(f" {st.state} ", style=STATE_STYLE[st.state]),
                 str(st.files),
                 self._newest_age(st),
-                Text(sparkline(st.sparkline, spark), style="green" if st.files else "dim"),
+                Text(sparkline(st.sparkline, spark), style="" if st.files else "dim"),  # shape, not colour
                 key=sid,
             )
         if self.order:
@@ -460,9 +478,9 @@ class VerifyScreen(WizardScreen):
     def detail_renderable(self) -> RenderableType:
         parts: list[RenderableType] = []
         if self.message:
-            parts.append(Text(self.message, style="yellow"))
+            parts.append(Text(self.message, style=WARN))
         for line in self.warnings:
-            parts.append(Text(f"warning: {line}", style="yellow"))
+            parts.append(Text(f"warning: {line}", style=WARN))
         st = self.statuses.get(self.selected or "")
         if st is None:
             if not parts:
@@ -482,7 +500,7 @@ class VerifyScreen(WizardScreen):
         if st.next_step:
             parts.append(Text.assemble(("Next: ", "bold"), st.next_step))
         if st.error:
-            parts.append(Text(f"Last read error: {st.error}", style="yellow"))
+            parts.append(Text(f"Last read error: {st.error}", style=WARN))
         if st.newest:
             parts.append(
                 Text(
@@ -501,7 +519,7 @@ class VerifyScreen(WizardScreen):
             return []
         out: list[RenderableType] = []
         if not c.ok:
-            out.append(Text(f"Content: unreadable: {'; '.join(c.problems)}", style="red"))
+            out.append(Text(f"Content: unreadable: {'; '.join(c.problems)}", style=BAD))
             return out
         if c.kind == "flowlog":
             fields = (
@@ -513,7 +531,7 @@ class VerifyScreen(WizardScreen):
             line = Text("Content: ", style="bold")
             line.append(
                 f"{len(c.header)} fields, {fields}; {c.records} records",
-                style="green" if not c.missing_fields else "yellow",
+                style=OK if not c.missing_fields else WARN,
             )
             if status:
                 line.append(f" ({status})")
@@ -521,10 +539,10 @@ class VerifyScreen(WizardScreen):
             out.append(self._flow_sample(c.header, c.sample))
         else:
             kinds = ", ".join(f"{k} {v}" for k, v in sorted(c.event_types.items()))
-            out.append(Text.assemble(("Content: ", "bold"), (f"{c.records} events ({kinds})", "green")))
+            out.append(Text.assemble(("Content: ", "bold"), (f"{c.records} events ({kinds})", OK)))
             out.append(self._firewall_sample(c.events))
         for w in c.warnings:
-            out.append(Text(f"warning: {w}", style="yellow"))
+            out.append(Text(f"warning: {w}", style=WARN))
         return out
 
     @staticmethod
@@ -572,8 +590,8 @@ class VerifyScreen(WizardScreen):
             else:
                 text.append(f"not checked: {self.reader_note or 'no role known'}", style="dim")
             return text
-        text.append("pass" if st.reader.ok else "FAIL", style="bold green" if st.reader.ok else "bold red")
+        text.append("pass" if st.reader.ok else "FAIL", style=OK_BOLD if st.reader.ok else BAD_BOLD)
         text.append(f" ({self.reader_note})", style="dim")
         for reason in st.reader.reasons:
-            text.append(f"\n  {reason}", style="" if st.reader.ok else "red")
+            text.append(f"\n  {reason}", style="" if st.reader.ok else BAD)
         return text

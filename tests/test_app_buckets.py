@@ -1,6 +1,8 @@
 """The bucket strategy screen, driven with keys on the seeded demo account: plan and apply both
-strategies (account-regional and global names), live name validation that refuses a preview, the SSE-KMS
-key picker; snapshots at 80x24 and 120x40."""
+strategies (account-regional and global names), name validation (once typing pauses) that refuses a
+preview, the SSE-KMS key picker; what the screen shows is current (after leaving and coming back, after
+switching encryption or strategy) and says what the next steps get; 80x24 fit; snapshots at 80x24 and
+120x40."""
 
 from __future__ import annotations
 
@@ -9,14 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 from app_fixtures import make_app, seeded_inventory
+from terminal_checks import footer_keys, screen_lines
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input, RadioButton, Select, SelectionList, Static
 
+import screens.bucket_strategy as bucket_strategy
 from aws.plans.build import resources_by_region
 from aws.s3.kms import list_customer_managed_keys
 from aws.sandbox.seed import SeedSummary
-from screens.bucket_strategy import SUGGESTED, SUGGESTED_PREFIX, BucketStrategyScreen
+from screens.bucket_strategy import CHECK_DELAY, SUGGESTED, SUGGESTED_PREFIX, BucketStrategyScreen
+from screens.checklist import ChecklistScreen
 from tui.app import FlowlogsApp
 from tui.plan_view import PlanReview
 
@@ -43,9 +49,15 @@ def screen_of(app: FlowlogsApp) -> BucketStrategyScreen:
     return screen
 
 
+async def checked(pilot: Pilot[Any]) -> None:
+    """Wait until what was typed is checked (once typing pauses for CHECK_DELAY)."""
+    await pilot.pause(CHECK_DELAY + 0.05)
+    await pilot.pause()
+
+
 async def type_name(pilot: Pilot[Any], name: str, *, paste: bool = False) -> None:
     """From the strategy radio set (initial focus): Tab to the name, replace it with `name`, typed key by
-    key or, with `paste`, pasted at once (each key re-validates the name for every region)."""
+    key or, with `paste`, pasted at once; then wait for the check."""
     await pilot.press("tab")
     field = pilot.app.focused
     assert isinstance(field, Input) and field.id == "bucket"
@@ -54,7 +66,7 @@ async def type_name(pilot: Pilot[Any], name: str, *, paste: bool = False) -> Non
         field.insert_text_at_cursor(name)
     else:
         await pilot.press(*name)
-    await pilot.pause()
+    await checked(pilot)
 
 
 async def untick_account_regional(pilot: Pilot[Any]) -> None:
@@ -219,7 +231,7 @@ async def test_invalid_name_is_refused_naming_each_rule_and_nothing_is_planned(
         await pilot.press("enter")  # Preview is refused: nothing planned, nothing created
         await idle(pilot)
         assert app.screen is screen and app.state.bucket_choice is None
-        assert "Not previewed" in str(screen.query_one("#status", Static).render())
+        assert str(screen.query_one("#status", Static).render()).startswith("✗ Not saved: fix the problems")
         assert app.session.stats.mutating() == 0
 
 
@@ -358,6 +370,267 @@ async def test_without_inventory_offers_discovery(moto: None, tmp_path: Path) ->
         await pilot.press("ctrl+r")  # nothing to preview without an inventory
         await idle(pilot)
         assert app.screen is screen and app.state.bucket_choice is None
+
+
+# -- what is shown is current ------------------------------------------------------------------------
+SECURE = "northwind-kentik-secure"
+
+
+def shown(app: FlowlogsApp) -> str:
+    """The rendered screen, rows joined."""
+    return "\n".join(screen_lines(app))
+
+
+async def kms_in_eu_central_1(pilot: Pilot[Any]) -> BucketStrategyScreen:
+    """From the start: a global name, the central bucket in eu-central-1, SSE-KMS (no key picked yet)."""
+    screen = pilot.app.screen
+    assert isinstance(screen, BucketStrategyScreen)
+    await type_name(pilot, SECURE, paste=True)
+    await untick_account_regional(pilot)
+    await pilot.press("tab")  # to the region
+    await pick_region(pilot, screen.query_one("#region", Select), "eu-central-1")
+    await pilot.press("tab", "right", "enter")  # encryption: SSE-KMS
+    await idle(pilot)
+    assert screen.kms
+    return screen
+
+
+async def pick_listed_key(pilot: Pilot[Any]) -> None:
+    """From the encryption radio set: Tab to the key list, Space picks the highlighted (first) key."""
+    await pilot.press("tab")
+    assert isinstance(pilot.app.focused, SelectionList)
+    await pilot.press("space")
+    await idle(pilot)
+
+
+async def apply_one_checklist_row(pilot: Pilot[Any]) -> None:
+    """On the checklist: select nothing, toggle the first row, review and apply (its rescan replaces the
+    inventory the bucket step was built from)."""
+    assert isinstance(pilot.app.screen, ChecklistScreen)
+    await pilot.press("n", "space", "ctrl+r")
+    await idle(pilot)
+    review = pilot.app.screen
+    assert isinstance(review, PlanReview)
+    await pilot.press("a", "y")
+    await idle(pilot)
+    assert review.report is not None and review.report.ok, review.report
+    await pilot.press("escape")
+    await idle(pilot)
+
+
+async def test_back_at_the_step_after_the_checklist_applied_no_stale_key_error_shows_next_to_applied(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    """The issue's sequence: SSE-KMS without a key (refused), a key picked, applied, on to the checklist
+    which applies too (and rescans), back: the key list is listed again and its verdict follows it."""
+    app = app_with_inventory(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        screen = await kms_in_eu_central_1(pilot)
+        assert "SSE-KMS needs" in str(screen.query_one("#kms-problems", Static).render())
+        await pick_listed_key(pilot)
+        await pilot.press("ctrl+r")
+        await idle(pilot)
+        await apply_review(pilot)
+        await pilot.press("ctrl+n")
+        await idle(pilot)
+        built_from = app.state.inventory
+        await apply_one_checklist_row(pilot)
+        assert app.state.inventory is not built_from  # the checklist's rescan
+        await pilot.press("ctrl+b")
+        await idle(pilot)
+        assert app.screen is screen
+        assert str(screen.query_one("#status", Static).render()).startswith("✓ Applied")
+        assert str(screen.query_one("#kms-problems", Static).render()).strip() == ""
+        assert "SSE-KMS needs" not in shown(app)
+
+
+async def test_a_key_kept_through_sse_s3_is_shown_as_the_key_used_when_sse_kms_is_back(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    app = app_with_inventory(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        screen = await kms_in_eu_central_1(pilot)
+        await pick_listed_key(pilot)
+        await pilot.press("shift+tab", "left", "enter")  # SSE-S3: the key is neither shown nor used
+        await idle(pilot)
+        assert not screen.kms and screen.build_choice()[0].kms_key_arns == []
+        assert "Uses:" not in shown(app)
+        await pilot.press("right", "enter")  # SSE-KMS again: the kept key is used, and says so
+        await idle(pilot)
+        assert screen.build_choice()[0].kms_key_arns == [seeded.kms_key_arn]
+        used = str(screen.query_one("#kms-used", Static).render())
+        assert used.startswith("✓ Uses: alias/northwind-secure-logs") and seeded.kms_key_arn in used
+        assert "✓ Uses: alias/northwind-secure-logs" in shown(app)
+
+
+async def test_the_key_list_marks_the_picked_key_without_colour(seeded: SeedSummary, tmp_path: Path) -> None:
+    app = app_with_inventory(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        await kms_in_eu_central_1(pilot)
+        assert "▐ ▌ eu-central-1  alias/northwind-secure-logs" in shown(app)
+        await pick_listed_key(pilot)
+        assert "▐X▌ eu-central-1  alias/northwind-secure-logs" in shown(app)
+
+
+async def test_radio_buttons_and_boxes_show_their_state_without_colour(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    app = app_with_inventory(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        assert "▐●▌ Central bucket   ▐○▌ Regional buckets" in shown(app)
+        await pilot.press("right", "enter")
+        await pilot.pause()
+        assert "▐○▌ Central bucket   ▐●▌ Regional buckets" in shown(app)
+        await pilot.press("tab", "tab")  # the namespace box, ticked
+        assert "▐X▌ Account-regional" in shown(app)
+        await pilot.press("space")
+        await pilot.pause()
+        assert "▐ ▌ Account-regional" in shown(app)
+
+
+async def test_a_regional_choice_carries_no_hidden_central_region(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    app = app_with_inventory(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        screen = screen_of(app)
+        screen.query_one("#region", Select).value = "eu-west-1"
+        await pilot.press("right", "enter")  # Regional buckets: the region selector is hidden
+        await pilot.pause()
+        assert screen.query_one("#region-row").display is False
+        choice = screen.build_choice()[0]
+        assert choice.strategy == "regional" and choice.central_region == ""
+
+
+async def test_leaving_with_an_invalid_name_says_nothing_was_chosen(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    app = app_with_inventory(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        await type_name(pilot, "Bad_Name..x")
+        await pilot.press("ctrl+n")
+        await idle(pilot)
+        assert isinstance(app.screen, ChecklistScreen) and app.state.bucket_choice is None
+        [notice] = [n for n in app._notifications if n.title == "Bucket step"]
+        assert notice.severity == "warning" and notice.message.startswith("Nothing chosen: ")
+        assert "Character rule" in notice.message and "the next steps have no bucket" in notice.message
+
+
+async def test_leaving_with_edits_not_previewed_names_the_choice_the_next_steps_use(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    app = app_with_inventory(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        await pilot.press("ctrl+r")  # preview the suggestion, close the review without applying
+        await idle(pilot)
+        await pilot.press("escape")
+        await pilot.pause()
+        await type_name(pilot, "acme-logs")
+        await pilot.press("ctrl+n")
+        await idle(pilot)
+        [notice] = [n for n in app._notifications if n.title == "Bucket step"]
+        assert notice.message.startswith("Your edits are not used: the choice shown was not previewed")
+        assert f"the next steps use the previewed bucket {SUGGESTED_PREFIX}-{ACCOUNT}-us-east-1-an" in (
+            notice.message
+        )
+        assert app.state.bucket_choice is not None and app.state.bucket_choice.bucket == SUGGESTED_PREFIX
+
+
+async def test_applied_shows_only_while_the_form_is_what_was_applied(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    app = app_with_inventory(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        screen = screen_of(app)
+        await pilot.press("ctrl+r")
+        await idle(pilot)
+        await apply_review(pilot)
+        status = screen.query_one("#status", Static)
+        assert str(status.render()).startswith("✓ Applied")
+        await type_name(pilot, "acme-logs")  # focus came back to the strategy radio set
+        assert str(status.render()).startswith("Not previewed: Ctrl+R previews it; until then the next steps")
+        await pilot.press("shift+tab")  # back to the strategy radio set, from which type_name starts
+        await type_name(pilot, SUGGESTED_PREFIX)
+        assert str(status.render()).startswith("✓ Applied")
+
+
+# -- typing ------------------------------------------------------------------------------------------
+async def test_typing_checks_the_name_once_typing_pauses_not_per_key(
+    seeded: SeedSummary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bucket_strategy, "CHECK_DELAY", 1.0)  # no pause between keys in this test
+    checks: list[str] = []
+    update_form = BucketStrategyScreen.update_form
+
+    def counted(self: BucketStrategyScreen) -> None:
+        checks.append(self.query_one("#bucket", Input).value)
+        update_form(self)
+
+    monkeypatch.setattr(BucketStrategyScreen, "update_form", counted)
+    app = app_with_inventory(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        screen = screen_of(app)
+        await pilot.press("tab", "ctrl+a", "ctrl+k")
+        checks.clear()
+        await pilot.press(*"northwind-kentik")
+        assert checks == []
+        await pilot.pause(1.1)
+        await pilot.pause()
+        assert checks == ["northwind-kentik"]
+        assert f"✓ Valid: northwind-kentik-{ACCOUNT}-us-east-1-an" in str(
+            screen.query_one("#name-problems", Static).render()
+        )
+
+
+async def test_enter_before_the_check_previews_nothing_invalid(
+    seeded: SeedSummary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bucket_strategy, "CHECK_DELAY", 30.0)  # the check would come long after Enter
+    app = app_with_inventory(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        screen = screen_of(app)
+        await pilot.press("tab", "ctrl+a", "ctrl+k", *"Bad_Name..x", "enter")
+        await idle(pilot)
+        assert app.screen is screen and app.state.bucket_choice is None
+        assert "Character rule" in str(screen.query_one("#name-problems", Static).render())
+
+
+# -- 80x24 -------------------------------------------------------------------------------------------
+async def test_at_80x24_every_footer_key_is_whole(seeded: SeedSummary, tmp_path: Path) -> None:
+    app = app_with_inventory(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        keys = footer_keys(app)
+        assert {"Preview", "Next", "Back"} <= set(keys) and all(keys.values()), keys
+
+
+async def test_at_80x24_the_first_view_shows_title_table_focused_row_and_its_verdict(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    app = app_with_inventory(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        lines = screen_lines(app)
+        assert lines[2].strip() == "Bucket strategy for this account"
+        assert lines[3].split() == ["Central", "in", "us-east-1", "✓", "Regional"]
+        starts = [line.lstrip().split(" ", 1)[0] for line in lines]
+        assert starts.index("Kentik") == 7  # the table's last row
+        strategy = starts.index("Strategy")
+        assert app.focused is screen_of(app).query_one("#strategy")
+        assert "▐●▌ Central bucket" in lines[strategy]
+        valid = f"✓ Valid: {SUGGESTED_PREFIX}-{ACCOUNT}-us-east-1-an"
+        assert any(valid in line for line in lines[strategy:])
+        assert lines[-1].startswith("^r Preview")
 
 
 # -- snapshots -------------------------------------------------------------------------------------

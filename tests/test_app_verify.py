@@ -7,16 +7,21 @@ import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import moto.ec2.models.flow_logs as moto_flow_logs
 import moto.s3.models as moto_s3
 import pytest
 from app_fixtures import make_app
+from terminal_checks import AA, footer_keys, screen_lines, word_contrasts
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
 from aws.discovery import scan
+from aws.logs.report import SourceStatus, State
+from aws.logs.sources import LogSource
+from aws.logs.watch import Watcher
 from aws.plans.build import build_plan
 from aws.plans.change import apply_plan
 from aws.plans.choices import LogChoices
@@ -283,6 +288,90 @@ def test_sparkline() -> None:
     assert sparkline([0, 0, 0], 3) == "···"
     assert sparkline([0, 1, 2, 4], 4) == " ▂▄█"
     assert sparkline([5, 0, 1, 2], 2) == "▄█"
+
+
+# -- 80x24, colours ---------------------------------------------------------------------------------
+async def failed_panel(pilot: Pilot[Any], clock: Clock) -> VerifyScreen:
+    """Two sources receiving, one failed (its delivery blocked) and selected."""
+    app = cast(FlowlogsApp, pilot.app)
+    await idle(pilot)
+    deliver(clock, 12)
+    block_delivery(app, EU_BUCKET)
+    deliver(clock, 17)
+    clock.set(18)
+    await pilot.press("n")
+    await idle(pilot)
+    screen = app.screen
+    assert isinstance(screen, VerifyScreen)
+    select(screen, next(sid for sid, st in screen.statuses.items() if st.state == "failed"))
+    await pilot.pause()
+    return screen
+
+
+async def test_at_80x24_the_panel_shows_title_every_source_whole_the_selected_state_and_every_key(
+    seeded: SeedSummary, clock: Clock, tmp_path: Path
+) -> None:
+    app = make_app(tmp_path, start_step="verify")
+    app.state = apply_setup(app, seeded)
+    clock.set(2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await failed_panel(pilot, clock)
+        lines = screen_lines(app)
+        assert lines[2].strip() == "Verify: are the logs arriving, and can Kentik read them?"
+        names = {
+            st.source.flow_log_id or f"{st.source.firewall_name}/{st.source.log_type}"
+            for st in screen.statuses.values()
+        }
+        rows = lines[5:8]  # below the bar and the table's header
+        assert sorted(next(n for n in names if row.lstrip().startswith(n + " ")) for row in rows) == sorted(
+            names
+        )
+        failed = screen.statuses[screen.selected or ""]
+        assert any(line.split()[:3] == ["failed", "flow", "log"] for line in lines[9:11])
+        assert failed.state == "failed"
+        keys = footer_keys(app)
+        assert {"Pause/resume", "Poll now", "Buckets", "Summary", "Back"} <= set(keys)  # the last step
+        assert all(keys.values()), keys
+
+
+async def test_at_80_columns_the_bar_shows_every_state_count_whole(
+    moto: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eleven sources in all four states: the interval and poll count give way (wide screens only)."""
+    monkeypatch.setattr(VerifyScreen, "TICK", 3600.0)  # the countdown stays at 30s
+    app = make_app(tmp_path, start_step="verify")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, VerifyScreen)
+        counts: dict[State, int] = {"receiving": 4, "waiting": 3, "stale": 2, "failed": 2}
+        for n, state in enumerate(s for s, count in counts.items() for _ in range(count)):
+            source = LogSource(
+                kind="flowlog", account="1", region="us-east-1", bucket="b", flow_log_id=f"fl-{n}"
+            )
+            screen.statuses[source.id] = SourceStatus(source=source, state=state, detail="", checked_at=T0)
+        screen.watcher = cast(Watcher, SimpleNamespace(polls=12))
+        screen.render_bar()
+        await pilot.pause()
+        bar = screen_lines(app)[3].strip()
+        assert bar == "Next poll in 30s · 4 receiving, 3 waiting, 2 stale, 2 failed · 0/11 ready"
+
+
+async def test_state_badges_pause_badge_and_activity_read_in_every_colour_mode_on_the_cursor_row_too(
+    seeded: SeedSummary, clock: Clock, tmp_path: Path
+) -> None:
+    app = make_app(tmp_path, start_step="verify")
+    app.state = apply_setup(app, seeded)
+    clock.set(2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await failed_panel(pilot, clock)
+        await pilot.press("p")
+        await pilot.pause()
+        words = {"receiving", "failed", "PAUSED", "█", "██"}  # the failed row (1 file) has the cursor
+        for colours in (0, 16):
+            found = word_contrasts(app, words, colours=colours)
+            assert {w.word for w in found} == words
+            assert min(w.ratio for w in found) >= AA, (colours, found)
 
 
 # -- snapshots ---------------------------------------------------------------------------------------
