@@ -132,6 +132,12 @@ class VerifyScreen(WizardScreen):
         self.typed = False  # the user typed the buckets: keep them
         self._timer: Timer | None = None
 
+    def quit_warning(self) -> str:
+        """Quitting now stops a watch that is running (the app asks first; see FlowlogsApp.quit_warning)."""
+        if self.buckets and not self.paused and self.is_current:
+            return "the verify panel is watching for log files"
+        return ""
+
     # the injectable clock
     def now(self) -> datetime:
         return datetime.now(timezone.utc)

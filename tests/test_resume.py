@@ -312,3 +312,14 @@ async def test_demo_keep_applies_the_saved_changes_to_the_fresh_sandbox(
         if app.sandbox is not None:
             app.sandbox.stop()
     assert ("kept-demo-bucket" in {b["Name"] for b in buckets}, mode) == (True, "buckets")
+
+
+async def test_quit_asks_while_the_verify_panel_watches(seeded: SeedSummary, tmp_path: Path) -> None:
+    app = make_app(tmp_path, start_step="verify")
+    app.state.buckets = {"us-east-1": "northwind-flowlogs-use1"}  # a seeded bucket: the panel watches it
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, QuitConfirm)
+        assert app.screen.question == "Quit while the verify panel is watching for log files?"
