@@ -17,17 +17,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rich.console import RenderableType
-from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
-from textual.strip import Strip
 from textual.timer import Timer
 from textual.widgets import (
     Button,
@@ -54,6 +51,8 @@ from screens.base import WizardScreen
 from tui.layout import WIDE
 from tui.palette import BAD, INFO, OK, OK_BOLD, WARN
 from tui.plan_view import PlanReview
+from tui.widgets import MarkedCheckbox, MarkedRadio, MarkedSelectionList
+from tui.words import count
 
 SUGGESTED = {"central": "kentik-flowlogs-{account}", "regional": "kentik-flowlogs-{account}-{region}"}
 # The suggestion: a prefix in the account-regional namespace (kentik-flowlogs-ACCOUNT-REGION-an).
@@ -114,22 +113,6 @@ def _show(widget: Static, content: str | Text) -> None:
         widget.update(content)
 
 
-# Textual's toggles tell on from off by colour only (the same mark either way). These draw a mark too:
-# ● a chosen radio button, ○ not; X a ticked box or a selected key, blank not.
-class MarkedRadio(RadioButton):
-    @property
-    def _button(self) -> Content:
-        self.BUTTON_INNER = "●" if self.value else "○"
-        return super()._button
-
-
-class MarkedCheckbox(Checkbox):
-    @property
-    def _button(self) -> Content:
-        self.BUTTON_INNER = "X" if self.value else " "
-        return super()._button
-
-
 class Verdict(Static):
     """A field's verdict, kept in view with its focused field when it grows (the form scrolls at 80x24)."""
 
@@ -137,18 +120,6 @@ class Verdict(Static):
         field = self.screen.focused
         if field is not None and VERDICT_OF.get(field.id or "") == f"#{self.id}":
             self.scroll_visible(animate=False)
-
-
-class MarkedSelectionList(SelectionList[str]):
-    def render_line(self, y: int) -> Strip:
-        strip = super().render_line(y)
-        segments = list(strip)
-        index = self.scroll_offset.y + y
-        if len(segments) < 3 or index >= self.option_count:
-            return strip
-        mark = "X" if self.get_option_at_index(index).value in self.selected else " "
-        segments[1] = Segment(mark, segments[1].style)
-        return Strip(segments, strip.cell_length)
 
 
 def comparison_renderable(comparison: StrategyComparison, *, wide: bool) -> RenderableType:
@@ -199,7 +170,7 @@ def comparison_renderable(comparison: StrategyComparison, *, wide: bool) -> Rend
         table.add_row(
             "Rate limits",
             f"Kentik advises regional buckets once one bucket gets hundreds of VPCs (here {total_vpcs}).",
-            f"Split per region: the busiest device gets {busiest.vpcs if busiest else 0} VPC(s).",
+            f"Split per region: the busiest device gets {count(busiest.vpcs if busiest else 0, 'VPC')}.",
         )
         return table
     table.add_row(
@@ -405,7 +376,12 @@ class BucketStrategyScreen(WizardScreen):
         select = self.query_one("#region", Select)
         select.set_options(
             [
-                (f"{r} ({resources[r].vpcs} VPCs){'  home' if r == home else ''}" if r in resources else r, r)
+                (
+                    f"{r} ({count(resources[r].vpcs, 'VPC')}){'  home' if r == home else ''}"
+                    if r in resources
+                    else r,
+                    r,
+                )
                 for r in regions
             ]
         )

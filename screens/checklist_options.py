@@ -22,6 +22,7 @@ from aws.names import flowlog_prefix as validate_flowlog_prefix
 from aws.plans.choices import LogChoices
 from screens.checklist_rows import RESOURCE_OPTIONS
 from tui.palette import BAD, INFO_BOLD, WARN
+from tui.widgets import MarkedCheckbox, MarkedRadio, MarkedSelectionList
 
 # -- the options dialog ---------------------------------------------------------------------------------
 
@@ -69,15 +70,15 @@ class OptionsDialog(ModalScreen[ChecklistOptions | None]):
             yield Label("Flow logs on")
             with RadioSet(id="resources", compact=True):
                 for kind, text in RESOURCE_OPTIONS:
-                    yield RadioButton(text, value=c.resources == kind, id=f"res-{kind}")
+                    yield MarkedRadio(text, value=c.resources == kind, id=f"res-{kind}")
             yield Label("Complete logs already going to another bucket of this account")
             with RadioSet(id="existing", compact=True):
-                yield RadioButton(
+                yield MarkedRadio(
                     "Kentik reads it too (default; read only; one more Kentik device each)",
                     value=c.existing_destinations == "read",
                     id="existing-read",
                 )
-                yield RadioButton(
+                yield MarkedRadio(
                     "Add a flow log to Kentik's bucket too (a second vended-log charge)",
                     value=c.existing_destinations == "duplicate",
                     id="existing-duplicate",
@@ -86,12 +87,12 @@ class OptionsDialog(ModalScreen[ChecklistOptions | None]):
             yield Input(c.prefix, placeholder="no prefix", id="prefix", compact=True)
             yield Label("Aggregation interval")
             with RadioSet(id="aggregation", compact=True):
-                yield RadioButton("600 s (default)", value=c.aggregation == 600, id="agg-600")
-                yield RadioButton("60 s", value=c.aggregation == 60, id="agg-60")
+                yield MarkedRadio("600 s (default)", value=c.aggregation == 600, id="agg-600")
+                yield MarkedRadio("60 s", value=c.aggregation == 60, id="agg-60")
             yield Static(AGGREGATION_HELP, classes="help", markup=False)
             yield Label("Extra fields (opt-in, added after the 29 v2-v5 fields)")
-            yield SelectionList[str](*[(f, f, f in c.extra_fields) for f in EXTRA_FIELDS], id="extra")
-            yield Checkbox(
+            yield MarkedSelectionList(*[(f, f, f in c.extra_fields) for f in EXTRA_FIELDS], id="extra")
+            yield MarkedCheckbox(
                 "Replace old non-compliant flow logs (DESTRUCTIVE: deletes them)",
                 c.replace_existing,
                 id="replace",
@@ -100,15 +101,17 @@ class OptionsDialog(ModalScreen[ChecklistOptions | None]):
             )
             yield Label("Firewall S3 prefix (optional, e.g. firewall-logs/)")
             yield Input(c.firewall_prefix, placeholder="no prefix", id="fw-prefix", compact=True)
-            yield Checkbox("Also send TLS logs (optional)", "TLS" in c.firewall_logs, id="tls", compact=True)
-            yield Checkbox(
+            yield MarkedCheckbox(
+                "Also send TLS logs (optional)", "TLS" in c.firewall_logs, id="tls", compact=True
+            )
+            yield MarkedCheckbox(
                 "Repoint FLOW/ALERT logs that go to another S3 location (destructive)",
                 c.repoint_existing,
                 id="repoint",
                 classes="danger",
                 compact=True,
             )
-            yield Checkbox(
+            yield MarkedCheckbox(
                 "Move FLOW/ALERT logs from CloudWatch Logs/Firehose to S3 (destructive)",
                 self.options.replace_non_s3,
                 id="move",

@@ -29,6 +29,7 @@ from aws.inventory import Inventory, Reason, ReasonCode, RegionResult, RegionSta
 from screens.base import WizardScreen
 from tui.layout import WIDE
 from tui.palette import BAD, BAD_BOLD, INFO, INFO_BOLD, OK, WARN
+from tui.words import count
 
 # Each verdict is a word first; its colour (tui.palette) only repeats it.
 VERDICT_STYLE = {
@@ -446,7 +447,9 @@ class DiscoveryScreen(WizardScreen):
         if needle:
             title.update(f"Filter '{self.filter_text}': {len(rows)} match(es) in all regions (Esc clears)")
         elif region is not None:
-            title.update(f"{name}: {len(region.vpcs)} VPC(s), {len(region.firewalls)} firewall(s)")
+            title.update(
+                f"{name}: {count(len(region.vpcs), 'VPC')}, {count(len(region.firewalls), 'firewall')}"
+            )
         self._show_note(region if not needle else None, self.row_notes.get(self._highlighted_key() or ""))
 
     def _highlighted_key(self) -> str | None:

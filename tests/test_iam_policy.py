@@ -956,3 +956,10 @@ def test_hunk_ranges_merge_changes_within_the_context() -> None:
     assert hunk_ranges(lines, 3) == [(0, 10), (12, 19)]
     assert hunk_ranges(lines, 0) == [(3, 4), (6, 7), (15, 16)]
     assert hunk_ranges([DiffLine(" ", "same", 1, 1)], 3) == []
+
+
+@pytest.mark.parametrize(
+    ("chars", "near"), [(727, False), (4915, False), (4916, True), (6144, True), (6145, False)]
+)
+def test_a_size_is_near_the_limit_from_80_percent_until_it_is_over(chars: int, near: bool) -> None:
+    assert SizeReport(chars).near_limit is near

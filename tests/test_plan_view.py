@@ -111,3 +111,18 @@ async def test_apply_refused_by_the_lock_changes_nothing(seeded: SeedSummary, tm
             await app.workers.wait_for_complete()
             await pilot.pause()
         assert app.session is not None and app.session.stats.mutating() == 0
+
+
+async def test_apply_again_on_an_applied_plan_says_it_is_applied(seeded: SeedSummary, tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        app.push_screen(PlanReview(bucket_plan(app), title="Bucket", step="buckets"))
+        await pilot.pause()
+        await pilot.press("a", "y")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("a")
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+    assert messages[-1].startswith("This plan is applied")

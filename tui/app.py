@@ -447,6 +447,12 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         keys = [s.key for s in self.steps]
         return keys.index(self.current_mode) if self.current_mode in keys else -1
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Next is hidden on the last step and Back on the first (they would do nothing there)."""
+        index = self._step_index()
+        last = action == "next_step" and index == len(self.steps) - 1
+        return not (last or (action == "prev_step" and index == 0))
+
     def action_next_step(self) -> None:
         index = self._step_index()
         if 0 <= index < len(self.steps) - 1:

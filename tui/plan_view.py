@@ -79,7 +79,7 @@ def outputs_text(result: ChangeResult) -> str:
 class PlanReview(RoutesWorkerErrors, Screen[ApplyReport | None]):
     BINDINGS = [
         Binding("a", "apply", "Apply", id="plan.apply"),
-        Binding("escape", "close", "Back", id="plan.close"),
+        Binding("escape", "close", "Close", id="plan.close"),
     ]
     DEFAULT_CSS = """
     PlanReview { layout: vertical; }
@@ -181,7 +181,13 @@ class PlanReview(RoutesWorkerErrors, Screen[ApplyReport | None]):
     # -- apply ----------------------------------------------------------------------------------------
     def action_apply(self) -> None:
         session = self.apply_session or self.flow_app.session
-        if self.running or self.report is not None or not self.plan.changes or session is None:
+        if self.report is not None:
+            self.flow_app.notify(
+                "This plan is applied (its results are shown). Esc closes it; preview again to plan anew.",
+                title=self.title_text,
+            )
+            return
+        if self.running or not self.plan.changes or session is None:
             return
         if session.read_only:
             self.flow_app.notify(
@@ -264,7 +270,7 @@ class PlanReview(RoutesWorkerErrors, Screen[ApplyReport | None]):
         counts = ", ".join(f"{n} {s}" for s, n in message.report.counts().items())
         session = self.flow_app.session
         audit = f" Audit log: {session.audit.path}." if session and session.audit else ""
-        self.query_one("#summary", Static).update(f"{self.title_text}: {counts}.{audit} Esc to go back.")
+        self.query_one("#summary", Static).update(f"{self.title_text}: {counts}.{audit} Esc closes.")
         if message.report.ok:
             self.flow_app.notify(f"Applied: {counts}.", title=self.title_text)
         else:

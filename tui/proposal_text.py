@@ -19,7 +19,7 @@ from aws.iam.documents import PolicyTarget
 from aws.iam.merge import MergeResult
 from aws.iam.proposal import PolicyProposal
 from aws.iam.requirements import DELETE_RISK, KMS_NOTE, MAX_POLICY_VERSIONS, SizeReport
-from tui.palette import BAD, BAD_BOLD, OK, OK_BOLD, WARN_BOLD
+from tui.palette import BAD, BAD_BOLD, OK, OK_BOLD, WARN, WARN_BOLD
 
 CHANGE_MARKS = {"add": ("+", OK_BOLD), "change": ("~", WARN_BOLD), "remove": ("-", BAD_BOLD)}
 NESTED_INTRO = (
@@ -70,7 +70,12 @@ def append_changes(text: Text, proposal: PolicyProposal, *, wide: bool = True) -
     text.append("\n")
     text.append(merge.summary(), style=OK_BOLD if merge.noop else "bold")
     text.append("  ·  Size: ", style="bold")
-    text.append(size_text(merge.size, wide=wide), style=OK if merge.size.ok else BAD_BOLD)
+    if not merge.size.ok:
+        text.append("✗ " + size_text(merge.size, wide=wide), style=BAD_BOLD)
+    elif merge.size.near_limit:
+        text.append("⚠ " + size_text(merge.size, wide=wide) + " (near the limit)", style=WARN_BOLD)
+    else:
+        text.append(size_text(merge.size, wide=wide), style=OK)
     for change in merge.changes:
         mark, style = CHANGE_MARKS[change.action]
         text.append(f"\n{mark} ", style=style)
@@ -117,7 +122,7 @@ def append_findings(text: Text, merge: MergeResult) -> None:
             text.append(f"\nNote: {note}", style="dim")
     for problem in merge.problems:
         label = "BLOCKING" if problem.blocking else "Warning"
-        text.append(f"\n{label}: {problem.message}", style="bold red" if problem.blocking else "yellow")
+        text.append(f"\n{label}: {problem.message}", style=BAD_BOLD if problem.blocking else WARN)
 
 
 def nested_line(item: NestedProposal, *, width: int, applied: bool) -> Text:
@@ -127,18 +132,18 @@ def nested_line(item: NestedProposal, *, width: int, applied: bool) -> Text:
     line.append("  ")
     proposal = item.proposal
     if proposal is None:
-        line.append(f"error: {item.error}", style="red")
+        line.append(f"error: {item.error}", style=BAD)
         line.truncate(max(20, width - 4), overflow="ellipsis")
         return line
     line.append(proposal.target.policy_name + "  ")
     merge = proposal.merge
     if merge.blocking:
-        line.append("BLOCKING: " + merge.blocking[0].message, style="bold red")
+        line.append("BLOCKING: " + merge.blocking[0].message, style=BAD_BOLD)
     elif merge.noop:
-        line.append("no change needed", style="green")
+        line.append("no change needed", style=OK)
     else:
         line.append(merge.summary(), style="bold")
     if applied:
-        line.append("  (applied: u rolls back)", style="green")
+        line.append("  (applied: u rolls back)", style=OK)
     line.truncate(max(20, width - 4), overflow="ellipsis")  # one line; details below
     return line

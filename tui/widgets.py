@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.segment import Segment
 from rich.text import Text
 from textual import events
+from textual.content import Content
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Footer
+from textual.widgets import Checkbox, Footer, RadioButton, SelectionList
 
 if TYPE_CHECKING:
     from aws.session import Identity
@@ -94,3 +97,31 @@ class KeyFooter(Footer):
         if self.show_command_palette == narrow:  # Footer only reads it when it composes its keys
             self.show_command_palette = not narrow
             self.refresh(recompose=True)
+
+
+# Textual's toggles tell on from off by colour only (the same mark either way). These draw a mark too:
+# ● a chosen radio button, ○ not; X a ticked box or a selected key, blank not.
+class MarkedRadio(RadioButton):
+    @property
+    def _button(self) -> Content:
+        self.BUTTON_INNER = "●" if self.value else "○"
+        return super()._button
+
+
+class MarkedCheckbox(Checkbox):
+    @property
+    def _button(self) -> Content:
+        self.BUTTON_INNER = "X" if self.value else " "
+        return super()._button
+
+
+class MarkedSelectionList(SelectionList[str]):
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        segments = list(strip)
+        index = self.scroll_offset.y + y
+        if len(segments) < 3 or index >= self.option_count:
+            return strip
+        mark = "X" if self.get_option_at_index(index).value in self.selected else " "
+        segments[1] = Segment(mark, segments[1].style)
+        return Strip(segments, strip.cell_length)

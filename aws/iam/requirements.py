@@ -49,6 +49,8 @@ DELETE_RISK = (
     "prefer --allow-delete-objects (s3:DeleteObject on the objects only)."
 )
 
+NEAR_LIMIT = 0.8  # of a policy size limit: from here on the size is shown as a warning
+
 
 # -- requirements ----------------------------------------------------------------------------------
 
@@ -177,6 +179,11 @@ class SizeReport:
     @property
     def ok(self) -> bool:
         return self.total <= self.limit
+
+    @property
+    def near_limit(self) -> bool:
+        """Within the limit but at 80 % of it or more: worth a warning (the next statement may not fit)."""
+        return self.ok and self.total >= NEAR_LIMIT * self.limit
 
     def describe(self) -> str:
         if self.kind == "managed":
