@@ -159,6 +159,10 @@ class ChecklistScreen(WizardScreen):
         self.rebuild(select_needing=True)
         self.table.focus()
 
+    def on_screen_resume(self) -> None:
+        # Back from another step: the bucket, the inventory or the choices may have changed there.
+        self.rebuild()
+
     # -- data -----------------------------------------------------------------------------------------
     @property
     def buckets(self) -> dict[str, str]:

@@ -61,6 +61,7 @@ from tui.proposal_text import (
     append_deletion,
     append_findings,
     append_target,
+    missing_inputs,
     nested_line,
 )
 
@@ -163,6 +164,7 @@ class PolicyDiffScreen(WizardScreen):
     def __init__(self) -> None:
         super().__init__()
         self.policy_pick: tuple[str | None, str | None] = (None, None)  # (policy_arn, inline name)
+        self._filled = ""  # the buckets field as last filled in from the wizard state
         self.deletion: Deletion = ""
         self.role_arn = ""
         self.external_id = ""
@@ -233,27 +235,24 @@ class PolicyDiffScreen(WizardScreen):
             self.query_one("#source", Input).value = roles[0].name
         buckets, keys = self.chosen_buckets()
         self.kms_keys = keys
-        self.query_one("#buckets", Input).value = ", ".join(buckets)
+        self.query_one("#buckets", Input).value = self._filled = ", ".join(buckets)
         self.wide = self.size.width >= WIDE
         self.show_side()
         self.query_one("#diff", VerticalScroll).focus()
-        if self.inventory is None:
-            self.status = (
-                "No account inventory yet: press Ctrl+B to run discovery (it finds the role Kentik "
-                "assumes), or type the role name and bucket names above."
-            )
-        elif not roles:
-            self.status = (
-                "Discovery found no role trusting Kentik (834693425129) or requiring an external id: "
-                "type the role name or the policy ARN above."
-            )
-        if not buckets:
-            self.status += ("\n" if self.status else "") + (
-                "No bucket chosen yet (bucket step): type the log bucket names above, then Enter."
-            )
+        self.status = missing_inputs(
+            scanned=self.inventory is not None, roles=bool(roles), buckets=bool(buckets)
+        )
         self.render_info()
         if roles and buckets:
             self.action_refresh()
+
+    def on_screen_resume(self) -> None:  # buckets chosen since replace ones filled in (never typed ones)
+        buckets, keys = self.chosen_buckets()
+        field, filled = self.query_one("#buckets", Input), ", ".join(buckets)
+        if buckets and filled != field.value == self._filled:
+            field.value, self.kms_keys = filled, keys
+            self.action_refresh()
+        self._filled = field.value
 
     def on_resize(self) -> None:
         self.wide = self.size.width >= WIDE

@@ -821,3 +821,24 @@ async def test_verdicts_and_actions_are_words_with_contrast(moto: None, tmp_path
             found = word_contrasts(app, words, colours=colours)
             assert {"read set", "missing", "create", "add beside"} <= {f.word for f in found}, found
             assert all(f.ratio >= AA for f in found), (colours, [f for f in found if f.ratio < AA])
+
+
+async def test_a_bucket_chosen_after_a_first_visit_shows_when_the_checklist_is_back(
+    moto: None, tmp_path: Path
+) -> None:
+    app = small_app(tmp_path, bucket=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_idle(pilot)
+        choice = BucketChoice(
+            strategy="regional", bucket="kentik-{region}", regions=["eu-west-1", "us-east-1"]
+        )
+        app.state.bucket_choice, app.state.buckets = (
+            choice,
+            bucket_for_region(choice, ACCOUNT),
+        )  # as step 2 does
+        await pilot.press("ctrl+b")
+        await wait_idle(pilot)
+        await pilot.press("ctrl+n")
+        await wait_idle(pilot)
+        line = str(app.screen.query_one("#bucket-line", Static).render())
+    assert line == "Bucket (regional): kentik-eu-west-1, kentik-us-east-1"

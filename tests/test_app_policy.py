@@ -628,3 +628,32 @@ def test_snapshot_nested_narrow(
     app = policy_app(tmp_path)
     make_spoke(app)
     assert snap_compare(app, terminal_size=(80, 24), run_before=_nested_ready)
+
+
+async def test_buckets_chosen_after_a_first_visit_replace_the_filled_in_ones(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    app = policy_app(tmp_path, buckets={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.state.buckets = {"us-east-1": BUCKET}  # as the bucket step does, once chosen there
+        await pilot.press("ctrl+b")
+        await settle(pilot)
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        field = app.screen.query_one("#buckets", Input)
+    assert field.value == BUCKET
+
+
+async def test_typed_buckets_are_kept_when_the_step_is_back(seeded: SeedSummary, tmp_path: Path) -> None:
+    app = policy_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.screen.query_one("#buckets", Input).value = "typed-by-hand"
+        app.state.buckets = {"us-east-1": "chosen-later"}
+        await pilot.press("ctrl+b")
+        await settle(pilot)
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        field = app.screen.query_one("#buckets", Input)
+    assert field.value == "typed-by-hand"

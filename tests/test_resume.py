@@ -287,19 +287,7 @@ async def test_demo_keep_applies_the_saved_changes_to_the_fresh_sandbox(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     _demo_env(monkeypatch)
-    create = Change(
-        id="bucket",
-        kind="s3.create-bucket",
-        title="create kept-demo-bucket",
-        region="us-east-1",
-        target="kept-demo-bucket",
-        params={"Bucket": "kept-demo-bucket"},
-        reason="the central bucket",
-    )
-    plan = Plan(account=ACCOUNT, changes=[create])
-    report = ApplyReport(account=ACCOUNT, results=[ChangeResult(change_id="bucket", status="applied")])
-    kept = snapshot(WizardState(), account=ACCOUNT, endpoint="demo", profile="", step="buckets")
-    store().save(kept.model_copy(update={"applied": [SavedApply(step="buckets", plan=plan, report=report)]}))
+    _save_kept_demo()
     app = create_app(Settings(), demo=True, start_sandbox=True, keep=True, resume=True)
     try:
         async with app.run_test(size=(80, 24)) as pilot:
@@ -314,6 +302,46 @@ async def test_demo_keep_applies_the_saved_changes_to_the_fresh_sandbox(
     assert ("kept-demo-bucket" in {b["Name"] for b in buckets}, mode) == (True, "buckets")
 
 
+async def test_demo_keep_asks_before_any_step_shows_or_is_saved(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """While the resume question waits (after the kept changes were re-applied), no step is shown and
+    the saved state is untouched; y then opens the saved step."""
+    _demo_env(monkeypatch)
+    path = _save_kept_demo()
+    before = path.read_bytes()
+    app = create_app(Settings(), demo=True, start_sandbox=True, keep=True, resume=None)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            for _ in range(4):
+                await idle(pilot)
+            waiting = (isinstance(app.screen, Confirm), app.current_mode, path.read_bytes() == before)
+            await pilot.press("y")
+            await idle(pilot)
+            mode = app.current_mode
+    finally:
+        if app.sandbox is not None:
+            app.sandbox.stop()
+    assert (waiting, mode) == ((True, "_default", True), "buckets")
+
+
+def _save_kept_demo() -> Path:
+    create = Change(
+        id="bucket",
+        kind="s3.create-bucket",
+        title="create kept-demo-bucket",
+        region="us-east-1",
+        target="kept-demo-bucket",
+        params={"Bucket": "kept-demo-bucket"},
+        reason="the central bucket",
+    )
+    plan = Plan(account=ACCOUNT, changes=[create])
+    report = ApplyReport(account=ACCOUNT, results=[ChangeResult(change_id="bucket", status="applied")])
+    kept = snapshot(WizardState(), account=ACCOUNT, endpoint="demo", profile="", step="buckets")
+    applied = [SavedApply(step="buckets", plan=plan, report=report)]
+    return store().save(kept.model_copy(update={"applied": applied}))
+
+
 async def test_quit_asks_while_the_verify_panel_watches(seeded: SeedSummary, tmp_path: Path) -> None:
     app = make_app(tmp_path, start_step="verify")
     app.state.buckets = {"us-east-1": "northwind-flowlogs-use1"}  # a seeded bucket: the panel watches it
@@ -323,3 +351,19 @@ async def test_quit_asks_while_the_verify_panel_watches(seeded: SeedSummary, tmp
         await pilot.pause()
         assert isinstance(app.screen, QuitConfirm)
         assert app.screen.question == "Quit while the verify panel is watching for log files?"
+
+
+async def test_the_resume_question_is_whole_at_80_columns(seeded: SeedSummary, tmp_path: Path) -> None:
+    session = make_app(tmp_path).session
+    assert session is not None
+    scanned = datetime.now(timezone.utc) - timedelta(hours=30)
+    old = seeded_inventory(session).model_copy(update={"finished_at": scanned})
+    store().save(saved(inventory=old, step="checklist"))
+    app = make_app(tmp_path, resume=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        shown = " ".join(" ".join(line.strip(" █▀▄▌▐").split()) for line in screen_lines(app))
+    assert (
+        "Resume where you left off: step 3 (Checklist), inventory 30 h 0 min old (older than 24 h: "
+        "rescanned first)?"
+    ) in shown

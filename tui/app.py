@@ -17,7 +17,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
-from textual.worker import Worker
+from textual.worker import Worker, WorkerState
 
 from aws.errors import CredentialsError, FlowlogsError, NoSession, explain
 from tui.config import SessionFactory, Settings, state_dir
@@ -194,7 +194,7 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # The error itself is shown by RoutesWorkerErrors; without an identity there is nothing to resume.
-        if event.worker.group in ("identity", "sandbox") and event.worker.error is not None:
+        if event.worker.group in ("identity", "sandbox") and event.state == WorkerState.ERROR:
             self.sandbox_pending = False
             self.start_steps()
 

@@ -51,6 +51,7 @@ class Confirm(ModalScreen[bool]):
     Confirm { align: center middle; }
     Confirm > Vertical { width: 70; max-width: 100%; height: auto; max-height: 90%;
         border: thick $warning; background: $surface; padding: 1 2; }
+    Confirm Label { width: 100%; }  /* wrapped, never cut, at 80 columns */
     Confirm .question { text-style: bold; }
     """
 

@@ -147,3 +147,21 @@ def nested_line(item: NestedProposal, *, width: int, applied: bool) -> Text:
         line.append("  (applied: u rolls back)", style=OK)
     line.truncate(max(20, width - 4), overflow="ellipsis")  # one line; details below
     return line
+
+
+def missing_inputs(*, scanned: bool, roles: bool, buckets: bool) -> str:
+    """What the IAM step lacks to propose a policy, and where to get it ('' when nothing)."""
+    lines = []
+    if not scanned:
+        lines.append(
+            "No account inventory yet: press Ctrl+B to run discovery (it finds the role Kentik assumes), "
+            "or type the role name and bucket names above."
+        )
+    elif not roles:
+        lines.append(
+            "Discovery found no role trusting Kentik (834693425129) or requiring an external id: type the "
+            "role name or the policy ARN above."
+        )
+    if not buckets:
+        lines.append("No bucket chosen yet (bucket step): type the log bucket names above, then Enter.")
+    return "\n".join(lines)
