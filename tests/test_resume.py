@@ -367,3 +367,24 @@ async def test_the_resume_question_is_whole_at_80_columns(seeded: SeedSummary, t
         "Resume where you left off: step 3 (Checklist), inventory 30 h 0 min old (older than 24 h: "
         "rescanned first)?"
     ) in shown
+
+
+async def test_after_an_interrupted_apply_the_account_is_scanned_again_before_the_step_opens(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    session = make_app(tmp_path).session
+    assert session is not None
+    audit = AuditLog(Settings(audit_log=tmp_path / "audit.jsonl").audit_path)
+    just_now = datetime.now(timezone.utc)
+    inventory = seeded_inventory(session).model_copy(update={"finished_at": just_now})
+    store().save(saved(inventory=inventory, step="buckets", applying=_applying(audit)))
+    app = make_app(tmp_path, resume=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        await idle(pilot)
+        fresh = app.state.inventory
+        mode = app.current_mode
+    assert (mode, fresh is not None and fresh.finished_at is not None and fresh.finished_at > just_now) == (
+        "buckets",
+        True,
+    )

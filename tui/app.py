@@ -228,7 +228,7 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
 
         session = self.require_session()
         done = 0
-        for applied in saved.applied:
+        for applied in [*saved.applied, *([saved.applying] if saved.applying else [])]:
             finished = {r.change_id for r in applied.report.results if r.status in DONE}
             plan = applied.plan.model_copy(
                 update={"changes": [c for c in applied.plan.changes if c.id in finished]}
@@ -308,7 +308,10 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         question = f"Resume where you left off: {self._step_title(saved.step)}, {inventory}?"
         details = f"Saved {_age((datetime.now(timezone.utc) - saved.saved_at).total_seconds())} ago"
         if saved.applying is not None:
-            details += "; an apply was interrupted: its report shows what ran and what did not"
+            details += (
+                "; an apply was interrupted: the account is scanned again, and its report shows what ran "
+                "and what did not"
+            )
         return question, details + ". y resumes; n starts fresh."
 
     def resume_from(self, saved: SavedWizard) -> None:
@@ -322,7 +325,8 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
             self.notify(summary, title="Resume", severity="warning", timeout=20, markup=False)
         age = saved.inventory_age_s()
         step = saved.step
-        if age is None or age > self.settings.resume_max_age_hours * 3600:
+        # An interrupted apply changed the account after the scan: the inventory no longer describes it.
+        if age is None or age > self.settings.resume_max_age_hours * 3600 or saved.applying is not None:
             state.inventory = None
             self._resume_step, step = saved.step, "discovery"
         self.state = state
