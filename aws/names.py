@@ -2,7 +2,9 @@
 
 * Bucket names: `validate_bucket_name` checks every general-purpose naming rule, the account-regional
   namespace's `{prefix}-{account}-{region}-an` form included; `expand_template` / `validate_template`
-  handle `{region}` (and `{account}`) templates for regional buckets.
+  handle `{region}` (and `{account}`) templates for regional buckets (`template_problems_anywhere`: the
+  part of that check needing no region, before any AWS call); `existing_bucket_name_problem` the looser
+  rules a bucket that already exists obeys.
 * ARNs: `s3_arn` / `parse_s3_arn` for buckets and their keys, `parse_kms_key_arn` / `kms_key_arn` for
   KMS keys (S3 needs a key's full ARN: an alias or id is resolved in the writer's context).
 * Regions: a region name is what some botocore partition's regex accepts (`aws.regions.looks_like_region`);
@@ -66,13 +68,10 @@ def is_account_regional(name: str) -> bool:
     return account_regional_parts(name) is not None
 
 
-def validate_bucket_name(name: str, *, account: str = "", region: str = "") -> list[str]:
-    """One message per broken general-purpose bucket naming rule, each naming the rule; [] = valid.
-
-    With `account` and `region` (the bucket's), an account-regional name's suffix must name them.
-    """
+def _shape_problems(name: str, parts: tuple[str, str, str] | None) -> list[str]:
+    """The rules every bucket name obeys, however old the bucket: length, characters, first and last
+    character, no two dots in a row. `parts`: the name's account-regional parts, if it has that form."""
     problems: list[str] = []
-    parts = account_regional_parts(name)
     if not 3 <= len(name) <= 63:
         if parts:
             suffix = account_regional_suffix(parts[1], parts[2])
@@ -97,6 +96,16 @@ def validate_bucket_name(name: str, *, account: str = "", region: str = "") -> l
         problems.append("Last-character rule: a bucket name must end with a lowercase letter or a digit.")
     if ".." in name:
         problems.append("Adjacent-dots rule: a bucket name must not contain two periods in a row (..).")
+    return problems
+
+
+def validate_bucket_name(name: str, *, account: str = "", region: str = "") -> list[str]:
+    """One message per broken general-purpose bucket naming rule, each naming the rule; [] = valid.
+
+    With `account` and `region` (the bucket's), an account-regional name's suffix must name them.
+    """
+    parts = account_regional_parts(name)
+    problems = _shape_problems(name, parts)
     if _looks_like_ip(name):
         problems.append(
             "IP-address rule: a bucket name must not be formatted as an IP address (e.g. 192.168.5.4)."
@@ -154,12 +163,29 @@ def expand_template(template: str, regions: Iterable[str], *, account: str = "")
     return {region: base.replace(REGION_PLACEHOLDER, region) for region in regions}
 
 
-def validate_template(template: str, regions: Iterable[str], *, account: str = "") -> list[str]:
+def validate_template(
+    template: str, regions: Iterable[str], *, account: str = "", per_region: bool = False
+) -> list[str]:
     """Naming problems of a template for every region it expands to (the longest region decides length).
 
-    A message that holds in several regions is given once, naming those regions.
+    A message that holds in several regions is given once, naming those regions. With `per_region`
+    (regional buckets: one bucket in each region) a template that names every region's bucket alike is
+    refused too, suggesting `{template}-{region}` only when that suggestion is itself a valid template.
+    The one check of a bucket name or template, whatever the strategy (the CLI's and the TUI's).
     """
     regions = list(dict.fromkeys(regions))
+    out = _template_problems(template, regions, account=account)
+    if per_region and len(regions) > 1 and REGION_PLACEHOLDER not in template:
+        suggestion = f"{template}-{REGION_PLACEHOLDER}"
+        valid = not out and not _template_problems(suggestion, regions, account=account)
+        example = f" (e.g. {suggestion})" if valid else ""
+        out.append(
+            f"Regional buckets need one name per region: put {REGION_PLACEHOLDER} in the name{example}."
+        )
+    return out
+
+
+def _template_problems(template: str, regions: list[str], *, account: str) -> list[str]:
     known_regions = bool(regions)
     if not regions:
         if REGION_PLACEHOLDER in template:
@@ -184,19 +210,30 @@ def validate_template(template: str, regions: Iterable[str], *, account: str = "
     return out
 
 
-_EXISTING_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# No region name is shorter: a template expanded with it is as short as it can be anywhere.
+_SHORTEST_REGION = "us-east-1"
+
+
+def template_problems_anywhere(template: str) -> list[str]:
+    """The naming problems a bucket name or template has whatever regions and account it is expanded
+    for: what can be refused before the regions are known (before any AWS call). `{region}` stands for
+    the shortest region name, so a length problem found here holds in every region; the rules tied to
+    the bucket's own region and account, and the regional strategy's one name per region, are
+    `validate_template`'s, once the regions are known."""
+    try:
+        names = expand_template(template, [_SHORTEST_REGION], account="000000000000")
+    except ValidationFailed as err:
+        return [err.message]
+    return validate_bucket_name(names[_SHORTEST_REGION])
 
 
 def existing_bucket_name_problem(name: str) -> str | None:
-    """Why `name` cannot name a bucket that already exists, or None. Looser than `validate_bucket_name`
-    (the rules for a name to create): buckets made before a rule existed (an `xn--` or `-s3alias` name, a
-    name ending in `-an`) exist and Kentik may read them, so only the shape every bucket name has counts."""
-    if not _EXISTING_BUCKET.match(name) or ".." in name:
-        return (
-            f"{name!r} is not an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens, "
-            "beginning and ending with a letter or digit, no two dots in a row."
-        )
-    return None
+    """Why `name` cannot name a bucket that already exists, or None: the rules every bucket name obeys
+    (`_shape_problems`), each named. Looser than `validate_bucket_name` (the rules for a name to create):
+    buckets made before a rule existed (an `xn--` or `-s3alias` name, a name ending in `-an`) exist and
+    Kentik may read them."""
+    rules = _shape_problems(name, account_regional_parts(name))
+    return f"{name!r} is not a valid bucket name. " + " ".join(rules) if rules else None
 
 
 # -- ARNs ------------------------------------------------------------------------------------------

@@ -5,6 +5,10 @@ the existing destinations the checklist added to the read set), or for an
 existing set-up from the buckets discovery saw flow logs and firewalls write to (the user can type
 others). Polls run in a thread worker (`aws.logs.watch.Watcher`); a 1-second timer only counts down.
 Every time on screen is an age relative to `now()`, which tests override for a fixed clock.
+
+Each bucket is checked when its watch starts (`aws.logs.sources.bucket_problems`): one that does not
+exist, belongs to another account or denies access is named in the detail pane and counted in the bar,
+never left out silently. A typed name no bucket can have is refused under the field (nothing starts).
 """
 
 from __future__ import annotations
@@ -26,10 +30,10 @@ from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 
-from aws.errors import FlowlogsError
+from aws.errors import FlowlogsError, ValidationFailed
 from aws.inventory import Inventory
 from aws.logs.report import SourceStatus, age
-from aws.logs.sources import LogSource, sources_from_account
+from aws.logs.sources import LogSource, bucket_problems, parse_locations, sources_from_account
 from aws.logs.watch import Watcher
 from aws.reader import ReaderVerdict, RoleReaderCheck, role_name
 from aws.s3.strategy import bucket_targets
@@ -52,6 +56,7 @@ SAMPLE_COLUMNS = {  # flow log field -> column title in the sample
     "log-status": "status",
 }
 WATCH_BACK = timedelta(hours=1)  # count files delivered since this long before the screen opened
+BUCKET_HELP = "Bucket(s) to watch, separated by spaces or commas (Enter starts watching):"
 
 
 def sparkline(counts: list[int], width: int) -> str:
@@ -70,6 +75,7 @@ class SourcesFound(Message):
     sources: list[LogSource]
     warnings: list[str] = field(default_factory=list)
     reader: str = ""  # what the reader check evaluates, or why it is off
+    problems: list[str] = field(default_factory=list)  # buckets that cannot be watched, and why
 
 
 @dataclass
@@ -128,6 +134,7 @@ class VerifyScreen(WizardScreen):
         self.remaining = self.INTERVAL
         self.reader_note = ""
         self.warnings: list[str] = []
+        self.bucket_problems: list[str] = []  # this watch's buckets that cannot be watched, and why
         self.message = ""
         self.typed = False  # the user typed the buckets: keep them
         self._timer: Timer | None = None
@@ -150,10 +157,7 @@ class VerifyScreen(WizardScreen):
         )
         yield Static(id="verify-bar")
         with Vertical(id="bucket-row"):
-            yield Static(
-                "Bucket(s) to watch, separated by spaces or commas (Enter starts watching):",
-                id="bucket-help",
-            )
+            yield Static(BUCKET_HELP, id="bucket-help")
             yield Input(placeholder="my-flow-logs-bucket other-bucket", id="bucket-input")
         with Vertical(id="panes"):
             # The state badges keep their dark text on the cursor's row too (the cursor's own is light).
@@ -268,6 +272,7 @@ class VerifyScreen(WizardScreen):
         self.next_generation()  # one per watch: results of an earlier watch are dropped
         self.watcher = None
         self.statuses.clear()
+        self.bucket_problems = []
         self.order = []
         self.selected = None
         self.query_one("#sources", DataTable).clear()
@@ -312,6 +317,7 @@ class VerifyScreen(WizardScreen):
             if watcher is None:
                 warnings: list[str] = []
                 sources = sources_from_account(session, buckets or [], regions, warnings=warnings)
+                problems = [err.message for err in bucket_problems(session, buckets or []).values()]
                 check: Callable[[LogSource, str], ReaderVerdict] | None = None
                 if role:
                     check = RoleReaderCheck(session, role, kms_keys or {})
@@ -319,7 +325,7 @@ class VerifyScreen(WizardScreen):
                 else:
                     note = "no Kentik role known (choose it on the IAM policy step)"
                 watcher = Watcher(session, sources, now - WATCH_BACK, check)
-                self.post_message(SourcesFound(generation, sources, warnings, note))
+                self.post_message(SourcesFound(generation, sources, warnings, note, problems))
             statuses = watcher.poll(now)
             self.post_message(Polled(generation, watcher, statuses))
         except BaseException:
@@ -331,8 +337,11 @@ class VerifyScreen(WizardScreen):
             return
         self.reader_note = message.reader
         self.warnings = message.warnings
+        self.bucket_problems = message.problems
         if message.sources:
             self.message = ""
+        elif message.problems:
+            self.message = "Nothing to watch. Press b to watch other buckets."
         else:
             self.message = (
                 f"No flow log or firewall log writes to {', '.join(self.buckets)}. "
@@ -386,6 +395,13 @@ class VerifyScreen(WizardScreen):
         if not names:
             self.notify("Type at least one bucket name.", severity="warning")
             return
+        help_text = self.query_one("#bucket-help", Static)
+        try:
+            parse_locations(names)  # a name no bucket can have: refused before any AWS call
+        except ValidationFailed as err:
+            help_text.update(Text(err.message, style=BAD))
+            return
+        help_text.update(BUCKET_HELP)
         self.buckets, self.regions = names, None
         self.typed = True
         self.query_one("#bucket-row").remove_class("visible")
@@ -413,6 +429,10 @@ class VerifyScreen(WizardScreen):
         elif self.watcher is not None:
             text.append(f"Next poll in {self.remaining}s", style="bold")
             text.append(f" (every {self.INTERVAL}s)" if wide else "", style="dim")
+        if self.bucket_problems:  # first: the counts after it may be cut at 80 columns, this may not
+            n = len(self.bucket_problems)
+            text.append(" · ")
+            text.append(f"{n} bucket problem{'s' if n > 1 else ''}", style=BAD_BOLD)
         if self.watcher is not None and self.statuses:
             counts: dict[str, int] = {}
             for st in self.statuses.values():
@@ -483,6 +503,8 @@ class VerifyScreen(WizardScreen):
 
     def detail_renderable(self) -> RenderableType:
         parts: list[RenderableType] = []
+        for problem in self.bucket_problems:
+            parts.append(Text(problem, style=BAD))
         if self.message:
             parts.append(Text(self.message, style=WARN))
         for line in self.warnings:

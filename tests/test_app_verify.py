@@ -28,6 +28,7 @@ from aws.plans.choices import LogChoices
 from aws.s3.strategy import BucketChoice
 from aws.sandbox.delivery import DeliverySimulator
 from aws.sandbox.seed import SeedSummary
+from aws.session import AwsSession
 from screens.summary import SummaryScreen, registration_text
 from screens.verify import VerifyScreen, sparkline
 from tui.app import FlowlogsApp
@@ -282,6 +283,97 @@ async def test_buckets_typed_when_none_known(seeded: SeedSummary, clock: Clock, 
         st = screen.statuses[seeded.flow_logs["all-fields-s3"]]
         assert st.state == "receiving"
         assert "no Kentik role known" in detail_text(screen)  # no discovery, no IAM step: no role
+
+
+# -- typed buckets that cannot be watched are named, never ignored -------------------------------------
+async def watch_typed(pilot: Pilot[Any], text: str) -> VerifyScreen:
+    """Type `text` in the bucket field of a fresh panel (nothing chosen, no discovery) and press Enter."""
+    await idle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, VerifyScreen)
+    await pilot.press(*text)
+    await pilot.press("enter")
+    await idle(pilot)
+    return screen
+
+
+async def test_a_typed_bucket_that_does_not_exist_is_named_in_the_detail(
+    seeded: SeedSummary, clock: Clock, tmp_path: Path
+) -> None:
+    app = make_app(tmp_path, start_step="verify")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await watch_typed(pilot, "no-such-bucket-xyz")
+        assert "The bucket 'no-such-bucket-xyz' does not exist" in detail_text(screen)
+
+
+async def test_a_missing_bucket_beside_a_watched_one_is_counted_in_the_bar(
+    seeded: SeedSummary, clock: Clock, tmp_path: Path
+) -> None:
+    """The header no longer says every source is ready while a typed bucket was dropped."""
+    app = make_app(tmp_path, start_step="verify")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await watch_typed(pilot, "northwind-flowlogs-use1 no-such-bucket-xyz")
+        assert " · 1 bucket problem · " in screen_lines(app)[3]
+
+
+async def test_a_typed_bucket_that_denies_access_is_named_in_the_detail(
+    seeded: SeedSummary, clock: Clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto answers HeadBucket of another account's bucket with 200; AWS answers 403 (emulated here)."""
+    original = AwsSession.client
+
+    def client(self: AwsSession, service: str, region: str | None = None) -> Any:
+        c = original(self, service, region)
+        if service == "s3" and not getattr(c, "_test_forbidden", False):
+            forbidden = {"Error": {"Code": "403", "Message": "Forbidden"}, "ResponseMetadata": {}}
+            c.meta.events.register(
+                "before-call.s3.HeadBucket", lambda **_: (SimpleNamespace(status_code=403), forbidden)
+            )
+            c._test_forbidden = True
+        return c
+
+    monkeypatch.setattr(AwsSession, "client", client)
+    app = make_app(tmp_path, start_step="verify")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await watch_typed(pilot, "northwind-flowlogs-use1")
+        assert "belongs to another account or denies access" in detail_text(screen)
+
+
+async def test_a_typed_name_no_bucket_can_have_is_refused_under_the_field(
+    seeded: SeedSummary, clock: Clock, tmp_path: Path
+) -> None:
+    app = make_app(tmp_path, start_step="verify")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await watch_typed(pilot, "My_Bucket")
+        help_text = str(screen.query_one("#bucket-help", Static).render())
+        assert help_text.startswith("'My_Bucket' is not a valid bucket name. Character rule:"), help_text
+
+
+async def test_a_refused_name_starts_no_watch(seeded: SeedSummary, clock: Clock, tmp_path: Path) -> None:
+    app = make_app(tmp_path, start_step="verify")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await watch_typed(pilot, "My_Bucket")
+        assert (screen.buckets, screen.watcher) == ([], None)
+
+
+async def test_at_80_columns_the_bar_counts_bucket_problems_before_the_states(
+    moto: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(VerifyScreen, "TICK", 3600.0)  # the countdown stays at 30s
+    app = make_app(tmp_path, start_step="verify")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, VerifyScreen)
+        source = LogSource(kind="flowlog", account="1", region="us-east-1", bucket="b", flow_log_id="fl-1")
+        screen.statuses[source.id] = SourceStatus(source=source, state="receiving", detail="", checked_at=T0)
+        screen.bucket_problems = ["The bucket 'x' does not exist.", "The bucket 'y' does not exist."]
+        screen.watcher = cast(Watcher, SimpleNamespace(polls=3))
+        screen.render_bar()
+        await pilot.pause()
+        assert (
+            screen_lines(app)[3].strip() == "Next poll in 30s · 2 bucket problems · 1 receiving · 0/1 ready"
+        )
 
 
 def test_sparkline() -> None:

@@ -127,8 +127,9 @@ def test_offline_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     code, _, err = offline(capsys, "--current", path, "--bucket", "Bad_Name")
     assert (code, err.strip()) == (
         2,
-        "flowlogs policy: 'Bad_Name' is not an S3 bucket name: 3 to 63 lowercase letters, digits, dots and "
-        "hyphens, beginning and ending with a letter or digit, no two dots in a row.",
+        "flowlogs policy: 'Bad_Name' is not a valid bucket name. Character rule: only lowercase letters, "
+        "digits, dots (.) and hyphens (-) are allowed (found 'B', 'N', '_'). First-character rule: a bucket "
+        "name must begin with a lowercase letter or a digit.",
     )
     with pytest.raises(SystemExit):  # argparse: the delete options exclude each other
         cli.main(
@@ -352,3 +353,37 @@ def test_nested_accounts_all_denied_exit_3(
         "logs-a",
     ]
     assert cli.main(args, session_factory=lambda *_, **__: session) == 3  # every account denied
+
+
+# -- --document: the merged document instead of the diff ----------------------------------------------
+
+
+def test_offline_document_is_exactly_the_merged_document(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    current = {"Version": "2012-10-17", "Statement": [META]}
+    code, out, _ = offline(capsys, "--current", write(tmp_path, current), "--bucket", "logs-a", "--document")
+    expected = merge_policy(current, Requirements(buckets=("logs-a",))).proposed
+    assert (code, out) == (0, pretty_json(expected) + "\n")
+
+
+def test_online_document_is_the_merged_document_of_the_role_policy(
+    session: AwsSession, capsys: pytest.CaptureFixture[str]
+) -> None:
+    iam = session.client("iam")
+    iam.create_role(
+        RoleName="r", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
+    )
+    current = {"Version": "2012-10-17", "Statement": [META]}
+    iam.put_role_policy(RoleName="r", PolicyName="p", PolicyDocument=json.dumps(current))
+    code, out, _ = run(capsys, "--role", "r", "--bucket", "logs-a", "--document")
+    expected = merge_policy(current, Requirements(buckets=("logs-a",))).proposed
+    assert (code, json.loads(out)) == (0, expected)
+
+
+@pytest.mark.parametrize("other", [["--apply", "--yes"], ["--rollback"], ["--accounts", "111122223333"]])
+def test_document_with_a_change_is_refused_before_any_aws_call(
+    capsys: pytest.CaptureFixture[str], other: list[str]
+) -> None:
+    code, _, err = offline(capsys, "--role", "r", "--bucket", "logs-a", "--document", *other)
+    assert (code, "--document prints the merged document" in err) == (2, True)

@@ -184,3 +184,48 @@ def test_schema_needs_no_aws(capsys: pytest.CaptureFixture[str]) -> None:
     schema = json.loads(out)
     assert schema["title"] == "Inventory"
     assert {"identity", "regions", "roles"} <= set(schema["properties"])
+
+
+# -- region lists: commas, spaces, repeats --------------------------------------------------------------
+
+
+def test_regions_separated_by_spaces_are_all_scanned(
+    vpcs: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--regions", HOME, OTHER, "--json")
+    inv = Inventory.model_validate_json(out)
+    assert (code, sorted(r.name for r in inv.scanned_regions)) == (0, sorted([HOME, OTHER]))
+
+
+# -- --fail-on: the drift gate ------------------------------------------------------------------------
+
+
+def test_fail_on_missing_exits_1_while_a_vpc_has_no_flow_log(
+    vpcs: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """us-east-1's default VPC has no flow log: a scan that would exit 0 exits 1."""
+    assert run(capsys, "--regions", HOME, "--fail-on", "missing")[0] == 1
+
+
+def test_fail_on_names_each_source_with_those_verdicts(
+    vpcs: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, _, err = run(capsys, "--regions", HOME, "--fail-on", "missing,needs-change")
+    assert f"  {HOME} {vpcs['cloudwatch']} needs-change" in err.splitlines()[1:]
+
+
+def test_fail_on_leaves_exit_0_when_no_source_has_those_verdicts(
+    vpcs: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "--regions", HOME, "--fail-on", "unknown")[0] == 0
+
+
+def test_fail_on_an_unknown_verdict_is_a_usage_error_naming_the_valid_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(capsys, "--fail-on", "missin", factory=lambda *a, **k: pytest.fail("no AWS call"))
+    assert (code, err.strip()) == (
+        2,
+        "flowlogs scan: --fail-on: unknown verdict(s) 'missin'; the verdicts are needs-change, missing, "
+        "unknown.",
+    )

@@ -65,19 +65,33 @@ def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     return code, out, err
 
 
-def _deny(service: str, operation: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every client the CLI creates answers `operation` with AccessDenied (as AWS would, HTTP 403)."""
+def _deny(
+    service: str,
+    operation: str,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    code: str = "AccessDenied",
+    bucket: str = "",
+) -> None:
+    """Every client the CLI creates answers `operation` (on `bucket` only, when given) with `code` (as
+    AWS would, HTTP 403; a HEAD request has no body, so botocore's code is then "403")."""
     original = AwsSession.client
 
-    def deny(**_: Any) -> tuple[Any, dict[str, Any]]:
+    def note_bucket(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["test_bucket"] = params.get("Bucket")  # before-call sees the request, not the params
+
+    def deny(context: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:
+        if bucket and context.get("test_bucket") != bucket:
+            return None
         return SimpleNamespace(status_code=403, headers={}), {
-            "Error": {"Code": "AccessDenied", "Message": "Access Denied"},
+            "Error": {"Code": code, "Message": "Access Denied" if code == "AccessDenied" else "Forbidden"},
             "ResponseMetadata": {"HTTPStatusCode": 403},
         }
 
     def client(self: AwsSession, svc: str, region: str | None = None) -> Any:
         c = original(self, svc, region)
         if svc == service and not getattr(c, "_test_denied", False):
+            c.meta.events.register(f"before-parameter-build.{service}.{operation}", note_bucket)
             c.meta.events.register(f"before-call.{service}.{operation}", deny)
             c._test_denied = True
         return c
@@ -256,3 +270,73 @@ def test_bucket_with_prefix_watches_only_that_prefix(
         *capsys.readouterr(),
     )
     assert [s["source"]["prefix"] for s in json.loads(out)["sources"]] == ["security"]
+
+
+# -- the buckets are checked before the watch ------------------------------------------------------------
+
+
+def _no_session(*_: Any, **__: Any) -> AwsSession:
+    raise AssertionError("an AWS session was made")
+
+
+def test_exit_2_when_the_bucket_does_not_exist(
+    session: AwsSession, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["verify", "--bucket", "no-such-bucket-xyz", "--regions", REGION, "--once"])
+    err = capsys.readouterr().err
+    assert (code, "'no-such-bucket-xyz' does not exist" in err) == (2, True), err
+
+
+def test_json_names_the_bucket_that_does_not_exist(
+    session: AwsSession, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli.main(["verify", "--bucket", "no-such-bucket-xyz", "--regions", REGION, "--once", "--json"])
+    [problem] = json.loads(capsys.readouterr().out)["buckets"]
+    assert (problem["bucket"], problem["problem"]) == ("no-such-bucket-xyz", "NoSuchBucket")
+
+
+@pytest.mark.parametrize("name", ["My_Bucket", "-leading-dash", "a..b"])
+def test_exit_2_for_a_name_no_bucket_can_have_before_any_aws_call(
+    capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    code = cli.main(["verify", f"--bucket={name}", "--once"], session_factory=_no_session)
+    err = capsys.readouterr().err
+    assert (code, f"{name!r} is not a valid bucket name." in err) == (2, True), err
+
+
+def test_a_leading_dash_name_is_refused_by_its_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    cli.main(["verify", "--bucket=-leading-dash", "--once"], session_factory=_no_session)
+    assert "First-character rule" in capsys.readouterr().err
+
+
+def test_exit_3_when_the_bucket_belongs_to_another_account_or_denies_access(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto answers HeadBucket of another account's bucket with 200; AWS answers 403 (emulated here)."""
+    _setup(session)
+    _deny("s3", "HeadBucket", monkeypatch, code="403")
+    code, _, err = _run(["--once"], capsys)
+    assert (code, "belongs to another account or denies access" in err) == (3, True), err
+
+
+def _missing_and_denied(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str]:
+    _setup(session)
+    _deny("s3", "HeadBucket", monkeypatch, code="403", bucket=BUCKET)
+    code = cli.main(["verify", "--bucket", BUCKET, "--bucket", "no-such-bucket-xyz", "--once"])
+    return code, capsys.readouterr().err
+
+
+def test_exit_2_when_one_bucket_is_missing_and_another_denies_access(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several buckets at fault: bad input (2) before access (3)."""
+    assert _missing_and_denied(session, capsys, monkeypatch)[0] == 2
+
+
+def test_one_refusal_names_every_bucket_at_fault(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    err = _missing_and_denied(session, capsys, monkeypatch)[1]
+    assert [name in err for name in (f"{BUCKET!r} belongs", "'no-such-bucket-xyz' does not")] == [True, True]

@@ -16,6 +16,9 @@ from aws.names import (
     parse_kms_key_arn,
     parse_s3_arn,
     s3_arn,
+    template_problems_anywhere,
+    validate_bucket_name,
+    validate_template,
 )
 
 KEY = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -123,9 +126,72 @@ def test_existing_bucket_names_made_before_todays_rules_pass(name: str) -> None:
     assert existing_bucket_name_problem(name) is None
 
 
-@pytest.mark.parametrize("name", ["Bad_Name", "a..b", "-x-", "ab"])
-def test_existing_bucket_name_needs_the_shape_of_one(name: str) -> None:
-    assert existing_bucket_name_problem(name) == (
-        f"{name!r} is not an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens, "
-        "beginning and ending with a letter or digit, no two dots in a row."
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("Bad_Name", "Character rule"),
+        ("a..b", "Adjacent-dots rule"),
+        ("-xy", "First-character rule"),
+        ("xy-", "Last-character rule"),
+        ("ab", "Length rule"),
+    ],
+)
+def test_existing_bucket_name_problem_names_the_broken_rule(name: str, rule: str) -> None:
+    problem = existing_bucket_name_problem(name) or ""
+    assert problem.startswith(f"{name!r} is not a valid bucket name. {rule}: "), problem
+
+
+def test_existing_bucket_name_rules_are_the_ones_new_names_obey() -> None:
+    """One validator per rule: the message for an existing bucket quotes validate_bucket_name's own."""
+    assert existing_bucket_name_problem("-x-") == "'-x-' is not a valid bucket name. " + " ".join(
+        validate_bucket_name("-x-")
     )
+
+
+# -- bucket name templates: one check for both strategies ------------------------------------------------
+
+TWO_REGIONS = ["us-east-1", "eu-west-1"]
+
+
+def test_regional_template_without_region_suggests_a_valid_one() -> None:
+    assert validate_template("logs", TWO_REGIONS, per_region=True) == [
+        "Regional buckets need one name per region: put {region} in the name (e.g. logs-{region})."
+    ]
+
+
+@pytest.mark.parametrize("name", ["My_Bucket", "kentik-{regoin}", "k" * 60])
+def test_regional_template_never_suggests_an_invalid_name(name: str) -> None:
+    problems = validate_template(name, TWO_REGIONS, per_region=True)
+    assert not any("e.g." in p for p in problems), problems
+
+
+def test_regional_template_reports_the_broken_naming_rule() -> None:
+    problems = validate_template("My_Bucket", TWO_REGIONS, per_region=True)
+    assert problems[0].startswith("Character rule"), problems
+
+
+def test_regional_template_flags_an_unknown_placeholder_as_central_does() -> None:
+    central = validate_template("kentik-{regoin}", ["us-east-1"])
+    assert central[0] in validate_template("kentik-{regoin}", TWO_REGIONS, per_region=True)
+
+
+def test_one_region_needs_no_region_placeholder() -> None:
+    assert validate_template("logs", ["us-east-1"], per_region=True) == []
+
+
+@pytest.mark.parametrize(
+    ("template", "rule"),
+    [
+        ("My_Bucket", "Character rule"),
+        ("-x{region}", "First-character rule"),
+        ("k" * 55 + "{region}", "Length"),
+    ],
+)
+def test_template_problems_anywhere_finds_what_no_region_fixes(template: str, rule: str) -> None:
+    assert template_problems_anywhere(template)[0].startswith(rule)
+
+
+def test_template_problems_anywhere_leaves_length_in_longer_regions_to_the_full_check() -> None:
+    """63 characters in us-east-1 (the shortest region name), longer elsewhere: not refused before the
+    regions are known."""
+    assert template_problems_anywhere("k" * 54 + "{region}") == []

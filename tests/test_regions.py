@@ -155,12 +155,12 @@ def test_tui_is_not_started_with_an_unknown_region(
 
 
 def test_cli_unknown_bucket_region_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    code, err = cli(capsys, "plan", "--strategy", "central", "--bucket", "b", "--bucket-region", "eu-wst-1")
+    code, err = cli(capsys, "plan", "--strategy", "central", "--bucket", "kentik-logs", "--bucket-region", "eu-wst-1")
     assert code == 2 and "Did you mean eu-west-1?" in err
 
 
 def test_cli_unknown_verify_region_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    code, err = cli(capsys, "verify", "--bucket", "b", "--regions", "us-west-9", "--once")
+    code, err = cli(capsys, "verify", "--bucket", "kentik-logs", "--regions", "us-west-9", "--once")
     assert code == 2 and "Did you mean us-west-1?" in err
 
 
@@ -170,12 +170,12 @@ def test_cli_scan_not_enabled_region_exits_2(moto: None, capsys: pytest.CaptureF
 
 
 def test_cli_verify_not_enabled_region_exits_2(moto: None, capsys: pytest.CaptureFixture[str]) -> None:
-    code, err = cli(capsys, "verify", "--bucket", "b", "--regions", "af-south-1", "--once")
+    code, err = cli(capsys, "verify", "--bucket", "kentik-logs", "--regions", "af-south-1", "--once")
     assert code == 2 and "not enabled for this account" in err
 
 
 def test_cli_plan_not_enabled_bucket_region_exits_2(moto: None, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["plan", "--strategy", "central", "--bucket", "b", "--bucket-region", "af-south-1"]
+    argv = ["plan", "--strategy", "central", "--bucket", "kentik-logs", "--bucket-region", "af-south-1"]
     code, err = cli(capsys, *argv)
     assert code == 2 and "af-south-1 (--bucket-region) is not enabled for this account" in err
 

@@ -15,13 +15,14 @@ import importlib
 import importlib.util
 import json
 import os
+import re
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from tui.commands import COMMAND_MODULES
 
@@ -64,6 +65,14 @@ EXIT_RULE = (
 )
 
 
+DEMO_SERVER_HELP = (
+    "Serve the seeded demo sandbox (an in-memory AWS account on 127.0.0.1, with simulated log deliveries) "
+    "until interrupted. The first line printed is its endpoint URL; point any command at it with "
+    "AWS_ENDPOINT_URL=URL AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo (the second line shows it). "
+    "Needs the demo extra (moto)."
+)
+
+
 def exit_code_help(width: int = 79) -> str:
     """The exit-code table for `flowlogs --help` (lines of at most `width` columns)."""
     rows = [
@@ -100,6 +109,56 @@ def exit_for_report(report: ApplyReport) -> int:
         return EXIT_USAGE
     done = sum(1 for r in report.results if r.status in DONE)
     return exit_for([r.error_kind or "error" for r in report.problems], succeeded=done)
+
+
+# -- list options -----------------------------------------------------------------------------------
+def add_list_option(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, flag: str, *, metavar: str, help: str
+) -> None:
+    """An option taking a list, the same way in every command: comma- or space-separated, repeatable
+    (`--regions a,b c --regions d`). Read it with `split_list`."""
+    parser.add_argument(
+        flag,
+        nargs="+",
+        action="extend",
+        default=None,
+        metavar=metavar,
+        help=f"{help} (comma- or space-separated)",
+    )
+
+
+def split_list(values: Iterable[str] | None) -> list[str]:
+    """The items of a list option (`add_list_option`, or any comma-separated option): split on commas,
+    stripped, blanks dropped, in the order given."""
+    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with a usage error that says how to pass a value starting with '-' (`--bucket=-x`):
+    argparse reads `--bucket -x` as an option with its value missing."""
+
+    _argv: list[str]
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        self._argv = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str) -> NoReturn:
+        match = re.match(r"argument (\S+): expected (?:one|at least one) argument", message)
+        argv = getattr(self, "_argv", [])
+        if match:
+            flags = match[1].split("/")
+            for i, word in enumerate(argv[:-1]):
+                value = argv[i + 1]
+                if word in flags and value.startswith("-"):
+                    message += (
+                        f" ({value!r} starts with '-', so it was read as an option; to give it as the "
+                        f"value, write {word}={value})"
+                    )
+                    break
+        super().error(message)
 
 
 def make_session(settings: Settings, *, endpoint_url: str | None = None) -> AwsSession:
@@ -197,10 +256,10 @@ def _tui_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
-    common = argparse.ArgumentParser(add_help=False)
+    common = ArgumentParser(add_help=False)
     _common_options(common, suppress=True)
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="flowlogs",
         description="Set up VPC flow logs and Network Firewall logs into S3 for Kentik.",
         epilog=exit_code_help(),
@@ -218,6 +277,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
     demo = sub.add_parser(
         "demo-server",
         help="serve the seeded demo sandbox; prints its endpoint URL on the first line",
+        description=DEMO_SERVER_HELP,
         parents=[common],
     )
     demo.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")

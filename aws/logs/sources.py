@@ -8,6 +8,11 @@ for a time range (`listings`, `(Prefix, StartAfter)` pairs) and whether a parsed
 `sources_from_account` finds them: every flow log (DescribeFlowLogs) and firewall log type
 (ListFirewalls + DescribeLoggingConfiguration) delivering to the buckets (or bucket/prefix locations)
 given, per enabled region, in parallel. It only reads.
+
+The buckets to watch are checked first: `parse_locations` refuses a name no bucket can have
+(`InvalidBucketName`, before any AWS call), `bucket_problems` asks S3 whether each bucket is there
+(HeadBucket: 404 is `NoSuchBucket`, 403 `BucketNotAccessible`: another account's bucket, or one whose
+policy denies this identity).
 """
 
 from __future__ import annotations
@@ -21,10 +26,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, Field, field_validator
 
 from aws.coverage import ReadSet
-from aws.errors import FlowlogsError, ValidationFailed, explain
+from aws.errors import AccessDeniedError, FlowlogsError, ValidationFailed, error_code, explain
 from aws.logs import keys
 from aws.logs.format import parse_log_format
-from aws.names import log_folder, parse_s3_arn
+from aws.names import existing_bucket_name_problem, log_folder, parse_s3_arn
 from aws.permissions import declare
 from aws.regions import validate_regions
 from aws.session import AwsSession
@@ -32,6 +37,7 @@ from aws.session import AwsSession
 PERMISSIONS = declare(
     __name__,
     read=[
+        "s3:HeadBucket",
         "ec2:DescribeRegions",
         "ec2:DescribeFlowLogs",
         "network-firewall:ListFirewalls",
@@ -161,6 +167,93 @@ def source_for_key(sources: Iterable[LogSource], key: str) -> tuple[LogSource, d
     return None
 
 
+# -- the buckets to watch ----------------------------------------------------------------------------
+
+
+class InvalidBucketName(ValidationFailed):
+    """A name no bucket can have (`aws.names.existing_bucket_name_problem`): refused before any AWS call."""
+
+    def __init__(self, bucket: str, problem: str) -> None:
+        super().__init__(problem)
+        self.bucket = bucket
+
+
+class NoSuchBucket(ValidationFailed):
+    """No bucket has this name (HeadBucket: 404)."""
+
+    def __init__(self, bucket: str) -> None:
+        super().__init__(
+            f"The bucket {bucket!r} does not exist (S3 HeadBucket: 404 Not Found).",
+            hint="Check the name: `flowlogs scan` shows the buckets each flow log and firewall writes to.",
+        )
+        self.bucket = bucket
+
+
+class BucketNotAccessible(AccessDeniedError):
+    """The bucket exists, but belongs to another account or its policy denies this identity (HeadBucket:
+    403)."""
+
+    def __init__(self, bucket: str) -> None:
+        super().__init__(
+            f"The bucket {bucket!r} belongs to another account or denies access to this identity "
+            "(S3 HeadBucket: 403 Forbidden).",
+            action="s3:ListBucket",
+            hint="If it is this account's bucket, grant s3:ListBucket on it; another account's bucket can "
+            "be watched only when its bucket policy lets this identity list it.",
+        )
+        self.bucket = bucket
+
+
+_MISSING = ("404", "NoSuchBucket", "NotFound")
+_FORBIDDEN = ("403", "AccessDenied", "Forbidden")
+
+
+def parse_locations(buckets: Iterable[str]) -> ReadSet:
+    """The locations to watch, each `bucket` or `bucket/prefix/` (no AWS call). Raises `InvalidBucketName`
+    for a name no bucket can have (ValidationFailed naming each one when several are)."""
+    texts = list(buckets)
+    wanted = ReadSet.parse(texts)
+    refused = [
+        InvalidBucketName(name, problem)
+        for name in wanted.buckets
+        if (problem := existing_bucket_name_problem(name)) is not None
+    ]
+    if len(refused) == 1:
+        raise refused[0]
+    if refused:
+        raise ValidationFailed("\n".join(err.message for err in refused))
+    return wanted
+
+
+def bucket_problems(session: AwsSession, buckets: Iterable[str]) -> dict[str, FlowlogsError]:
+    """Each bucket (of `bucket` / `bucket/prefix/` locations) that cannot be watched, and why: a name no
+    bucket can have (`InvalidBucketName`, not sent), no such bucket (`NoSuchBucket`: HeadBucket 404),
+    another account's bucket or one that denies this identity (`BucketNotAccessible`: 403). Buckets that
+    are there and may be listed are left out. Any other failure of HeadBucket is raised, explained."""
+    out: dict[str, FlowlogsError] = {}
+    names = list(dict.fromkeys(ReadSet.parse(buckets).buckets))
+    s3 = None
+    for name in names:
+        problem = existing_bucket_name_problem(name)
+        if problem is not None:
+            out[name] = InvalidBucketName(name, problem)
+            continue
+        s3 = s3 or session.client("s3")
+        try:
+            s3.head_bucket(Bucket=name)
+        except ClientError as err:
+            code = error_code(err)
+            if code in _MISSING:
+                out[name] = NoSuchBucket(name)
+            elif code in _FORBIDDEN:
+                out[name] = BucketNotAccessible(name)
+            else:
+                raise explain(err, service="s3") from err
+        except BotoCoreError as err:
+            raise explain(err, service="s3") from err
+    return out
+
+
 # -- sources from AWS --------------------------------------------------------------------------------
 
 
@@ -258,8 +351,8 @@ def sources_from_account(
     enabled regions raises `UnknownRegion` / `RegionNotEnabled` (usage errors)."""
     if not buckets:
         raise ValidationFailed("Name at least one bucket to verify.")
+    wanted = parse_locations(buckets)  # before the first AWS call
     account = session.identity().account
-    wanted = ReadSet.parse(buckets)
     regions = _enabled_regions(session, regions)
     notes = warnings if warnings is not None else []
     found: list[LogSource] = []

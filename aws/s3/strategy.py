@@ -23,7 +23,6 @@ from pydantic import BaseModel, Field
 
 from aws.errors import ValidationFailed
 from aws.names import (
-    REGION_PLACEHOLDER,
     account_regional_suffix,
     account_regional_template,
     check_log_prefix,
@@ -335,13 +334,12 @@ def validate_choice(choice: BucketChoice, *, account: str = "") -> list[str]:
             "In the account-regional namespace the bucket name is a prefix: leave out {region} and "
             f"{{account}}, {account_regional_suffix('{account}', '{region}')} is added to it."
         )
-    elif choice.strategy == "regional" and len(sources) > 1 and REGION_PLACEHOLDER not in name:
-        problems.append(
-            f"Regional buckets need one name per region: put {REGION_PLACEHOLDER} in the name "
-            f"(e.g. {name}-{REGION_PLACEHOLDER})."
-        )
     elif choice.bucket_regions and all(choice.bucket_regions):
-        problems.extend(validate_template(name, choice.bucket_regions, account=account))
+        # One validator for both strategies: regional buckets also need one name per region.
+        per_region = choice.strategy == "regional"
+        problems.extend(
+            validate_template(name, choice.bucket_regions, account=account, per_region=per_region)
+        )
     for prefix in choice.prefixes:
         try:
             check_log_prefix(prefix, what="Log prefix", example="vpc-flow-logs/")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from aws.limits import EXISTING_DESTINATIONS, MAX_SCAN_WORKERS
 from aws.logs.format import EXTRA_FIELDS  # pure: no boto3
+from tui.cli import add_list_option, split_list
 
 if TYPE_CHECKING:
     from aws.coverage import ReadSet
@@ -29,10 +30,6 @@ if TYPE_CHECKING:
 
 NAME = "plan"
 HELP = "plan the bucket(s), flow logs, firewall logging and Kentik policy change; changes nothing"
-
-
-def split(values: list[str] | None) -> list[str]:
-    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     b.add_argument("--lifecycle-days", type=int, metavar="N", help="expire delivered logs after N days")
     r = parser.add_argument_group("flow logs and firewalls")
-    r.add_argument("--regions", action="append", metavar="R1,R2", help="only these regions")
+    add_list_option(r, "--regions", metavar="REGION", help="only these regions (default: every enabled one)")
     r.add_argument(
         "--resources",
         choices=["vpc", "subnet", "eni", "tgw"],
@@ -137,10 +134,10 @@ def choices_from_args(
     from aws.s3.strategy import BucketChoice
 
     resources = resources_by_region(inventory)
-    extra = split(args.extra_fields)
+    extra = split_list(args.extra_fields)
     if extra == ["all"]:
         extra = list(EXTRA_FIELDS)
-    log_types = [t.upper() for t in split([args.firewall_logs])]
+    log_types = [t.upper() for t in split_list([args.firewall_logs])]
     bad = [t for t in log_types if t not in ("FLOW", "ALERT", "TLS")]
     if bad:
         raise ValidationFailed(f"--firewall-logs takes flow, alert and tls, not: {', '.join(bad)}")
@@ -151,11 +148,11 @@ def choices_from_args(
         regions=sorted(resources),
         central_region=args.bucket_region or home_region,
         encryption="SSE-KMS" if args.kms_key else "SSE-S3",
-        kms_key_arns=split(args.kms_key),
+        kms_key_arns=split_list(args.kms_key),
         prefixes=[p for p in (args.prefix, args.firewall_prefix) if p],
         lifecycle_days=args.lifecycle_days,
     )
-    include = split(args.include) if args.include is not None else None
+    include = split_list(args.include) if args.include is not None else None
     if include == []:  # `--include ""` would plan no flow log at all: say so instead
         raise ValidationFailed(
             "--include names no ids: give VPC, subnet, ENI or transit gateway ids, or leave it out"
@@ -163,7 +160,7 @@ def choices_from_args(
     logs = LogChoices(
         resources=args.resources,
         include=include,
-        exclude=split(args.exclude),
+        exclude=split_list(args.exclude),
         prefix=args.prefix,
         extra_fields=extra,
         aggregation=args.aggregation,
@@ -189,7 +186,7 @@ def load_inventory(ctx: CliContext) -> Inventory:
             return Inventory.model_validate_json(ctx.args.inventory.read_text())
         except (OSError, ValueError) as err:
             raise ValidationFailed(f"--inventory {ctx.args.inventory}: not a scan result ({err})") from err
-    regions = validate_region_names(split(ctx.args.regions), what="--regions")
+    regions = validate_region_names(split_list(ctx.args.regions), what="--regions")
     return scan(
         ctx.session(),
         include=regions or None,
@@ -269,6 +266,21 @@ def check_bucket_region(inventory: Inventory, region: str, *, what: str) -> str:
     )
 
 
+def check_bucket_name(args: argparse.Namespace) -> None:
+    """Before any AWS call: refuse a --bucket no region or account could make valid (the naming rules,
+    `aws.names.template_problems_anywhere`); the rest is checked once the scan gives the regions."""
+    from aws.errors import ValidationFailed
+    from aws.names import account_regional_template, template_problems_anywhere
+
+    name = args.bucket.strip()
+    if not name:
+        return  # the full check asks for a name
+    template = account_regional_template(name) if args.account_regional else name
+    problems = template_problems_anywhere(template)
+    if problems:
+        raise ValidationFailed(f"--bucket {args.bucket!r} cannot name a bucket:\n- " + "\n- ".join(problems))
+
+
 def run(ctx: CliContext) -> int:
     from aws.errors import ValidationFailed
     from aws.plans.build import build_plan
@@ -278,6 +290,7 @@ def run(ctx: CliContext) -> int:
         raise ValidationFailed("--lifecycle-days must be 1 or more")
     if ctx.args.bucket_region is not None:
         ctx.args.bucket_region = validate_region(ctx.args.bucket_region, what="--bucket-region")
+    check_bucket_name(ctx.args)
     inventory = load_inventory(ctx)
     require_scanned(inventory)
     session = ctx.session()

@@ -1,9 +1,10 @@
 """`flowlogs policy`: the exact change to the Kentik role's IAM policy, previewed, applied, rolled back.
 
 With `--current FILE` it works offline (no AWS session is created): it reads a policy document and
-prints the proposed one (with `--json`, exactly the merged document). With `--role`/`--policy-arn` it
-finds the policy in AWS, shows the diff, and with `--apply` applies it (CreatePolicyVersion or
-PutRolePolicy) after re-reading the policy; `--rollback` undoes the last applied change.
+shows the change to it (summary, diff, size); `--document` (or `--json`) prints exactly the merged
+document instead, JSON to feed back or to paste. With `--role`/`--policy-arn` it finds the policy in AWS,
+shows the diff (`--document`: the merged document), and with `--apply` applies it (CreatePolicyVersion
+or PutRolePolicy) after re-reading the policy; `--rollback` undoes the last applied change.
 """
 
 from __future__ import annotations
@@ -74,6 +75,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--assume-role", metavar="NAME", help="role to assume in each member account (default: --role)"
     )
     nested.add_argument("--external-id", default="", metavar="ID", help="sts:ExternalId for that role")
+    parser.add_argument(
+        "--document",
+        action="store_true",
+        help="print the merged policy document (JSON) instead of the diff; not with --apply, --rollback "
+        "or --accounts",
+    )
     parser.add_argument("--apply", action="store_true", help="apply the change (asks unless --yes)")
     parser.add_argument("--yes", action="store_true", help="confirm --apply/--rollback, including deletions")
     parser.add_argument("--rollback", action="store_true", help="undo the last change flowlogs applied")
@@ -173,9 +180,28 @@ def _target_json(target: PolicyTarget) -> dict[str, Any]:
     }
 
 
+def _print_document(ctx: CliContext, merge: MergeResult) -> None:
+    """The merged document alone on stdout (problems on stderr): what `--document` and offline `--json`
+    print."""
+    from aws.iam.diff import pretty_json
+
+    ctx.out(pretty_json(merge.proposed))
+    for problem in merge.problems:
+        ctx.err(f"{'BLOCKING' if problem.blocking else 'Warning'}: {problem.message}")
+
+
+def _check_document(args: argparse.Namespace) -> None:
+    from aws.errors import ValidationFailed
+
+    if args.document and (args.apply or args.rollback or args.accounts):
+        raise ValidationFailed(
+            "--document prints the merged document of one policy; it does not go with --apply, --rollback "
+            "or --accounts."
+        )
+
+
 def _offline(ctx: CliContext) -> int:
     from aws.errors import ValidationFailed
-    from aws.iam.diff import pretty_json
     from aws.iam.eval import load_policy_text
     from aws.iam.merge import merge_policy
     from aws.regions import partition_of
@@ -183,16 +209,15 @@ def _offline(ctx: CliContext) -> int:
     args = ctx.args
     if args.apply or args.rollback:
         raise ValidationFailed("--current works offline; to apply or roll back, use --role or --policy-arn.")
+    _requirements(args, "aws")  # the flags first (bucket names, key ARNs; no rule depends on the partition)
     source = "standard input" if args.current == "-" else args.current
     current = load_policy_text(_read(args.current), source=source)
     # Offline, no identity: the partition of a KMS key given, else of --region (aws without one).
     partition = args.kms_key[0].split(":")[1] if args.kms_key else partition_of(ctx.settings.region or "")
     merge = merge_policy(current, _requirements(args, partition))
     merge.size.require_ok()
-    if ctx.json:
-        ctx.out(pretty_json(merge.proposed))
-        for problem in merge.problems:
-            ctx.err(f"{'BLOCKING' if problem.blocking else 'Warning'}: {problem.message}")
+    if ctx.json or args.document:
+        _print_document(ctx, merge)
     else:
         _show_merge(ctx, merge, source)
     return EXIT_PARTIAL if merge.blocking else EXIT_OK
@@ -265,6 +290,9 @@ def _online(ctx: CliContext) -> int:
     merge = proposal.merge
     data: dict[str, Any] = {"target": _target_json(proposal.target), **_merge_json(merge)}
     data["changes"] = [c.model_dump() for c in proposal.changes]
+    if args.document:
+        _print_document(ctx, merge)
+        return EXIT_PARTIAL if merge.blocking else EXIT_OK
     if not ctx.json:
         _show_merge(ctx, merge, proposal.target.label)
         for change in proposal.changes:
@@ -363,8 +391,11 @@ def _nested(ctx: CliContext) -> int:
 
 
 def run(ctx: CliContext) -> int:
+    _check_document(ctx.args)  # before any AWS call
     if ctx.args.current is not None:
         return _offline(ctx)
+    if not ctx.args.rollback:
+        _requirements(ctx.args, "aws")  # bad bucket names and keys: refused before any AWS call
     if ctx.args.accounts:
         return _nested(ctx)
     return _online(ctx)

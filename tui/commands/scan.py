@@ -5,6 +5,9 @@ A readable report by default (fits 80 columns), the whole inventory as JSON with
 (they are in the output, each with the call that failed and what to do), 3 / 4 when not one region could
 be scanned and every failure was access denied / AWS unreachable (refused, timed out, throttled beyond
 the retry budget), 2 for usage or credential errors (the exit-code table in tui/cli.py).
+
+`--fail-on missing,needs-change` makes it a drift gate for CI and cron: exit 1 also when a VPC or
+firewall has one of those verdicts (a VPC added since the set-up, a flow log changed).
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ import threading
 from typing import TYPE_CHECKING
 
 from aws.limits import MAX_SCAN_WORKERS
-from tui.cli import exit_for
+from tui.cli import EXIT_OK, EXIT_PARTIAL, add_list_option, exit_for, split_list
 
 if TYPE_CHECKING:
-    from aws.inventory import Firewall, Inventory, RegionResult, ScanError, Vpc
+    from aws.inventory import Firewall, Inventory, RegionResult, ScanError, Verdict, Vpc
     from tui.cli import CliContext
 
 NAME = "scan"
@@ -38,14 +41,16 @@ _COLUMNS = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--regions",
-        action="append",
-        metavar="R1,R2",
-        help="only scan these regions (comma-separated, repeatable; default: every enabled region)",
+    add_list_option(
+        parser, "--regions", metavar="REGION", help="only scan these regions (default: every enabled region)"
     )
-    parser.add_argument(
-        "--skip", action="append", metavar="R3", help="never scan these regions (comma-separated, repeatable)"
+    add_list_option(parser, "--skip", metavar="REGION", help="never scan these regions")
+    add_list_option(
+        parser,
+        "--fail-on",
+        metavar="VERDICT",
+        help="exit 1 when a VPC or firewall has one of these verdicts: missing, needs-change, unknown "
+        "(a drift gate for CI and cron)",
     )
     parser.add_argument(
         "--schema",
@@ -60,8 +65,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _split(values: list[str] | None) -> list[str]:
-    return [part for value in values or [] for part in value.split(",")]
+def fail_on_verdicts(values: list[str] | None) -> set[Verdict]:
+    """The verdicts `--fail-on` names; a usage error (ValidationFailed) naming the valid ones otherwise."""
+    from aws.errors import ValidationFailed
+    from aws.inventory import Verdict
+
+    valid = [v.value for v in Verdict if v is not Verdict.COMPLIANT]
+    names = split_list(values)
+    bad = [name for name in names if name not in valid]
+    if bad:
+        raise ValidationFailed(
+            f"--fail-on: unknown verdict(s) {', '.join(map(repr, bad))}; the verdicts are {', '.join(valid)}."
+        )
+    return {Verdict(name) for name in names}
+
+
+def drift(inventory: Inventory, verdicts: set[Verdict]) -> list[str]:
+    """One line per VPC or firewall whose verdict is one of `verdicts`."""
+    lines = [
+        f"{region} {vpc.vpc_id} {vpc.verdict.value}"
+        for region, vpc in inventory.vpcs()
+        if vpc.verdict in verdicts
+    ]
+    lines += [
+        f"{r.name} firewall {fw.name} {fw.verdict.value}"
+        for r in inventory.regions
+        for fw in r.firewalls
+        if fw.verdict in verdicts
+    ]
+    return lines
 
 
 def run(ctx: CliContext) -> int:
@@ -72,8 +104,9 @@ def run(ctx: CliContext) -> int:
     if ctx.args.schema:
         ctx.emit_json(inventory_json_schema())
         return 0
-    include = validate_region_names(_split(ctx.args.regions), what="--regions")
-    skip = validate_region_names(_split(ctx.args.skip), what="--skip")
+    fail_on = fail_on_verdicts(ctx.args.fail_on)  # before any AWS call
+    include = validate_region_names(split_list(ctx.args.regions), what="--regions")
+    skip = validate_region_names(split_list(ctx.args.skip), what="--skip")
     if not include:
         include = validate_region_names(ctx.settings.include_regions, what="include_regions setting")
     skip += [
@@ -97,10 +130,19 @@ def run(ctx: CliContext) -> int:
     else:
         for line in render(inventory):
             ctx.out(line)
-    return exit_for(
+    code = exit_for(
         [r.error.kind if r.error else "error" for r in inventory.failed_regions],
         succeeded=len(inventory.scanned_regions),
     )
+    drifted = drift(inventory, fail_on)
+    if drifted:
+        names = ",".join(sorted(v.value for v in fail_on))
+        ctx.err(f"flowlogs scan: --fail-on {names}: {len(drifted)} source(s) with those verdicts:")
+        for line in drifted:
+            ctx.err(f"  {line}")
+        if code == EXIT_OK:
+            code = EXIT_PARTIAL
+    return code
 
 
 # -- the readable report ---------------------------------------------------------------------------

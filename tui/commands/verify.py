@@ -1,7 +1,9 @@
 """`flowlogs verify`: watch the bucket(s) until every flow log and firewall log delivers readable files.
 
 Exit codes: 0 every source delivered readable files; 1 timeout (or --once) with sources still waiting,
-stale or failed (or none found); 2 usage errors; 3 this identity may not read the bucket or its files.
+stale or failed (or none found); 2 usage errors, a name no bucket can have, a bucket that does not exist;
+3 a bucket of another account or one that denies this identity, or this identity may not read its files.
+Every bucket is checked before the watch starts (its name before any AWS call, then HeadBucket).
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from tui.cli import add_list_option, split_list
+
 if TYPE_CHECKING:
+    from aws.errors import FlowlogsError
     from aws.logs.report import SourceStatus
     from tui.cli import CliContext
 
@@ -39,13 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="bucket to watch (repeatable); bucket/prefix/ watches only sources writing below that prefix",
     )
     parser.add_argument("--prefix", default=None, help="only sources writing under this prefix")
-    parser.add_argument(
-        "--regions",
-        nargs="+",
-        default=None,
-        metavar="REGION",
-        help="regions to discover (default: all enabled)",
-    )
+    add_list_option(parser, "--regions", metavar="REGION", help="regions to discover (default: all enabled)")
     parser.add_argument("--since", default="1h", help="count files delivered since DURATION ago (default 1h)")
     parser.add_argument("--timeout", default="20m", help="give up after DURATION (default 20m)")
     parser.add_argument("--interval", default="30s", help="time between polls (default 30s)")
@@ -60,16 +59,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _regions(values: list[str] | None) -> list[str] | None:
     from aws.regions import validate_regions
 
-    if not values:
-        return None
-    out = validate_regions([r for v in values for r in v.split(",")], what="--regions")  # before any AWS call
+    out = validate_regions(split_list(values), what="--regions")  # before any AWS call
     return out or None
+
+
+def _refusal(problems: dict[str, FlowlogsError]) -> FlowlogsError:
+    """The error that stops the watch: a bucket's own when one is at fault; for several, one listing each,
+    a usage error (exit 2) unless every bucket only denied access (exit 3)."""
+    from aws.errors import AccessDeniedError, ValidationFailed
+
+    errors = list(problems.values())
+    if len(errors) == 1:
+        return errors[0]
+    message = "These buckets cannot be watched:\n" + "\n".join(f"  {err.message}" for err in errors)
+    if all(err.kind == "access" for err in errors):
+        return AccessDeniedError(message, action="s3:ListBucket", hint=errors[0].hint)
+    return ValidationFailed(message, hint="Nothing was watched: fix or leave out these buckets.")
 
 
 def run(ctx: CliContext) -> int:
     from aws.errors import AccessDeniedError, ValidationFailed
     from aws.logs.report import parse_duration
-    from aws.logs.sources import sources_from_account
+    from aws.logs.sources import bucket_problems, parse_locations, sources_from_account
     from aws.logs.watch import Watcher
     from aws.names import log_folder
     from aws.reader import RoleReaderCheck, resolve_role
@@ -83,11 +94,33 @@ def run(ctx: CliContext) -> int:
     buckets = [b.strip() for b in args.bucket if b.strip()]
     if not buckets:
         raise ValidationFailed("--bucket needs a bucket name.")
+    regions = _regions(args.regions)
+    parse_locations(buckets)  # a name no bucket can have: refused before any AWS call
 
     session = ctx.session()
-    check = RoleReaderCheck(session, resolve_role(session, args.role)) if args.role else None
     warnings: list[str] = []
-    sources = sources_from_account(session, buckets, _regions(args.regions), warnings=warnings)
+    # The regions are checked against the account first (a usage error), then each bucket (HeadBucket).
+    sources = sources_from_account(session, buckets, regions, warnings=warnings)
+    problems = bucket_problems(session, buckets)
+    if problems:
+        if ctx.json:
+            ctx.emit_json(
+                {
+                    "ok": False,
+                    "sources": [],
+                    "buckets": [
+                        {
+                            "bucket": name,
+                            "problem": type(err).__name__,
+                            "kind": err.kind,
+                            "message": err.message,
+                        }
+                        for name, err in problems.items()
+                    ],
+                }
+            )
+        raise _refusal(problems)
+    check = RoleReaderCheck(session, resolve_role(session, args.role)) if args.role else None
     if args.prefix is not None:
         want = log_folder(args.prefix)
         sources = [s for s in sources if log_folder(s.prefix) == want]
