@@ -160,6 +160,7 @@ async def test_central_bucket_planned_and_applied(seeded: SeedSummary, tmp_path:
             "s3.put-public-access-block",
             "s3.put-bucket-policy",
             "s3.put-lifecycle",
+            "s3.tag-bucket",
         ]
         create = review.plan.changes[0]
         assert create.params == {

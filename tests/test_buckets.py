@@ -361,6 +361,7 @@ def test_every_change_depends_on_create(session: AwsSession, account: str) -> No
         "s3.put-public-access-block",
         "s3.put-bucket-policy",
         "s3.put-lifecycle",
+        "s3.tag-bucket",
     ]
     assert all(c.depends_on == ["s3.create-bucket:kentik-logs-deps"] for c in setup.changes[1:])
     assert all(c.group == "bucket" and not c.destructive for c in setup.changes)
@@ -385,7 +386,7 @@ def test_apply_end_to_end_then_rerun_makes_no_mutating_call(session: AwsSession,
     assert names == [f"kentik-{account}-eu-west-1", f"kentik-{account}-us-east-1"]
     plan = Plan(account=account, changes=setup.changes)
     report = apply_plan(plan, session)
-    assert report.ok and report.counts() == {"applied": 10}
+    assert report.ok and report.counts() == {"applied": 12}  # 5 changes and the tags, per bucket
     for bucket, region in zip(names, ["eu-west-1", "us-east-1"], strict=True):
         s3 = session.client("s3", region)
         assert s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] == (
@@ -400,7 +401,7 @@ def test_apply_end_to_end_then_rerun_makes_no_mutating_call(session: AwsSession,
         assert sorted(r["Filter"]["Prefix"] for r in rules) == ["AWSLogs/", "fw/AWSLogs/"]
     before = session.stats.mutating()
     again = apply_plan(plan, session)
-    assert again.counts() == {"satisfied": 10}
+    assert again.counts() == {"satisfied": 12}
     assert session.stats.mutating() == before
     replanned = plan_buckets(session, choice, account)
     assert replanned.changes == [] and replanned.warnings == []

@@ -72,7 +72,7 @@ def test_text_output_says_why_per_action_without_a_session(capsys: pytest.Captur
     code, out, _ = run(capsys)
     assert code == 0
     line = next(line for line in out.splitlines() if line.strip().startswith("s3:ListBucket "))
-    assert "HeadBucket (aws.s3.state)" in line and "ListObjectsV2 (aws.logs.watch)" in line
+    assert "HeadBucket (aws.logs.sources, aws.s3.state)" in line and "ListObjectsV2 (aws.logs.watch)" in line
     assert 'Resource "*"' in out
 
 
@@ -107,6 +107,21 @@ def test_apply_holds_every_read_only_action() -> None:
 )
 def test_log_delivery_set_up_actions_are_in_apply_only(action: str) -> None:
     assert action in apply() and action not in read_only()
+
+
+@pytest.mark.parametrize("action", ["ec2:CreateTags", "s3:PutBucketTagging"])
+def test_tagging_what_flowlogs_creates_is_in_apply_only(action: str) -> None:
+    assert action in apply() and action not in read_only()
+
+
+def test_reading_a_buckets_tags_is_in_read_only() -> None:
+    assert "s3:GetBucketTagging" in read_only()
+
+
+def test_text_output_says_why_flowlogs_needs_ec2_create_tags(capsys: pytest.CaptureFixture[str]) -> None:
+    _code, out, _ = run(capsys)
+    line = next(line for line in out.splitlines() if line.strip().startswith("ec2:CreateTags "))
+    assert "TagSpecifications" in line
 
 
 def test_verify_may_decrypt_sse_kms_log_files_in_read_only() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -106,7 +107,7 @@ def test_include_names_subnets_or_their_vpc(session: AwsSession) -> None:
 
 def _tgw_flow_log(tgw: str, log_format: str | None = None) -> None:
     boto3.client("s3", region_name=REGION).create_bucket(Bucket="old-logs")
-    extra = {"LogFormat": log_format} if log_format else {}
+    extra: dict[str, Any] = {"LogFormat": log_format} if log_format else {}
     boto3.client("ec2", region_name=REGION).create_flow_logs(
         ResourceType="TransitGateway",
         ResourceIds=[tgw],

@@ -22,10 +22,15 @@ from typing import Any
 import boto3
 import pytest
 
+from aws.discovery import scan
+from aws.inventory import ReasonCode, Verdict
 from aws.logs.format import REQUIRED_FIELDS, REQUIRED_LOG_FORMAT, V2_FIELDS
 from aws.logs.keys import parse_key
+from aws.sandbox import seed
 from aws.sandbox.delivery import DeliverySimulator, flow_log_lines, policy_allows_delivery
+from aws.sandbox.seed import SeedSummary
 from aws.sandbox.server import Sandbox, start_sandbox
+from aws.session import AwsSession, SessionOptions
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -283,6 +288,49 @@ def test_records_follow_traffic_type_and_include_nodata(traffic_type: str) -> No
     assert {r["protocol"] for r in ok} <= {"1", "6", "17"}
     assert all(r["srcaddr"].startswith("10.3.") or r["dstaddr"].startswith("10.3.") for r in ok)
     assert all(int(r["start"]) <= int(r["end"]) <= int(NOW.timestamp()) for r in ok)
+
+
+# -- the seeded account before any delivery round (in-process moto, no delivery simulator at all) -----------
+
+
+def _seeded_flow_log(summary: SeedSummary, state: str, vpc: str) -> dict[str, Any]:
+    region = summary.vpcs[vpc].region
+    [fl] = boto3.client("ec2", region_name=region).describe_flow_logs(FlowLogIds=[summary.flow_logs[state]])[
+        "FlowLogs"
+    ]
+    return dict(fl)
+
+
+def test_seeded_flow_log_to_the_refusing_kms_bucket_shows_failed_delivery_from_the_start(
+    seeded: SeedSummary,
+) -> None:
+    """AWS shows DeliverLogsStatus FAILED / "Access error" once delivery has been tried
+    (../shared/aws-facts.md, SSE-KMS); the seeded account has been running, so it does before any round."""
+    fl = _seeded_flow_log(seeded, seed.KMS_ACCESS_ERROR, "data-platform-fra")
+    assert (fl["FlowLogStatus"], fl["DeliverLogsStatus"], fl["DeliverLogsErrorMessage"]) == (
+        "ACTIVE",
+        "FAILED",
+        "Access error",
+    )
+
+
+def test_seeded_flow_log_that_can_deliver_still_shows_success(seeded: SeedSummary) -> None:
+    assert _seeded_flow_log(seeded, seed.ALL_FIELDS_S3, "prod-core")["DeliverLogsStatus"] == "SUCCESS"
+
+
+def test_first_scan_of_the_seeded_account_says_the_kms_vpcs_delivery_failed(seeded: SeedSummary) -> None:
+    vpc = seeded.vpcs["data-platform-fra"]
+    inventory = scan(AwsSession(SessionOptions(region=REGION)), include=[vpc.region])
+    [found] = [v for _region, v in inventory.vpcs() if v.vpc_id == vpc.vpc_id]
+    assert (found.verdict, [(r.code, r.message) for r in found.reasons]) == (
+        Verdict.NEEDS_CHANGE,
+        [
+            (
+                ReasonCode.DELIVERY_FAILED,
+                f"{seeded.flow_logs[seed.KMS_ACCESS_ERROR]}: delivery FAILED: Access error",
+            )
+        ],
+    )
 
 
 # -- the seeded sandbox over HTTP (ThreadedMotoServer) -----------------------------------------------------

@@ -301,3 +301,90 @@ def test_conditional_explicit_deny_in_bucket_and_key_policies_stops_delivery(aws
     assert _deliver(aws, fl_id) == (0, "FAILED", "Access error")
     reason = delivery_refusal(ACCOUNT, BUCKET, f"AWSLogs/{ACCOUNT}/vpcflowlogs/{REGION}/x.log.gz")
     assert reason is not None and "key policy" in reason and "Sid OrgOnly" in reason
+
+
+# -- 5. tag rules: CreateFlowLogs' TagSpecifications and PutBucketTagging ---------------------------------
+
+
+def _tags(n: int, key: str = "k", value: str = "v") -> list[dict[str, str]]:
+    return [{"Key": f"{key}{i}" if n > 1 else key, "Value": value} for i in range(n)]
+
+
+BAD_FLOW_LOG_TAGS = {
+    "reserved aws: prefix": (
+        [{"ResourceType": "vpc-flow-log", "Tags": _tags(1, "aws:owner")}],
+        "InvalidParameterValue",
+    ),
+    "key over 128 characters": (
+        [{"ResourceType": "vpc-flow-log", "Tags": _tags(1, "k" * 129)}],
+        "InvalidParameterValue",
+    ),
+    "value over 256 characters": (
+        [{"ResourceType": "vpc-flow-log", "Tags": _tags(1, "k", "v" * 257)}],
+        "InvalidParameterValue",
+    ),
+    "51 tags": ([{"ResourceType": "vpc-flow-log", "Tags": _tags(51)}], "TagLimitExceeded"),
+    "another resource type": ([{"ResourceType": "vpc", "Tags": _tags(1)}], "InvalidParameterValue"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FLOW_LOG_TAGS))
+def test_create_flow_logs_refuses_tags_aws_refuses(aws: dict[str, Any], case: str) -> None:
+    """moto accepts a tag key starting 'aws:' and keys and values of any length on CreateFlowLogs, drops a
+    tag specification of another resource type silently, and creates the flow log before it refuses a
+    51st tag. AWS: at most 50 tags per resource, keys 1-128 and values 0-256 characters, the 'aws:' prefix
+    reserved (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html#tag-restrictions)."""
+    specs, code = BAD_FLOW_LOG_TAGS[case]
+    vpc = aws["ec2"].create_vpc(CidrBlock="10.5.0.0/16")["Vpc"]["VpcId"]
+    with pytest.raises(ClientError) as info:
+        _create(aws["ec2"], "VPC", [vpc], TagSpecifications=specs)
+    assert info.value.response["Error"]["Code"] == code
+
+
+@pytest.mark.parametrize("case", list(BAD_FLOW_LOG_TAGS))
+def test_refused_flow_log_tags_create_no_flow_log(aws: dict[str, Any], case: str) -> None:
+    """AWS refuses the request whole: no flow log is created (moto created it before refusing a 51st tag)."""
+    vpc = aws["ec2"].create_vpc(CidrBlock="10.5.0.0/16")["Vpc"]["VpcId"]
+    with pytest.raises(ClientError):
+        _create(aws["ec2"], "VPC", [vpc], TagSpecifications=BAD_FLOW_LOG_TAGS[case][0])
+    assert aws["ec2"].describe_flow_logs()["FlowLogs"] == []
+
+
+def test_create_flow_logs_keeps_valid_tags(aws: dict[str, Any]) -> None:
+    vpc = aws["ec2"].create_vpc(CidrBlock="10.5.0.0/16")["Vpc"]["VpcId"]
+    tags = [*_tags(49), {"Key": "k" * 128, "Value": "v" * 256}]
+    _create(aws["ec2"], "VPC", [vpc], TagSpecifications=[{"ResourceType": "vpc-flow-log", "Tags": tags}])
+    [fl] = aws["ec2"].describe_flow_logs()["FlowLogs"]
+    assert sorted(fl["Tags"], key=str) == sorted(tags, key=str)
+
+
+BAD_BUCKET_TAGS = {
+    "51 tags": (_tags(51), "BadRequest"),
+    "key over 128 characters": (_tags(1, "k" * 129), "InvalidTag"),
+    "value over 256 characters": (_tags(1, "k", "v" * 257), "InvalidTag"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_BUCKET_TAGS))
+def test_put_bucket_tagging_refuses_tag_sets_s3_refuses(aws: dict[str, Any], case: str) -> None:
+    """moto's PutBucketTagging takes any number of tags of any length (it refuses duplicate keys and
+    'aws:' keys itself). S3: at most 50 tags per bucket, keys up to 128 and values up to 256 characters
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/CostAllocTagging.html); the count error's code
+    is S3-compatible servers' model of it (unverified)."""
+    tags, code = BAD_BUCKET_TAGS[case]
+    with pytest.raises(ClientError) as info:
+        aws["s3"].put_bucket_tagging(Bucket=BUCKET, Tagging={"TagSet": tags})
+    assert info.value.response["Error"]["Code"] == code
+
+
+def test_refused_bucket_tag_set_leaves_the_tags_as_they_were(aws: dict[str, Any]) -> None:
+    aws["s3"].put_bucket_tagging(Bucket=BUCKET, Tagging={"TagSet": _tags(1, "team", "net")})
+    with pytest.raises(ClientError):
+        aws["s3"].put_bucket_tagging(Bucket=BUCKET, Tagging={"TagSet": _tags(51)})
+    assert aws["s3"].get_bucket_tagging(Bucket=BUCKET)["TagSet"] == _tags(1, "team", "net")
+
+
+def test_put_bucket_tagging_takes_fifty_tags_of_the_longest_lengths(aws: dict[str, Any]) -> None:
+    tags = [*_tags(49), {"Key": "k" * 128, "Value": "v" * 256}]
+    aws["s3"].put_bucket_tagging(Bucket=BUCKET, Tagging={"TagSet": tags})
+    assert len(aws["s3"].get_bucket_tagging(Bucket=BUCKET)["TagSet"]) == 50

@@ -5,14 +5,18 @@ the resources still lacking a matching flow log; `Unsuccessful[]` entries are ha
 `FlowLogAlreadyExists` for a matching configuration counts as done. Failures of single resources are
 reported together after the others succeeded (`FlowLogsPartialFailure`, carrying the outputs), so a
 rerun converges. New flow logs are read back with bounded backoff (EC2 is eventually consistent).
-`DeleteFlowLogsExecutor` (kind `ec2.delete-flow-logs`, destructive) deletes only old flow logs of the
-resources its basis names, after the create it depends on. Both check a plan's parameters statically
-(`check`) before anything is sent; `log_destination_problems` is that check for any log destination.
+A plan's flow logs are tagged on create (`TagSpecifications`, aws.tags: exactly flowlogs' tags for the
+plan's id, checked statically); tags are not part of `satisfied`, so a compliant flow log counts whoever
+made it, and an existing flow log is never tagged. `DeleteFlowLogsExecutor` (kind `ec2.delete-flow-logs`,
+destructive) deletes only old flow logs of the resources its basis names, after the create it depends on.
+Both check a plan's parameters statically (`check`) before anything is sent; `log_destination_problems`
+is that check for any log destination.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -41,6 +45,7 @@ from aws.permissions import declare
 from aws.plans.change import Change, Executor, Params, Plan, StaleChange
 from aws.s3.state import require_owned
 from aws.session import AwsSession
+from aws.tags import MAX_TAGS, flow_log_tag_specifications, planned_tag_problems
 
 PERMISSIONS = declare(
     __name__,
@@ -51,6 +56,8 @@ PERMISSIONS = declare(
         "logs:DeleteLogDelivery": "DeleteFlowLogs of a flow log to S3: AWS deletes its log delivery as the caller",
         "s3:GetBucketPolicy": "CreateFlowLogs to S3: AWS reads the bucket policy as the caller",
         "s3:PutBucketPolicy": "CreateFlowLogs to S3: AWS may add the log-delivery statements as the caller",
+        "ec2:CreateTags": "CreateFlowLogs with TagSpecifications: AWS authorizes tagging on create as "
+        "ec2:CreateTags (flowlogs tags the flow logs it creates)",
     },
     notes="ec2:DeleteFlowLogs (and logs:DeleteLogDelivery) only when you ask to replace old flow logs.",
 )
@@ -137,8 +144,10 @@ def client_token(change: Change, resource_ids: Sequence[str]) -> str:
     same apply run again) is not applied twice, while a request for another subset of resources, which
     AWS would refuse with IdempotentParameterMismatch under the same token, gets its own."""
     config = FlowLogConfig.from_params(change.params)
-    text = "\n".join([change.id, ",".join(sorted(set(resource_ids))), config.key()])
-    return hashlib.sha256(text.encode()).hexdigest()
+    parts = [change.id, ",".join(sorted(set(resource_ids))), config.key()]
+    if change.params.get("TagSpecifications"):  # other tags (another plan's id): another request
+        parts.append(json.dumps(change.params["TagSpecifications"], sort_keys=True))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 _RESOURCE_ID = {
@@ -157,6 +166,16 @@ class _DestinationOptions(Params):
     PerHourPartition: bool
 
 
+class _Tag(Params):
+    Key: str
+    Value: str
+
+
+class _TagSpecification(Params):
+    ResourceType: Literal["vpc-flow-log"]
+    Tags: list[_Tag] = Field(min_length=1, max_length=MAX_TAGS)
+
+
 class CreateFlowLogsParams(Params):
     ResourceType: ResourceType
     ResourceIds: list[str] = Field(min_length=1, max_length=MAX_IDS_PER_CALL)
@@ -166,6 +185,7 @@ class CreateFlowLogsParams(Params):
     LogFormat: str
     MaxAggregationInterval: Literal[60, 600]
     DestinationOptions: _DestinationOptions
+    TagSpecifications: list[_TagSpecification] | None = Field(default=None, min_length=1, max_length=1)
 
 
 class DeleteFlowLogsParams(Params):
@@ -198,10 +218,12 @@ class CreateFlowLogsExecutor(Executor):
         p = change.params
         ids = p["ResourceIds"]
         shown = ", ".join(ids[:4]) + (f" and {len(ids) - 4} more" if len(ids) > 4 else "")
+        tags = [f"{t['Key']}={t['Value']}" for spec in p.get("TagSpecifications") or [] for t in spec["Tags"]]
         return [
             f"{p['ResourceType']} {shown}",
             f"to {p['LogDestination']}: {len(parse_log_format(p['LogFormat']))} fields, "
             f"{p['MaxAggregationInterval']} s, {p.get('TrafficType', 'all')} traffic",
+            *([f"tagged {', '.join(tags)}"] if tags else []),
         ]
 
     def check(self, change: Change, plan: Plan) -> list[str]:
@@ -228,6 +250,11 @@ class CreateFlowLogsExecutor(Executor):
                 "its LogFormat is not the engine's (every required field, in order, then known extras)"
             )
         problems += _destination_problems(params["LogDestination"], plan)
+        specs = params.get("TagSpecifications")
+        if specs is not None and specs != flow_log_tag_specifications(plan.id):
+            problems += planned_tag_problems(specs[0]["Tags"], plan) or [
+                "its TagSpecifications are not the ones flowlogs writes"
+            ]
         return problems
 
     def satisfied(self, session: AwsSession, change: Change) -> bool:

@@ -1,6 +1,6 @@
 """Builds one Plan from the discovered inventory and the user's choices: the one planner of `flowlogs plan`
 and the TUI's steps (bucket part, flow log and firewall part, and the IAM part when a Kentik role or
-policy is named)."""
+policy is named). A plan built here gets its id and tags what it creates (`aws.tags.tag_plan`)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from aws.plans.targets import CoverageJudge, firewall_plan, firewall_targets, fl
 from aws.s3.setup import BucketSetup, plan_buckets
 from aws.s3.strategy import BucketChoice, RegionResources, bucket_targets
 from aws.session import AwsSession
+from aws.tags import tag_plan
 
 
 class PlanBuild(BaseModel):
@@ -78,6 +79,7 @@ def build_bucket_plan(
         notes=setup.notes,
         settings={"bucket": choice.model_dump()},
     )
+    tag_plan(plan)  # setup.changes are the plan's changes: they carry the plan's tags too
     return setup, plan
 
 
@@ -176,6 +178,7 @@ def build_plan(
     if policy_changes is not None:
         plan.extend(policy_changes(read_set, build.kms_keys))
     link_to_buckets(plan, {t.name: t.kms_key_arn for t in targets_b})  # logs wait for their bucket
+    tag_plan(plan)  # last: the plan's id is the digest of its changes
     return build
 
 

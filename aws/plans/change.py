@@ -117,6 +117,7 @@ class Change(BaseModel):
 
 class Plan(BaseModel):
     format: int = PLAN_FORMAT
+    id: str = Field(default="", description="What the plan tags its resources with (aws.tags); '' = none")
     account: str = ""
     partition: str = "aws"
     created: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))

@@ -1,4 +1,5 @@
-"""Executors of the bucket Changes: create a bucket, default encryption, public-access block, lifecycle.
+"""Executors of the bucket Changes: create a bucket, default encryption, public-access block, lifecycle,
+and the tags of a bucket the plan creates (`s3.tag-bucket`, merged with the bucket's own at apply time).
 
 Each executor declares its kind's parameter schema (`Params`, and the `Basis` a document is derived
 from), checks a Change against its plan without AWS (`check`), says whether AWS already has it
@@ -39,6 +40,7 @@ from aws.s3.settings import (
 from aws.s3.state import bucket_exists, in_own_namespace, read_if_exists
 from aws.s3.strategy import key_arn_problem
 from aws.session import AwsSession
+from aws.tags import MAX_TAGS, TAG_BUCKET, has_tag_keys, merge_tags, planned_tag_problems, tag_problems
 
 PERMISSIONS = declare(
     __name__,
@@ -46,12 +48,14 @@ PERMISSIONS = declare(
         "s3:GetBucketEncryption",
         "s3:GetPublicAccessBlock",
         "s3:GetBucketLifecycleConfiguration",
+        "s3:GetBucketTagging",
     ],
     apply=[
         "s3:CreateBucket",
         "s3:PutBucketEncryption",
         "s3:PutPublicAccessBlock",
         "s3:PutBucketLifecycleConfiguration",
+        "s3:PutBucketTagging",
     ],
 )
 
@@ -446,3 +450,70 @@ class ReplaceLifecycleExecutor(PutLifecycleExecutor):
 
     kind = "s3.replace-lifecycle"
     destructive = True
+
+
+# -- tags (aws.tags) -----------------------------------------------------------------------------------
+
+
+class _Tag(Params):
+    Key: str
+    Value: str
+
+
+class _TagSet(Params):
+    TagSet: list[_Tag] = Field(min_length=1, max_length=MAX_TAGS)
+
+
+class BucketTaggingParams(OwnedBucket):
+    Tagging: _TagSet
+
+
+class TagBucketExecutor(Executor):
+    """Tags a bucket the plan creates as flowlogs' (`managed-by`, `flowlogs-plan`). PutBucketTagging
+    replaces the whole tag set, so the planned tags are merged with the bucket's current ones at apply time
+    (GetBucketTagging): every current tag is sent as it is, and a key the bucket already has keeps its
+    value. Satisfied once the bucket has every planned key (whatever the plan id): see aws.tags."""
+
+    kind = TAG_BUCKET
+    service, operation = "s3", "PutBucketTagging"
+    Params = BucketTaggingParams
+
+    def details(self, change: Change) -> list[str]:
+        tags = ", ".join(f"{t['Key']}={t['Value']}" for t in change.params["Tagging"]["TagSet"])
+        return [f"tags {change.params['Bucket']} {tags}; every tag it already has is kept as it is"]
+
+    def check(self, change: Change, plan: Plan) -> list[str]:
+        problems = bucket_problems(change, plan)
+        if not created_here(change, plan):
+            problems.append("flowlogs only tags a bucket that an earlier change of the plan creates")
+        return problems + planned_tag_problems(change.params["Tagging"]["TagSet"], plan)
+
+    def _current(self, session: AwsSession, change: Change) -> list[dict[str, str]]:
+        got = read_if_exists(
+            session.client("s3", change.region).get_bucket_tagging,
+            ["NoSuchTagSet"],
+            Bucket=change.params["Bucket"],
+            ExpectedBucketOwner=expected_owner(session, change),
+        )
+        return list((got or {}).get("TagSet") or [])
+
+    def satisfied(self, session: AwsSession, change: Change) -> bool:
+        return has_tag_keys(self._current(session, change), change.params["Tagging"]["TagSet"])
+
+    def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
+        name, current = change.params["Bucket"], self._current(session, change)
+        merged = merge_tags(current, change.params["Tagging"]["TagSet"])
+        added = [t["Key"] for t in merged[len(current) :]]
+        if not added:
+            return {"added": []}
+        problems = tag_problems(merged)
+        if problems:
+            raise ValidationFailed(
+                f"Tagging bucket {name} would give it a tag set AWS refuses ({'; '.join(problems)}). "
+                "PutBucketTagging replaces every tag, so nothing was sent: its tags are as they were.",
+                hint=f"Free a place for {', '.join(added)} (or tag the bucket yourself) and apply again.",
+            )
+        self.call(
+            session, change.model_copy(update={"params": {**change.params, "Tagging": {"TagSet": merged}}})
+        )
+        return {"added": added, "kept": len(current)}

@@ -2,12 +2,13 @@
 
 `plan_buckets` checks the choice (`aws.s3.strategy`) and its KMS keys (`aws.s3.kms`), reads each bucket's
 current state (`aws.s3.state`) with read calls only, and returns a `BucketSetup`: the Changes (create,
-KMS key policy, default encryption, public-access block, log-delivery bucket policy, optional lifecycle;
-every later one depending on the create, the encryption also on the key policy), warnings about known
-silent failures, notes on what is reused or already right, and the explicit Denies that would block
-delivery. It raises ValidationFailed for input that cannot work (see its docstring). Nothing is changed
-here: the executors (`aws.s3.executors`, `aws.s3.policy_executors`) check and apply each kind of Change.
-`describe_setup` is the plain-text summary for the CLI and logs.
+KMS key policy, default encryption, public-access block, log-delivery bucket policy, optional lifecycle,
+and last, for a bucket it creates, flowlogs' tags (`aws.tags`); every later one depending on the create,
+the encryption also on the key policy), warnings about known silent failures, notes on what is reused or
+already right, and the explicit Denies that would block delivery. It raises ValidationFailed for input
+that cannot work (see its docstring). Nothing is changed here: the executors (`aws.s3.executors`,
+`aws.s3.policy_executors`) check and apply each kind of Change. `describe_setup` is the plain-text
+summary for the CLI and logs.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from aws.s3.settings import (
 from aws.s3.state import BucketState, inspect_bucket
 from aws.s3.strategy import BucketChoice, BucketTarget, bucket_targets
 from aws.session import AwsSession, partition_of
+from aws.tags import MANAGED_BY, MANAGED_BY_VALUE, TAG_BUCKET, our_tags
 
 PERMISSIONS = declare(__name__, read=["kms:GetKeyPolicy"])
 
@@ -210,7 +212,24 @@ def _bucket_changes(
             out.changes.append(lc)
         else:
             out.notes.append(f"{name} already expires log files after {lifecycle_days} days.")
+    if after_create:  # only a bucket this plan creates is tagged as flowlogs'
+        out.changes.append(_tag_change(target, own, after_create))
     return out
+
+
+def _tag_change(target: BucketTarget, own: dict[str, Any], after_create: list[str]) -> Change:
+    """Tags a bucket this plan creates as flowlogs' (aws.tags): `managed-by` now, the plan's id once the
+    plan is whole (`tag_plan`). Buckets that already exist are never tagged."""
+    return _change(
+        target,
+        TAG_BUCKET,
+        "PutBucketTagging",
+        title=f"Tag bucket {target.name} as made by flowlogs ({MANAGED_BY}={MANAGED_BY_VALUE}, plan id)",
+        reason="So people and audits can tell the buckets flowlogs made apart, and which plan made each; "
+        "any tag the bucket has by then is kept.",
+        params={**own, "Tagging": {"TagSet": our_tags()}},
+        depends_on=after_create,
+    )
 
 
 def _key_policy_change(

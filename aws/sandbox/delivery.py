@@ -8,6 +8,8 @@ default SSE-KMS key is AWS-managed, disabled, or its key policy does not let the
 
 It reads and writes moto's in-process backends, so it works for `mock_aws` and a `ThreadedMotoServer`
 in the same process. `tick(now)` does one delivery round; the thread calls it every `cadence` seconds.
+`settle_delivery_status` sets the FAILED status of flow logs whose delivery has already been tried, as
+AWS shows them in an account that has been running (the seed uses it, so the first scan sees it).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import ipaddress
 import json
 import random
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -417,18 +420,8 @@ class DeliverySimulator:
                 options = getattr(fl, "destination_options", None) or {}
                 if options.get("FileFormat", "plain-text") != "plain-text":
                     continue  # parquet files are not simulated (Kentik reads .log.gz text)
-                bucket, prefix = split_s3_arn(fl.log_destination)
                 rng = self._rng(fl.id, now)
-                key = flowlog_key(
-                    account_id,
-                    region,
-                    fl.id,
-                    now,
-                    prefix=prefix,
-                    hive=bool(options.get("HiveCompatiblePartitions")),
-                    per_hour=bool(options.get("PerHourPartition")),
-                    suffix=f"{rng.getrandbits(32):08x}",
-                )
+                bucket, key = _flow_log_key(account_id, region, fl, now, f"{rng.getrandbits(32):08x}")
                 error = delivery_error(account_id, bucket, key)
                 if error:
                     fl.deliver_logs_status, fl.deliver_logs_error_message = "FAILED", error
@@ -493,6 +486,48 @@ class DeliverySimulator:
                     self._put(account_id, dest["bucketName"], key, lines)
                     out.append(DeliveredObject(dest["bucketName"], key, source, len(lines)))
         return out
+
+
+def _flow_log_key(account_id: str, region: str, fl: Any, now: datetime, suffix: str) -> tuple[str, str]:
+    """(bucket, key) of the file a round at `now` writes for the S3 flow log `fl` (a moto FlowLogs)."""
+    options = getattr(fl, "destination_options", None) or {}
+    bucket, prefix = split_s3_arn(fl.log_destination)
+    key = flowlog_key(
+        account_id,
+        region,
+        fl.id,
+        now,
+        prefix=prefix,
+        hive=bool(options.get("HiveCompatiblePartitions")),
+        per_hour=bool(options.get("PerHourPartition")),
+        suffix=suffix,
+    )
+    return bucket, key
+
+
+def settle_delivery_status(
+    account_id: str, flow_log_ids: Iterable[str], now: datetime | None = None
+) -> dict[str, str]:
+    """What AWS shows for S3 flow logs whose delivery has already been tried (the seeded account has
+    been running for a while): `DeliverLogsStatus` FAILED with its `DeliverLogsErrorMessage` for each one
+    log delivery could not write to, without waiting for a delivery round. Nothing is written and the
+    others are left as they are (SUCCESS). Reads and writes this process's moto backends: flow logs it
+    does not hold (a moto server in another process) are skipped. Returns {flow log id: error}."""
+    from moto.ec2.models import ec2_backends
+
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    wanted, failed = set(flow_log_ids), {}
+    for acct, region, backend in _snapshot(ec2_backends):
+        if acct != account_id:
+            continue
+        for fl in list(getattr(backend, "flow_logs", {}).values()):
+            if fl.id not in wanted or fl.log_destination_type != "s3" or fl.flow_log_status != "ACTIVE":
+                continue
+            error = delivery_error(account_id, *_flow_log_key(account_id, region, fl, now, "00000000"))
+            if error:
+                fl.deliver_logs_status, fl.deliver_logs_error_message = "FAILED", error
+                failed[fl.id] = error
+    return failed
 
 
 def _resource_type(resource_id: str) -> str:

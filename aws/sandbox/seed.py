@@ -1,8 +1,10 @@
 """Seed a moto endpoint with a believable AWS account (over HTTP, with boto3, like a real user would).
 
 The account ("northwind", moto's account id) has VPCs in six regions, flow logs in every state the
-product must recognise, Network Firewalls logging and not logging, a role trusting Kentik's ingest
-principal with a multi-version managed metadata policy, and a customer-managed KMS key.
+product must recognise (delivery already tried: the one to the SSE-KMS bucket whose key refuses log
+delivery shows DeliverLogsStatus FAILED from the start, as AWS does), Network Firewalls logging and not
+logging, a role trusting Kentik's ingest principal with a multi-version managed metadata policy, and a
+customer-managed KMS key.
 """
 
 from __future__ import annotations
@@ -395,6 +397,11 @@ def seed_account(endpoint_url: str | None) -> SeedSummary:
         LogDestination="arn:aws:s3:::northwind-flowlogs-use1",
         **s3_all,
     )
+    # The account has been running: AWS has tried to deliver, so the flow log to the SSE-KMS bucket whose
+    # key refuses log delivery already shows DeliverLogsStatus FAILED / "Access error" on the first scan.
+    from aws.sandbox.delivery import settle_delivery_status  # imports moto: only where moto runs
+
+    settle_delivery_status(account_id, summary.flow_logs.values())
     covered = {
         "prod-core",
         "prod-web-usw2",

@@ -22,6 +22,17 @@ idempotent. What it changes (see ../shared/aws-facts.md):
   omitted LogFormat means every transit gateway field (moto_fixes stored the VPC default format).
   https://docs.aws.amazon.com/vpc/latest/tgw/tgw-flow-logs.html#flow-log-records
 
+* Tags. CreateFlowLogs' `TagSpecifications` must name the `vpc-flow-log` resource type and follow EC2's
+  tag rules, checked before anything is created: keys 1-128 characters, unique, not starting `aws:`
+  (reserved), values up to 256 characters (`InvalidParameterValue`), at most 50 tags (`TagLimitExceeded`).
+  moto drops a tag specification of another type, accepts `aws:` keys and any length, and creates the
+  flow log before refusing a 51st tag. S3 PutBucketTagging: at most 50 tags per bucket (`BadRequest`),
+  keys 1-128 and values up to 256 characters (`InvalidTag`); moto takes any number and length (it does
+  refuse duplicate keys and `aws:` keys itself). Error codes: EC2's from AWS's messages as reported
+  publicly; S3's count error as S3-compatible servers model it (unverified).
+  https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html#tag-restrictions
+  https://docs.aws.amazon.com/AmazonS3/latest/userguide/CostAllocTagging.html
+
 (Explicit Deny in bucket and key policies is enforced by the delivery simulator through
 `aws.iam.deny`: see `aws.sandbox.delivery.delivery_refusal`.)
 """
@@ -90,6 +101,8 @@ def apply_strict_fixes() -> None:
         _fix_owner_ids()
         _fix_create_flow_logs()
         _fix_describe_flow_logs()
+        _fix_flow_log_tags()
+        _fix_bucket_tagging()
         _applied = True
 
 
@@ -282,3 +295,79 @@ def _fix_create_flow_logs() -> None:
         return created, [*refused, *unsuccessful]
 
     ec2_flow_logs.FlowLogsBackend.create_flow_logs = create_flow_logs  # type: ignore[method-assign]
+
+
+# -- tags --------------------------------------------------------------------------------------------------
+
+MAX_TAGS, MAX_TAG_KEY, MAX_TAG_VALUE = 50, 128, 256
+
+
+class InvalidParameterValue(EC2ClientError):
+    def __init__(self, message: str) -> None:
+        super().__init__("InvalidParameterValue", message)
+
+
+class TagLimitExceeded(EC2ClientError):
+    def __init__(self) -> None:
+        super().__init__("TagLimitExceeded", "The maximum number of Tags for a resource has been reached.")
+
+
+def check_flow_log_tags(specs: Any) -> None:
+    """Raise what EC2 answers for CreateFlowLogs TagSpecifications it refuses (nothing is created)."""
+    for spec in specs or []:
+        kind = spec.get("ResourceType")
+        if kind != "vpc-flow-log":
+            raise InvalidParameterValue(f"'{kind}' is not a valid taggable resource type for this operation.")
+        tags = spec.get("Tags") or spec.get("Tag") or []
+        if len(tags) > MAX_TAGS:
+            raise TagLimitExceeded()
+        keys = [str(t.get("Key") or "") for t in tags]
+        for tag, key in zip(tags, keys, strict=True):
+            if key.lower().startswith("aws:"):
+                raise InvalidParameterValue(
+                    f"Value ( {key} ) for parameter key is invalid. "
+                    "Tag keys starting with 'aws:' are reserved for internal use"
+                )
+            if not 1 <= len(key) <= MAX_TAG_KEY or keys.count(key) > 1:
+                raise InvalidParameterValue(f"Value ( {key[:MAX_TAG_KEY]} ) for parameter key is invalid.")
+            if len(str(tag.get("Value") or "")) > MAX_TAG_VALUE:
+                raise InvalidParameterValue(
+                    f"Value for the tag {key} is longer than {MAX_TAG_VALUE} characters."
+                )
+
+
+def _fix_flow_log_tags() -> None:
+    inner: Any = ec2_flow_log_responses.FlowLogs.create_flow_logs  # moto_fixes' response
+
+    def create_flow_logs(self: Any) -> Any:
+        check_flow_log_tags(
+            self._get_param("TagSpecification", []) or self._get_param("TagSpecifications", [])
+        )
+        return inner(self)
+
+    ec2_flow_log_responses.FlowLogs.create_flow_logs = create_flow_logs  # type: ignore[method-assign]
+
+
+def check_bucket_tags(tags: dict[str, str]) -> None:
+    """Raise what S3 answers for a PutBucketTagging tag set it refuses."""
+    from moto.s3.exceptions import BadRequest, InvalidTagError
+
+    if len(tags) > MAX_TAGS:
+        raise BadRequest(f"Bucket tag count cannot be greater than {MAX_TAGS}")
+    for key, value in tags.items():
+        if not 1 <= len(key) <= MAX_TAG_KEY:
+            raise InvalidTagError("The TagKey you have provided is invalid")
+        if len(value or "") > MAX_TAG_VALUE:
+            raise InvalidTagError("The TagValue you have provided is invalid")
+
+
+def _fix_bucket_tagging() -> None:
+    from moto.s3.models import S3Backend
+
+    inner = S3Backend.put_bucket_tagging
+
+    def put_bucket_tagging(self: Any, bucket_name: str, tags: dict[str, str]) -> None:
+        check_bucket_tags(tags)
+        inner(self, bucket_name, tags)
+
+    S3Backend.put_bucket_tagging = put_bucket_tagging  # type: ignore[method-assign]
