@@ -155,7 +155,9 @@ def test_tui_is_not_started_with_an_unknown_region(
 
 
 def test_cli_unknown_bucket_region_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    code, err = cli(capsys, "plan", "--strategy", "central", "--bucket", "kentik-logs", "--bucket-region", "eu-wst-1")
+    code, err = cli(
+        capsys, "plan", "--strategy", "central", "--bucket", "kentik-logs", "--bucket-region", "eu-wst-1"
+    )
     assert code == 2 and "Did you mean eu-west-1?" in err
 
 
