@@ -43,7 +43,9 @@ from tui.palette import BAD, BAD_BOLD, INFO, OK, OK_BOLD, WARN
 
 # Each state is a word in a badge; its colour (from the palette, readable in every terminal) only adds to it.
 STATE_COLOUR = {"waiting": WARN, "receiving": OK, "stale": WARN, "failed": BAD}
-STATE_STYLE = {state: f"bold #000000 on {colour}" for state, colour in STATE_COLOUR.items()}
+STATE_STYLE = {
+    state: f"#000000 on {colour}" for state, colour in STATE_COLOUR.items()
+}  # not bold: xterm greys bold black
 BLOCKS = " ▁▂▃▄▅▆▇█"
 SAMPLE_COLUMNS = {  # flow log field -> column title in the sample
     "srcaddr": "src",
@@ -422,7 +424,7 @@ class VerifyScreen(WizardScreen):
         wide = self.size.width >= WIDE
         text = Text(no_wrap=True, overflow="ellipsis")
         if self.paused:
-            text.append(" PAUSED ", style=f"bold #000000 on {WARN}")
+            text.append(" PAUSED ", style=f"#000000 on {WARN}")
             text.append(" p resumes", style="dim")
         elif self.polling:
             text.append("Polling…", style="bold")

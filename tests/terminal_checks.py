@@ -55,13 +55,14 @@ def contrast(a: RGB, b: RGB) -> float:
     return (high + 0.05) / (low + 0.05)
 
 
-def _rgb(color: RichColor | None, fallback: RGB, *, colours: int) -> RGB:
+def _rgb(color: RichColor | None, fallback: RGB, *, colours: int, bold: bool = False) -> RGB:
     if color is None or color.is_default:
         return fallback
     if colours == 16:
         color = color.downgrade(ColorSystem.STANDARD)
     if color.triplet is None and color.number is not None and color.number < 16:  # an ANSI colour
-        return XTERM_16[color.number]
+        # xterm shows bold text in the bright variant of colours 0-7 (its boldColors default)
+        return XTERM_16[color.number + 8 if bold and color.number < 8 else color.number]
     triplet = color.get_truecolor()
     return (triplet.red, triplet.green, triplet.blue)
 
@@ -78,8 +79,9 @@ def word_contrasts(
 ) -> list[WordContrast]:
     """The contrast of every segment on screen whose text (stripped) is one of `words` (None: any text)
     in `rows` (None: every row); `colours=16` measures it as a 16-colour terminal shows it, else as
-    rendered (truecolor). Reverse video swaps the colours, as the terminal does. Terminal defaults are
-    xterm's: white on black."""
+    rendered (truecolor). Reverse video swaps the colours, as the terminal does; bold colours 0-7 show
+    bright, as xterm shows them. Terminal defaults: light text on black (a dark terminal; light ones are
+    not modelled)."""
     found = []
     for row, strip in enumerate(app.screen._compositor.render_strips()):
         if rows is not None and row not in rows:
@@ -88,9 +90,9 @@ def word_contrasts(
             text = seg.text.strip()
             if not text or (words is not None and text not in words) or seg.style is None:
                 continue
-            fg = _rgb(seg.style.color, XTERM_16[7], colours=colours)
+            fg = _rgb(seg.style.color, XTERM_16[7], colours=colours, bold=bool(seg.style.bold))
             bg = _rgb(seg.style.bgcolor, XTERM_16[0], colours=colours)
             if seg.style.reverse:
                 fg, bg = bg, fg
-            found.append(WordContrast(text, row, round(contrast(fg, bg), 2)))
+            found.append(WordContrast(text, row, contrast(fg, bg)))
     return found

@@ -98,7 +98,26 @@ def _applying(audit: AuditLog) -> SavedApply:
         ],
     )
     offset = audit.size()
-    audit.append({"phase": "intent", "call_id": "x", "operation": "PutPublicAccessBlock"})
+    audit.append(
+        {
+            "phase": "intent",
+            "call_id": "other",
+            "service": "ec2",
+            "region": "us-east-1",
+            "account": ACCOUNT,
+            "operation": "CreateFlowLogs",
+        }
+    )  # another process's call: not it
+    audit.append(
+        {
+            "phase": "intent",
+            "call_id": "x",
+            "service": "s3",
+            "region": "us-east-1",
+            "account": ACCOUNT,
+            "operation": "PutPublicAccessBlock",
+        }
+    )
     return SavedApply(step="buckets", plan=plan, report=report, running="c2", audit_offset=offset)
 
 
@@ -113,7 +132,7 @@ def test_an_interrupted_apply_reports_what_ran_what_did_not_and_the_call_without
         ("c2", "failed", "interrupted"),
         ("c3", "not-run", ""),
     ]
-    assert "PutPublicAccessBlock (outcome unknown)" in report.results[1].detail
+    assert report.results[1].detail.endswith("AWS calls: PutPublicAccessBlock (outcome unknown)")
     assert summary.startswith("The last apply (buckets) was interrupted: 1 done; 1 interrupted (c2)")
 
 
@@ -388,3 +407,62 @@ async def test_after_an_interrupted_apply_the_account_is_scanned_again_before_th
         "buckets",
         True,
     )
+
+
+async def test_without_a_session_a_saved_state_does_not_hold_the_first_step(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    from aws.errors import CredentialsError
+
+    def no_session(settings: Settings, *, endpoint_url: str | None = None) -> Any:
+        raise CredentialsError("The profile 'gone' could not be found.")
+
+    store().save(saved(step="checklist"))
+    app = create_app(Settings(), session_factory=no_session, resume=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        mode = app.current_mode
+    assert mode == "discovery"
+
+
+async def test_nothing_is_saved_while_the_resume_question_is_open(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    path = store().save(saved(step="checklist"))
+    before = path.read_bytes()
+    app = make_app(tmp_path, resume=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        app.action_rescan()  # the command palette stays usable over the question
+        await idle(pilot)
+        app.save_wizard()
+    assert path.read_bytes() == before
+
+
+async def test_a_saved_step_this_version_lacks_resumes_at_the_first_step(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    store().save(saved(step="summary-of-a-later-version"))
+    app = make_app(tmp_path, resume=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        mode = app.current_mode
+    assert mode == "discovery"
+
+
+async def test_a_second_apply_waits_for_the_first(seeded: SeedSummary, tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        first = app.apply_began("buckets", Plan(account=ACCOUNT, changes=[_change(1)]))
+        second = app.apply_began("checklist", Plan(account=ACCOUNT, changes=[_change(2)]))
+    assert (first, second) == (True, False)
+
+
+def test_a_saved_time_without_a_time_zone_is_refused() -> None:
+    path = store().save(saved())
+    data = json.loads(path.read_text())
+    data["saved_at"] = "2026-12-01T10:00:00"
+    path.write_text(json.dumps(data))
+    with pytest.raises(UnreadableState):
+        store().load(ACCOUNT, "aws", "")

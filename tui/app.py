@@ -88,6 +88,8 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         self._identity_seen = False
         self._resume_step = ""  # a resumed step waiting for the rescan of a stale inventory
         self._scan_deferred = False  # discovery was shown before the demo sandbox was ready
+        self._resume_pending = False  # the resume question is open: nothing is saved until it is answered
+        self._interrupted: tuple[ApplyReport, str] | None = None  # an interrupted apply, reported
         self._applying: SavedApply | None = None
         if session is None and not start_sandbox:
             try:
@@ -138,8 +140,8 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
     def _begin(self) -> None:
         # With a saved state that may be this account's, the first step waits for the identity (the
         # account is part of the key); otherwise it shows at once.
-        if not self._may_resume():
-            self.start_steps()
+        if not self._may_resume() or (self.session is None and not self.sandbox_pending):
+            self.start_steps()  # (without a session there is no identity to key a saved state by)
         else:
             self.screen.query_one("#starting", Static).update(
                 " Looking for the saved wizard state of this account…"
@@ -195,7 +197,12 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # The error itself is shown by RoutesWorkerErrors; without an identity there is nothing to resume.
         if event.worker.group in ("identity", "sandbox") and event.state == WorkerState.ERROR:
+            if event.worker.group == "sandbox" and self.session is None:  # the sandbox did not start
+                self.session_problem = f"The demo sandbox did not start: {event.worker.error}"
+            elif event.worker.group == "sandbox":  # --keep's replay failed: go on without it
+                self.load_identity()
             self.sandbox_pending = False
+            self.refresh_context_bars()
             self.start_steps()
 
     # -- the demo sandbox, started in the background ----------------------------------------------------
@@ -214,7 +221,9 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         self.session_problem = ""
         self.refresh_context_bars()
         saved = self._saved(message.sandbox.account_id) if self.keep else None
-        if saved is not None and saved.applied:
+        if saved is not None:
+            self._interrupted_report(saved)  # before the replay writes its own calls to the audit log
+        if saved is not None and (saved.applied or saved.applying):
             self.notify("Re-applying the saved demo changes to the fresh sandbox…", title="Demo")
             self.apply_kept_changes(saved)
         else:
@@ -227,18 +236,29 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         from aws.plans.change import DONE, apply_plan
 
         session = self.require_session()
-        done = 0
+        done, problems = 0, 0
         for applied in [*saved.applied, *([saved.applying] if saved.applying else [])]:
             finished = {r.change_id for r in applied.report.results if r.status in DONE}
             plan = applied.plan.model_copy(
                 update={"changes": [c for c in applied.plan.changes if c.id in finished]}
             )
-            report = apply_plan(plan, session)
+            # these changes were applied before, destructive ones confirmed then
+            report = apply_plan(plan, session, confirm_destructive=True)
             done += sum(1 for r in report.results if r.status in DONE)
-        self.post_message(KeptChangesApplied(done))
+            problems += len(report.results) - sum(1 for r in report.results if r.status in DONE)
+        self.post_message(KeptChangesApplied(done, problems))
 
     def on_kept_changes_applied(self, message: KeptChangesApplied) -> None:
-        self.notify(f"Re-applied {message.count} saved change(s) to the demo sandbox.", title="Demo")
+        if message.problems:
+            self.notify(
+                f"Re-applied {message.count} saved change(s) to the demo sandbox; {message.problems} could "
+                "not be (refused or failed): the resumed state may show more than the sandbox has.",
+                title="Demo",
+                severity="warning",
+                timeout=15,
+            )
+        else:
+            self.notify(f"Re-applied {message.count} saved change(s) to the demo sandbox.", title="Demo")
         self.load_identity()
 
     def _rescan_if_shown(self) -> None:
@@ -280,7 +300,9 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
             return None
 
     def offer_resume(self) -> None:
-        saved = self._saved(self.identity.account) if self.identity else None
+        # Only at start: once a step shows (e.g. the identity came only after a profile switch) the user
+        # has moved on, and a saved state would replace what is on screen.
+        saved = self._saved(self.identity.account) if self.identity and not self._steps_started else None
         if saved is None:
             self.start_steps()
             self._rescan_if_shown()
@@ -289,9 +311,16 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
             self.resume_from(saved)
             return
         question, details = self.resume_question(saved)
-        self.push_screen(
-            Confirm(question, details), lambda yes: self.resume_from(saved) if yes else self.start_steps()
-        )
+        self._resume_pending = True
+
+        def answered(yes: bool | None) -> None:
+            self._resume_pending = False
+            if yes and not self._steps_started:
+                self.resume_from(saved)
+            else:
+                self.start_steps()
+
+        self.push_screen(Confirm(question, details), answered)
 
     def _step_title(self, key: str) -> str:
         keys = [s.key for s in self.steps]
@@ -314,21 +343,33 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
             )
         return question, details + ". y resumes; n starts fresh."
 
-    def resume_from(self, saved: SavedWizard) -> None:
+    def _step_keys(self) -> set[str]:
+        return {s.key for s in self.steps}
+
+    def _interrupted_report(self, saved: SavedWizard) -> tuple[ApplyReport, str] | None:
+        """The report of the saved state's interrupted apply (made once: before --keep's replay adds
+        its own calls to the audit log)."""
         from tui.resume import interrupted_report
 
-        state = saved.wizard_state()
-        if saved.applying is not None:
+        if saved.applying is not None and self._interrupted is None:
             session = self.session
-            report, summary = interrupted_report(saved.applying, session.audit if session else None)
+            self._interrupted = interrupted_report(saved.applying, session.audit if session else None)
+        return self._interrupted
+
+    def resume_from(self, saved: SavedWizard) -> None:
+        state = saved.wizard_state()
+        interrupted = self._interrupted_report(saved)
+        if saved.applying is not None and interrupted is not None:
+            report, summary = interrupted
             state.record(saved.applying.step, saved.applying.plan, report)
             self.notify(summary, title="Resume", severity="warning", timeout=20, markup=False)
         age = saved.inventory_age_s()
-        step = saved.step
+        # A step this version does not have (a file from another version) resumes at the first one.
+        step = saved.step if saved.step in self._step_keys() else self.start_step
         # An interrupted apply changed the account after the scan: the inventory no longer describes it.
         if age is None or age > self.settings.resume_max_age_hours * 3600 or saved.applying is not None:
             state.inventory = None
-            self._resume_step, step = saved.step, "discovery"
+            self._resume_step, step = step, "discovery"
         self.state = state
         self.start_steps(step)
         self.save_wizard()
@@ -338,11 +379,12 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         # Bubbles up from the discovery step (screens.discovery.ScanFinished) after it kept the inventory.
         if self._resume_step and self.state.inventory is not None:
             step, self._resume_step = self._resume_step, ""
-            self.switch_mode(step)
+            if self.current_mode == "discovery" and step in self._step_keys():  # unless the user moved on
+                self.switch_mode(step)
 
     def save_wizard(self) -> None:
         """Save the wizard state for this account (after each step and each change applied)."""
-        if self.identity is None or self.current_mode not in {s.key for s in self.steps}:
+        if self._resume_pending or self.identity is None or self.current_mode not in self._step_keys():
             return
         from tui.resume import snapshot
 
@@ -352,7 +394,7 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
             account=self.identity.account,
             endpoint=endpoint,
             profile=profile,
-            step=self.current_mode,
+            step=self._resume_step or self.current_mode,  # a step waiting for a rescan stays the saved one
             applying=self._applying,
         )
         try:
@@ -365,9 +407,18 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         self.call_after_refresh(self.save_wizard)
         return done
 
-    def apply_began(self, step: str, plan: Plan) -> None:
+    def apply_began(self, step: str, plan: Plan) -> bool:
+        """Track an apply for resuming; False (and a notice) while another one is still running."""
         from aws.plans.change import ApplyReport, ChangeResult
         from tui.resume import SavedApply
+
+        if self._applying is not None:
+            self.notify(
+                f"Another apply ({self._applying.step}) is still running: wait for it to finish.",
+                title="Apply",
+                severity="warning",
+            )
+            return False
 
         results = [ChangeResult(change_id=c.id, status="not-run") for c in plan.changes]
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -375,6 +426,7 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
             step=step, plan=plan, report=ApplyReport(account=plan.account, started=started, results=results)
         )
         self.save_wizard()
+        return True
 
     def change_began(self, change_id: str) -> None:
         if self._applying is not None:

@@ -31,3 +31,4 @@ class DemoReady(Message):
 @dataclass
 class KeptChangesApplied(Message):
     count: int  # changes re-applied to the fresh demo sandbox (`--demo --keep`)
+    problems: int = 0  # changes that could not be (refused or failed)

@@ -6,7 +6,7 @@ theme in truecolor, after Textual's NO_COLOR filter (grey by luminance), and in 
 The default theme, `flowlogs-dark` (THEME), is Textual's textual-dark with these colours for $accent,
 $warning, $error and $success, and a deeper $primary (white text on it, e.g. the table cursor, keeps
 4.5:1; in 16 colours it is blue, not cyan) and backgrounds that 16 colours show as black or blue. Colour is never the only carrier: every verdict and status is also a word or a symbol.
-`tests/test_contrast.py` measures the rendered screens in all three ways.
+`tests/test_terminal.py` measures the rendered screens in all three ways.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ WARN_BOLD = f"bold {WARN}"
 BAD_BOLD = f"bold {BAD}"
 INFO_BOLD = f"bold {INFO}"
 
-# Badges in the context bar: dark text on a bright background, readable in every mode.
-BADGE_DEMO = "bold #000000 on #ffd75f"
-BADGE_READ_ONLY = "bold #000000 on #5fd75f"
-BADGE_READ_WRITE = "bold #000000 on #ffaf5f"
+# Badges in the context bar: dark text on a bright background, readable in every mode (not bold: xterm
+# shows bold black as grey).
+BADGE_DEMO = "#000000 on #ffd75f"
+BADGE_READ_ONLY = "#000000 on #5fd75f"
+BADGE_READ_WRITE = "#000000 on #ffaf5f"
 
 THEME = Theme(
     name="flowlogs-dark",
@@ -45,12 +46,21 @@ THEME = Theme(
         "footer-background": "#202020",
         "block-cursor-blurred-background": "#00308f",
         "primary-background": "#1c2833",
+        # not bold: a cursor row keeps a badge's dark text, and xterm shows bold black as grey
+        "block-cursor-text-style": "none",
     },
 )
 
-# Textual's ansi-dark with footer keys in bright magenta: plain magenta on black is 4.48:1 in xterm's colours.
+# Textual's ansi-dark with footer keys in bright magenta (plain magenta on black is 4.48:1 in xterm's
+# colours) and the table cursor bright white on blue (its bold black on white shows grey on white in xterm).
 _ANSI_DARK = BUILTIN_THEMES["ansi-dark"]
 ANSI_DARK = replace(
-    _ANSI_DARK, variables={**_ANSI_DARK.variables, "footer-key-foreground": "ansi_bright_magenta"}
+    _ANSI_DARK,
+    variables={
+        **_ANSI_DARK.variables,
+        "footer-key-foreground": "ansi_bright_magenta",
+        "block-cursor-foreground": "ansi_bright_white",
+        "block-cursor-background": "ansi_blue",
+    },
 )
 THEMES = (THEME, ANSI_DARK)  # registered by the app (ANSI_DARK in place of Textual's own)

@@ -216,10 +216,11 @@ class PlanReview(RoutesWorkerErrors, Screen[ApplyReport | None]):
             self._start(False)
 
     def _start(self, allow_destructive: bool) -> None:
+        if not self.flow_app.apply_began(self.step, self.plan):  # saved: a dropped session resumes from it
+            return  # another apply is running (the app said so)
         self.running = True
         for change in self.plan.changes:
             self._set_status(change.id, "pending")
-        self.flow_app.apply_began(self.step, self.plan)  # saved: a dropped session resumes from it
         self.run_apply(allow_destructive)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="apply")

@@ -18,12 +18,12 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
 from aws.audit import AuditLog
 from aws.coverage import ReadSet
 from aws.inventory import Inventory
-from aws.plans.change import ApplyReport, ChangeResult, Plan
+from aws.plans.change import ApplyReport, Change, ChangeResult, Plan
 from aws.plans.choices import LogChoices
 from aws.s3.strategy import BucketChoice
 from tui.state import AppliedPlan, WizardState
@@ -45,7 +45,7 @@ class SavedWizard(BaseModel):
     account: str
     endpoint: str
     profile: str
-    saved_at: datetime
+    saved_at: AwareDatetime  # with its time zone (a naive one is refused: ages are computed in UTC)
     step: str
     inventory: Inventory | None = None
     bucket_choice: BucketChoice | None = None
@@ -184,7 +184,12 @@ def interrupted_report(applying: SavedApply, audit: AuditLog | None) -> tuple[Ap
     since the apply began: answered, or sent without an answer recorded: outcome unknown), and what
     did not run. Applying the plan again converges: finished changes are satisfied."""
     report = applying.report.model_copy(deep=True)
-    calls = audit.records(since=applying.audit_offset) if audit is not None else []
+    running = next((c for c in applying.plan.changes if c.id == applying.running), None)
+    calls = [
+        c
+        for c in (audit.records(since=applying.audit_offset) if audit is not None else [])
+        if running is not None and _is_call_of(c, running, applying.plan.account)
+    ]
     unanswered = [c.get("operation", "?") for c in calls if c.get("phase") == "intent"]
     answered = [c.get("operation", "?") for c in calls if c.get("phase") == "result"]
     for result in report.results:
@@ -203,6 +208,20 @@ def interrupted_report(applying: SavedApply, audit: AuditLog | None) -> tuple[Ap
         "Apply the plan again to finish it: changes already in place are skipped."
     )
     return report, summary
+
+
+def _is_call_of(call: dict[str, object], change: Change, account: str) -> bool:
+    """Whether an audit record can be a call of this change: the log is shared by every account,
+    profile and flowlogs process on the machine, so only calls to the change's service and region in the
+    plan's account are its."""
+    from aws.plans.change import executor_class
+
+    service = getattr(executor_class(change.kind), "service", None)
+    return (
+        call.get("region") in (change.region, None, "")
+        and (service is None or call.get("service") == service)
+        and (not account or call.get("account") in (account, None, ""))
+    )
 
 
 def _interrupt(result: ChangeResult, answered: list[str], unanswered: list[str]) -> None:
