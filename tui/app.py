@@ -89,6 +89,7 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         self._resume_step = ""  # a resumed step waiting for the rescan of a stale inventory
         self._scan_deferred = False  # discovery was shown before the demo sandbox was ready
         self._resume_pending = False  # the resume question is open: nothing is saved until it is answered
+        self._quitting = False
         self._interrupted: tuple[ApplyReport, str] | None = None  # an interrupted apply, reported
         self._applying: SavedApply | None = None
         if session is None and not start_sandbox:
@@ -211,6 +212,9 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         from aws.sandbox.server import start_sandbox
 
         sandbox = start_sandbox()
+        if self._quitting:  # the user quit while it started (Textual waits for this thread): stop it
+            sandbox.stop()
+            return
         sandbox.export_env(os.environ)
         settings = self.settings.model_copy(update={"profile": None})
         self.post_message(DemoReady(sandbox, self.session_factory(settings), settings))
@@ -530,6 +534,10 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
             if callable(warning) and (text := warning()):
                 return str(text)
         return ""
+
+    def exit(self, *args: Any, **kwargs: Any) -> None:
+        self._quitting = True
+        super().exit(*args, **kwargs)
 
     async def action_quit(self) -> None:
         warning = self.quit_warning()
