@@ -17,6 +17,7 @@ BENCHES = {
     "flowlogs_calls": ["bench_flowlogs_calls.py"],
     "verify": ["bench_verify.py"],
     "throttling": ["bench_throttling.py"],
+    "startup": ["bench_startup.py"],
 }
 
 
