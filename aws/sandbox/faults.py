@@ -273,26 +273,9 @@ def start_fault_server(
 
 def seed_demo_account(url: str, *, random_seed: int = 20261126) -> SeedSummary:
     """Reset moto's state (this process's) and seed the demo account through `url`, deterministically."""
-    import boto3
-    from moto.core.base_backend import BackendDict
-    from moto.ec2.models import ec2_backends
-    from moto.moto_api._internal import mock_random
+    from aws.sandbox.server import reset_and_seed
 
-    from aws.sandbox.seed import seed_account
-    from aws.sandbox.server import DEFAULT_ACCOUNT_ID
-
-    BackendDict.reset()
-    mock_random.seed(random_seed)
-    ec2 = boto3.client(
-        "ec2",
-        region_name="us-east-1",
-        endpoint_url=url,
-        aws_access_key_id="seed",
-        aws_secret_access_key="seed",
-    )
-    for region in sorted(r["RegionName"] for r in ec2.describe_regions()["Regions"]):
-        ec2_backends[DEFAULT_ACCOUNT_ID][region]  # default VPCs are made on first use: in a fixed order
-    return seed_account(url)
+    return reset_and_seed(url, random_seed=random_seed)
 
 
 @contextmanager
