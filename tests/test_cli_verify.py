@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import Any
 
+import boto3
 import pytest
 
 from aws.logs import keys
@@ -312,10 +313,13 @@ def test_a_leading_dash_name_is_refused_by_its_rule(capsys: pytest.CaptureFixtur
 def test_exit_3_when_the_bucket_belongs_to_another_account_or_denies_access(
     session: AwsSession, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """moto answers HeadBucket of another account's bucket with 200; AWS answers 403 (emulated here)."""
-    _setup(session)
-    _deny("s3", "HeadBucket", monkeypatch, code="403")
-    code, _, err = _run(["--once"], capsys)
+    """Another account's bucket: AWS answers HeadBucket 403 (the strict sandbox does; moto alone 200)."""
+    other = boto3.client("s3", region_name=REGION, aws_access_key_id="o", aws_secret_access_key="o")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MOTO_ACCOUNT_ID", "111111111111")
+        other.create_bucket(Bucket="someone-elses-logs")
+    code = cli.main(["verify", "--bucket", "someone-elses-logs", "--regions", REGION, "--once"])
+    err = capsys.readouterr().err
     assert (code, "belongs to another account or denies access" in err) == (3, True), err
 
 

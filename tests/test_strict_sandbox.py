@@ -388,3 +388,40 @@ def test_put_bucket_tagging_takes_fifty_tags_of_the_longest_lengths(aws: dict[st
     tags = [*_tags(49), {"Key": "k" * 128, "Value": "v" * 256}]
     aws["s3"].put_bucket_tagging(Bucket=BUCKET, Tagging={"TagSet": tags})
     assert len(aws["s3"].get_bucket_tagging(Bucket=BUCKET)["TagSet"]) == 50
+
+
+def test_head_bucket_of_another_accounts_bucket_is_refused(aws: dict[str, Any]) -> None:
+    """AWS answers 403 (moto 200) unless the bucket policy lets the caller's account list the bucket."""
+    other = boto3.client(
+        "s3", region_name="us-east-1", aws_access_key_id="other", aws_secret_access_key="other"
+    )
+    mine = boto3.client("s3", region_name="us-east-1")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MOTO_ACCOUNT_ID", "111111111111")
+        other.create_bucket(Bucket="someone-elses-logs")
+    with pytest.raises(ClientError) as refused:
+        mine.head_bucket(Bucket="someone-elses-logs")
+    assert refused.value.response["Error"]["Code"] == "403"
+
+
+def test_head_bucket_is_answered_when_the_bucket_policy_lets_the_caller_list(aws: dict[str, Any]) -> None:
+    other = boto3.client(
+        "s3", region_name="us-east-1", aws_access_key_id="other", aws_secret_access_key="other"
+    )
+    grant = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                "Action": "s3:ListBucket",
+                "Resource": "arn:aws:s3:::shared-logs",
+            }
+        ],
+    }
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MOTO_ACCOUNT_ID", "111111111111")
+        other.create_bucket(Bucket="shared-logs")
+        other.put_bucket_policy(Bucket="shared-logs", Policy=json.dumps(grant))
+    head = boto3.client("s3", region_name="us-east-1").head_bucket(Bucket="shared-logs")
+    assert head["ResponseMetadata"]["HTTPStatusCode"] == 200

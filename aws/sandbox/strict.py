@@ -39,6 +39,8 @@ idempotent. What it changes (see ../shared/aws-facts.md):
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import os
 import threading
 import time
@@ -103,6 +105,7 @@ def apply_strict_fixes() -> None:
         _fix_describe_flow_logs()
         _fix_flow_log_tags()
         _fix_bucket_tagging()
+        _fix_cross_account_head_bucket()
         _applied = True
 
 
@@ -371,3 +374,49 @@ def _fix_bucket_tagging() -> None:
         inner(self, bucket_name, tags)
 
     S3Backend.put_bucket_tagging = put_bucket_tagging  # type: ignore[method-assign]
+
+
+# -- HeadBucket of another account's bucket ------------------------------------------------------------
+# AWS answers 403 to HeadBucket of a bucket another account owns unless its bucket policy lets the caller
+# list it (HeadBucket needs s3:ListBucket); moto 5.2.5 answers 200 (it shares buckets across accounts).
+
+
+def cross_account_listing_allowed(policy: str | bytes | None, caller: str) -> bool:
+    """Whether a bucket policy has an Allow for s3:ListBucket naming the caller's account (or anyone)."""
+    if not policy:
+        return False
+    try:
+        statements = json.loads(policy).get("Statement", [])
+    except (ValueError, AttributeError):
+        return False
+    for st in statements if isinstance(statements, list) else [statements]:
+        if not isinstance(st, dict) or st.get("Effect") != "Allow":
+            continue
+        actions = st.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        principal = st.get("Principal", {})
+        named = json.dumps(principal)
+        if any(fnmatch.fnmatchcase("s3:ListBucket", a) for a in actions if isinstance(a, str)) and (
+            principal == "*" or caller in named or '"*"' in named
+        ):
+            return True
+    return False
+
+
+def _fix_cross_account_head_bucket() -> None:
+    from moto.s3.exceptions import MissingBucket
+    from moto.s3.responses import S3Response
+
+    original = S3Response.head_bucket
+
+    def head_bucket(self: Any) -> Any:
+        try:
+            bucket = self.backend.get_bucket(self.bucket_name)
+        except MissingBucket:
+            return original(self)
+        caller = self.current_account
+        if bucket.account_id != caller and not cross_account_listing_allowed(bucket.policy, caller):
+            return 403, {}, ""
+        return original(self)
+
+    S3Response.head_bucket = head_bucket  # type: ignore[method-assign]
