@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -287,3 +288,15 @@ def test_plan_file_with_other_tags_is_refused_naming_the_problem(
     with pytest.raises(ValidationFailed) as info:
         Plan.from_json(json.dumps(data))
     assert said in str(info.value)
+
+
+def test_flowlogs_plan_prints_the_plan_id_its_resources_are_tagged_with(
+    seeded: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tui.cli import main
+
+    path = tmp_path / "plan.json"
+    main(["plan", "--strategy", "central", "--bucket", "kentik-x", "--regions", "us-east-1", "-o", str(path)])
+    plan_id = json.loads(path.read_text())["id"]
+    second_line = capsys.readouterr().out.splitlines()[1]
+    assert second_line == f"Plan {plan_id} (its resources are tagged flowlogs-plan={plan_id})"

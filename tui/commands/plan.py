@@ -235,7 +235,12 @@ def require_scanned(inventory: Inventory) -> None:
 
 
 def render(build: PlanBuild) -> str:
-    lines = [build.plan.summary(), ""]
+    plan_id = (
+        f"Plan {build.plan.id} (its resources are tagged flowlogs-plan={build.plan.id})"
+        if build.plan.id
+        else ""
+    )
+    lines = [build.plan.summary(), *([plan_id] if plan_id else []), ""]
     for n, change in enumerate(build.plan.changes, 1):
         lines.append(f"{n:>3}. {change.describe()}")
     if build.read_set.locations:
