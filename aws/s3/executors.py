@@ -310,28 +310,26 @@ class PutPublicAccessBlockExecutor(Executor):
     def check(self, change: Change, plan: Plan) -> list[str]:
         return bucket_problems(change, plan)
 
-    def satisfied(self, session: AwsSession, change: Change) -> bool:
-        s3 = session.client("s3", change.region)
-        got = read_if_exists(
-            s3.get_public_access_block,
-            ["NoSuchPublicAccessBlockConfiguration"],
-            Bucket=change.params["Bucket"],
-            ExpectedBucketOwner=expected_owner(session, change),
-        )
-        current = (got or {}).get("PublicAccessBlockConfiguration", {})
-        wanted = change.params["PublicAccessBlockConfiguration"]
-        return all(current.get(k) == v for k, v in wanted.items())
-
-    def checked(self, session: AwsSession, change: Change) -> None:
-        if type(self).destructive:
-            return
+    @staticmethod
+    def current(session: AwsSession, change: Change) -> dict[str, Any]:
+        """The bucket's public access block now ({} when it has none)."""
         got = read_if_exists(
             session.client("s3", change.region).get_public_access_block,
             ["NoSuchPublicAccessBlockConfiguration"],
             Bucket=change.params["Bucket"],
             ExpectedBucketOwner=expected_owner(session, change),
         )
-        off = [k for k, v in (got or {}).get("PublicAccessBlockConfiguration", {}).items() if v is False]
+        return dict((got or {}).get("PublicAccessBlockConfiguration", {}))
+
+    def satisfied(self, session: AwsSession, change: Change) -> bool:
+        current = self.current(session, change)
+        wanted = change.params["PublicAccessBlockConfiguration"]
+        return all(current.get(k) == v for k, v in wanted.items())
+
+    def checked(self, session: AwsSession, change: Change) -> None:
+        if type(self).destructive:
+            return
+        off = [k for k, v in self.current(session, change).items() if v is False]
         if off:
             raise StaleChange(
                 f"Blocking public access to {change.params['Bucket']} would now turn on {', '.join(off)}, "
