@@ -77,6 +77,13 @@ class AccessDeniedError(FlowlogsError):
         self.action = action
 
 
+class ScpDenied(AccessDeniedError):
+    """Access denied by an organization policy (a service control policy), not by the identity's IAM
+    policies: granting IAM permissions does not help."""
+
+    title = "Denied by an organization policy"
+
+
 class ReadOnlyViolation(FlowlogsError):
     """A mutating AWS call was attempted while read-only mode is on. Raised before anything is sent."""
 
@@ -372,6 +379,9 @@ _TOKEN_CODES = {
     "SignatureDoesNotMatch",
     "RequestExpired",
 }
+# AWS names the policy type in an explicit-deny message: "... with an explicit deny in a service control
+# policy" (and "resource control policy" for RCPs, also organization policies).
+_ORG_POLICY = re.compile(r"(service|resource) control polic", re.IGNORECASE)
 _ACTION_IN_MESSAGE = re.compile(
     r"(?:perform|to perform|authorized to perform)[: ]+([a-z0-9-]+:[A-Za-z0-9*]+)"
 )
@@ -459,6 +469,13 @@ def explain(err: BaseException, *, profile: str | None = None, service: str = ""
             action = denied_action(err)
             if service and ":" not in action:
                 action = f"{service_prefix(service)}:{op}"
+            if _ORG_POLICY.search(message):
+                return ScpDenied(
+                    f"Access denied: {action or op} is denied by an organization policy (SCP), not by IAM.",
+                    action=action,
+                    hint="A service control policy on this account or its OU denies it; IAM permissions "
+                    "cannot lift that. Ask the AWS Organizations administrator, or leave this account out.",
+                )
             return AccessDeniedError(
                 f"Access denied: {action or op} is not allowed for this identity.",
                 action=action,

@@ -14,3 +14,8 @@ THROTTLE_ATTEMPTS = 10
 CALL_DEADLINE = 25.0  # wall time of one call, all attempts included
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 10.0
+
+# AWS Organizations runs (aws.org).
+DEFAULT_ACCOUNT_WORKERS = 8  # member accounts scanned at once; each scans its regions with its own workers
+MAX_ACCOUNT_WORKERS = 32
+ORG_ACCESS_ROLE = "OrganizationAccountAccessRole"  # the role AWS Organizations creates in new members

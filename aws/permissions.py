@@ -40,6 +40,7 @@ from typing import Any, Literal
 ENGINE_MODULES = (
     "aws.session",
     "aws.discovery",
+    "aws.org",
     "aws.kentik_roles",
     "aws.plans.targets",
     "aws.s3.kms",

@@ -22,14 +22,19 @@ import re
 import threading
 import weakref
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
 import botocore.client
+import botocore.session
 from botocore.config import Config
+from botocore.credentials import RefreshableCredentials
 from botocore.loaders import create_loader
+from botocore.utils import parse_timestamp
 
 from aws.audit import AuditLog, Phase, new_call_id
 from aws.errors import ReadOnlyViolation, ValidationFailed, explain
@@ -51,6 +56,11 @@ READ_OPERATIONS = frozenset({"AssumeRole", "DecodeAuthorizationMessage", "Select
 
 
 _LOADER = create_loader()
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+ASSUMED_ROLE_SECONDS = 3600  # credentials of an assumed role: AWS's default, and the most role chaining allows
 
 
 def _share_client_classes() -> None:
@@ -206,6 +216,7 @@ class AwsSession:
         self._clients: dict[tuple[str, str], Any] = {}
         self._identity: Identity | None = None
         self._account_hint: str | None = None  # the account of an assumed role, before identity()
+        self.assumed_role: str = ""  # the role ARN this session was made through ('' = the caller's own)
         try:
             self._boto = boto_session or boto3.Session(
                 profile_name=self.options.profile, region_name=self.options.region
@@ -440,23 +451,56 @@ class AwsSession:
         return AwsSession(replace(self.options, **changes), audit=self.audit)
 
     def assume_role(
-        self, role_arn: str, *, session_name: str = "flowlogs-tui", external_id: str = ""
+        self,
+        role_arn: str,
+        *,
+        session_name: str = "flowlogs-tui",
+        external_id: str = "",
+        duration: int = ASSUMED_ROLE_SECONDS,
+        time_fetcher: Callable[[], datetime] | None = None,
     ) -> AwsSession:
-        """A session for another account (nested set-ups), keeping read-only mode and the audit log."""
-        params: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": session_name}
+        """A session in another account through `role_arn`, keeping read-only mode and the audit log.
+
+        Raises the explained error when the role cannot be assumed. The credentials are refreshed (the
+        role assumed again) before they expire, so a long run (an organization's scan, a large apply)
+        outlives them: botocore refreshes 15 minutes before the expiry AWS gave, and must 10 minutes
+        before. `time_fetcher` is the clock it judges that by (tests)."""
+        params: dict[str, Any] = {
+            "RoleArn": role_arn,
+            "RoleSessionName": session_name,
+            "DurationSeconds": duration,
+        }
         if external_id:
             params["ExternalId"] = external_id
-        try:
-            creds = self.client("sts").assume_role(**params)["Credentials"]
-        except Exception as err:
-            raise explain(err, profile=self.options.profile, service="sts") from err
-        boto = boto3.Session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-            region_name=self.home_region,
+
+        def fetch() -> dict[str, Any]:
+            try:
+                creds = self.client("sts").assume_role(**params)["Credentials"]
+            except Exception as err:
+                raise explain(err, profile=self.options.profile, service="sts") from err
+            expiry = creds["Expiration"]
+            return {
+                "access_key": creds["AccessKeyId"],
+                "secret_key": creds["SecretAccessKey"],
+                "token": creds["SessionToken"],
+                "expiry_time": expiry.isoformat() if isinstance(expiry, datetime) else str(expiry),
+            }
+
+        first = fetch()
+        credentials = RefreshableCredentials(
+            access_key=first["access_key"],
+            secret_key=first["secret_key"],
+            token=first["token"],
+            expiry_time=parse_timestamp(first["expiry_time"]),
+            refresh_using=fetch,
+            method="assume-role",
+            time_fetcher=time_fetcher or _utc_now,
         )
+        core = botocore.session.Session()
+        core._credentials = credentials  # type: ignore[attr-defined]  # how botocore's own providers do it
+        boto = boto3.Session(botocore_session=core, region_name=self.home_region)
         other = AwsSession(replace(self.options, profile=None), audit=self.audit, boto_session=boto)
         other.read_only = self.read_only
         other._account_hint = account_in(role_arn)
+        other.assumed_role = role_arn
         return other

@@ -24,9 +24,11 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
+from aws.limits import DEFAULT_ACCOUNT_WORKERS, MAX_ACCOUNT_WORKERS, ORG_ACCESS_ROLE
 from tui.commands import COMMAND_MODULES
 
 if TYPE_CHECKING:
+    from aws.org import AccountSelection
     from aws.plans.change import ApplyReport
     from aws.session import AwsSession
     from tui.config import SessionFactory, Settings
@@ -131,6 +133,53 @@ def split_list(values: Iterable[str] | None) -> list[str]:
     """The items of a list option (`add_list_option`, or any comma-separated option): split on commas,
     stripped, blanks dropped, in the order given."""
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+
+
+# -- accounts (AWS Organizations) ---------------------------------------------------------------------
+def add_account_options(
+    parser: argparse.ArgumentParser, *, accounts: bool = True, role_default: str = ORG_ACCESS_ROLE
+) -> None:
+    """The flags that make a command cover many accounts, the same in every command. `accounts=False`
+    leaves out --accounts / --assume-role / --external-id for a command that has its own (policy)."""
+    g = parser.add_argument_group("accounts (AWS Organizations)")
+    g.add_argument(
+        "--org",
+        action="store_true",
+        help="every ACTIVE account of the organization (organizations:ListAccounts: run from the "
+        "management account or a delegated administrator)",
+    )
+    if accounts:
+        add_list_option(g, "--accounts", metavar="ID", help="these member accounts (12-digit ids)")
+    add_list_option(g, "--exclude-accounts", metavar="ID", help="leave these accounts out")
+    if accounts:
+        g.add_argument(
+            "--assume-role",
+            metavar="NAME",
+            default=None,
+            help=f"our access role in each member account (default {role_default}); not Kentik's role",
+        )
+        g.add_argument("--external-id", default="", metavar="ID", help="sts:ExternalId that role requires")
+    g.add_argument(
+        "--account-workers",
+        type=int,
+        default=DEFAULT_ACCOUNT_WORKERS,
+        metavar="N",
+        help=f"accounts worked on at once, 1-{MAX_ACCOUNT_WORKERS} (default {DEFAULT_ACCOUNT_WORKERS}); each "
+        "scans its regions with --workers",
+    )
+
+
+def account_selection(args: argparse.Namespace) -> AccountSelection:
+    """The validated account selection of a command's flags (a one-account run when none is given)."""
+    from aws.org import AccountSelection
+
+    return AccountSelection.parse(
+        org=bool(getattr(args, "org", False)),
+        accounts=split_list(getattr(args, "accounts", None)),
+        exclude=split_list(getattr(args, "exclude_accounts", None)),
+        assume_role=getattr(args, "assume_role", None),
+        external_id=getattr(args, "external_id", "") or "",
+    )
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -18,10 +18,20 @@ import threading
 from typing import TYPE_CHECKING
 
 from aws.limits import MAX_SCAN_WORKERS
-from tui.cli import EXIT_OK, EXIT_PARTIAL, add_list_option, exit_for, split_list
+from tui.cli import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    account_selection,
+    add_account_options,
+    add_list_option,
+    exit_for,
+    split_list,
+)
 
 if TYPE_CHECKING:
     from aws.inventory import Firewall, Inventory, RegionResult, ScanError, Verdict, Vpc
+    from aws.org import AccountSelection
+    from aws.org_scan import OrgInventory
     from tui.cli import CliContext
 
 NAME = "scan"
@@ -63,6 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"regions scanned at once, 1-{MAX_SCAN_WORKERS} (default: the scan_workers setting, 12)",
     )
+    add_account_options(parser)
 
 
 def fail_on_verdicts(values: list[str] | None) -> set[Verdict]:
@@ -102,7 +113,12 @@ def run(ctx: CliContext) -> int:
     from aws.inventory import inventory_json_schema
 
     if ctx.args.schema:
-        ctx.emit_json(inventory_json_schema())
+        if getattr(ctx.args, "org", False) or ctx.args.accounts:
+            from aws.org_scan import OrgInventory
+
+            ctx.emit_json(OrgInventory.model_json_schema(mode="serialization"))
+        else:
+            ctx.emit_json(inventory_json_schema())
         return 0
     fail_on = fail_on_verdicts(ctx.args.fail_on)  # before any AWS call
     include = validate_region_names(split_list(ctx.args.regions), what="--regions")
@@ -115,6 +131,9 @@ def run(ctx: CliContext) -> int:
         if r not in include and r not in skip
     ]
     workers = ctx.args.workers if ctx.args.workers is not None else ctx.settings.scan_workers
+    selection = account_selection(ctx.args)  # before any AWS call
+    if selection.many:
+        return run_accounts(ctx, selection, include=include, skip=skip, workers=workers, fail_on=fail_on)
 
     on_region = None
     if not ctx.json and ctx.stderr.isatty():
@@ -143,6 +162,167 @@ def run(ctx: CliContext) -> int:
         if code == EXIT_OK:
             code = EXIT_PARTIAL
     return code
+
+
+def run_accounts(
+    ctx: CliContext,
+    selection: AccountSelection,
+    *,
+    include: list[str],
+    skip: list[str],
+    workers: int,
+    fail_on: set[Verdict],
+) -> int:
+    """`scan --org` / `--accounts`: every account, each through its assumed role. Exit 0 when every account
+    and region was scanned; 1 when some were not (each is listed with the reason), 3 / 4 when none could
+    be and every failure was access denied / AWS unreachable."""
+    from aws.org_scan import AccountScan, scan_accounts
+
+    on_account = None
+    if not ctx.json and ctx.stderr.isatty():
+        lock = threading.Lock()
+
+        def on_account(entry: AccountScan) -> None:
+            with lock:
+                ctx.err(f"  {entry.account}: {entry.status}")
+
+    org = scan_accounts(
+        ctx.session(),
+        selection,
+        account_workers=ctx.args.account_workers,
+        workers=workers,
+        include=include,
+        skip=skip,
+        on_account=on_account,
+    )
+    if ctx.json:
+        ctx.emit_json(org.model_dump(mode="json"))
+    else:
+        for line in render_accounts(org):
+            ctx.out(line)
+    kinds = [a.error.kind if a.error else "error" for a in org.failed]
+    kinds = ["access" if k == "scp" else k for k in kinds]
+    for entry in org.scanned:
+        assert entry.inventory is not None
+        kinds += [r.error.kind if r.error else "error" for r in entry.inventory.failed_regions]
+    code = exit_for(kinds, succeeded=len(org.scanned))
+    drifted = [
+        f"{entry.account} {line}"
+        for entry in org.scanned
+        if entry.inventory is not None
+        for line in drift(entry.inventory, fail_on)
+    ]
+    if drifted:
+        names = ",".join(sorted(v.value for v in fail_on))
+        ctx.err(f"flowlogs scan: --fail-on {names}: {len(drifted)} source(s) with those verdicts:")
+        for line in drifted:
+            ctx.err(f"  {line}")
+        if code == EXIT_OK:
+            code = EXIT_PARTIAL
+    return code
+
+
+_ACCOUNT_COLUMNS = (
+    ("ACCOUNT", 13),
+    ("NAME", 16),
+    ("STATUS", 11),
+    ("VPCS", 5),
+    ("OK", 5),
+    ("TODO", 5),
+    ("FW", 4),
+    ("FW OK", 6),
+)
+
+
+def _account_row(values: list[str]) -> str:
+    cells = [
+        value[:width].ljust(width) if i < 3 else value.rjust(width)
+        for i, ((_, width), value) in enumerate(zip(_ACCOUNT_COLUMNS, values, strict=True))
+    ]
+    return " ".join(cells).rstrip()
+
+
+def render_accounts(org: OrgInventory) -> list[str]:
+    """The organization report: one row per account, the accounts that could not be scanned with the
+    reason and what to check, then each account's VPCs and firewalls needing action."""
+    from aws.inventory import Verdict
+
+    who = org.caller
+    source = "the organization" if org.org else "the accounts named"
+    lines = _wrap(
+        f"{len(org.accounts)} account(s) from {source}, each through role {org.assume_role}; caller {who.arn}",
+        "",
+    )
+    if org.excluded:
+        lines += _wrap(f"Left out (--exclude-accounts): {', '.join(org.excluded)}", "")
+    lines += _wrap(
+        f"{len(org.scanned)} scanned, {len(org.failed)} not scanned ({org.duration_s:.1f} s, "
+        f"{org.account_workers} account(s) at once).",
+        "",
+    )
+    lines += ["", _account_row([name for name, _ in _ACCOUNT_COLUMNS])]
+    for entry in org.accounts:
+        c = entry.counts
+        if entry.inventory is None:
+            lines.append(_account_row([entry.account, entry.name, entry.status.upper(), *["-"] * 5]))
+            continue
+        todo = c.vpcs - c.compliant
+        lines.append(
+            _account_row(
+                [
+                    entry.account,
+                    entry.name,
+                    entry.status,
+                    str(c.vpcs),
+                    str(c.compliant),
+                    str(todo),
+                    str(c.firewalls),
+                    str(c.firewalls_compliant),
+                ]
+            )
+        )
+    t = org.totals
+    lines.append(
+        _account_row(
+            [
+                "TOTAL",
+                "",
+                "",
+                str(t.vpcs),
+                str(t.compliant),
+                str(t.vpcs - t.compliant),
+                str(t.firewalls),
+                str(t.firewalls_compliant),
+            ]
+        )
+    )
+    failed = org.failed
+    if failed:
+        lines += ["", f"Accounts not scanned ({len(failed)}):"]
+        for entry in failed:
+            lines += _wrap(f"{entry.account}{f' ({entry.name})' if entry.name else ''}: {entry.status}", "  ")
+            if entry.error is not None:
+                lines += _wrap(entry.error.message, "    ", first="    ! ")
+                if entry.error.hint:
+                    lines += _wrap(f"check: {entry.error.hint}", "      ", first="    ")
+    for entry in org.scanned:
+        inv = entry.inventory
+        assert inv is not None
+        todo_v = [(n, v) for n, v in inv.vpcs() if v.verdict is not Verdict.COMPLIANT]
+        todo_f = [(r.name, f) for r in inv.regions for f in r.firewalls if f.verdict is not Verdict.COMPLIANT]
+        broken = [r for r in inv.regions if r.error is not None and r.status.value == "failed"]
+        if not (todo_v or todo_f or broken):
+            continue
+        lines += ["", f"Account {entry.account}{f' ({entry.name})' if entry.name else ''}:"]
+        for region in broken:
+            assert region.error is not None
+            lines += _wrap(f"{region.name}: FAILED", "  ")
+            lines += _error_lines(region.error, "    ")
+        for name, vpc in todo_v:
+            lines += _vpc_lines(name, vpc)
+        for name, fw in todo_f:
+            lines += _firewall_lines(name, fw)
+    return lines
 
 
 # -- the readable report ---------------------------------------------------------------------------
