@@ -304,7 +304,7 @@ def render_accounts(org: OrgInventory) -> list[str]:
             if entry.error is not None:
                 lines += _wrap(entry.error.message, "    ", first="    ! ")
                 if entry.error.hint:
-                    lines += _wrap(f"check: {entry.error.hint}", "      ", first="    ")
+                    lines += _wrap(entry.error.hint, "      ", first="    ")
     for entry in org.scanned:
         inv = entry.inventory
         assert inv is not None

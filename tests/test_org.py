@@ -1,0 +1,242 @@
+"""AWS Organizations: the account selection, member sessions through an assumed role, and the scan of
+every account (aws.org, aws.org_scan), on in-process moto with the strict sandbox."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from aws.errors import AccessDeniedError, ScpDenied, ValidationFailed, explain
+from aws.org import AccountSelection, RoleNotAssumable, list_org_accounts, reach_accounts, select_accounts
+from aws.org_scan import AccountScan, scan_accounts
+from aws.session import AwsSession
+
+MANAGEMENT = "123456789012"
+
+
+@pytest.fixture
+def org(session: AwsSession) -> list[str]:
+    """An organization with three members (moto makes OrganizationAccountAccessRole in each, trusting
+    the management account), and their ids in creation order."""
+    client = boto3.client("organizations", region_name="us-east-1")
+    client.create_organization(FeatureSet="ALL")
+    return [
+        client.create_account(AccountName=f"member-{i}", Email=f"m{i}@example.com")["CreateAccountStatus"][
+            "AccountId"
+        ]
+        for i in range(3)
+    ]
+
+
+def _refuse(session: AwsSession, account: str) -> None:
+    """Make the member's access role trust another account only (the strict sandbox then refuses us)."""
+    member = session.assume_role(f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole")
+    member.client("iam").update_assume_role_policy(
+        RoleName="OrganizationAccountAccessRole",
+        PolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":'
+        '{"AWS":"arn:aws:iam::999999999999:root"},"Action":"sts:AssumeRole"}]}',
+    )
+
+
+# -- the selection ---------------------------------------------------------------------------------
+def test_selection_names_every_bad_value_at_once() -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        AccountSelection.parse(accounts=["12345", "abc"], exclude=["1"], assume_role="arn:aws:iam::1:role/x")
+    assert all(bad in caught.value.message for bad in ("12345", "abc", "1", "give the role's name"))
+
+
+def test_selection_refuses_org_and_accounts_together() -> None:
+    with pytest.raises(ValidationFailed, match="either --org or --accounts"):
+        AccountSelection.parse(org=True, accounts=["111111111111"])
+
+
+def test_selection_refuses_excluding_every_named_account() -> None:
+    with pytest.raises(ValidationFailed, match="leaves no account"):
+        AccountSelection.parse(accounts=["111111111111"], exclude=["111111111111"])
+
+
+def test_selection_defaults_to_the_organizations_access_role() -> None:
+    assert AccountSelection.parse(org=True).assume_role == "OrganizationAccountAccessRole"
+
+
+def test_selection_without_accounts_is_a_one_account_run() -> None:
+    assert not AccountSelection.parse().many
+
+
+# -- errors ----------------------------------------------------------------------------------------
+def _denied(message: str) -> ClientError:
+    return ClientError({"Error": {"Code": "AccessDenied", "Message": message}}, "AssumeRole")
+
+
+def test_a_deny_in_a_service_control_policy_is_its_own_error() -> None:
+    err = explain(
+        _denied(
+            "User: arn:aws:iam::123456789012:user/a is not authorized to perform: sts:AssumeRole on "
+            "resource: arn:aws:iam::210987654321:role/R with an explicit deny in a service control policy"
+        ),
+        service="sts",
+    )
+    assert isinstance(err, ScpDenied)
+
+
+def test_a_plain_access_denial_is_not_an_scp() -> None:
+    err = explain(
+        _denied("User: x is not authorized to perform: sts:AssumeRole on resource: y"), service="sts"
+    )
+    assert type(err) is AccessDeniedError
+
+
+# -- listing the organization ------------------------------------------------------------------------
+def test_org_lists_the_active_accounts_with_their_names(session: AwsSession, org: list[str]) -> None:
+    names = {m.account: m.name for m in list_org_accounts(session)}
+    assert names == {MANAGEMENT: "master", **{a: f"member-{i}" for i, a in enumerate(org)}}
+
+
+def test_org_leaves_out_a_closed_account(session: AwsSession, org: list[str]) -> None:
+    boto3.client("organizations", region_name="us-east-1").close_account(AccountId=org[1])
+    assert org[1] not in [m.account for m in list_org_accounts(session)]
+
+
+def test_org_outside_an_organization_is_a_usage_error(session: AwsSession) -> None:
+    with pytest.raises(ValidationFailed, match="not in an AWS Organization"):
+        list_org_accounts(session)
+
+
+def test_exclude_takes_accounts_out_of_the_organization(session: AwsSession, org: list[str]) -> None:
+    picked = select_accounts(session, AccountSelection.parse(org=True, exclude=[org[0], MANAGEMENT]))
+    assert [m.account for m in picked] == sorted(org[1:])
+
+
+# -- reaching the members ----------------------------------------------------------------------------
+def test_a_member_session_acts_in_the_member_account(session: AwsSession, org: list[str]) -> None:
+    selection = AccountSelection.parse(accounts=[org[0]])
+    (access,) = reach_accounts(session, select_accounts(session, selection), selection)
+    assert access.session is not None and access.session.identity().account == org[0]
+
+
+def test_the_callers_own_account_is_used_without_assuming_a_role(session: AwsSession, org: list[str]) -> None:
+    selection = AccountSelection.parse(accounts=[MANAGEMENT])
+    (access,) = reach_accounts(session, select_accounts(session, selection), selection)
+    assert access.session is session and session.stats.calls[("sts", "AssumeRole")] == 0
+
+
+def test_a_refusing_member_is_reported_with_what_to_check(session: AwsSession, org: list[str]) -> None:
+    _refuse(session, org[1])
+    selection = AccountSelection.parse(accounts=[org[1]])
+    (access,) = reach_accounts(session, select_accounts(session, selection), selection)
+    assert isinstance(access.failure, RoleNotAssumable) and "trust policy" in access.failure.hint
+
+
+def test_member_credentials_are_refreshed_before_they_expire(session: AwsSession, org: list[str]) -> None:
+    clock: dict[str, Any] = {"now": datetime.now(timezone.utc)}
+    member = session.assume_role(
+        f"arn:aws:iam::{org[0]}:role/OrganizationAccountAccessRole", time_fetcher=lambda: clock["now"]
+    )
+    member.client("ec2").describe_vpcs()
+    clock["now"] += timedelta(minutes=55)  # within botocore's mandatory refresh window of the 1 h expiry
+    member.client("ec2").describe_vpcs()
+    assert session.stats.calls[("sts", "AssumeRole")] == 2
+
+
+# -- scanning every account --------------------------------------------------------------------------
+def test_scan_covers_every_account_of_the_organization(session: AwsSession, org: list[str]) -> None:
+    result = scan_accounts(session, AccountSelection.parse(org=True), include=["us-east-1"], workers=1)
+    assert {a.account: a.status for a in result.accounts} == {a: "scanned" for a in [MANAGEMENT, *org]}
+
+
+def test_each_account_inventory_is_that_accounts_own(session: AwsSession, org: list[str]) -> None:
+    result = scan_accounts(session, AccountSelection.parse(org=True), include=["us-east-1"], workers=1)
+    assert all(a.inventory is not None and a.inventory.identity.account == a.account for a in result.accounts)
+
+
+def test_an_unreachable_member_does_not_stop_the_others(session: AwsSession, org: list[str]) -> None:
+    _refuse(session, org[2])
+    result = scan_accounts(session, AccountSelection.parse(org=True), include=["us-east-1"], workers=1)
+    statuses = {a.account: a.status for a in result.accounts}
+    assert statuses.pop(org[2]) == "unreachable" and set(statuses.values()) == {"scanned"}
+
+
+def test_scan_reports_each_account_and_region_as_it_finishes(session: AwsSession, org: list[str]) -> None:
+    lock = threading.Lock()
+    seen: list[tuple[str, str]] = []
+    finished: list[AccountScan] = []
+
+    def region(account: str, result: Any) -> None:
+        with lock:
+            seen.append((account, result.name))
+
+    scan_accounts(
+        session,
+        AccountSelection.parse(accounts=org[:2]),
+        include=["us-east-1", "us-west-2"],
+        workers=1,
+        on_region=region,
+        on_account=finished.append,
+    )
+    assert sorted(seen) == sorted((a, r) for a in org[:2] for r in ("us-east-1", "us-west-2"))
+    assert sorted(e.account for e in finished) == sorted(org[:2])
+
+
+def test_account_workers_out_of_range_is_a_usage_error(session: AwsSession) -> None:
+    with pytest.raises(ValidationFailed, match="--account-workers"):
+        scan_accounts(session, AccountSelection.parse(org=True), account_workers=0)
+
+
+# -- flowlogs scan --org -------------------------------------------------------------------------------
+def _cli(capsys: pytest.CaptureFixture[str], session: AwsSession, *argv: str) -> tuple[int, str, str]:
+    from tui.cli import main
+
+    code = main(["scan", *argv], session_factory=lambda settings, endpoint_url=None: session)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_scan_org_json_has_an_inventory_per_account(
+    capsys: pytest.CaptureFixture[str], session: AwsSession, org: list[str]
+) -> None:
+    import json
+
+    code, out, _ = _cli(capsys, session, "--org", "--regions", "us-east-1", "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert {a["account"]: a["inventory"]["identity"]["account"] for a in data["accounts"]} == {
+        a: a for a in [MANAGEMENT, *org]
+    }
+
+
+def test_cli_scan_with_an_unreachable_member_exits_1_naming_it(
+    capsys: pytest.CaptureFixture[str], session: AwsSession, org: list[str]
+) -> None:
+    _refuse(session, org[0])
+    code, out, _ = _cli(capsys, session, "--accounts", ",".join(org), "--regions", "us-east-1")
+    assert code == 1
+    assert f"{org[0]}: unreachable" in out and "trust policy" in out
+
+
+def test_cli_scan_every_member_refused_exits_3(
+    capsys: pytest.CaptureFixture[str], session: AwsSession, org: list[str]
+) -> None:
+    for account in org[:2]:
+        _refuse(session, account)
+    code, _, _ = _cli(capsys, session, "--accounts", ",".join(org[:2]), "--regions", "us-east-1")
+    assert code == 3
+
+
+def test_cli_scan_bad_account_id_exits_2_before_any_call(
+    capsys: pytest.CaptureFixture[str], session: AwsSession
+) -> None:
+    code, _, err = _cli(capsys, session, "--accounts", "12345", "--regions", "us-east-1")
+    assert code == 2 and "12345" in err and sum(session.stats.calls.values()) == 0
+
+
+def test_cli_scan_org_report_fits_80_columns(
+    capsys: pytest.CaptureFixture[str], session: AwsSession, org: list[str]
+) -> None:
+    _refuse(session, org[0])
+    _, out, _ = _cli(capsys, session, "--org", "--regions", "us-east-1")
+    assert max(len(line) for line in out.splitlines()) <= 80
