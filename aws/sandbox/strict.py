@@ -33,6 +33,10 @@ idempotent. What it changes (see ../shared/aws-facts.md):
   https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html#tag-restrictions
   https://docs.aws.amazon.com/AmazonS3/latest/userguide/CostAllocTagging.html
 
+* STS (aws/sandbox/strict_sts.py): AssumeRole needs an existing role whose trust policy allows the
+  caller (ExternalId conditions, explicit Deny), DurationSeconds 900..43200, credentials that expire
+  on a sandbox clock (`set_sts_clock()`), and simulated SCPs (`deny_by_scp()` / `clear_scps()`).
+
 (Explicit Deny in bucket and key policies is enforced by the delivery simulator through
 `aws.iam.deny`: see `aws.sandbox.delivery.delivery_refusal`.)
 """
@@ -59,6 +63,9 @@ from moto.ec2.responses import flow_logs as ec2_flow_log_responses
 
 from aws.logs.format import parse_log_format
 from aws.logs.tgw_format import invalid_tgw_fields, tgw_log_format
+from aws.sandbox.strict_org import apply_org_fixes
+from aws.sandbox.strict_organizations import apply_organizations_fixes
+from aws.sandbox.strict_sts import apply_sts_fixes
 
 LAG_ENV = "FLOWLOGS_SANDBOX_FLOWLOG_LAG"
 DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account
@@ -106,6 +113,9 @@ def apply_strict_fixes() -> None:
         _fix_flow_log_tags()
         _fix_bucket_tagging()
         _fix_cross_account_head_bucket()
+        apply_organizations_fixes()
+        apply_sts_fixes()
+        apply_org_fixes()  # logs into another account's bucket; the 20 KB bucket policy cap
         _applied = True
 
 
