@@ -194,7 +194,7 @@ def account_error(err: FlowlogsError) -> AccountError:
     return AccountError(kind=kind, message=err.message, hint=err.hint)
 
 
-def _assume_failure(err: FlowlogsError, role_arn: str, caller: str, external_id: str) -> FlowlogsError:
+def assume_failure(err: FlowlogsError, role_arn: str, caller: str, external_id: str) -> FlowlogsError:
     """What to check when AssumeRole failed: an SCP, or the role's trust policy and our permission."""
     if isinstance(err, ScpDenied):
         return ScpDenied(
@@ -212,7 +212,7 @@ def _assume_failure(err: FlowlogsError, role_arn: str, caller: str, external_id:
             f"Could not assume {role_arn}: access denied.",
             action="sts:AssumeRole",
             hint=f"Check that the role exists and that its trust policy lets {caller} assume it{ext}, and "
-            f"that {caller} is allowed sts:AssumeRole on it. Use --assume-role NAME for another role.",
+            f"that {caller} is allowed sts:AssumeRole on it, or name another role to assume (--assume-role).",
         )
     return err
 
@@ -242,7 +242,7 @@ def reach_accounts(
             try:
                 access.session = session.assume_role(arn, external_id=selection.external_id)
             except FlowlogsError as err:
-                failure = _assume_failure(err, arn, me.arn, selection.external_id)
+                failure = assume_failure(err, arn, me.arn, selection.external_id)
                 access.failure, access.error = failure, account_error(failure)
         if on_account is not None:
             on_account(access)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from member_accounts import member_session
 
 from aws.errors import AccessDeniedError
 from aws.iam.diff import pretty_json
@@ -275,14 +276,20 @@ def test_nested_accounts_each_get_their_own_diff_and_apply(
     """--accounts: a spoke role in each member account, reached through an assumed role."""
     import json as _json
 
-    member = session.assume_role("arn:aws:iam::111111111111:role/setup")
+    member = member_session(session, "111111111111")
     iam = member.client("iam")
     trust = {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Effect": "Allow",
-                "Principal": {"AWS": "arn:aws:iam::834693425129:role/eks-ingest-node"},
+                # Kentik, and the hub account (the app assumes the spoke role itself by default)
+                "Principal": {
+                    "AWS": [
+                        "arn:aws:iam::834693425129:role/eks-ingest-node",
+                        "arn:aws:iam::123456789012:root",
+                    ]
+                },
                 "Action": "sts:AssumeRole",
             }
         ],

@@ -18,6 +18,7 @@ from aws.iam.documents import PolicyTarget, find_policy, iam_call, iam_client
 from aws.iam.proposal import PolicyProposal, propose
 from aws.iam.requirements import Requirements
 from aws.kentik_roles import trust_match
+from aws.org import assume_failure
 from aws.permissions import declare
 from aws.session import AwsSession
 
@@ -100,11 +101,16 @@ def nested_targets(
     (`spoke_role_name`, default the assumed role). `policy_arn_name` names a customer-managed policy by
     name in each account. Failures are recorded per account (the others still get their diff)."""
     out = []
+    me = session.identity()
     for account in accounts:
-        role_arn = f"arn:{session.partition}:iam::{account}:role/{assume_role_name}"
+        own = account == me.account  # the caller's own account: no role to assume there
+        role_arn = "" if own else f"arn:{me.partition}:iam::{account}:role/{assume_role_name}"
         item = NestedTarget(account=account, role_arn=role_arn)
         try:
-            item.session = session.assume_role(role_arn, external_id=external_id)
+            try:
+                item.session = session if own else session.assume_role(role_arn, external_id=external_id)
+            except FlowlogsError as err:
+                raise assume_failure(err, role_arn, me.arn, external_id) from err
             arn = (
                 f"arn:{session.partition}:iam::{account}:policy/{policy_arn_name}"
                 if policy_arn_name

@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tui.cli import EXIT_OK, EXIT_PARTIAL, exit_for, exit_for_report
+from aws.limits import ORG_ACCESS_ROLE
+from tui.cli import EXIT_OK, EXIT_PARTIAL, add_list_option, exit_for, exit_for_report, split_list
 
 if TYPE_CHECKING:
     from aws.iam.documents import PolicyTarget
@@ -72,9 +73,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--accounts", action="append", metavar="ID,ID", help="member account ids: each gets its own diff"
     )
     nested.add_argument(
-        "--assume-role", metavar="NAME", help="role to assume in each member account (default: --role)"
+        "--org",
+        action="store_true",
+        help="every ACTIVE account of the organization (from the management or a delegated administrator "
+        f"account); our access role defaults to {ORG_ACCESS_ROLE} then",
+    )
+    add_list_option(nested, "--exclude-accounts", metavar="ID", help="leave these accounts out")
+    nested.add_argument(
+        "--assume-role",
+        metavar="NAME",
+        help=f"our role to assume in each member account (default: --role; with --org {ORG_ACCESS_ROLE})",
     )
     nested.add_argument("--external-id", default="", metavar="ID", help="sts:ExternalId for that role")
+    nested.add_argument(
+        "--kentik-spoke-role",
+        metavar="NAME",
+        help="Kentik's secondary (spoke) role in each member, whose policy changes (default: --role)",
+    )
+    nested.add_argument(
+        "--kentik-role",
+        metavar="NAME|ARN",
+        help="Kentik's primary (hub) role: named in the summary of what Kentik needs; never changed",
+    )
     parser.add_argument(
         "--document",
         action="store_true",
@@ -193,7 +213,7 @@ def _print_document(ctx: CliContext, merge: MergeResult) -> None:
 def _check_document(args: argparse.Namespace) -> None:
     from aws.errors import ValidationFailed
 
-    if args.document and (args.apply or args.rollback or args.accounts):
+    if args.document and (args.apply or args.rollback or args.accounts or args.org):
         raise ValidationFailed(
             "--document prints the merged document of one policy; it does not go with --apply, --rollback "
             "or --accounts."
@@ -333,26 +353,34 @@ def _nested(ctx: CliContext) -> int:
     """One diff (and, with --apply, one change) per member account, through an assumed role there."""
     from aws.errors import ValidationFailed
     from aws.iam.accounts import nested_targets
+    from aws.iam.nested import KentikRoles, NestedSetup
     from aws.iam.proposal import propose
     from aws.iam.rollback import apply_proposal
+    from aws.org import AccountSelection, select_accounts
 
     args = ctx.args
-    if not args.role or args.rollback:
+    roles = KentikRoles.parse(args.kentik_role, args.kentik_spoke_role or args.role)
+    if not roles.spoke or args.rollback or args.policy_arn:
         raise ValidationFailed(
-            "--accounts needs --role (the spoke role's name) and cannot be used with --rollback."
+            "--accounts / --org need the spoke role's name (--role or --kentik-spoke-role), and go with "
+            "neither --policy-arn nor --rollback."
         )
-    accounts = [a.strip() for value in args.accounts for a in value.split(",") if a.strip()]
-    bad = [a for a in accounts if not (a.isdigit() and len(a) == 12)]
-    if bad:
-        raise ValidationFailed(f"--accounts takes 12-digit account ids, not: {', '.join(bad)}")
+    selection = AccountSelection.parse(
+        org=args.org,
+        accounts=split_list(args.accounts),
+        exclude=split_list(args.exclude_accounts),
+        assume_role=args.assume_role or (None if args.org else roles.spoke),
+        external_id=args.external_id,
+    )
     session = ctx.session()
     need = _requirements(args, session.identity().partition)
+    accounts = [m.account for m in select_accounts(session, selection)]
     found = nested_targets(
         session,
         accounts,
-        assume_role_name=args.assume_role or args.role,
-        spoke_role_name=args.role,
-        external_id=args.external_id,
+        assume_role_name=selection.assume_role,
+        spoke_role_name=roles.spoke,
+        external_id=selection.external_id,
         policy_name=args.policy_name,
     )
     code, out, unreached = EXIT_OK, [], []
@@ -384,8 +412,21 @@ def _nested(ctx: CliContext) -> int:
             if not ctx.json:
                 _report_lines(ctx, report)
             code = max(code, exit_for_report(report))
+    me = session.identity()
+    setup = NestedSetup(
+        primary_role_arn=roles.primary_arn(account=me.account, partition=me.partition),
+        secondary_accounts=sorted(accounts),
+        secondary_role_suffix=roles.spoke,
+        regions=[],
+        blocked_accounts=sorted(selection.exclude),
+    )
     if ctx.json:
-        ctx.emit_json({"accounts": out})
+        ctx.emit_json({"accounts": out, "kentik_nested": setup.model_dump()})
+    else:
+        ctx.out("\nFor Kentik's nested configuration (the portal asks for these):")
+        for line in setup.lines():
+            if not line.startswith("Regions:"):  # the buckets' regions: `flowlogs plan` knows them
+                ctx.out(f"  {line}")
     # Accounts that could not be reached: 3 / 4 when no account was and every one was denied / unreachable.
     return max(code, exit_for(unreached, succeeded=len(found) - len(unreached)))
 
@@ -396,6 +437,6 @@ def run(ctx: CliContext) -> int:
         return _offline(ctx)
     if not ctx.args.rollback:
         _requirements(ctx.args, "aws")  # bad bucket names and keys: refused before any AWS call
-    if ctx.args.accounts:
+    if ctx.args.accounts or ctx.args.org:
         return _nested(ctx)
     return _online(ctx)
