@@ -240,3 +240,117 @@ def test_cli_scan_org_report_fits_80_columns(
     _refuse(session, org[0])
     _, out, _ = _cli(capsys, session, "--org", "--regions", "us-east-1")
     assert max(len(line) for line in out.splitlines()) <= 80
+
+
+# -- flowlogs verify --org ---------------------------------------------------------------------------
+CENTRAL = "kentik-central-logs"
+
+
+def _central_bucket(session: AwsSession, members: list[str]) -> None:
+    """A central bucket in the management account whose policy lets log delivery write for each member."""
+    import json
+
+    statements = [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "delivery.logs.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": [f"arn:aws:s3:::{CENTRAL}/AWSLogs/{a}/*" for a in members],
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": members, "s3:x-amz-acl": "bucket-owner-full-control"}
+            },
+        },
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "delivery.logs.amazonaws.com"},
+            "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
+            "Resource": f"arn:aws:s3:::{CENTRAL}",
+            "Condition": {"StringEquals": {"aws:SourceAccount": members}},
+        },
+    ]
+    s3 = session.client("s3", "us-east-1")
+    s3.create_bucket(Bucket=CENTRAL)
+    s3.put_bucket_policy(
+        Bucket=CENTRAL, Policy=json.dumps({"Version": "2012-10-17", "Statement": statements})
+    )
+
+
+def _member_flow_log(session: AwsSession, account: str) -> str:
+    member = session.assume_role(f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole")
+    ec2 = member.client("ec2", "us-east-1")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    return str(
+        ec2.create_flow_logs(
+            ResourceIds=[vpc],
+            ResourceType="VPC",
+            TrafficType="ALL",
+            LogDestinationType="s3",
+            LogDestination=f"arn:aws:s3:::{CENTRAL}",
+        )["FlowLogIds"][0]
+    )
+
+
+def _deliver_for(session: AwsSession, account: str, flow_log_id: str) -> None:
+    import gzip
+
+    from aws.logs import keys
+    from aws.logs.format import REQUIRED_FIELDS
+
+    body = (
+        " ".join(REQUIRED_FIELDS)
+        + "\n"
+        + " ".join("OK" if f == "log-status" else "-" for f in REQUIRED_FIELDS)
+    )
+    key = keys.flowlog_key(account, "us-east-1", flow_log_id, datetime.now(timezone.utc))
+    session.client("s3", "us-east-1").put_object(Bucket=CENTRAL, Key=key, Body=gzip.compress(body.encode()))
+
+
+def _verify(capsys: pytest.CaptureFixture[str], session: AwsSession, *argv: str) -> tuple[int, str, str]:
+    from tui.cli import main
+
+    code = main(
+        ["verify", "--bucket", CENTRAL, "--regions", "us-east-1", "--once", *argv],
+        session_factory=lambda settings, endpoint_url=None: session,
+    )
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_verify_org_watches_each_members_flow_logs_in_the_central_bucket(
+    capsys: pytest.CaptureFixture[str], session: AwsSession, org: list[str]
+) -> None:
+    _central_bucket(session, org[:2])
+    logs = {a: _member_flow_log(session, a) for a in org[:2]}
+    for account, flow_log in logs.items():
+        _deliver_for(session, account, flow_log)
+    code, out, err = _verify(capsys, session, "--accounts", ",".join(org[:2]))
+    assert code == 0, out + err
+    assert all(f"account {a}:" in out for a in org[:2]) and "2 of 2 source(s)" in out
+
+
+def test_verify_org_waits_for_a_member_that_has_not_delivered(
+    capsys: pytest.CaptureFixture[str], session: AwsSession, org: list[str]
+) -> None:
+    _central_bucket(session, org[:2])
+    logs = {a: _member_flow_log(session, a) for a in org[:2]}
+    _deliver_for(session, org[0], logs[org[0]])
+    code, out, _ = _verify(capsys, session, "--accounts", ",".join(org[:2]))
+    assert code == 1 and "1 of 2 source(s)" in out
+
+
+def test_verify_org_with_an_unreachable_member_exits_1(
+    capsys: pytest.CaptureFixture[str], session: AwsSession, org: list[str]
+) -> None:
+    _central_bucket(session, org[:1])
+    flow_log = _member_flow_log(session, org[0])
+    _deliver_for(session, org[0], flow_log)
+    _refuse(session, org[1])
+    code, out, err = _verify(capsys, session, "--accounts", ",".join(org[:2]))
+    assert code == 1 and f"account {org[1]} not reached" in err and "1 account(s) not reached" in out
+
+
+def test_verify_bucket_account_needs_an_account_selection(
+    capsys: pytest.CaptureFixture[str], session: AwsSession
+) -> None:
+    code, _, err = _verify(capsys, session, "--bucket-account", "111111111111")
+    assert code == 2 and "--bucket-account goes with" in err

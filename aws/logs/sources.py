@@ -82,6 +82,11 @@ class LogSource(BaseModel):
         return f"{self.firewall_name}/{self.log_type}@{self.region}"
 
     @property
+    def key(self) -> str:
+        """Unique across accounts too (two members may name their firewalls alike): account/id."""
+        return f"{self.account}/{self.id}"
+
+    @property
     def label(self) -> str:
         if self.kind == "flowlog":
             return f"{self.flow_log_id} ({self.resource_id})" if self.resource_id else self.flow_log_id

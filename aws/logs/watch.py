@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -123,11 +123,15 @@ class Watcher:
         content_cap: int = CONTENT_CAP,
         refresh_flow_logs: bool = True,
         max_workers: int = 8,
+        source_sessions: Mapping[str, AwsSession] | None = None,
     ) -> None:
-        ids = [s.id for s in sources]
+        ids = [s.key for s in sources]
         if len(set(ids)) != len(ids):
             raise ValueError("duplicate sources")
-        self.session = session
+        self.session = session  # reads the bucket(s)
+        # Reads each source's own configuration (DeliverLogsStatus), by the source's account: a member's
+        # flow logs are described in the member account. Accounts not here use `session`.
+        self.source_sessions = dict(source_sessions or {})
         self.start = keys.utc(start)
         self.reader_check = reader_check
         self.late_window = late_window
@@ -175,13 +179,13 @@ class Watcher:
     # -- AWS reads --------------------------------------------------------------------------------
     def _refresh_deliver_status(self) -> None:
         """Re-read DeliverLogsStatus (one DescribeFlowLogs per region); failures keep the old value."""
-        by_region: dict[str, list[Track]] = {}
+        by_region: dict[tuple[str, str], list[Track]] = {}
         for t in self._tracks:
             if t.source.kind == "flowlog" and t.source.flow_log_id:
-                by_region.setdefault(t.source.region, []).append(t)
-        for region, tracks in by_region.items():
+                by_region.setdefault((t.source.account, t.source.region), []).append(t)
+        for (account, region), tracks in by_region.items():
             try:
-                ec2 = self.session.client("ec2", region)
+                ec2 = self.source_sessions.get(account, self.session).client("ec2", region)
                 found = ec2.describe_flow_logs(FlowLogIds=[t.source.flow_log_id for t in tracks])["FlowLogs"]
             except (ClientError, BotoCoreError):
                 continue

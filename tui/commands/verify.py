@@ -15,11 +15,14 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from tui.cli import add_list_option, split_list
+from tui.cli import account_selection, add_account_options, add_list_option, split_list
 
 if TYPE_CHECKING:
     from aws.errors import FlowlogsError
     from aws.logs.report import SourceStatus
+    from aws.logs.sources import LogSource
+    from aws.org import AccountSelection
+    from aws.session import AwsSession
     from tui.cli import CliContext
 
 NAME = "verify"
@@ -53,6 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--role",
         metavar="NAME_OR_ARN",
         help="Kentik's role: also check that its policies (and the KMS key policy) let it read each file",
+    )
+    add_account_options(parser)
+    parser.add_argument(
+        "--bucket-account",
+        metavar="ID",
+        help="with --org / --accounts: the account that owns the bucket(s), e.g. a log archive (default: "
+        "the caller's); it is reached through --assume-role like the members",
     )
 
 
@@ -97,10 +107,22 @@ def run(ctx: CliContext) -> int:
     regions = _regions(args.regions)
     parse_locations(buckets)  # a name no bucket can have: refused before any AWS call
 
+    selection = account_selection(args)  # before any AWS call
+    if args.bucket_account and not selection.many:
+        raise ValidationFailed("--bucket-account goes with --org or --accounts.")
+    if args.bucket_account and not (args.bucket_account.isdigit() and len(args.bucket_account) == 12):
+        raise ValidationFailed(f"--bucket-account takes a 12-digit account id, not {args.bucket_account!r}.")
     session = ctx.session()
     warnings: list[str] = []
-    # The regions are checked against the account first (a usage error), then each bucket (HeadBucket).
-    sources = sources_from_account(session, buckets, regions, warnings=warnings)
+    unreached: list[str] = []
+    source_sessions: dict[str, AwsSession] = {}
+    if selection.many:
+        session, sources, source_sessions, unreached = _sources_in_accounts(
+            session, selection, buckets, regions, warnings, args.bucket_account, args.account_workers
+        )
+    else:
+        # The regions are checked against the account first (a usage error), then each bucket (HeadBucket).
+        sources = sources_from_account(session, buckets, regions, warnings=warnings)
     problems = bucket_problems(session, buckets)
     if problems:
         if ctx.json:
@@ -138,7 +160,7 @@ def run(ctx: CliContext) -> int:
         return 1
 
     start = clock() - since
-    watcher = Watcher(session, sources, start, check)
+    watcher = Watcher(session, sources, start, check, source_sessions=source_sessions)
     deadline = clock() + timeout
     previous: dict[str, str] = {}
     statuses: list[SourceStatus] = []
@@ -159,7 +181,60 @@ def run(ctx: CliContext) -> int:
         raise AccessDeniedError(
             f"Cannot read the bucket: {denied[0].detail}", action="s3", hint=denied[0].next_step
         )
-    return 0 if all(s.ready for s in statuses) else 1
+    if unreached and not ctx.json:
+        ctx.out(f"{len(unreached)} account(s) not reached, their sources not watched: {', '.join(unreached)}")
+    return 0 if all(s.ready for s in statuses) and not unreached else 1
+
+
+def _sources_in_accounts(
+    session: AwsSession,
+    selection: AccountSelection,
+    buckets: list[str],
+    regions: list[str] | None,
+    warnings: list[str],
+    bucket_account: str | None,
+    workers: int,
+) -> tuple[AwsSession, list[LogSource], dict[str, AwsSession], list[str]]:
+    """Every member's sources delivering to the bucket(s), read in the member through its role, and the
+    session that reads the bucket(s) (its owner's). Members not reached are warned about and listed."""
+    from aws.errors import FlowlogsError
+    from aws.logs.sources import sources_from_account
+    from aws.org import MemberAccount, reach_accounts, select_accounts
+
+    members = select_accounts(session, selection)
+    if bucket_account and bucket_account not in [m.account for m in members]:
+        members.append(MemberAccount(account=bucket_account))
+    accesses = {a.account: a for a in reach_accounts(session, members, selection, workers=workers)}
+    sources: list[LogSource] = []
+    sessions: dict[str, AwsSession] = {}
+    unreached: list[str] = []
+    for account, access in sorted(accesses.items()):
+        if access.session is None:
+            unreached.append(account)
+            if access.error is not None:
+                warnings.append(f"account {account} not reached: {access.error.message} {access.error.hint}")
+            continue
+        sessions[account] = access.session
+        found: list[str] = []
+        try:
+            sources += sources_from_account(access.session, buckets, regions, warnings=found)
+        except FlowlogsError as err:
+            unreached.append(account)
+            warnings.append(f"account {account}: sources not read: {err.message}")
+        warnings.extend(f"account {account}: {line}" for line in found)
+    me = session.identity().account
+    owner = bucket_account or me
+    reader = sessions.get(owner) or (session if owner == me else None)
+    if reader is None:
+        from aws.errors import AccessDeniedError
+
+        raise AccessDeniedError(
+            f"The bucket account {owner} could not be reached, so the bucket(s) cannot be read.",
+            action="sts:AssumeRole",
+            hint=next((w for w in warnings if w.startswith(f"account {owner} ")), ""),
+        )
+    sources.sort(key=lambda s: (s.bucket, s.account, s.kind, s.region, s.id))
+    return reader, sources, sessions, unreached
 
 
 def _progress(
@@ -169,11 +244,11 @@ def _progress(
     for st in statuses:
         counts[st.state] = counts.get(st.state, 0) + 1
         label = _label(st)
-        if previous.get(st.source.id) != st.state:
-            before = previous.get(st.source.id)
+        if previous.get(st.source.key) != st.state:
+            before = previous.get(st.source.key)
             change = f"{before} -> {st.state}" if before else st.state
             ctx.err(f"  {label}: {change}: {st.detail}")
-            previous[st.source.id] = st.state
+            previous[st.source.key] = st.state
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     ctx.err(f"[{now:%H:%M:%S}] poll {poll}: {summary}")
 
@@ -224,8 +299,13 @@ def _report(ctx: CliContext, statuses: list[SourceStatus], warnings: list[str], 
     now = clock()
     # 28 + 1 + 14 + 1 + 9 + 1 + 5 + 1 + 6 + 1 + 13 = 80 columns
     ctx.out(f"{'SOURCE':<28} {'REGION':<14} {'STATE':<9} {'FILES':>5} {'NEWEST':>6} CHECK")
+    several = len({st.source.account for st in statuses}) > 1
+    account = ""
     for st in statuses:
         s = st.source
+        if several and s.account != account:
+            account = s.account
+            ctx.out(f"account {account}:")
         name = s.label if s.kind == "flowlog" else f"{s.firewall_name}/{s.log_type}"
         if len(name) > 28 and s.kind == "flowlog":
             name = s.flow_log_id
@@ -239,7 +319,8 @@ def _report(ctx: CliContext, statuses: list[SourceStatus], warnings: list[str], 
         if st.ready and not st.next_step:
             continue
         ctx.out("")
-        ctx.out(_wrap(f"{_label(st)}: {st.detail}", "", "  "))
+        where = f"{st.source.account} " if several else ""
+        ctx.out(_wrap(f"{where}{_label(st)}: {st.detail}", "", "  "))
         if st.next_step:
             ctx.out(_wrap(f"next: {st.next_step}", "  ", "    "))
     ready = sum(1 for s in statuses if s.ready)
