@@ -6,6 +6,10 @@ not write (flow log `DeliverLogsStatus` FAILED / "Access error") when the bucket
 policy does not let `delivery.logs.amazonaws.com` write (or explicitly denies it), or the bucket's
 default SSE-KMS key is AWS-managed, disabled, or its key policy does not let the delivery service use it.
 
+Logs of one account into another account's bucket (a central log bucket) are written only when the
+bucket policy (and key policy) admit that account, conditions evaluated for it (aws.sandbox.strict_org),
+under `AWSLogs/{that account}/`.
+
 It reads and writes moto's in-process backends, so it works for `mock_aws` and a `ThreadedMotoServer`
 in the same process. `tick(now)` does one delivery round; the thread calls it every `cadence` seconds.
 `settle_delivery_status` sets the FAILED status of flow logs whose delivery has already been tried, as
@@ -31,6 +35,7 @@ from aws.logs.format import FIELD_VERSION, parse_log_format
 from aws.logs.keys import firewall_key, flowlog_key, parse_key
 from aws.regions import partition_of
 from aws.sandbox.moto_fixes import policy_allows_delivery, split_s3_arn
+from aws.sandbox.strict_org import delivery_allowed
 
 DEFAULT_CADENCE = 5.0  # seconds between rounds (AWS: about 5 minutes)
 ACCESS_ERROR = "Access error"
@@ -77,7 +82,15 @@ def delivery_refusal(account_id: str, bucket_name: str, key: str) -> str | None:
     deny = delivery_denied_by(bucket.policy, "s3:PutObject", object_arn, context)
     if deny:
         return f"{ACCESS_ERROR}: {deny.describe('s3:PutObject', object_arn, policy='bucket policy')}"
-    if not policy_allows_delivery(bucket.policy, "s3:PutObject", object_arn):
+    # Another account's bucket (a central log bucket): its Allow must hold for this account's logs, its
+    # conditions (aws:SourceAccount, aws:SourceArn) evaluated for it (aws.sandbox.strict_org).
+    foreign = bucket.account_id != account_id
+    allowed = (
+        delivery_allowed(bucket.policy, "s3:PutObject", object_arn, account_id, region)
+        if foreign
+        else policy_allows_delivery(bucket.policy, "s3:PutObject", object_arn)
+    )
+    if not allowed:
         return f"{ACCESS_ERROR}: the bucket policy does not allow {DELIVERY_SERVICE} s3:PutObject on {object_arn}"
     rule = ((bucket.encryption or {}).get("Rule") or {}).get("ApplyServerSideEncryptionByDefault") or {}
     if rule.get("SSEAlgorithm") in ("aws:kms", "aws:kms:dsse"):
@@ -85,7 +98,8 @@ def delivery_refusal(account_id: str, bucket_name: str, key: str) -> str | None:
         if not key_ref:  # the AWS-managed aws/s3 key: its policy can't admit log delivery
             return f"{ACCESS_ERROR}: the bucket's default encryption uses the AWS-managed aws/s3 key"
         kms_region = key_ref.split(":")[3] if key_ref.startswith("arn:") else bucket.region_name
-        kms = kms_backends[account_id][kms_region]
+        key_account = key_ref.split(":")[4] if key_ref.startswith("arn:") else bucket.account_id
+        kms = kms_backends[key_account][kms_region]
         try:
             kms_key = kms.keys[kms.any_id_to_key_id(key_ref)]
         except (KeyError, AttributeError, TypeError):
@@ -98,7 +112,13 @@ def delivery_refusal(account_id: str, bucket_name: str, key: str) -> str | None:
         deny = delivery_denied_by(kms_key.policy, "kms:GenerateDataKey", kms_key.arn, kms_context)
         if deny:
             return f"{ACCESS_ERROR}: {deny.describe('kms:GenerateDataKey', kms_key.arn, policy='key policy')}"
-        if not policy_allows_delivery(kms_key.policy, "kms:GenerateDataKey", kms_key.arn):
+        if not (
+            delivery_allowed(
+                kms_key.policy, "kms:GenerateDataKey", kms_key.arn, account_id, region, bucket=bucket_name
+            )
+            if foreign
+            else policy_allows_delivery(kms_key.policy, "kms:GenerateDataKey", kms_key.arn)
+        ):
             return (
                 f"{ACCESS_ERROR}: the key policy of {kms_key.arn} does not allow {DELIVERY_SERVICE} to use it"
             )

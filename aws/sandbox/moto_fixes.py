@@ -13,6 +13,8 @@ global backends). What it changes (see ../shared/aws-facts.md, "Where moto is le
   remove one, or change one's destination), LogDestinationType can't change in place, at most one
   config per LogType, destinations must carry the key their type needs.
 * s3 CreateBucket: AWS's bucket naming rules; the account-regional namespace (aws/sandbox/s3_namespace.py).
+* Logs into another account's bucket: refused unless its bucket policy admits the account
+  (aws/sandbox/strict_org.py).
 * ec2 DescribeRegions: only the caller's partition; without AllRegions only enabled regions are
   listed; AWS's opt-in regions are `not-opted-in`.
 """
@@ -49,7 +51,7 @@ from moto.s3.exceptions import InvalidBucketName
 from aws.logs.keys import firewall_base
 from aws.names import parse_s3_arn
 from aws.regions import partition_of
-from aws.sandbox import idempotency, s3_namespace, strict
+from aws.sandbox import idempotency, s3_namespace, strict, strict_org
 
 DEFAULT_FORMAT = (
     "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} "
@@ -322,6 +324,10 @@ def _create_flow_logs(
             except MissingBucket:
                 unsuccessful.append((resource_id, "400", f"LogDestination: {bucket_name} does not exist."))
                 continue
+            refusal = strict_org.cross_account_refusal(bucket, prefix, self.account_id, self.region_name)
+            if refusal:  # another account's bucket whose policy does not admit this account: AWS refuses
+                unsuccessful.append((resource_id, "400", refusal))
+                continue
             if bucket.account_id == self.account_id:
                 add_log_delivery_policy(
                     bucket,
@@ -462,6 +468,11 @@ def _update_logging_configuration(
                     "LogDestinationPermissionException",
                     f"Unable to deliver logs to bucket {dest['bucketName']}: it does not exist",
                 ) from err
+            refusal = strict_org.cross_account_refusal(
+                bucket, firewall_base(dest.get("prefix") or ""), self.account_id, self.region_name
+            )
+            if refusal:
+                raise JsonRESTError("LogDestinationPermissionException", refusal)
             if bucket.account_id == self.account_id:
                 add_log_delivery_policy(
                     bucket, firewall_base(dest.get("prefix") or ""), self.account_id, self.region_name
