@@ -18,8 +18,8 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -114,3 +114,17 @@ def account_lock(
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+@contextmanager
+def account_locks(
+    state_dir: Path, accounts: Iterable[str], *, wait: float = 0, command: str | None = None
+) -> Iterator[list[LockHolder]]:
+    """Hold the apply lock of every account (a plan across accounts), taken in sorted order so two
+    applies touching the same accounts cannot deadlock. Raises LockHeld (nothing changed) for the first
+    account another process holds; the locks already taken are released."""
+    with ExitStack() as stack:
+        yield [
+            stack.enter_context(account_lock(state_dir, account, wait=wait, command=command))
+            for account in sorted(set(accounts))
+        ]

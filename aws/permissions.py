@@ -48,6 +48,8 @@ ENGINE_MODULES = (
     "aws.s3.setup",
     "aws.s3.executors",
     "aws.s3.policy_executors",
+    "aws.s3.org_setup",
+    "aws.s3.org_policy_executors",
     "aws.coverage",
     "aws.logs.flowlog_executors",
     "aws.logs.firewall_executors",

@@ -29,10 +29,14 @@ from aws.logs.firewall import (
     destination_configs,
     same_s3,
 )
-from aws.logs.flowlog_executors import log_destination_problems
+from aws.logs.flowlog_executors import (
+    DestinationBasis,
+    destination_owner_problems,
+    log_destination_problems,
+    owned_destination,
+)
 from aws.permissions import declare
 from aws.plans.change import Change, Executor, Params, Plan
-from aws.s3.state import require_owned
 from aws.session import AwsSession
 
 _S3_LOGGING = "UpdateLoggingConfiguration to S3: "
@@ -97,7 +101,11 @@ class _LoggingStep(Executor):
     the current one (DescribeLoggingConfiguration, right before) and must be the one the plan previewed."""
 
     service, operation = "network-firewall", "UpdateLoggingConfiguration"
-    Params = LoggingParams
+    Params, Basis = LoggingParams, DestinationBasis
+
+    @classmethod
+    def basis_from_v1(cls, params: dict[str, Any]) -> dict[str, Any]:
+        return {}  # format 1 sent logs only to the plan's own account's buckets
 
     def details(self, change: Change) -> list[str]:
         log_type = change.id.rsplit(":", 1)[-1]
@@ -122,6 +130,7 @@ class _LoggingStep(Executor):
             return [*problems, "its id does not end with the log type (FLOW, ALERT or TLS) it changes"]
         if len(_by_type(configs)) != len(configs):
             problems.append("its logging configuration has two destinations for one log type")
+        problems += destination_owner_problems(change, plan)
         return problems + self.check_step(config_for_type(list(configs), log_type), plan)
 
     def check_step(self, config: Mapping[str, Any] | None, plan: Plan) -> list[str]:
@@ -161,7 +170,7 @@ class _LoggingStep(Executor):
         wanted = config_for_type(after, _log_type_of(change)) or {}
         if wanted.get("LogDestinationType") == "S3":
             bucket = str((wanted.get("LogDestination") or {}).get("bucketName", ""))
-            require_owned(session, bucket, change.account or session.identity().account)
+            owned_destination(session, change, bucket)
         _send(session, change, response, after)
         return config_for_type(configs, _log_type_of(change))
 

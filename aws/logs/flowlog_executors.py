@@ -192,6 +192,32 @@ class DeleteFlowLogsParams(Params):
     FlowLogIds: list[str] = Field(min_length=1, max_length=MAX_DELETE_IDS)
 
 
+class DestinationBasis(Params):
+    bucket_owner: str = Field(
+        default="", description="The account of the destination bucket, when not the change's own"
+    )
+
+
+def destination_owner_problems(change: Change, plan: Plan) -> list[str]:
+    """A destination bucket of another account must be one of the plan's accounts (plans across accounts)."""
+    from aws.plans.org_settings import plan_accounts
+
+    owner = DestinationBasis.model_validate(change.basis).bucket_owner
+    if owner and owner not in plan_accounts(plan):
+        return [f"its destination bucket's account {owner!r} is not one of the plan's accounts"]
+    return []
+
+
+def owned_destination(session: AwsSession, change: Change, bucket: str) -> None:
+    """Before logs are pointed at `bucket`: it is the change's account's (HeadBucket), unless the plan
+    aims them at another account's bucket, which `aws.plans.sessions.check_destinations` verified in
+    that account before the first change (a member may not read another account's bucket)."""
+    account = change.account or session.identity().account
+    owner = DestinationBasis.model_validate(change.basis).bucket_owner or account
+    if owner == account:
+        require_owned(session, bucket, account)
+
+
 class ReplacedBasis(Params):
     resource_ids: list[str] = Field(min_length=1, description="Resources whose old flow logs are deleted")
 
@@ -212,7 +238,11 @@ def engine_log_format(resource_type: str, log_format_text: str) -> bool:
 class CreateFlowLogsExecutor(Executor):
     kind = CREATE_KIND
     service, operation = "ec2", "CreateFlowLogs"
-    Params = CreateFlowLogsParams
+    Params, Basis = CreateFlowLogsParams, DestinationBasis
+
+    @classmethod
+    def basis_from_v1(cls, params: dict[str, Any]) -> dict[str, Any]:
+        return {}  # format 1 sent logs only to the plan's own account's buckets
 
     def details(self, change: Change) -> list[str]:
         p = change.params
@@ -250,6 +280,7 @@ class CreateFlowLogsExecutor(Executor):
                 "its LogFormat is not the engine's (every required field, in order, then known extras)"
             )
         problems += _destination_problems(params["LogDestination"], plan)
+        problems += destination_owner_problems(change, plan)
         specs = params.get("TagSpecifications")
         if specs is not None and specs != flow_log_tag_specifications(plan.id):
             problems += planned_tag_problems(specs[0]["Tags"], plan) or [
@@ -270,7 +301,7 @@ class CreateFlowLogsExecutor(Executor):
         pending = [rid for rid in ids if rid not in done]
         if pending:
             bucket = config.log_destination.split(":::", 1)[-1].split("/", 1)[0]
-            require_owned(session, bucket, change.account or session.identity().account)
+            owned_destination(session, change, bucket)
         client = session.client("ec2", change.region)
         while pending:
             params = {**change.params, "ResourceIds": pending, "ClientToken": client_token(change, pending)}

@@ -22,7 +22,7 @@ import re
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from botocore import xform_name
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -30,6 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from aws.coverage import ReadLocation, SourceCoverage
 from aws.errors import FlowlogsError, ValidationFailed, explain
 from aws.session import AwsSession
+
+if TYPE_CHECKING:
+    from aws.plans.sessions import SessionSource
 
 # 2: per-change account, provider and basis; kind-bound operations. 3: in settings.logs an include list
 # of None means all and [] means none (2 wrote [] for all). 1 and 2 are still read (aws.plans.file).
@@ -40,6 +43,7 @@ READABLE_FORMATS = (1, 2, 3)
 EXECUTOR_MODULES = (
     "aws.s3.executors",
     "aws.s3.policy_executors",
+    "aws.s3.org_policy_executors",
     "aws.logs.flowlog_executors",
     "aws.logs.firewall_executors",
     "aws.iam.executors",
@@ -162,11 +166,19 @@ class Plan(BaseModel):
     def summary(self) -> str:
         if not self.changes:
             return "Nothing to change: everything is already as required."
-        groups: dict[str, int] = {}
+        by_account: dict[str, dict[str, int]] = {}
         for change in self.changes:
+            groups = by_account.setdefault(self.account_of(change), {})
             groups[change.group or "other"] = groups.get(change.group or "other", 0) + 1
-        parts = ", ".join(f"{n} {g}" for g, n in groups.items())
-        text = f"{len(self.changes)} change(s) in account {self.account or '?'}: {parts}"
+        if len(by_account) > 1:  # a plan across accounts: one group per account
+            lines = [
+                f"  account {a}: " + ", ".join(f"{n} {g}" for g, n in by_account[a].items())
+                for a in sorted(by_account)
+            ]
+            text = f"{len(self.changes)} change(s) in {len(by_account)} accounts:\n" + "\n".join(lines)
+        else:
+            parts = ", ".join(f"{n} {g}" for g, n in next(iter(by_account.values())).items())
+            text = f"{len(self.changes)} change(s) in account {self.account or '?'}: {parts}"
         if self.destructive:
             text += f"; {len(self.destructive)} destructive (need explicit confirmation)"
         return text
@@ -312,6 +324,10 @@ def validate_plan(plan: Plan) -> None:
             if not plan.account
             else f"{plan.account!r} is not an AWS account id"
         )
+    from aws.plans.org_settings import org_problems, plan_accounts
+
+    problems += org_problems(plan)
+    allowed = plan_accounts(plan)
     seen: set[str] = set()
     for n, change in enumerate(plan.changes, 1):
         where = f"change {n} ({change.id})"
@@ -326,8 +342,11 @@ def validate_plan(plan: Plan) -> None:
             problems.append(f"{where}: {change.kind!r} is not a kind of change a plan file may hold")
             continue
         account = plan.account_of(change)
-        if change.account and change.account != plan.account:
-            problems.append(f"{where}: it runs in account {change.account}, not the plan's {plan.account}")
+        if change.account and change.account not in allowed:
+            problems.append(
+                f"{where}: it runs in account {change.account}, not the plan's {plan.account}"
+                + (" nor one of its member accounts" if len(allowed) > 1 else "")
+            )
         elif not _ACCOUNT.match(account):
             problems.append(f"{where}: {account!r} is not an AWS account id")
         if cls.provider == "aws":
@@ -441,13 +460,18 @@ def apply_plan(
     confirm_destructive: bool = False,
     on_progress: Progress | None = None,
     on_begin: Callable[[Change], object] | None = None,
+    sessions: SessionSource | None = None,
 ) -> ApplyReport:
     """Run the plan's changes in order. A change whose prerequisites (`depends_on`) did not all end
     satisfied or applied is `skipped`, with `blocked_by` the root failed/refused change; every other change
     still runs. Raises ValidationFailed, before any change, for a dependency that is not an earlier change.
 
     `on_begin(change)` is called before each change is checked (not for skipped ones),
-    `on_progress(change, result)` after every change, skipped ones included."""
+    `on_progress(change, result)` after every change, skipped ones included. A plan across accounts runs
+    each change with its account's session: `sessions` (account -> session, a mapping or a callable)
+    gives those of the member accounts (aws.plans.sessions)."""
+    from aws.plans.sessions import AccountSessions, check_destinations
+
     now = lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")  # noqa: E731
     _check_order(plan)
     report = ApplyReport(
@@ -462,7 +486,9 @@ def apply_plan(
                 f"This plan was made for account {plan.account}, but the credentials are for {actual}. "
                 "Nothing was changed."
             )
-    stale = _preflight(plan, session)
+    session_of = AccountSessions(plan, session, sessions)
+    check_destinations(plan, session_of)
+    stale = _preflight(plan, session_of)
     if stale:  # refuse the whole plan before the first change
         for change, result in zip(plan.changes, report.results, strict=True):
             if change.id in stale:
@@ -485,7 +511,7 @@ def apply_plan(
         else:
             if on_begin:
                 on_begin(change)
-            _run_one(change, result, session, confirm_destructive)
+            _run_one(change, result, session_of, confirm_destructive)
         by_id[change.id] = result
         if on_progress:
             on_progress(change, result)
@@ -493,7 +519,7 @@ def apply_plan(
     return report
 
 
-def _preflight(plan: Plan, session: AwsSession) -> dict[str, str]:
+def _preflight(plan: Plan, session_of: Callable[[str], AwsSession]) -> dict[str, str]:
     """Before the first change: every document whose resource no earlier change touches is derived from
     the current state and compared with the plan (read calls only), so a stale or altered document
     refuses the whole plan before anything is changed. Returns change id -> why, for the stale ones.
@@ -503,7 +529,7 @@ def _preflight(plan: Plan, session: AwsSession) -> dict[str, str]:
     for change in plan.changes:
         if change.target not in touched:
             try:
-                executor_for(change.kind).checked(session, change)
+                executor_for(change.kind).checked(session_of(plan.account_of(change)), change)
             except StaleChange as err:
                 stale[change.id] = str(err)
             except Exception:
@@ -512,8 +538,11 @@ def _preflight(plan: Plan, session: AwsSession) -> dict[str, str]:
     return stale
 
 
-def _run_one(change: Change, result: ChangeResult, session: AwsSession, confirm_destructive: bool) -> None:
+def _run_one(
+    change: Change, result: ChangeResult, session_of: Callable[[str], AwsSession], confirm_destructive: bool
+) -> None:
     try:
+        session = session_of(change.account)
         executor = executor_for(change.kind)
         if executor.satisfied(session, change):
             result.status, result.detail = "satisfied", "already as required"
@@ -550,46 +579,12 @@ def _check_order(plan: Plan) -> None:
         seen.add(change.id)
 
 
-# Bucket changes log delivery needs before a log can be pointed at the bucket: the bucket, its policy
-# letting delivery write, and its encryption (whose KMS key policy change it depends on, when there is one).
-DELIVERY_PREREQUISITES = (
-    "s3.create-bucket",
-    "s3.put-bucket-policy",
-    "s3.put-encryption",
-    "kms.put-key-policy",
+# Which bucket a log change delivers to, and the dependencies on its bucket's changes (aws.plans.links).
+from aws.plans.links import (  # noqa: E402  (links needs Change and Plan defined first)
+    DELIVERY_PREREQUISITES,
+    LOG_KINDS,
+    link_to_buckets,
+    log_destination_bucket,
 )
-LOG_KINDS = ("ec2.create-flow-logs", "network-firewall.s3-log-destination")
 
-
-def log_destination_bucket(change: Change) -> str:
-    """The S3 bucket a flow log or firewall logging change delivers to ('' when not S3 / unknown)."""
-    params = change.params
-    if isinstance(params.get("LogDestination"), str):  # CreateFlowLogs: arn:aws:s3:::bucket/prefix
-        resource = params["LogDestination"].split(":::", 1)[-1] if ":::" in params["LogDestination"] else ""
-        return resource.split("/", 1)[0]
-    log_type = change.id.rsplit(":", 1)[-1]
-    configs = (params.get("LoggingConfiguration") or {}).get("LogDestinationConfigs") or []
-    for config in configs:
-        if config.get("LogType") == log_type and config.get("LogDestinationType") == "S3":
-            return str((config.get("LogDestination") or {}).get("bucketName", ""))
-    return ""
-
-
-def link_to_buckets(plan: Plan, keys: dict[str, str] | None = None) -> None:
-    """Make every log change (flow logs, firewall logging to S3) depend on the changes of its bucket that
-    delivery needs (`DELIVERY_PREREQUISITES`), so a failed bucket change skips only the logs aimed at it.
-    `keys`: bucket name -> its SSE-KMS key ARN, for a key policy change that is the bucket's only change."""
-    keys = keys or {}
-    earlier: list[Change] = []
-    for change in plan.changes:
-        if change.kind in LOG_KINDS:
-            bucket = log_destination_bucket(change)
-            needs = [
-                c.id
-                for c in earlier
-                if c.kind in DELIVERY_PREREQUISITES
-                and bucket
-                and (c.params.get("Bucket") == bucket or (keys.get(bucket) and c.target == keys[bucket]))
-            ]
-            change.depends_on = list(dict.fromkeys([*change.depends_on, *needs]))
-        earlier.append(change)
+__all__ = ["DELIVERY_PREREQUISITES", "LOG_KINDS", "link_to_buckets", "log_destination_bucket"]

@@ -18,6 +18,7 @@ from aws.errors import ValidationFailed
 from aws.permissions import declare
 from aws.plans.change import Change, Executor, Params, Plan
 from aws.s3 import bucket_policy as bp
+from aws.s3 import org_policy as op
 from aws.s3.executors import OwnedBucket, PrefixesBasis, bucket_problems, created_here, expected_owner
 from aws.s3.state import read_if_exists
 from aws.s3.strategy import key_arn_problem
@@ -51,18 +52,26 @@ def _document(text: str, what: str) -> tuple[dict[str, Any] | None, list[str]]:
 
 
 def _not_engine_statements(
-    doc: Mapping[str, Any], template: Sequence[Mapping[str, Any]], what: str
+    doc: Mapping[str, Any],
+    template: Sequence[Mapping[str, Any]],
+    what: str,
+    org_form: Sequence[Mapping[str, Any]],
 ) -> list[str]:
-    """Our statements (by Sid) in a planned policy must be the engine's, and the engine's must be granted."""
+    """Our one-account statements (by Sid) in a planned policy must be the engine's, and the engine's must
+    be granted (by them, or by org statements that already grant `org_form`, the same access). The org
+    statements of a plan across accounts (`aws.s3.org_policy`) on the same bucket or key are kept as the
+    policy has them: apply derives the document from the live policy again and refuses any other one."""
     problems = [
         f"its {what} has a statement {st.get('Sid')!r} that is not one flowlogs writes"
         for st in bp.ours(doc)
-        if not any(bp.equivalent({**st, "Sid": t.get("Sid")}, t) for t in template)
+        if not op.is_org_statement(st)
+        and not any(bp.equivalent({**st, "Sid": t.get("Sid")}, t) for t in template)
     ]
-    problems += [
-        f"its {what} lacks the statement {w.get('Sid')!r} that the change exists to add"
-        for w in bp.missing(doc, template)
-    ]
+    if bp.missing(doc, org_form):
+        problems += [
+            f"its {what} lacks the statement {w.get('Sid')!r} that the change exists to add"
+            for w in bp.missing(doc, template)
+        ]
     return problems
 
 
@@ -83,6 +92,23 @@ def _delivery_template(change: Change, account: str) -> list[bp.Statement]:
         account,
         prefixes=PrefixesBasis.model_validate(change.basis).prefixes,
         partition=partition_of(change.region),
+    )
+
+
+def _org_form(change: Change, account: str) -> list[bp.Statement]:
+    """The same access as `_delivery_template`, as org statements of a plan across accounts grant it."""
+    return op.bucket_grant_for(
+        change.params["Bucket"],
+        account,
+        prefixes=PrefixesBasis.model_validate(change.basis).prefixes,
+        partition=partition_of(change.region),
+    )
+
+
+def _bucket_merge(session: AwsSession, change: Change) -> bp.MergeResult:
+    account = expected_owner(session, change)
+    return op.merge_one_account(
+        _get_policy(session, change), _delivery_template(change, account), _org_form(change, account)
     )
 
 
@@ -132,17 +158,14 @@ class PutBucketPolicyExecutor(Executor):
             problems.append(
                 "the bucket is created by this plan, so its policy can only be the delivery statements"
             )
-        return problems + _not_engine_statements(doc, template, "bucket policy")
+        org_form = _org_form(change, plan.account_of(change))
+        return problems + _not_engine_statements(doc, template, "bucket policy", org_form)
 
     def satisfied(self, session: AwsSession, change: Change) -> bool:
-        return not bp.missing(
-            _get_policy(session, change), _delivery_template(change, expected_owner(session, change))
-        )
+        return not _bucket_merge(session, change).changed
 
     def checked(self, session: AwsSession, change: Change) -> bp.MergeResult:
-        merged = bp.merge_statements(
-            _get_policy(session, change), _delivery_template(change, expected_owner(session, change))
-        )
+        merged = _bucket_merge(session, change)
         if merged.changed:
             what = f"bucket policy of {change.params['Bucket']}"
             self.expect(change, what, merged.policy, json.loads(change.params["Policy"]))
@@ -176,9 +199,9 @@ class PutKeyPolicyExecutor(Executor):
             return problems + bad
         if bp.policy_size(doc) > bp.KEY_POLICY_LIMIT:
             problems.append(f"its key policy is over AWS's {bp.KEY_POLICY_LIMIT} byte limit")
-        return problems + _not_engine_statements(
-            doc, self._template(change, plan.account_of(change)), "key policy"
-        )
+        account = plan.account_of(change)
+        org_form = op.key_grant_for(account, partition=partition_of(change.region))
+        return problems + _not_engine_statements(doc, self._template(change, account), "key policy", org_form)
 
     @staticmethod
     def _template(change: Change, account: str) -> list[bp.Statement]:
@@ -194,15 +217,16 @@ class PutKeyPolicyExecutor(Executor):
     def _account(self, session: AwsSession, change: Change) -> str:
         return change.account or session.identity().account
 
+    def _merge(self, session: AwsSession, change: Change) -> bp.MergeResult:
+        account = self._account(session, change)
+        org_form = op.key_grant_for(account, partition=partition_of(change.region))
+        return op.merge_one_account(self._current(session, change), self._template(change, account), org_form)
+
     def satisfied(self, session: AwsSession, change: Change) -> bool:
-        return not bp.missing(
-            self._current(session, change), self._template(change, self._account(session, change))
-        )
+        return not self._merge(session, change).changed
 
     def checked(self, session: AwsSession, change: Change) -> bp.MergeResult:
-        merged = bp.merge_statements(
-            self._current(session, change), self._template(change, self._account(session, change))
-        )
+        merged = self._merge(session, change)
         if merged.changed:
             what = f"key policy of {change.params['KeyId']}"
             self.expect(change, what, merged.policy, json.loads(change.params["Policy"]))

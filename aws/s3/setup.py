@@ -13,6 +13,7 @@ summary for the CLI and logs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -24,7 +25,9 @@ from aws.names import ACCOUNT_REGIONAL, delivery_folder, is_account_regional, pa
 from aws.permissions import declare
 from aws.plans.change import Change
 from aws.s3 import bucket_policy as bp
+from aws.s3 import org_policy as op
 from aws.s3.kms import check_kms_key, resolve_key
+from aws.s3.org_setup import org_bucket_policy, org_key_policy_change
 from aws.s3.settings import (
     PUBLIC_ACCESS_BLOCK,
     describe_encryption,
@@ -56,22 +59,37 @@ class BucketSetup(BaseModel):
     )
 
 
-def plan_buckets(session: AwsSession, choice: BucketChoice, account: str) -> BucketSetup:
+def plan_buckets(
+    session: AwsSession,
+    choice: BucketChoice,
+    account: str,
+    *,
+    members: Mapping[str, Sequence[str]] | None = None,
+    folders: Sequence[str] | None = None,
+) -> BucketSetup:
     """Read the current state of every bucket the choice makes and return the Changes it needs.
 
     Read calls only. Raises ValidationFailed for input that cannot work: invalid names, someone else's
     bucket, a bucket in the wrong region, an unusable KMS key, a bucket requiring SSE-C, a merged policy
     over its size limit.
+
+    `members` (bucket name -> accounts, for plans across accounts): the bucket and key policies let log
+    delivery write for those accounts (`aws.s3.org_policy`) instead of `account` alone, below each of
+    `folders` ('' = the bucket's top `AWSLogs/`; default: the top and each of the choice's prefixes).
     """
     targets = bucket_targets(choice, account)
     for target in targets:
         if target.kms_key_arn:
             check_kms_key(session, target.kms_key_arn, target.region, account)
     prefixes = [delivery_folder(p) for p in choice.prefixes]
+    org_folders = list(dict.fromkeys(delivery_folder(f) for f in folders)) if folders is not None else None
 
     def one(target: BucketTarget) -> BucketSetup:
         state = inspect_bucket(session, target.name, target.region, account)
-        return _bucket_changes(session, target, state, account, prefixes, choice.lifecycle_days)
+        accounts = list((members or {}).get(target.name, ()))
+        return _bucket_changes(
+            session, target, state, account, prefixes, choice.lifecycle_days, accounts, org_folders
+        )
 
     with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
         parts = list(pool.map(one, targets))
@@ -109,10 +127,11 @@ def _bucket_changes(
     account: str,
     prefixes: list[str],
     lifecycle_days: int | None,
+    members: list[str] | None = None,
+    org_folders: list[str] | None = None,
 ) -> BucketSetup:
     out = BucketSetup(buckets=[target])
     name, region = target.name, target.region
-    partition = partition_of(region)
     own = {"Bucket": name, "ExpectedBucketOwner": account}
     after_create: list[str] = []
 
@@ -157,7 +176,11 @@ def _bucket_changes(
     # SSE-KMS: the key policy first, so nothing is encrypted with a key log delivery may not use.
     key_change: list[str] = []
     if target.kms_key_arn:
-        kc = _key_policy_change(session, target, account, out)
+        kc = (
+            org_key_policy_change(session, target, members, out)
+            if members
+            else _key_policy_change(session, target, account, out)
+        )
         if kc:
             out.changes.append(kc)
             key_change = [kc.id]
@@ -174,8 +197,37 @@ def _bucket_changes(
     elif state.exists:
         out.notes.append(f"Bucket {name} already blocks all public access.")
 
+    if members:
+        folders = org_folders if org_folders is not None else ["", *prefixes]
+        org_bucket_policy(target, state, own, folders, members, after_create, out)
+    else:
+        _bucket_policy(target, state, own, account, prefixes, after_create, out)
+    if lifecycle_days:
+        lc = _lifecycle_change(target, state, own, lifecycle_days, prefixes, after_create)
+        if lc:
+            out.changes.append(lc)
+        else:
+            out.notes.append(f"{name} already expires log files after {lifecycle_days} days.")
+    if after_create:  # only a bucket this plan creates is tagged as flowlogs'
+        out.changes.append(_tag_change(target, own, after_create))
+    return out
+
+
+def _bucket_policy(
+    target: BucketTarget,
+    state: BucketState,
+    own: dict[str, Any],
+    account: str,
+    prefixes: list[str],
+    after_create: list[str],
+    out: BucketSetup,
+) -> None:
+    """The one-account log delivery statements of the bucket policy."""
+    name, region = target.name, target.region
+    partition = partition_of(region)
     required = bp.bucket_log_delivery_statements(name, account, prefixes=prefixes, partition=partition)
-    merged = bp.merge_statements(state.policy, required)
+    org_form = op.bucket_grant_for(name, account, prefixes=prefixes, partition=partition)
+    merged = op.merge_one_account(state.policy, required, org_form)
     out.warnings.extend(
         f"{name}: {w}"
         for w in bp.bucket_policy_warnings(state.policy, object_ownership=state.object_ownership)
@@ -206,16 +258,6 @@ def _bucket_changes(
     else:
         out.notes.append(f"The bucket policy of {name} already lets log delivery write.")
 
-    if lifecycle_days:
-        lc = _lifecycle_change(target, state, own, lifecycle_days, prefixes, after_create)
-        if lc:
-            out.changes.append(lc)
-        else:
-            out.notes.append(f"{name} already expires log files after {lifecycle_days} days.")
-    if after_create:  # only a bucket this plan creates is tagged as flowlogs'
-        out.changes.append(_tag_change(target, own, after_create))
-    return out
-
 
 def _tag_change(target: BucketTarget, own: dict[str, Any], after_create: list[str]) -> Change:
     """Tags a bucket this plan creates as flowlogs' (aws.tags): `managed-by` now, the plan's id once the
@@ -245,7 +287,8 @@ def _key_policy_change(
     if denied:
         out.delivery_blocked.append(denied)
     required = [bp.key_log_delivery_statement(account, partition=partition_of(region))]
-    merged = bp.merge_statements(bp.parse_policy(text), required)
+    org_form = op.key_grant_for(account, partition=partition_of(region))
+    merged = op.merge_one_account(bp.parse_policy(text), required, org_form)
     if not merged.changed:
         return None
     bp.check_size(merged.policy, bp.KEY_POLICY_LIMIT, f"key policy of {key}")

@@ -8,6 +8,10 @@ A change whose prerequisites failed (or were refused) is skipped, naming the cha
 every unrelated change still runs. Only one apply per account runs at a time on this machine: a second
 one refuses at once naming the holder, or waits up to `--wait SECONDS` for it.
 
+A plan across accounts (`flowlogs plan --org/--accounts`) names the role assumed in each member (never
+credentials): apply assumes it for the changes of that account (`--external-id` when its trust requires
+one), takes one lock per account touched (in sorted order), and the audit log records each call's account.
+
 The plan file is validated whole before anything is sent (kinds, parameters, targets, documents), and
 the preview is derived from the validated changes, not from their titles. A document that no longer
 derives from AWS's current state as previewed is refused (stale or altered).
@@ -30,7 +34,10 @@ from typing import TYPE_CHECKING
 from tui.cli import exit_for_report
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from aws.plans.change import ApplyReport, Change, ChangeResult, Plan
+    from aws.session import AwsSession
     from tui.cli import CliContext
 
 NAME = "apply"
@@ -64,6 +71,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="when another apply against the same account is running here, wait up to SECONDS for it "
         "(default: refuse at once, exit 2)",
+    )
+    parser.add_argument(
+        "--external-id",
+        default="",
+        metavar="ID",
+        help="a plan across accounts: the sts:ExternalId the member role it names requires (never in the "
+        "plan file)",
     )
 
 
@@ -116,8 +130,10 @@ def read_only_source(ctx: CliContext) -> str:
 
 def run(ctx: CliContext) -> int:
     from aws.errors import ReadOnlyViolation, ValidationFailed
-    from aws.lock import account_lock
+    from aws.lock import account_lock, account_locks
+    from aws.org import AccountSelection
     from aws.plans.change import ApplyReport, apply_plan, executor_for
+    from aws.plans.org_settings import org_settings
     from tui.config import state_dir
 
     if ctx.settings.read_only:  # refuse up front: no preview, no half-run
@@ -134,6 +150,12 @@ def run(ctx: CliContext) -> int:
         if ctx.json:
             ctx.emit_json(ApplyReport(account=plan.account).model_dump(mode="json"))
         return 0
+    org = org_settings(plan)
+    accounts = sorted({plan.account_of(c) for c in plan.changes})
+    if org is None and ctx.args.external_id:
+        raise ValidationFailed("--external-id goes with a plan across accounts; this plan has one account.")
+    if org is not None:  # the role and external id are checked before any AWS call
+        AccountSelection.parse(accounts=org.members, assume_role=org.role, external_id=ctx.args.external_id)
     if plan.destructive and not ctx.args.allow_destructive:
         names = "\n".join(f"  - {executor_for(c.kind).preview(c).splitlines()[0]}" for c in plan.destructive)
         raise ValidationFailed(
@@ -143,7 +165,8 @@ def run(ctx: CliContext) -> int:
     if not ctx.args.yes:
         if not sys.stdin.isatty():
             raise ValidationFailed("Refusing to apply without confirmation: pass --yes. Nothing was changed.")
-        answer = input(f"Apply {len(plan.changes)} change(s) to account {plan.account}? [y/N] ")
+        where = f"{len(accounts)} accounts" if len(accounts) > 1 else f"account {plan.account}"
+        answer = input(f"Apply {len(plan.changes)} change(s) to {where}? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             ctx.err("Not applied. Nothing was changed.")
             return 2
@@ -153,11 +176,21 @@ def run(ctx: CliContext) -> int:
         if not ctx.json:
             ctx.out(result_line(change, result))
 
-    account = plan.account or session.identity().account
-    with account_lock(state_dir(), account, wait=max(ctx.args.wait, 0.0)):
-        report = apply_plan(
-            plan, session, confirm_destructive=ctx.args.allow_destructive, on_progress=progress
-        )
+    if org is not None:
+        with account_locks(state_dir(), [plan.account, *accounts], wait=max(ctx.args.wait, 0.0)):
+            report = apply_plan(
+                plan,
+                session,
+                confirm_destructive=ctx.args.allow_destructive,
+                on_progress=progress,
+                sessions=member_sessions(session, org.role, ctx.args.external_id),
+            )
+    else:
+        account = plan.account or session.identity().account
+        with account_lock(state_dir(), account, wait=max(ctx.args.wait, 0.0)):
+            report = apply_plan(
+                plan, session, confirm_destructive=ctx.args.allow_destructive, on_progress=progress
+            )
     path = save_report(report)
     if ctx.json:
         ctx.emit_json({**report.model_dump(mode="json"), "report_path": str(path), "ok": report.ok})
@@ -175,3 +208,21 @@ def run(ctx: CliContext) -> int:
             "previewed (AWS changed, or the file was edited). Make the plan again."
         )
     return exit_for_report(report)
+
+
+def member_sessions(session: AwsSession, role: str, external_id: str) -> Callable[[str], AwsSession]:
+    """account -> a session there through the role the plan names (assumed when first needed, by
+    `aws.org.reach_account`); an account it cannot be reached in raises the failure with what to check
+    (the role's trust policy, --external-id, an SCP)."""
+    from aws.errors import FlowlogsError
+    from aws.org import AccountSelection, MemberAccount, reach_account
+
+    selection = AccountSelection(assume_role=role, external_id=external_id)
+
+    def reach(account: str) -> AwsSession:
+        access = reach_account(session, session.identity(), MemberAccount(account=account), selection)
+        if access.session is None:
+            raise access.failure or FlowlogsError(f"Account {account} could not be reached.")
+        return access.session
+
+    return reach

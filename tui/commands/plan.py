@@ -17,14 +17,17 @@ from typing import TYPE_CHECKING
 
 from aws.limits import EXISTING_DESTINATIONS, MAX_SCAN_WORKERS
 from aws.logs.format import EXTRA_FIELDS  # pure: no boto3
-from tui.cli import add_list_option, split_list
+from tui.cli import account_selection, add_account_options, add_list_option, split_list
 
 if TYPE_CHECKING:
     from aws.coverage import ReadSet
     from aws.inventory import Inventory
+    from aws.org import AccountSelection
+    from aws.org_scan import OrgInventory
     from aws.plans.build import PlanBuild, PolicyPart
     from aws.plans.change import Change
     from aws.plans.choices import LogChoices
+    from aws.plans.org_build import OrgPlanBuild
     from aws.s3.strategy import BucketChoice
     from tui.cli import CliContext
 
@@ -123,6 +126,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "when AWS throttles",
     )
     parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the plan JSON here")
+    add_account_options(parser)
+    nested = parser.add_argument_group("Kentik's nested configuration (with --org / --accounts)")
+    nested.add_argument(
+        "--kentik-spoke-role",
+        metavar="NAME",
+        help="Kentik's secondary (spoke) role in each member: the S3 read statement goes into its policy in "
+        "the account that owns each bucket",
+    )
+    nested.add_argument(
+        "--kentik-role",
+        metavar="NAME|ARN",
+        help="Kentik's primary (hub) role, for the summary of what Kentik needs; never changed",
+    )
+    parser.add_argument(
+        "--bucket-account",
+        metavar="ID",
+        default=None,
+        help="with --org/--accounts: the account the central (or regional) bucket(s) live in, e.g. a "
+        "log-archive account, reached through --assume-role (default: the caller's account)",
+    )
 
 
 def choices_from_args(
@@ -296,6 +319,11 @@ def run(ctx: CliContext) -> int:
     if ctx.args.bucket_region is not None:
         ctx.args.bucket_region = validate_region(ctx.args.bucket_region, what="--bucket-region")
     check_bucket_name(ctx.args)
+    selection = account_selection(ctx.args)  # before any AWS call
+    if selection.many:
+        return run_accounts(ctx, selection)
+    if ctx.args.bucket_account is not None:
+        raise ValidationFailed("--bucket-account goes with --org or --accounts (a plan across accounts).")
     inventory = load_inventory(ctx)
     require_scanned(inventory)
     session = ctx.session()
@@ -357,3 +385,159 @@ def policy_part(ctx: CliContext) -> PolicyPart | None:
         )
 
     return changes
+
+
+# -- plans across accounts (--org / --accounts) ------------------------------------------------------
+
+
+def check_account_flags(ctx: CliContext, selection: AccountSelection) -> str:
+    """Before any AWS call: what a plan across accounts does not take, and a valid --bucket-account."""
+    import re
+
+    from aws.errors import ValidationFailed
+
+    args = ctx.args
+    problems = []
+    if args.inventory:
+        problems.append(
+            "--inventory takes one account's scan; with --org/--accounts the accounts are scanned"
+        )
+    if args.role or args.policy_arn:
+        problems.append(
+            "--role/--policy-arn name a policy in one account; across accounts, name Kentik's spoke role "
+            "with --kentik-spoke-role (its policy changes in each bucket's account)"
+        )
+    account = (args.bucket_account or "").strip()
+    if account and not re.fullmatch(r"\d{12}", account):
+        problems.append(f"--bucket-account {account!r} is not an account id (12 digits)")
+    if account and account in selection.exclude:
+        problems.append(f"--bucket-account {account} is excluded with --exclude-accounts")
+    if problems:
+        raise ValidationFailed("Invalid choices for a plan across accounts:\n- " + "\n- ".join(problems))
+    return account
+
+
+def run_accounts(ctx: CliContext, selection: AccountSelection) -> int:
+    """`plan --org` / `--accounts`: scan every account through its role, then one plan with the bucket(s)
+    in the bucket account and each member's logs pointed there. Exit 0 when every account and region is
+    in the plan, 1 when some account could not be reached or scanned (each is named, with the reason and
+    what to check, and left out: not reached, or not one of its regions scanned) or a region failed, 2
+    for invalid choices, 3 / 4 when the bucket account cannot be reached because access was denied / AWS
+    was unreachable."""
+    from aws.discovery_api import validate_region_names
+    from aws.errors import ValidationFailed
+    from aws.iam.nested import KentikRoles
+    from aws.org import MemberAccount, reach_account
+    from aws.org_scan import scan_accounts
+    from aws.plans.build import resources_by_region
+    from aws.plans.org_build import build_org_plan, unreached_bucket_account
+
+    bucket_account = check_account_flags(ctx, selection)
+    session = ctx.session()
+    regions = validate_region_names(split_list(ctx.args.regions), what="--regions")
+    workers = ctx.args.workers if ctx.args.workers is not None else ctx.settings.scan_workers
+    org = scan_accounts(
+        session,
+        selection,
+        account_workers=ctx.args.account_workers,
+        workers=workers,
+        include=regions or None,
+        skip=ctx.settings.skip_regions or None,
+    )
+    caller = org.caller.account
+    bucket_account = bucket_account or caller
+    inventories = [e.inventory for e in org.scanned if e.inventory is not None]
+    if not inventories:
+        raise_unreached(org)
+    # The scan assumed each member's role once: its sessions are reused. Only a bucket account outside
+    # the run (a log-archive account not in --accounts) is reached here.
+    accesses = {e.account: s for e in org.scanned if (s := org.session_of(e.account)) is not None}
+    if bucket_account != caller and org.account(bucket_account) is None:
+        access = reach_account(session, session.identity(), MemberAccount(account=bucket_account), selection)
+        if access.session is None:
+            raise unreached_bucket_account(bucket_account, access.error)
+        accesses[bucket_account] = access.session
+    all_regions = sorted({r for inv in inventories for r in resources_by_region(inv)})
+    try:
+        bucket, logs = choices_from_args(ctx.args, inventories[0], session.home_region)
+    except ValueError as err:  # pydantic validation
+        raise ValidationFailed(f"invalid choice: {err}") from err
+    bucket = bucket.model_copy(update={"regions": all_regions})
+    if not bucket.regions:
+        raise ValidationFailed("No account has a region with VPCs or firewalls: nothing to send logs from.")
+    kentik = KentikRoles.parse(ctx.args.kentik_role, ctx.args.kentik_spoke_role)
+    build = build_org_plan(
+        session,
+        org,
+        accesses,
+        bucket,
+        logs,
+        bucket_account=bucket_account,
+        kentik=kentik if (kentik.spoke or kentik.primary) else None,
+        allow_delete=ctx.args.allow_delete,
+        allow_delete_objects=ctx.args.allow_delete_objects,
+    )
+    failed = [  # regions that failed in the members of the plan (the accounts left out are named apart)
+        (e.account, r)
+        for e in org.accounts
+        if e.account in build.members
+        for r in (e.inventory.failed_regions if e.inventory else [])
+    ]
+    for account, region in failed:
+        build.warnings.append(f"account {account}: region {region.name} not scanned, so not in this plan")
+    if ctx.args.output:
+        ctx.args.output.write_text(build.plan.to_json())
+    if ctx.json:
+        ctx.emit_json(build.model_dump(mode="json"))
+    else:
+        ctx.out(render_accounts(build))
+        if ctx.args.output:
+            ctx.out(
+                f"\nPlan written to {ctx.args.output}; apply with: flowlogs apply --plan {ctx.args.output}"
+            )
+    for line in build.left_out.values():
+        ctx.err(f"flowlogs plan: {line}")
+    return 1 if build.left_out or failed or build.delivery_blocked else 0
+
+
+def raise_unreached(org: OrgInventory) -> None:
+    """No account could be scanned: stop with the failures' kind (access: 3, network: 4), each named."""
+    from aws.errors import AccessDeniedError, EndpointError, FlowlogsError
+
+    lines = [f"  {e.account}: {e.error.message if e.error else e.status}" for e in org.accounts]
+    message = "Not one account could be reached and scanned, so there is nothing to plan:\n" + "\n".join(
+        lines
+    )
+    kinds = {
+        "access" if e.error and e.error.kind == "scp" else e.error.kind if e.error else "error"
+        for e in org.accounts
+    }
+    if kinds == {"access"}:
+        raise AccessDeniedError(message, hint="Check the role (--assume-role) in each account and its trust.")
+    if kinds == {"network"}:
+        raise EndpointError(message, hint="Plan again once AWS answers.")
+    raise FlowlogsError(message)
+
+
+def render_accounts(build: OrgPlanBuild) -> str:
+    """The plan across accounts: its summary (one line per account), then the changes grouped by account."""
+    plan = build.plan
+    lines = [plan.summary()]
+    if plan.id:
+        lines.append(f"Plan {plan.id} (its resources are tagged flowlogs-plan={plan.id})")
+    n = 0
+    for account in dict.fromkeys(plan.account_of(c) for c in plan.changes):
+        lines += ["", f"Account {account}:"]
+        for change in (c for c in plan.changes if plan.account_of(c) == account):
+            n += 1
+            lines.append(f"{n:>3}. {change.describe()}")
+    if build.read_set.locations:
+        lines += ["", "Kentik reads:"] + [f"  {loc.shown}" for loc in build.read_set.locations]
+    if build.nested is not None:
+        lines += ["", "For Kentik's nested configuration (the portal asks for these):"]
+        lines += [f"  {line}" for line in build.nested.lines()]
+    if build.warnings:
+        lines += ["", "Warnings:"] + [f"  ! {w}" for w in build.warnings]
+    if build.notes:
+        lines += ["", "Notes:"] + [f"  - {n}" for n in build.notes]
+    return "\n".join(lines)

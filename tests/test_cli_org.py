@@ -1,0 +1,284 @@
+"""`flowlogs plan --accounts ... [--bucket-account ID]` and `flowlogs apply --plan F [--external-id ID]`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from aws.s3 import org_policy as op
+from aws.session import AwsSession
+from tests.org_fixtures import ROLE, make_org, refuse
+from tui.cli import main
+
+PLAN = [
+    "plan",
+    "--strategy",
+    "central",
+    "--bucket",
+    "kentik-flow-logs",
+    "--regions",
+    "us-east-1",
+    "--no-firewalls",
+]
+
+
+def run(capsys: pytest.CaptureFixture[str], session: AwsSession, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv), session_factory=lambda settings, endpoint_url=None: session)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_plan_across_accounts_exits_0(session: AwsSession, capsys: pytest.CaptureFixture[str]) -> None:
+    world = make_org(session, members=2)
+    code, _, _ = run(capsys, session, *PLAN, "--accounts", ",".join(world.members))
+    assert code == 0
+
+
+def test_plan_output_groups_changes_by_account(
+    session: AwsSession, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = make_org(session, members=2)
+    _, out, _ = run(capsys, session, *PLAN, "--accounts", ",".join(world.members))
+    assert all(f"Account {a}:" in out for a in world.members)
+
+
+def test_a_member_whose_role_refuses_exits_1(session: AwsSession, capsys: pytest.CaptureFixture[str]) -> None:
+    world = make_org(session, members=2, refusing=(1,))
+    code, _, _ = run(capsys, session, *PLAN, "--accounts", ",".join(world.members))
+    assert code == 1
+
+
+def test_a_member_whose_role_refuses_is_named_with_what_to_check(
+    session: AwsSession, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = make_org(session, members=2, refusing=(1,))
+    _, _, err = run(capsys, session, *PLAN, "--accounts", ",".join(world.members))
+    assert f"account {world.members[1]}" in err and "trust policy" in err
+
+
+def test_bucket_account_must_be_an_account_id(
+    session: AwsSession, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, _ = run(capsys, session, *PLAN, "--accounts", "111111111111", "--bucket-account", "log-archive")
+    assert code == 2
+
+
+def _plan_file(session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path, *extra: str) -> Path:
+    world = make_org(session, members=2, no_vpcs=(1,))
+    path = tmp_path / "plan.json"
+    code, _, _ = run(
+        capsys,
+        session,
+        *PLAN,
+        "--accounts",
+        ",".join(world.members),
+        "--bucket-account",
+        world.members[1],
+        "-o",
+        str(path),
+        *extra,
+    )
+    assert code == 0
+    return path
+
+
+def test_apply_of_a_plan_across_accounts_exits_0(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = _plan_file(session, capsys, tmp_path)
+    assert run(capsys, session, "apply", "--plan", str(path), "--yes")[0] == 0
+
+
+def test_apply_of_a_plan_across_accounts_again_finds_everything_satisfied(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = _plan_file(session, capsys, tmp_path)
+    assert run(capsys, session, "apply", "--plan", str(path), "--yes")[0] == 0
+    _, out, _ = run(capsys, session, "apply", "--plan", str(path), "--yes", "--json")
+    assert {r["status"] for r in json.loads(out)["results"]} == {"satisfied"}
+
+
+def _edit(path: Path, edit: Any) -> Path:
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_apply_refuses_a_plan_whose_member_role_is_not_a_role_name(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = _edit(_plan_file(session, capsys, tmp_path), lambda d: d["settings"]["org"].update(role="a/b"))
+    assert run(capsys, session, "apply", "--plan", str(path), "--yes")[0] == 2
+
+
+def test_apply_refuses_a_change_in_a_foreign_account_before_any_call(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _edit(
+        _plan_file(session, capsys, tmp_path), lambda d: d["changes"][-1].update(account="999999999999")
+    )
+    calls: list[str] = []
+    monkeypatch.setattr(AwsSession, "client", lambda self, *a, **k: calls.append(a[0]))  # type: ignore[misc]
+    code, _, _ = run(capsys, session, "apply", "--plan", str(path), "--yes")
+    assert (code, calls) == (2, [])
+
+
+def test_apply_refuses_a_bad_external_id(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = _plan_file(session, capsys, tmp_path)
+    assert run(capsys, session, "apply", "--plan", str(path), "--yes", "--external-id", "x")[0] == 2
+
+
+def test_the_plan_file_names_the_role(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    text = _plan_file(session, capsys, tmp_path).read_text()
+    assert json.loads(text)["settings"]["org"]["role"] == ROLE
+
+
+def test_the_plan_file_holds_no_credentials(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    text = _plan_file(session, capsys, tmp_path).read_text()
+    assert "SecretAccessKey" not in text
+
+
+def test_apply_refuses_a_plan_that_grants_an_outside_account_before_any_call(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hand-edited plan adding an outside account to the org bucket policy (its basis and its document,
+    consistently) is refused whole, before AWS is asked anything."""
+
+    def grant_outsider(data: dict[str, Any]) -> None:
+        change = next(c for c in data["changes"] if c["kind"] == "s3.put-org-bucket-policy")
+        basis = change["basis"]
+        basis["accounts"] = sorted([*basis["accounts"], "666666666666"])
+        bucket = change["params"]["Bucket"]
+        required = op.org_bucket_statements(bucket, basis["accounts"], prefixes=basis["prefixes"])
+        policy = op.merge_org_statements(json.loads(change["params"]["Policy"]), required)
+        change["params"]["Policy"] = policy.text
+
+    path = _edit(_plan_file(session, capsys, tmp_path), grant_outsider)
+    calls: list[str] = []
+    monkeypatch.setattr(AwsSession, "client", lambda self, *a, **k: calls.append(a[0]))  # type: ignore[misc]
+    code, _, _ = run(capsys, session, "apply", "--plan", str(path), "--yes")
+    assert (code, calls) == (2, [])
+
+
+def test_apply_names_the_trust_policy_when_a_members_role_refuses(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = _plan_file(session, capsys, tmp_path)
+    changes = json.loads(path.read_text())["changes"]
+    refuse(session, next(c["account"] for c in changes if c["kind"] == "ec2.create-flow-logs"))
+    _, out, err = run(capsys, session, "apply", "--plan", str(path), "--yes")
+    assert "trust policy" in out + err
+
+
+# -- what the scan already reached, and the bucket account -------------------------------------------
+
+
+def test_plan_across_accounts_assumes_each_members_role_once(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = make_org(session, members=2)
+    assumed: list[str] = []
+    real = AwsSession.assume_role
+
+    def counting(self: AwsSession, arn: str, **kwargs: Any) -> AwsSession:
+        assumed.append(arn)
+        return real(self, arn, **kwargs)
+
+    monkeypatch.setattr(AwsSession, "assume_role", counting)
+    run(capsys, session, *PLAN, "--accounts", ",".join(world.members))
+    assert sorted(assumed) == sorted(f"arn:aws:iam::{a}:role/{ROLE}" for a in world.members)
+
+
+def test_an_unreachable_bucket_account_outside_the_run_exits_3(
+    session: AwsSession, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = make_org(session, members=2, refusing=(1,))
+    code, _, _ = run(
+        capsys, session, *PLAN, "--accounts", world.members[0], "--bucket-account", world.members[1]
+    )
+    assert code == 3
+
+
+def test_an_unreachable_bucket_account_of_the_run_exits_3(
+    session: AwsSession, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = make_org(session, members=2, refusing=(1,))
+    code, _, _ = run(
+        capsys, session, *PLAN, "--accounts", ",".join(world.members), "--bucket-account", world.members[1]
+    )
+    assert code == 3
+
+
+@pytest.fixture
+def scp() -> Iterator[Callable[[str, str], None]]:
+    """`scp(account, action)`: a simulated SCP denies `action` in `account` (lifted after the test)."""
+    from aws.sandbox.strict_sts import clear_scps, deny_by_scp
+
+    yield deny_by_scp
+    clear_scps()
+
+
+def test_a_member_whose_every_region_failed_exits_1(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], scp: Callable[[str, str], None]
+) -> None:
+    world = make_org(session, members=2)
+    scp(world.members[1], "ec2:DescribeVpcs")
+    code, _, _ = run(capsys, session, *PLAN, "--accounts", ",".join(world.members))
+    assert code == 1
+
+
+# -- a one-account plan on the bucket (and key) of a plan across accounts ---------------------------------
+
+
+ONE_ACCOUNT = ["plan", "--strategy", "central", "--bucket", "kentik-flow-logs", "--regions", "us-east-1"]
+
+
+def _after_org_apply(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path, *, kms: bool, with_caller: bool
+) -> list[str]:
+    """An org plan (bucket in the caller's account) applied; returns the encryption flags it used."""
+    world = make_org(session, members=1)
+    key = boto3.client("kms", region_name="us-east-1").create_key()["KeyMetadata"]["Arn"] if kms else ""
+    flags = ["--kms-key", key] if kms else []
+    accounts = [*([world.management] if with_caller else []), *world.members]
+    org_plan = tmp_path / "org.json"
+    code, out, err = run(
+        capsys, session, *PLAN, *flags, "--accounts", ",".join(accounts), "-o", str(org_plan)
+    )
+    assert code == 0, out + err
+    code, out, err = run(capsys, session, "apply", "--plan", str(org_plan), "--yes")
+    assert code == 0, out + err
+    return flags
+
+
+@pytest.mark.parametrize("kms", [False, True], ids=["sse-s3", "sse-kms"])
+def test_a_one_account_plan_after_an_org_plan_on_the_same_bucket_applies(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path, kms: bool
+) -> None:
+    flags = _after_org_apply(session, capsys, tmp_path, kms=kms, with_caller=False)
+    one = tmp_path / "one.json"
+    code, out, err = run(capsys, session, *ONE_ACCOUNT, "--no-firewalls", *flags, "-o", str(one))
+    assert code == 0, out + err
+    assert run(capsys, session, "apply", "--plan", str(one), "--yes")[0] == 0
+
+
+def test_a_one_account_plan_for_an_account_the_org_statements_list_leaves_the_bucket_policy(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    _after_org_apply(session, capsys, tmp_path, kms=False, with_caller=True)
+    one = tmp_path / "one.json"
+    code, out, err = run(capsys, session, *ONE_ACCOUNT, "--no-firewalls", "-o", str(one))
+    assert code == 0, out + err
+    assert "s3.put-bucket-policy" not in {c["kind"] for c in json.loads(one.read_text())["changes"]}
