@@ -23,6 +23,7 @@ from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
     ConnectTimeoutError,
+    CredentialRetrievalError,
     EndpointConnectionError,
     HTTPClientError,
     InvalidRegionError,
@@ -78,10 +79,15 @@ class AccessDeniedError(FlowlogsError):
 
 
 class ScpDenied(AccessDeniedError):
-    """Access denied by an organization policy (a service control policy), not by the identity's IAM
-    policies: granting IAM permissions does not help."""
+    """Access denied by an organization policy, not by the identity's IAM policies: granting IAM
+    permissions does not help. `policy` is "SCP" (a service control policy: on the caller's account) or
+    "RCP" (a resource control policy: on the account that owns the resource)."""
 
     title = "Denied by an organization policy"
+
+    def __init__(self, message: str, *, action: str = "", hint: str = "", policy: str = "SCP") -> None:
+        super().__init__(message, action=action, hint=hint)
+        self.policy = policy
 
 
 class ReadOnlyViolation(FlowlogsError):
@@ -422,6 +428,12 @@ def explain(err: BaseException, *, profile: str | None = None, service: str = ""
         return CredentialsError(
             "Your AWS SSO session has expired or was never started.", hint=f"Run: {login}"
         )
+    if isinstance(err, CredentialRetrievalError):  # an assumed role's credentials could not be renewed
+        return CredentialsError(
+            f"Could not renew the credentials of {err.kwargs.get('provider', 'a role')}: "
+            f"{err.kwargs.get('error_msg', err)}",
+            hint="Check that the role still trusts the caller, then run again.",
+        )
     if isinstance(err, TokenRetrievalError):
         return CredentialsError(f"Could not refresh AWS credentials: {err}", hint=f"Run: {login}")
     if isinstance(err, NoCredentialsError):
@@ -469,12 +481,21 @@ def explain(err: BaseException, *, profile: str | None = None, service: str = ""
             action = denied_action(err)
             if service and ":" not in action:
                 action = f"{service_prefix(service)}:{op}"
-            if _ORG_POLICY.search(message):
+            found = _ORG_POLICY.search(message)
+            if found:
+                resource = found.group(1).lower() == "resource"
+                short = "RCP" if resource else "SCP"
+                where = (
+                    "A resource control policy on the account that owns the resource"
+                    if resource
+                    else "A service control policy on the caller's account or its OU"
+                )
                 return ScpDenied(
-                    f"Access denied: {action or op} is denied by an organization policy (SCP), not by IAM.",
+                    f"Access denied: {action or op} is denied by an organization policy ({short}), not by IAM.",
                     action=action,
-                    hint="A service control policy on this account or its OU denies it; IAM permissions "
-                    "cannot lift that. Ask the AWS Organizations administrator, or leave this account out.",
+                    policy=short,
+                    hint=f"{where} denies it; IAM permissions cannot lift that. Ask the AWS Organizations "
+                    "administrator, or leave this account out.",
                 )
             return AccessDeniedError(
                 f"Access denied: {action or op} is not allowed for this identity.",

@@ -31,7 +31,7 @@ from aws.errors import (
 )
 from aws.limits import DEFAULT_ACCOUNT_WORKERS, MAX_ACCOUNT_WORKERS, ORG_ACCESS_ROLE
 from aws.permissions import declare
-from aws.session import AwsSession
+from aws.session import AwsSession, Identity, account_in
 
 PERMISSIONS = declare(
     __name__,
@@ -41,7 +41,7 @@ PERMISSIONS = declare(
 )
 
 _ACCOUNT = re.compile(r"^\d{12}$")
-_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")  # IAM's rule for role names
+ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")  # IAM's rule for role names (every check of one uses it)
 _EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")  # STS's rule for ExternalId
 
 
@@ -89,7 +89,7 @@ class AccountSelection:
         role = (assume_role if assume_role is not None else ORG_ACCESS_ROLE).strip()
         if ":" in role or "/" in role:
             problems.append(f"--assume-role {role!r}: give the role's name, not an ARN (the account varies)")
-        elif not _ROLE_NAME.match(role):
+        elif not ROLE_NAME.match(role):
             problems.append(f"--assume-role {role!r} is not a role name (1-64 letters, digits and +=,.@_-)")
         ext = external_id.strip()
         if ext and not _EXTERNAL_ID.match(ext):
@@ -197,10 +197,19 @@ def account_error(err: FlowlogsError) -> AccountError:
 def assume_failure(err: FlowlogsError, role_arn: str, caller: str, external_id: str) -> FlowlogsError:
     """What to check when AssumeRole failed: an SCP, or the role's trust policy and our permission."""
     if isinstance(err, ScpDenied):
+        target = account_in(role_arn) or "the member"
+        where = (
+            f"A resource control policy on account {target} denies assuming its roles"
+            if err.policy == "RCP"
+            else f"A service control policy on the caller's account {account_in(caller) or ''} (or its OU) "
+            "denies sts:AssumeRole"
+        )
         return ScpDenied(
-            f"Could not assume {role_arn}: sts:AssumeRole is denied by an organization policy (SCP).",
+            f"Could not assume {role_arn}: sts:AssumeRole is denied by an organization policy ({err.policy}).",
             action="sts:AssumeRole",
-            hint=err.hint,
+            policy=err.policy,
+            hint=f"{where}; IAM permissions cannot lift that. Ask the AWS Organizations administrator, or "
+            "leave the account out (--exclude-accounts).",
         )
     if isinstance(err, AccessDeniedError):
         ext = (
@@ -215,6 +224,23 @@ def assume_failure(err: FlowlogsError, role_arn: str, caller: str, external_id: 
             f"that {caller} is allowed sts:AssumeRole on it, or name another role to assume (--assume-role).",
         )
     return err
+
+
+def reach_account(
+    session: AwsSession, me: Identity, member: MemberAccount, selection: AccountSelection
+) -> MemberAccess:
+    """A session in one account: the caller's own as it is, another through the role assumed there (or
+    why it could not be assumed, with what to check)."""
+    if member.account == me.account:
+        return MemberAccess(member.account, member.name, session=session)
+    arn = selection.role_arn(member.account, me.partition)
+    access = MemberAccess(member.account, member.name, role_arn=arn)
+    try:
+        access.session = session.assume_role(arn, external_id=selection.external_id)
+    except FlowlogsError as err:
+        failure = assume_failure(err, arn, me.arn, selection.external_id)
+        access.failure, access.error = failure, account_error(failure)
+    return access
 
 
 def reach_accounts(
@@ -234,16 +260,7 @@ def reach_accounts(
     me = session.identity()
 
     def reach(member: MemberAccount) -> MemberAccess:
-        if member.account == me.account:
-            access = MemberAccess(member.account, member.name, session=session)
-        else:
-            arn = selection.role_arn(member.account, me.partition)
-            access = MemberAccess(member.account, member.name, role_arn=arn)
-            try:
-                access.session = session.assume_role(arn, external_id=selection.external_id)
-            except FlowlogsError as err:
-                failure = assume_failure(err, arn, me.arn, selection.external_id)
-                access.failure, access.error = failure, account_error(failure)
+        access = reach_account(session, me, member, selection)
         if on_account is not None:
             on_account(access)
         return access

@@ -19,11 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Literal
 
-from pydantic import BaseModel, Field, computed_field
+from pydantic import BaseModel, Field, PrivateAttr, computed_field
 
 from aws.discovery import DEFAULT_WORKERS, scan
 from aws.errors import FlowlogsError, ValidationFailed
-from aws.inventory import CallerIdentity, Inventory, RegionResult, Verdict
+from aws.inventory import CallerIdentity, Inventory, RegionResult
 from aws.limits import DEFAULT_ACCOUNT_WORKERS, MAX_ACCOUNT_WORKERS
 from aws.org import (
     AccountError,
@@ -31,7 +31,7 @@ from aws.org import (
     MemberAccess,
     MemberAccount,
     account_error,
-    reach_accounts,
+    reach_account,
     select_accounts,
 )
 from aws.session import AwsSession
@@ -101,6 +101,13 @@ class OrgInventory(BaseModel):
     account_workers: int = DEFAULT_ACCOUNT_WORKERS
     workers: int = DEFAULT_WORKERS
     accounts: list[AccountScan] = Field(default_factory=list)
+    # The session each reached account was scanned through (never serialised): later steps of the same
+    # run (a plan, an apply, a watch) reuse it instead of assuming every role again.
+    _sessions: dict[str, AwsSession] = PrivateAttr(default_factory=dict)
+
+    def session_of(self, account_id: str) -> AwsSession | None:
+        """The session `account_id` was scanned through (its assumed role's, or the caller's own)."""
+        return self._sessions.get(account_id)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -176,6 +183,7 @@ def scan_accounts(
         accounts=[AccountScan(account=m.account, name=m.name) for m in members],
     )
     _call(on_start, org.model_copy(deep=True))
+    sessions_lock = threading.Lock()
 
     def one(member: MemberAccount) -> AccountScan:
         entry = AccountScan(account=member.account, name=member.name)
@@ -183,12 +191,14 @@ def scan_accounts(
             entry.status = "cancelled"
             _call(on_account, entry)
             return entry
-        access: MemberAccess = reach_accounts(session, [member], selection, workers=1)[0]
+        access: MemberAccess = reach_account(session, me, member, selection)
         entry.role_arn = access.role_arn
         if access.session is None:
             entry.status, entry.error = "unreachable", access.error
             _call(on_account, entry)
             return entry
+        with sessions_lock:
+            org._sessions[member.account] = access.session
         try:
             entry.inventory = scan(
                 access.session,
@@ -224,13 +234,3 @@ def _call(callback: Callable[..., object] | None, *args: object) -> None:
         callback(*args)
     except Exception:  # a broken listener must not break the scan
         log.exception("scan callback failed")
-
-
-def needs_work(entry: AccountScan) -> int:
-    """VPCs and firewalls of an account that are not compliant yet (for sorting and summaries)."""
-    inv = entry.inventory
-    if inv is None:
-        return 0
-    vpcs = sum(v.verdict is not Verdict.COMPLIANT for _, v in inv.vpcs())
-    fws = sum(f.verdict is not Verdict.COMPLIANT for r in inv.regions for f in r.firewalls)
-    return vpcs + fws

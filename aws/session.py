@@ -33,6 +33,7 @@ import botocore.client
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
+from botocore.exceptions import CredentialRetrievalError
 from botocore.loaders import create_loader
 from botocore.utils import parse_timestamp
 
@@ -56,11 +57,15 @@ READ_OPERATIONS = frozenset({"AssumeRole", "DecodeAuthorizationMessage", "Select
 
 
 _LOADER = create_loader()
+
+
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-ASSUMED_ROLE_SECONDS = 3600  # credentials of an assumed role: AWS's default, and the most role chaining allows
+ASSUMED_ROLE_SECONDS = (
+    3600  # credentials of an assumed role: AWS's default, and the most role chaining allows
+)
 
 
 def _share_client_classes() -> None:
@@ -216,7 +221,6 @@ class AwsSession:
         self._clients: dict[tuple[str, str], Any] = {}
         self._identity: Identity | None = None
         self._account_hint: str | None = None  # the account of an assumed role, before identity()
-        self.assumed_role: str = ""  # the role ARN this session was made through ('' = the caller's own)
         try:
             self._boto = boto_session or boto3.Session(
                 profile_name=self.options.profile, region_name=self.options.region
@@ -474,10 +478,7 @@ class AwsSession:
             params["ExternalId"] = external_id
 
         def fetch() -> dict[str, Any]:
-            try:
-                creds = self.client("sts").assume_role(**params)["Credentials"]
-            except Exception as err:
-                raise explain(err, profile=self.options.profile, service="sts") from err
+            creds = self.client("sts").assume_role(**params)["Credentials"]
             expiry = creds["Expiration"]
             return {
                 "access_key": creds["AccessKeyId"],
@@ -486,13 +487,27 @@ class AwsSession:
                 "expiry_time": expiry.isoformat() if isinstance(expiry, datetime) else str(expiry),
             }
 
-        first = fetch()
+        def refresh() -> dict[str, Any]:
+            # botocore calls this when the credentials near their expiry, inside whatever call needs them:
+            # a botocore error, which every caller's handlers (and `explain`) already know.
+            try:
+                return fetch()
+            except Exception as err:
+                raise CredentialRetrievalError(
+                    provider=f"assume-role {role_arn}",
+                    error_msg=str(explain(err, profile=self.options.profile, service="sts")),
+                ) from err
+
+        try:
+            first = fetch()
+        except Exception as err:
+            raise explain(err, profile=self.options.profile, service="sts") from err
         credentials = RefreshableCredentials(
             access_key=first["access_key"],
             secret_key=first["secret_key"],
             token=first["token"],
             expiry_time=parse_timestamp(first["expiry_time"]),
-            refresh_using=fetch,
+            refresh_using=refresh,
             method="assume-role",
             time_fetcher=time_fetcher or _utc_now,
         )
@@ -502,5 +517,4 @@ class AwsSession:
         other = AwsSession(replace(self.options, profile=None), audit=self.audit, boto_session=boto)
         other.read_only = self.read_only
         other._account_hint = account_in(role_arn)
-        other.assumed_role = role_arn
         return other

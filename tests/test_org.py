@@ -4,7 +4,9 @@ every account (aws.org, aws.org_scan), on in-process moto with the strict sandbo
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import boto3
@@ -14,6 +16,8 @@ from botocore.exceptions import ClientError
 from aws.errors import AccessDeniedError, ScpDenied, ValidationFailed, explain
 from aws.org import AccountSelection, RoleNotAssumable, list_org_accounts, reach_accounts, select_accounts
 from aws.org_scan import AccountScan, scan_accounts
+from aws.sandbox.strict import ManualClock
+from aws.sandbox.strict_sts import set_sts_clock
 from aws.session import AwsSession
 
 MANAGEMENT = "123456789012"
@@ -46,8 +50,8 @@ def _refuse(session: AwsSession, account: str) -> None:
 # -- the selection ---------------------------------------------------------------------------------
 def test_selection_names_every_bad_value_at_once() -> None:
     with pytest.raises(ValidationFailed) as caught:
-        AccountSelection.parse(accounts=["12345", "abc"], exclude=["1"], assume_role="arn:aws:iam::1:role/x")
-    assert all(bad in caught.value.message for bad in ("12345", "abc", "1", "give the role's name"))
+        AccountSelection.parse(accounts=["12345", "abc"], exclude=["9x"], assume_role="arn:aws:iam::1:role/x")
+    assert all(bad in caught.value.message for bad in ("12345", "abc", "9x", "give the role's name"))
 
 
 def test_selection_refuses_org_and_accounts_together() -> None:
@@ -132,15 +136,53 @@ def test_a_refusing_member_is_reported_with_what_to_check(session: AwsSession, o
     assert isinstance(access.failure, RoleNotAssumable) and "trust policy" in access.failure.hint
 
 
-def test_member_credentials_are_refreshed_before_they_expire(session: AwsSession, org: list[str]) -> None:
-    clock: dict[str, Any] = {"now": datetime.now(timezone.utc)}
-    member = session.assume_role(
-        f"arn:aws:iam::{org[0]}:role/OrganizationAccountAccessRole", time_fetcher=lambda: clock["now"]
+@pytest.fixture
+def sts_clock() -> Iterator[ManualClock]:
+    """The strict sandbox's STS clock (it issues and expires assumed credentials), on manual time."""
+    clock = ManualClock(start=time.time())
+    set_sts_clock(clock)
+    yield clock
+    set_sts_clock(None)
+
+
+def _member_on(session: AwsSession, account: str, clock: ManualClock) -> AwsSession:
+    """A member session whose refresh is judged on the same clock as the sandbox's expiry."""
+    return session.assume_role(
+        f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole",
+        time_fetcher=lambda: datetime.fromtimestamp(clock(), timezone.utc),
     )
-    member.client("ec2").describe_vpcs()
-    clock["now"] += timedelta(minutes=55)  # within botocore's mandatory refresh window of the 1 h expiry
+
+
+def test_a_member_session_outlives_its_first_credentials(
+    session: AwsSession, org: list[str], sts_clock: ManualClock
+) -> None:
+    member = _member_on(session, org[0], sts_clock)
+    sts_clock.advance(3700)  # past the first credentials' expiry: the sandbox refuses them now
+    assert member.client("ec2").describe_vpcs()["Vpcs"] is not None
+
+
+def test_credentials_are_renewed_by_assuming_the_role_again(
+    session: AwsSession, org: list[str], sts_clock: ManualClock
+) -> None:
+    member = _member_on(session, org[0], sts_clock)
+    sts_clock.advance(55 * 60)  # within botocore's mandatory refresh window of the 1 h expiry
     member.client("ec2").describe_vpcs()
     assert session.stats.calls[("sts", "AssumeRole")] == 2
+
+
+def test_a_renewal_the_role_refuses_is_a_credentials_error(
+    session: AwsSession, org: list[str], sts_clock: ManualClock
+) -> None:
+    from botocore.exceptions import CredentialRetrievalError
+
+    from aws.errors import CredentialsError
+
+    member = _member_on(session, org[0], sts_clock)
+    _refuse(session, org[0])
+    sts_clock.advance(3700)
+    with pytest.raises(CredentialRetrievalError) as caught:
+        member.client("ec2").describe_vpcs()
+    assert isinstance(explain(caught.value), CredentialsError)
 
 
 # -- scanning every account --------------------------------------------------------------------------
@@ -209,12 +251,19 @@ def test_cli_scan_org_json_has_an_inventory_per_account(
     }
 
 
-def test_cli_scan_with_an_unreachable_member_exits_1_naming_it(
+def test_cli_scan_with_an_unreachable_member_exits_1(
     capsys: pytest.CaptureFixture[str], session: AwsSession, org: list[str]
 ) -> None:
     _refuse(session, org[0])
-    code, out, _ = _cli(capsys, session, "--accounts", ",".join(org), "--regions", "us-east-1")
+    code, _, _ = _cli(capsys, session, "--accounts", ",".join(org), "--regions", "us-east-1")
     assert code == 1
+
+
+def test_cli_scan_names_an_unreachable_member_with_what_to_check(
+    capsys: pytest.CaptureFixture[str], session: AwsSession, org: list[str]
+) -> None:
+    _refuse(session, org[0])
+    _, out, _ = _cli(capsys, session, "--accounts", ",".join(org), "--regions", "us-east-1")
     assert f"{org[0]}: unreachable" in out and "trust policy" in out
 
 
@@ -345,8 +394,18 @@ def test_verify_org_with_an_unreachable_member_exits_1(
     flow_log = _member_flow_log(session, org[0])
     _deliver_for(session, org[0], flow_log)
     _refuse(session, org[1])
-    code, out, err = _verify(capsys, session, "--accounts", ",".join(org[:2]))
-    assert code == 1 and f"account {org[1]} not reached" in err and "1 account(s) not reached" in out
+    code, _, _ = _verify(capsys, session, "--accounts", ",".join(org[:2]))
+    assert code == 1
+
+
+def test_verify_org_names_the_member_it_could_not_reach(
+    capsys: pytest.CaptureFixture[str], session: AwsSession, org: list[str]
+) -> None:
+    _central_bucket(session, org[:1])
+    _deliver_for(session, org[0], _member_flow_log(session, org[0]))
+    _refuse(session, org[1])
+    _, _, err = _verify(capsys, session, "--accounts", ",".join(org[:2]))
+    assert f"account {org[1]} not reached" in err
 
 
 def test_verify_bucket_account_needs_an_account_selection(
@@ -354,3 +413,36 @@ def test_verify_bucket_account_needs_an_account_selection(
 ) -> None:
     code, _, err = _verify(capsys, session, "--bucket-account", "111111111111")
     assert code == 2 and "--bucket-account goes with" in err
+
+
+def test_account_flags_before_the_command_are_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from tui.cli import main
+
+    with pytest.raises(SystemExit) as caught:
+        main(["--org", "scan"])
+    assert caught.value.code == 2 and "put it after the command" in capsys.readouterr().err
+
+
+def test_an_scp_on_the_callers_account_is_named_as_such(session: AwsSession, org: list[str]) -> None:
+    from aws.sandbox.strict_sts import clear_scps, deny_by_scp
+
+    deny_by_scp(MANAGEMENT, "sts:AssumeRole")
+    try:
+        selection = AccountSelection.parse(accounts=[org[0]])
+        (access,) = reach_accounts(session, select_accounts(session, selection), selection)
+    finally:
+        clear_scps()
+    assert isinstance(access.failure, ScpDenied) and f"caller's account {MANAGEMENT}" in access.failure.hint
+
+
+def test_cli_scan_whose_every_region_is_denied_exits_3(
+    capsys: pytest.CaptureFixture[str], session: AwsSession, org: list[str]
+) -> None:
+    from aws.sandbox.strict_sts import clear_scps, deny_by_scp
+
+    deny_by_scp(org[0], "ec2:*")
+    try:
+        code, _, _ = _cli(capsys, session, "--accounts", org[0], "--regions", "us-east-1")
+    finally:
+        clear_scps()
+    assert code == 3

@@ -25,10 +25,10 @@ from aws.coverage import ReadLocation
 from aws.errors import FlowlogsError, ValidationFailed
 from aws.iam.proposal import policy_changes
 from aws.iam.requirements import Requirements
+from aws.org import ROLE_NAME
 from aws.plans.change import Change
 from aws.session import AwsSession, account_in
 
-_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 _ROLE_ARN = re.compile(
     r"^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):role/(?:[\w+=,.@/-]*/)?([\w+=,.@-]{1,64})$"
 )
@@ -46,9 +46,9 @@ class KentikRoles:
     def parse(cls, primary: str | None, spoke: str | None) -> KentikRoles:
         problems = []
         p, s = (primary or "").strip(), (spoke or "").strip()
-        if p and not (_ROLE_NAME.match(p) or _ROLE_ARN.match(p)):
+        if p and not (ROLE_NAME.match(p) or _ROLE_ARN.match(p)):
             problems.append(f"--kentik-role {p!r} is neither a role name nor a role ARN")
-        if s and not _ROLE_NAME.match(s):
+        if s and not ROLE_NAME.match(s):
             problems.append(
                 f"--kentik-spoke-role {s!r}: give the role's name (the same in every member), not an ARN"
             )

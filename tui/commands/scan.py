@@ -200,11 +200,12 @@ def run_accounts(
     else:
         for line in render_accounts(org):
             ctx.out(line)
-    kinds = [a.error.kind if a.error else "error" for a in org.failed]
-    kinds = ["access" if k == "scp" else k for k in kinds]
-    for entry in org.scanned:
-        assert entry.inventory is not None
-        kinds += [r.error.kind if r.error else "error" for r in entry.inventory.failed_regions]
+    kinds: list[str] = []
+    for entry in org.accounts:
+        if entry.error is not None:  # not reached, or its scan stopped as a whole
+            kinds.append("access" if entry.error.kind == "scp" else entry.error.kind)
+        elif entry.inventory is not None:  # every region failed ("failed"), or some ("partial")
+            kinds += [r.error.kind if r.error else "error" for r in entry.inventory.failed_regions]
     code = exit_for(kinds, succeeded=len(org.scanned))
     drifted = [
         f"{entry.account} {line}"

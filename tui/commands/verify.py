@@ -225,14 +225,11 @@ def _sources_in_accounts(
     me = session.identity().account
     owner = bucket_account or me
     reader = sessions.get(owner) or (session if owner == me else None)
-    if reader is None:
-        from aws.errors import AccessDeniedError
-
-        raise AccessDeniedError(
-            f"The bucket account {owner} could not be reached, so the bucket(s) cannot be read.",
-            action="sts:AssumeRole",
-            hint=next((w for w in warnings if w.startswith(f"account {owner} ")), ""),
-        )
+    if reader is None:  # the owner's own failure (its kind gives the exit code: denied 3, unreachable 4)
+        failure = accesses[owner].failure
+        if failure is not None:
+            raise failure
+        raise FlowlogsError(f"The bucket account {owner} could not be read, so the bucket(s) cannot be.")
     sources.sort(key=lambda s: (s.bucket, s.account, s.kind, s.region, s.id))
     return reader, sources, sessions, unreached
 
