@@ -5,13 +5,18 @@ spec wants. The scan runs in a thread worker; each region's result arrives as a 
 table fills in live. Enter on a region shows its VPCs and firewalls with their verdicts and reasons: a
 few words per reason in the table (SHORT_REASON), the highlighted row's in full in the note above it, cut
 to a few lines so the table keeps its rows at 80x24; i (or Enter on a row) shows the note whole (FullText).
+
+With --org / --accounts (`app.org_mode`) the scan covers every account of the run (aws.org_scan): a
+summary row per account above the region table (screens.discovery_accounts), an Account column in the
+region table, and `a` to show one account's regions or all; Enter on an account shows its VPCs and
+firewalls, or why it was not reached. The later steps set up one account (`state.target_account`).
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
@@ -26,10 +31,18 @@ from textual.worker import Worker, WorkerState
 
 from aws.discovery import scan
 from aws.inventory import Inventory, Reason, ReasonCode, RegionResult, RegionStatus, Verdict
-from screens.base import WizardScreen
+from screens.discovery_accounts import (
+    ACCOUNT_ID_WIDTH,
+    AccountsDiscovery,
+    OrgScanFinished,
+    RegionScanned,
+)
 from tui.layout import WIDE
 from tui.palette import BAD, BAD_BOLD, INFO, INFO_BOLD, OK, WARN
 from tui.words import count
+
+if TYPE_CHECKING:
+    from aws.org_scan import OrgInventory
 
 # Each verdict is a word first; its colour (tui.palette) only repeats it.
 VERDICT_STYLE = {
@@ -171,12 +184,6 @@ def detail_columns(width: int, names: list[str], *, filtering: bool) -> list[tup
 
 
 @dataclass
-class RegionScanned(Message):
-    region: RegionResult
-    generation: int
-
-
-@dataclass
 class ScanStarted(Message):
     inventory: Inventory  # every region, pending / not-enabled / skipped
     generation: int
@@ -188,13 +195,14 @@ class ScanFinished(Message):
     generation: int
 
 
-class DiscoveryScreen(WizardScreen):
+class DiscoveryScreen(AccountsDiscovery):
     STEP = "discovery"
     AUTO_FOCUS = "#regions"
     BINDINGS = [
         Binding("r", "rescan", "Rescan", id="discovery.rescan"),
         Binding("slash", "filter", "Filter", id="discovery.filter"),
         Binding("i", "details", "Details", id="discovery.details"),
+        Binding("a", "cycle_account", "Account", id="discovery.account"),  # --org / --accounts only
         Binding("escape", "clear_filter", "Clear filter", show=False, id="discovery.clear_filter"),
     ]
     # The note above the detail table is cut to 3 lines (5 when wide) so the table keeps rows on screen;
@@ -211,10 +219,13 @@ class DiscoveryScreen(WizardScreen):
     DiscoveryScreen #note {{ height: auto; max-height: 3; padding: 0 1; color: $text-muted; }}
     DiscoveryScreen.-wide #note {{ max-height: 5; }}
     DiscoveryScreen #note.-alone {{ max-height: 100%; }}
+    DiscoveryScreen #note.-fill {{ height: 1fr; max-height: 100%; }}
     DiscoveryScreen #note.problem {{ color: {WARN}; }}
     DiscoveryScreen #detail {{ height: 1fr; }}
     DiscoveryScreen #filter {{ display: none; height: 1; border: none; padding: 0 1; }}
     DiscoveryScreen #filter.visible {{ display: block; }}
+    DiscoveryScreen #accounts-box {{ height: 5; }}
+    DiscoveryScreen #regions-title {{ height: 1; padding: 0 1; color: {INFO}; }}
     """
 
     def __init__(self) -> None:
@@ -229,6 +240,11 @@ class DiscoveryScreen(WizardScreen):
         self.note_text = ""  # the note above the detail table in full (it is shown cut to its height)
         self.detail_width = 0  # the screen width the detail table's columns were laid out for
         self.regions_width = 0  # and the region table's
+        # --org / --accounts: results are keyed "account/region"; the accounts' scan as it comes in
+        self.region_account: dict[str, str] = {}  # results key -> its account
+        self.org: OrgInventory | None = None
+        self.account_filter = ""  # the one account whose regions the table shows ('' every account)
+        self.shown_account = ""  # the account the detail pane shows ('' a region)
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="identity")
@@ -237,7 +253,12 @@ class DiscoveryScreen(WizardScreen):
             yield Label("", id="progress-label")
         yield Input(placeholder="filter VPCs and firewalls (name, id, verdict) — Esc clears", id="filter")
         with Vertical(id="panes"):
+            if self.org_mode:
+                with Vertical(id="accounts-box"):  # as high as its rows, up to a few (AccountsDiscovery)
+                    yield DataTable(id="accounts", cursor_type="row")
             with Vertical(id="regions-box"):  # the app's CSS sizes every DataTable 1fr: size its box
+                if self.org_mode:
+                    yield Label("", id="regions-title")
                 yield DataTable(id="regions", cursor_type="row", zebra_stripes=True)
             with Vertical(id="detail-box"):
                 yield Label("Select a region and press Enter for its VPCs and firewalls", id="detail-title")
@@ -249,7 +270,14 @@ class DiscoveryScreen(WizardScreen):
         self._fill_detail([], None)
         self.show_identity()
         inventory = self.flow_app.state.inventory
-        if isinstance(inventory, Inventory):
+        if self.org_mode:
+            org = self.flow_app.state.org_inventory
+            self._layout_accounts()
+            if org is not None:
+                self.on_org_scan_finished(OrgScanFinished(org, self.generation))
+            else:
+                self.action_rescan()
+        elif isinstance(inventory, Inventory):
             for region in inventory.regions:
                 self.add_region(region)
             self.finish(inventory)
@@ -269,6 +297,13 @@ class DiscoveryScreen(WizardScreen):
         self.query_one("#detail", DataTable).clear()
         self.scanning = True
         self.query_one("#progress", ProgressBar).update(total=None, progress=0)
+        if self.org_mode:
+            self.org, self.shown_account = None, ""
+            self.region_account.clear()
+            self.query_one("#accounts", DataTable).clear()
+            self.query_one("#progress-label", Label).update("Scanning: listing the accounts…")
+            self.run_org_scan(self.cancel, generation)
+            return
         self.query_one("#progress-label", Label).update("Scanning: listing regions…")
         self.run_scan(self.cancel, generation)
 
@@ -308,10 +343,17 @@ class DiscoveryScreen(WizardScreen):
     def on_region_scanned(self, message: RegionScanned) -> None:
         if self.stale(message.generation):
             return
-        self.add_region(message.region)
+        self.add_region(message.region, account=message.account)
+        if message.account and self.org is not None:
+            entry = self.org.account(message.account)
+            if entry is not None:
+                self._account_row(entry)
         self._progress()
 
     def _progress(self) -> None:
+        if self.org_mode:
+            self._org_progress()
+            return
         scannable = [r for r in self.results.values() if r.status not in _NOT_SCANNED]
         done = [r for r in scannable if r.status is not RegionStatus.PENDING]
         self.query_one("#progress", ProgressBar).update(total=max(len(scannable), 1), progress=len(done))
@@ -347,6 +389,9 @@ class DiscoveryScreen(WizardScreen):
     # -- rendering -----------------------------------------------------------------------------------
     def show_identity(self, started: Inventory | None = None) -> None:
         """Identity and Kentik role candidates; `started` is the inventory of a scan still running."""
+        if self.org_mode:
+            self._show_org_identity()
+            return
         inventory = self.flow_app.state.inventory
         identity = self.flow_app.identity
         text = Text()
@@ -383,18 +428,29 @@ class DiscoveryScreen(WizardScreen):
         keep = table.coordinate_to_cell_key(table.cursor_coordinate).row_key if table.row_count else None
         table.clear(columns=True)
         self.regions_width = self.app.size.width
-        room = self.regions_width - 2 - 2 * (len(_REGION_COLUMNS) + 1)  # a scrollbar and the padding
-        for title, width in _REGION_COLUMNS:
+        columns = list(_ORG_REGION_COLUMNS if self.org_mode else _REGION_COLUMNS)
+        room = self.regions_width - 2 - 2 * (len(columns) + 1)  # a scrollbar and the padding
+        for title, width in columns:
             table.add_column(title, width=width, key=title)
-        table.add_column("Problem", width=max(room - sum(w for _, w in _REGION_COLUMNS), 12), key="Problem")
-        self.region_columns = ["Region", "Status"]  # the sort keys
-        for region in list(self.results.values()):
-            self.add_region(region, show=False)
+        least = 8 if self.org_mode else 12  # the note above the detail has each problem in full
+        table.add_column("Problem", width=max(room - sum(w for _, w in columns), least), key="Problem")
+        self.region_columns = ["Account", "Region", "Status"] if self.org_mode else ["Region", "Status"]
+        for key, region in list(self.results.items()):
+            self.add_region(region, show=False, account=self.region_account.get(key, ""))
         if keep is not None and keep in table.rows:
             table.move_cursor(row=table.get_row_index(keep), animate=False)
 
-    def add_region(self, region: RegionResult, *, show: bool = True) -> None:
-        self.results[region.name] = region
+    def add_region(self, region: RegionResult, *, show: bool = True, account: str = "") -> None:
+        """Add or update a region's row; with --org / --accounts, keyed "account/region" (regions not
+        enabled or skipped are left out: every account would list them)."""
+        key = f"{account}/{region.name}" if account else region.name
+        if account and region.status in _NOT_SCANNED:
+            return
+        self.results[key] = region
+        if account:
+            self.region_account[key] = account
+            if self.account_filter and account != self.account_filter:
+                return
         table = self.query_one("#regions", DataTable)
         counts = region.counts
         scanned = region.scanned
@@ -405,25 +461,34 @@ class DiscoveryScreen(WizardScreen):
             problem = f"{region.error.code}: {region.error.hint or region.error.message}"
         elif region.partial_errors:
             problem = "; ".join(e.hint or e.message for e in region.partial_errors)
+        todo = (  # with --org / --accounts one "To do" column (as the account summary's), for the room
+            [Text(str(counts.needs_change + counts.missing + counts.unknown), style=WARN) if scanned else ""]
+            if account
+            else [
+                Text(str(counts.needs_change), style=WARN) if scanned else "",
+                Text(str(counts.missing), style=BAD) if scanned else "",
+            ]
+        )
         cells = (
+            *([Text(self._label(account), no_wrap=True, overflow="ellipsis")] if account else []),
             region.name,
             Text(region.status.value, style=STATUS_STYLE.get(region.status, "")),
             str(counts.vpcs) if scanned else "",
             Text(str(counts.compliant), style=OK) if scanned else "",
-            Text(str(counts.needs_change), style=WARN) if scanned else "",
-            Text(str(counts.missing), style=BAD) if scanned else "",
+            *todo,
             f"{counts.firewalls_compliant}/{counts.firewalls}" if scanned else "",
             Text(problem, style=BAD if region.error else WARN, no_wrap=True, overflow="ellipsis"),
         )
-        if region.name in table.rows:
+        order = _org_region_order if account else _region_order
+        if key in table.rows:
             for column, value in zip(table.columns, cells, strict=True):
-                table.update_cell(region.name, column, value)
-            table.sort(*self.region_columns, key=_region_order)
+                table.update_cell(key, column, value)
+            table.sort(*self.region_columns, key=order)
         else:
-            table.add_row(*cells, key=region.name)
-            table.sort(*self.region_columns, key=_region_order)
-        if show and region.name == self.selected:
-            self.show_region(region.name)
+            table.add_row(*cells, key=key)
+            table.sort(*self.region_columns, key=order)
+        if show and key == self.selected and not self.shown_account:
+            self.show_region(key)
 
     @on(DataTable.RowSelected, "#regions")
     def region_selected(self, event: DataTable.RowSelected) -> None:
@@ -432,23 +497,35 @@ class DiscoveryScreen(WizardScreen):
             self.query_one("#detail", DataTable).focus()
 
     def show_region(self, name: str) -> None:
-        """Show one region's VPCs and firewalls; with a filter, matching ones of every region."""
+        """Show one region's VPCs and firewalls; with a filter, matching ones of every region (of the
+        account shown, with --org / --accounts). `name`: the region's key in `results`."""
         self.selected = name
+        self.shown_account = ""
+        if self.org_mode:  # an account's reason (AccountsDiscovery.show_account) had the whole pane
+            self.query_one("#note", Static).remove_class("-fill")
+            self.query_one("#detail", DataTable).display = True
         keep = self._highlighted_key()
         needle = self.filter_text.lower()
         rows: list[DetailRow] = []
-        for region_name in sorted(self.results) if needle else [name]:
-            found = self.results.get(region_name)
+        shown = self.account_filter
+        keys = [k for k in sorted(self.results) if not shown or self.region_account.get(k) == shown]
+        for key in keys if needle else [name]:
+            found = self.results.get(key)
             if found is not None:
-                rows += self._detail_rows(found, needle)
+                rows += self._detail_rows(found, needle, key)
         self._fill_detail(rows, keep)
         title = self.query_one("#detail-title", Label)
         region = self.results.get(name)
+        account = self.region_account.get(name, "")
         if needle:
-            title.update(f"Filter '{self.filter_text}': {len(rows)} match(es) in all regions (Esc clears)")
-        elif region is not None:
+            where = f" of account {shown}" if shown else " of every account" if self.org_mode else ""
             title.update(
-                f"{name}: {count(len(region.vpcs), 'VPC')}, {count(len(region.firewalls), 'firewall')}"
+                f"Filter '{self.filter_text}': {len(rows)} match(es) in all regions{where} (Esc clears)"
+            )
+        elif region is not None:
+            label = f"{self._label(account)} {region.name}" if account else name
+            title.update(
+                f"{label}: {count(len(region.vpcs), 'VPC')}, {count(len(region.firewalls), 'firewall')}"
             )
         self._show_note(region if not needle else None, self.row_notes.get(self._highlighted_key() or ""))
 
@@ -458,17 +535,18 @@ class DiscoveryScreen(WizardScreen):
             return None
         return str(detail.coordinate_to_cell_key(detail.cursor_coordinate).row_key.value)
 
-    def _fill_detail(self, rows: list[DetailRow], keep: str | None) -> None:
+    def _fill_detail(self, rows: list[DetailRow], keep: str | None, *, many: bool = False) -> None:
         """Lay the detail table out for the screen's width (the reason column gets the room left) and fill
-        it; the cursor stays on `keep` when it is still there."""
+        it; the cursor stays on `keep` when it is still there. `many`: rows of many regions (an account's)."""
         detail = self.query_one("#detail", DataTable)
         detail.clear(columns=True)
         self.row_notes.clear()
         self.detail_width = self.app.size.width
-        keys = detail_columns(self.detail_width, [], filtering=bool(self.filter_text))
+        filtering = bool(self.filter_text) or many
+        keys = detail_columns(self.detail_width, [], filtering=filtering)
         with_id = any(k == "resource" for k, _, _ in keys)
         names = [row.name or ("" if with_id else row.resource) for row in rows]
-        columns = detail_columns(self.detail_width, names, filtering=bool(self.filter_text))
+        columns = detail_columns(self.detail_width, names, filtering=filtering)
         for key, title, width in columns:
             detail.add_column(title, width=width, key=key)
         reason_width = next(w for k, _, w in columns if k == "reason")
@@ -489,13 +567,16 @@ class DiscoveryScreen(WizardScreen):
         """The tables' columns fit the new width."""
         if self.regions_width and event.size.width != self.regions_width:
             self._layout_regions()
-        if self.selected and self.detail_width and event.size.width != self.detail_width:
+        if self.org_mode and event.size.width != self.regions_width:
+            self._layout_accounts()
+        if self.shown_account and self.detail_width and event.size.width != self.detail_width:
+            self.show_account(self.shown_account)
+        elif self.selected and self.detail_width and event.size.width != self.detail_width:
             self.show_region(self.selected)
 
     def _show_note(self, region: RegionResult | None, row_text: str | None = None) -> None:
         """Under the title: the region's problem and its fix, else the highlighted row's reasons, in full
         but cut to the note's height (i shows it whole) — the table shows a few words of each."""
-        note = self.query_one("#note", Static)
         problems = []
         if region is not None and region.error and region.status is not RegionStatus.NOT_ENABLED:
             problems.append(
@@ -511,14 +592,22 @@ class DiscoveryScreen(WizardScreen):
         if region is not None and region.status is RegionStatus.NOT_ENABLED and region.error:
             problems.append(region.error.hint or region.error.message)
         self.problem_text = "\n".join(problems)
-        self.note_text = self.problem_text or row_text or ""
-        note.set_class(bool(problems), "problem")
+        self._set_note(self.problem_text or row_text or "", problem=bool(problems))
+
+    def _set_note(self, text: str, *, problem: bool) -> None:
+        note = self.query_one("#note", Static)
+        self.note_text = text
+        note.set_class(problem, "problem")
         note.set_class(not self.row_notes, "-alone")
         note.update(Clamped(Text(self.note_text), "(i: all)"))
         note.display = bool(self.note_text)
 
     @on(DataTable.RowHighlighted, "#detail")
     def detail_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self.shown_account:
+            if not self.problem_text:
+                self._set_note(self.row_notes.get(str(event.row_key.value), ""), problem=False)
+            return
         region = self.results.get(self.selected or "")
         if region is not None and (region.error or region.partial_errors) and not self.filter_text:
             return  # the region's problem stays visible
@@ -533,12 +622,21 @@ class DiscoveryScreen(WizardScreen):
             self.flow_app.notify("Nothing more to show: choose a region (Enter) first.")
             return
         title = f"Filter '{self.filter_text}'" if self.filter_text else (self.selected or "Discovery")
+        if self.shown_account:
+            title = f"Account {self.shown_account}"
         self.app.push_screen(FullText(title, Text(text)))
 
-    def _detail_rows(self, region: RegionResult, needle: str) -> list[DetailRow]:
+    def _detail_rows(
+        self, region: RegionResult, needle: str, key: str = "", *, many: bool = False
+    ) -> list[DetailRow]:
+        """The rows of a region (`key` in results); `many`: among an account's other regions."""
         rows = []
         name = region.name
-        where = f" in {name}" if needle else ""  # a region's own rows: the title names the region
+        key = key or name
+        where = f" in {name}" if needle or many else ""  # a region's own rows: the title names the region
+        account = self.region_account.get(key, "")
+        if account and needle and not many:  # a filter over every account's regions
+            where += f" of {self._label(account)}"
         for vpc in region.vpcs:
             label, style = VERDICT_STYLE[vpc.verdict]
             reasons = "; ".join(r.message for r in vpc.reasons) or (
@@ -549,7 +647,7 @@ class DiscoveryScreen(WizardScreen):
                 continue
             rows.append(
                 DetailRow(
-                    key=f"{name}/{vpc.vpc_id}",
+                    key=f"{key}/{vpc.vpc_id}",
                     region=name,
                     resource=vpc.vpc_id,
                     name=vpc_name,
@@ -567,7 +665,7 @@ class DiscoveryScreen(WizardScreen):
                 continue
             rows.append(
                 DetailRow(
-                    key=f"{name}/{fw.arn}",
+                    key=f"{key}/{fw.arn}",
                     region=name,
                     resource="firewall",
                     name=fw.name,
@@ -595,7 +693,9 @@ class DiscoveryScreen(WizardScreen):
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value.strip()
-        if self.selected:
+        if self.shown_account:
+            self.show_account(self.shown_account)
+        elif self.selected:
             self.show_region(self.selected)
 
     @on(Input.Submitted, "#filter")
@@ -606,6 +706,16 @@ class DiscoveryScreen(WizardScreen):
 _NOT_SCANNED = (RegionStatus.NOT_ENABLED, RegionStatus.SKIPPED)
 # The region table's columns but the last (Problem, which gets the room left): title, width.
 _REGION_COLUMNS = (("Region", 14), ("Status", 11), ("VPCs", 4), ("OK", 3), ("Chg", 3), ("Miss", 4), ("FW", 5))
+# With --org / --accounts: the account first, no not-enabled status (those rows are left out), one To do.
+_ORG_REGION_COLUMNS = (
+    ("Account", ACCOUNT_ID_WIDTH),
+    ("Region", 14),
+    ("Status", 9),
+    ("VPCs", 4),
+    ("OK", 3),
+    ("To do", 5),
+    ("FW", 5),
+)
 _STATUS_RANK = {
     RegionStatus.FAILED.value: 0,
     RegionStatus.PARTIAL.value: 1,
@@ -615,6 +725,12 @@ _STATUS_RANK = {
     RegionStatus.SKIPPED.value: 3,
     RegionStatus.NOT_ENABLED.value: 4,
 }
+
+
+def _org_region_order(cells: tuple[Any, Any, Any]) -> tuple[str, int, str]:
+    """By account, then as `_region_order`."""
+    account, name, status = cells
+    return (str(account), _STATUS_RANK.get(str(status), 1), str(name))
 
 
 def _region_order(cells: tuple[Any, Any]) -> tuple[int, str]:

@@ -402,6 +402,9 @@ class PolicyDiffScreen(WizardScreen):
             external = self.query_one("#nested-external-id", Input)
             if not external.value:
                 external.value = self.flow_app.state.external_id or ""
+            for box, value in self.flow_app.nested_defaults().items():  # --org / --accounts
+                field = self.query_one(box, Input)
+                field.value = field.value or value  # a typed value is kept
             self.select_nested(self.nested_selected)
             self.query_one("#accounts", Input).focus()
         else:

@@ -20,6 +20,7 @@ from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from aws.errors import CredentialsError, FlowlogsError, NoSession, explain
+from aws.limits import DEFAULT_ACCOUNT_WORKERS
 from tui.config import SessionFactory, Settings, state_dir
 from tui.dialogs import Confirm, ProfilePicker
 from tui.layout import WIDE
@@ -32,6 +33,7 @@ from tui.workers import RoutesWorkerErrors
 # The first frame shows before boto3 and the engine load (they take most of a second): this module
 # imports them where they are used, once the app is on screen (tests/test_startup.py checks).
 if TYPE_CHECKING:
+    from aws.org import AccountSelection
     from aws.plans.change import ApplyReport, ChangeResult, Plan
     from aws.sandbox.server import Sandbox
     from aws.session import AwsSession, Identity
@@ -65,14 +67,19 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         resume: bool | None = False,
         start_sandbox: bool = False,
         keep: bool = False,
+        accounts: AccountSelection | None = None,
+        account_workers: int = DEFAULT_ACCOUNT_WORKERS,
     ) -> None:
         """Made by `tui.factory.create_app`. `session_factory` makes the session for settings (at start when
         `session` is not given, and on a profile switch). `resume`: True resumes a saved wizard state
         without asking, None asks, False starts fresh. `start_sandbox` (the demo): the session is made
         once the embedded sandbox, started in the background, is ready; `keep` then re-applies the
-        changes the saved demo state records."""
+        changes the saved demo state records. `accounts` (--org / --accounts): discovery scans each of
+        its accounts, `account_workers` at once (`org_mode`); the later steps set up one of them."""
         super().__init__()
         self.settings = settings
+        self.accounts = accounts if accounts is not None and accounts.many else None
+        self.account_workers = account_workers
         self.session_factory = session_factory
         self.demo = demo
         self._state: WizardState | None = None
@@ -166,6 +173,22 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
     @state.setter
     def state(self, value: WizardState) -> None:
         self._state = value
+
+    def nested_defaults(self) -> dict[str, str]:
+        """The IAM step's nested fields (by widget id) with --org / --accounts: the accounts discovery
+        reached and our access role there; {} otherwise."""
+        org = self.state.org_inventory
+        if org is None or self.accounts is None:
+            return {}
+        return {
+            "#accounts": ", ".join(a.account for a in org.scanned),
+            "#assume-role": self.accounts.assume_role,
+        }
+
+    @property
+    def org_mode(self) -> bool:
+        """Whether this run covers many accounts (--org or --accounts)."""
+        return self.accounts is not None
 
     @property
     def resume_store(self) -> ResumeStore:
@@ -371,8 +394,15 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         # A step this version does not have (a file from another version) resumes at the first one.
         step = saved.step if saved.step in self._step_keys() else self.start_step
         # An interrupted apply changed the account after the scan: the inventory no longer describes it.
-        if age is None or age > self.settings.resume_max_age_hours * 3600 or saved.applying is not None:
-            state.inventory = None
+        # A state saved by a one-account run resumed with --org (or the other way round) is scanned again.
+        other_mode = (state.org_inventory is not None) != self.org_mode
+        if (
+            age is None
+            or age > self.settings.resume_max_age_hours * 3600
+            or saved.applying is not None
+            or other_mode
+        ):
+            state.inventory, state.org_inventory, state.target_account = None, None, ""
             self._resume_step, step = step, "discovery"
         self.state = state
         self.start_steps(step)
@@ -385,6 +415,10 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
             step, self._resume_step = self._resume_step, ""
             if self.current_mode == "discovery" and step in self._step_keys():  # unless the user moved on
                 self.switch_mode(step)
+
+    def on_org_scan_finished(self, message: object) -> None:
+        # screens.discovery.OrgScanFinished (--org / --accounts): the same, once every account is scanned.
+        self.on_scan_finished(message)
 
     def save_wizard(self) -> None:
         """Save the wizard state for this account (after each step and each change applied)."""

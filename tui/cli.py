@@ -279,7 +279,8 @@ def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
 
 
 def _tui_options(parser: argparse.ArgumentParser) -> None:
-    """Options of the TUI alone (no sub-command): how to treat saved wizard state, and the demo's changes."""
+    """Options of the TUI alone (no sub-command): how to treat saved wizard state, the demo's changes, and
+    the accounts discovery scans (the same flags as the headless commands')."""
     tui = parser.add_argument_group("the TUI (no COMMAND)")
     saved = tui.add_mutually_exclusive_group()
     saved.add_argument(
@@ -302,6 +303,9 @@ def _tui_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with --demo: re-apply the demo's recorded changes to the fresh sandbox on start",
     )
+    # --org / --accounts ...: discovery scans every account (an account column, a summary per account);
+    # the later steps set up one account (the caller's own when it is among them).
+    add_account_options(parser)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
@@ -334,6 +338,29 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
     return parser, modules
 
 
+ACCOUNT_FLAGS = (
+    "--org",
+    "--accounts",
+    "--exclude-accounts",
+    "--assume-role",
+    "--external-id",
+    "--account-workers",
+)
+
+
+def _check_account_flags_place(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str]
+) -> None:
+    """The account flags belong after the command (`flowlogs scan --org`): before it they would be the
+    TUI's and the command's own defaults would silently win. A usage error (exit 2) says where they go."""
+    if args.command is None or args.command not in argv:
+        return
+    before = argv[: list(argv).index(args.command)]
+    given = [f for f in ACCOUNT_FLAGS if any(word == f or word.startswith(f + "=") for word in before)]
+    if given:
+        parser.error(f"{', '.join(given)}: put it after the command (flowlogs {args.command} {given[0]} ...)")
+
+
 def _check_tui_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """--resume / --fresh / --keep are the TUI's; --keep needs --demo. Otherwise a usage error (exit 2)."""
     given = [
@@ -356,6 +383,7 @@ def main(argv: Sequence[str] | None = None, *, session_factory: SessionFactory =
     parser, modules = build_parser()
     args = parser.parse_args(argv)
     _check_tui_options(parser, args)
+    _check_account_flags_place(parser, args, list(sys.argv[1:] if argv is None else argv))
     from tui.config import load_settings
 
     try:
@@ -390,12 +418,25 @@ def main(argv: Sequence[str] | None = None, *, session_factory: SessionFactory =
 
         if args.demo:
             settings = settings.model_copy(update={"profile": None})
+        from aws.errors import ValidationFailed
+
+        try:  # before the app starts: a mistyped account id is a usage error, printed
+            accounts = account_selection(args)
+            if not 1 <= args.account_workers <= MAX_ACCOUNT_WORKERS:
+                raise ValidationFailed(
+                    f"--account-workers must be between 1 and {MAX_ACCOUNT_WORKERS}, not {args.account_workers}."
+                )
+        except ValidationFailed as err:
+            print(f"flowlogs: {err}", file=sys.stderr)
+            return EXIT_USAGE
         return run_app(
             settings,
             demo=bool(args.demo),
             session_factory=session_factory,
             resume=args.resume,
             keep=bool(args.keep),
+            accounts=accounts,
+            account_workers=args.account_workers,
         )
     with ExitStack() as stack:
         if args.demo:  # a headless command runs against the sandbox once it is seeded

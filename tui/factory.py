@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from aws.limits import DEFAULT_ACCOUNT_WORKERS
 from tui.config import SessionFactory, Settings, demo_endpoint
 
 if TYPE_CHECKING:
+    from aws.org import AccountSelection
     from aws.session import AwsSession
     from tui.app import FlowlogsApp
 
@@ -44,9 +46,13 @@ def create_app(
     resume: bool | None = False,
     start_sandbox: bool = False,
     keep: bool = False,
+    accounts: AccountSelection | None = None,
+    account_workers: int = DEFAULT_ACCOUNT_WORKERS,
 ) -> FlowlogsApp:
     """Build the TUI. `session` is made by `session_factory` from settings when not given (tests pass one
-    on moto); the app makes later sessions (a profile switch) with the same factory."""
+    on moto); the app makes later sessions (a profile switch) with the same factory. `accounts` (validated,
+    `tui.cli.account_selection`): with --org or --accounts, discovery scans every account of it,
+    `account_workers` at once; None or a one-account selection is today's one-account run."""
     from tui.app import FlowlogsApp  # Textual loads only when an app is made: headless commands never do
 
     return FlowlogsApp(
@@ -58,6 +64,8 @@ def create_app(
         resume=resume,
         start_sandbox=start_sandbox,
         keep=keep,
+        accounts=accounts,
+        account_workers=account_workers,
     )
 
 
@@ -68,12 +76,22 @@ def run_app(
     session_factory: SessionFactory = make_session,
     resume: bool | None = None,
     keep: bool = False,
+    accounts: AccountSelection | None = None,
+    account_workers: int = DEFAULT_ACCOUNT_WORKERS,
 ) -> int:
     """Run the TUI. `resume`: True resumes saved wizard state without asking, False starts fresh, None
     asks when there is some. `demo`: the app starts the embedded sandbox in the background (its first
-    frame does not wait for it); `keep` re-applies the demo's recorded changes to the fresh sandbox."""
+    frame does not wait for it); `keep` re-applies the demo's recorded changes to the fresh sandbox;
+    `accounts` and `account_workers` as for `create_app`."""
     app = create_app(
-        settings, demo=demo, session_factory=session_factory, resume=resume, start_sandbox=demo, keep=keep
+        settings,
+        demo=demo,
+        session_factory=session_factory,
+        resume=resume,
+        start_sandbox=demo,
+        keep=keep,
+        accounts=accounts,
+        account_workers=account_workers,
     )
     try:
         app.run()

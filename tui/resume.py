@@ -23,6 +23,7 @@ from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 from aws.audit import AuditLog
 from aws.coverage import ReadSet
 from aws.inventory import Inventory
+from aws.org_scan import OrgInventory
 from aws.plans.change import ApplyReport, Change, ChangeResult, Plan
 from aws.plans.choices import LogChoices
 from aws.s3.strategy import BucketChoice
@@ -48,6 +49,8 @@ class SavedWizard(BaseModel):
     saved_at: AwareDatetime  # with its time zone (a naive one is refused: ages are computed in UTC)
     step: str
     inventory: Inventory | None = None
+    org_inventory: OrgInventory | None = None  # --org / --accounts: every account's scan (files before: none)
+    target_account: str = ""  # which of them `inventory` is
     bucket_choice: BucketChoice | None = None
     buckets: dict[str, str] = Field(default_factory=dict)
     log_choices: LogChoices = Field(default_factory=LogChoices)
@@ -72,6 +75,8 @@ class SavedWizard(BaseModel):
         """The state the steps hand each other, as saved (an apply in flight is not among `applied`)."""
         return WizardState(
             inventory=self.inventory,
+            org_inventory=self.org_inventory,
+            target_account=self.target_account,
             bucket_choice=self.bucket_choice,
             buckets=dict(self.buckets),
             log_choices=self.log_choices,
@@ -100,6 +105,8 @@ def snapshot(
         saved_at=datetime.now(timezone.utc),
         step=step,
         inventory=state.inventory,
+        org_inventory=state.org_inventory,
+        target_account=state.target_account,
         bucket_choice=state.bucket_choice,
         buckets=dict(state.buckets),
         log_choices=state.log_choices,

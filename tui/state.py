@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from aws.coverage import ReadLocation, ReadSet
 from aws.inventory import Inventory
+from aws.org_scan import OrgInventory
 from aws.plans.change import ApplyReport, Plan
 from aws.plans.choices import LogChoices
 from aws.s3.strategy import BucketChoice
@@ -20,7 +21,11 @@ class AppliedPlan:
 
 @dataclass
 class WizardState:
-    inventory: Inventory | None = None  # set by discovery
+    inventory: Inventory | None = None  # set by discovery: the account the later steps set up
+    # With --org / --accounts: every account's scan (discovery), and which of them `inventory` is (the
+    # caller's own when it was scanned, else the first account scanned); '' in a one-account run.
+    org_inventory: OrgInventory | None = None
+    target_account: str = ""
     bucket_choice: BucketChoice | None = None  # set by the bucket step
     buckets: dict[str, str] = field(default_factory=dict)  # source region -> bucket name
     log_choices: LogChoices = field(default_factory=LogChoices)  # set by the checklist
