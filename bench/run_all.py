@@ -1,6 +1,6 @@
 """Run every benchmark in this folder; each writes its table to bench/results/<name>.md.
 
-.venv/bin/python bench/run_all.py            # all of them (several minutes on 2 cores)
+.venv/bin/python bench/run_all.py            # all of them (org_scan alone takes about 20 minutes on 2 cores)
 .venv/bin/python bench/run_all.py scan verify
 """
 
@@ -13,6 +13,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHES = {
     "scan": ["bench_scan.py", "--latency", "0.05", "--latency", "0.2"],
+    "org_scan": ["bench_org_scan.py", "--slow"],
     "checklist": ["bench_checklist.py"],
     "flowlogs_calls": ["bench_flowlogs_calls.py"],
     "verify": ["bench_verify.py"],
