@@ -13,7 +13,7 @@ kept; apply refuses (`StaleChange`) to add a kept account the live policy no lon
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -79,13 +79,47 @@ def _refuse_new_kept(merged: op.OrgMerge, basis: OrgKeyBasis, what: str) -> None
         )
 
 
-class PutOrgBucketPolicyExecutor(Executor):
+class _OrgPolicyExecutor(Executor):
+    """What the two org policy kinds share: the live policy merged with the basis' accounts, compared with
+    the previewed document, and written only when it changes (within the kind's size limit)."""
+
+    limit: ClassVar[int]
+    basis_class: ClassVar[type[OrgKeyBasis]]
+
+    def _merge(self, session: AwsSession, change: Change) -> op.OrgMerge:
+        raise NotImplementedError
+
+    def _what(self, change: Change) -> str:
+        raise NotImplementedError
+
+    def satisfied(self, session: AwsSession, change: Change) -> bool:
+        return not self._merge(session, change).changed
+
+    def checked(self, session: AwsSession, change: Change) -> op.OrgMerge:
+        merged = self._merge(session, change)
+        if merged.changed:
+            what = self._what(change)
+            _refuse_new_kept(merged, self.basis_class.model_validate(change.basis), what)
+            self.expect(change, what, merged.policy, json.loads(change.params["Policy"]))
+        return merged
+
+    def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
+        merged = self.checked(session, change)
+        if not merged.changed:
+            return {"added": []}
+        bp.check_size(merged.policy, self.limit, self._what(change))
+        self.call(session, change.model_copy(update={"params": {**change.params, "Policy": merged.text}}))
+        return {"accounts_added": merged.added, "bytes": bp.policy_size(merged.policy)}
+
+
+class PutOrgBucketPolicyExecutor(_OrgPolicyExecutor):
     """The central bucket's policy: every statement kept, the org statements rewritten for the basis'
     accounts and folders (a superset of what they named before)."""
 
     kind = "s3.put-org-bucket-policy"
     service, operation = "s3", "PutBucketPolicy"
     Params, Basis = BucketPolicyParams, OrgBucketBasis
+    limit, basis_class = bp.BUCKET_POLICY_LIMIT, OrgBucketBasis
 
     def details(self, change: Change) -> list[str]:
         basis = OrgBucketBasis.model_validate(change.basis)
@@ -135,32 +169,17 @@ class PutOrgBucketPolicyExecutor(Executor):
             partition=partition_of(change.region),
         )
 
-    def satisfied(self, session: AwsSession, change: Change) -> bool:
-        return not self._merge(session, change).changed
-
-    def checked(self, session: AwsSession, change: Change) -> op.OrgMerge:
-        merged = self._merge(session, change)
-        if merged.changed:
-            what = f"bucket policy of {change.params['Bucket']}"
-            _refuse_new_kept(merged, OrgBucketBasis.model_validate(change.basis), what)
-            self.expect(change, what, merged.policy, json.loads(change.params["Policy"]))
-        return merged
-
-    def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
-        merged = self.checked(session, change)
-        if not merged.changed:
-            return {"added": []}
-        bp.check_size(merged.policy, bp.BUCKET_POLICY_LIMIT, f"bucket policy of {change.params['Bucket']}")
-        self.call(session, change.model_copy(update={"params": {**change.params, "Policy": merged.text}}))
-        return {"accounts_added": merged.added, "bytes": bp.policy_size(merged.policy)}
+    def _what(self, change: Change) -> str:
+        return f"bucket policy of {change.params['Bucket']}"
 
 
-class PutOrgKeyPolicyExecutor(Executor):
+class PutOrgKeyPolicyExecutor(_OrgPolicyExecutor):
     """The central bucket's KMS key policy: the org statements rewritten for the basis' accounts."""
 
     kind = "kms.put-org-key-policy"
     service, operation = "kms", "PutKeyPolicy"
     Params, Basis = KeyPolicyParams, OrgKeyBasis
+    limit, basis_class = bp.KEY_POLICY_LIMIT, OrgKeyBasis
 
     def details(self, change: Change) -> list[str]:
         n = len(OrgKeyBasis.model_validate(change.basis).accounts)
@@ -197,21 +216,5 @@ class PutOrgKeyPolicyExecutor(Executor):
         accounts = OrgKeyBasis.model_validate(change.basis).accounts
         return op.key_merge(bp.parse_policy(text), accounts, partition=partition_of(change.region))
 
-    def satisfied(self, session: AwsSession, change: Change) -> bool:
-        return not self._merge(session, change).changed
-
-    def checked(self, session: AwsSession, change: Change) -> op.OrgMerge:
-        merged = self._merge(session, change)
-        if merged.changed:
-            what = f"key policy of {change.params['KeyId']}"
-            _refuse_new_kept(merged, OrgKeyBasis.model_validate(change.basis), what)
-            self.expect(change, what, merged.policy, json.loads(change.params["Policy"]))
-        return merged
-
-    def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
-        merged = self.checked(session, change)
-        if not merged.changed:
-            return {"added": []}
-        bp.check_size(merged.policy, bp.KEY_POLICY_LIMIT, f"key policy of {change.params['KeyId']}")
-        self.call(session, change.model_copy(update={"params": {**change.params, "Policy": merged.text}}))
-        return {"accounts_added": merged.added}
+    def _what(self, change: Change) -> str:
+        return f"key policy of {change.params['KeyId']}"

@@ -153,15 +153,18 @@ def run(ctx: CliContext) -> int:
         [r.error.kind if r.error else "error" for r in inventory.failed_regions],
         succeeded=len(inventory.scanned_regions),
     )
-    drifted = drift(inventory, fail_on)
-    if drifted:
-        names = ",".join(sorted(v.value for v in fail_on))
-        ctx.err(f"flowlogs scan: --fail-on {names}: {len(drifted)} source(s) with those verdicts:")
-        for line in drifted:
-            ctx.err(f"  {line}")
-        if code == EXIT_OK:
-            code = EXIT_PARTIAL
-    return code
+    return with_drift(ctx, code, drift(inventory, fail_on), fail_on)
+
+
+def with_drift(ctx: CliContext, code: int, drifted: list[str], fail_on: set[Verdict]) -> int:
+    """`--fail-on`: name each source with one of those verdicts on stderr; exit 1 when there is one."""
+    if not drifted:
+        return code
+    names = ",".join(sorted(v.value for v in fail_on))
+    ctx.err(f"flowlogs scan: --fail-on {names}: {len(drifted)} source(s) with those verdicts:")
+    for line in drifted:
+        ctx.err(f"  {line}")
+    return EXIT_PARTIAL if code == EXIT_OK else code
 
 
 def run_accounts(
@@ -213,14 +216,7 @@ def run_accounts(
         if entry.inventory is not None
         for line in drift(entry.inventory, fail_on)
     ]
-    if drifted:
-        names = ",".join(sorted(v.value for v in fail_on))
-        ctx.err(f"flowlogs scan: --fail-on {names}: {len(drifted)} source(s) with those verdicts:")
-        for line in drifted:
-            ctx.err(f"  {line}")
-        if code == EXIT_OK:
-            code = EXIT_PARTIAL
-    return code
+    return with_drift(ctx, code, drifted, fail_on)
 
 
 _ACCOUNT_COLUMNS = (
