@@ -282,3 +282,57 @@ def test_a_one_account_plan_for_an_account_the_org_statements_list_leaves_the_bu
     code, out, err = run(capsys, session, *ONE_ACCOUNT, "--no-firewalls", "-o", str(one))
     assert code == 0, out + err
     assert "s3.put-bucket-policy" not in {c["kind"] for c in json.loads(one.read_text())["changes"]}
+
+
+def _member_firewall(session: AwsSession, account: str) -> str:
+    """A Network Firewall in the member (without logging), made through its access role."""
+    member = session.assume_role(f"arn:aws:iam::{account}:role/{ROLE}")
+    ec2 = member.client("ec2", "us-east-1")
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["CidrBlock"])
+    nfw = member.client("network-firewall", "us-east-1")
+    nfw.create_firewall(
+        FirewallName="edge",
+        FirewallPolicyArn=f"arn:aws:network-firewall:us-east-1:{account}:firewall-policy/default",
+        VpcId=vpc,
+        SubnetMappings=[{"SubnetId": subnet["Subnet"]["SubnetId"]}],
+    )
+    return "edge"
+
+
+def _firewall_plan(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> tuple[str, Path]:
+    world = make_org(session, members=1)
+    member = world.members[0]
+    _member_firewall(session, member)
+    path = tmp_path / "plan.json"
+    args = [a for a in PLAN if a != "--no-firewalls"]
+    code, out, err = run(capsys, session, *args, "--accounts", member, "-o", str(path))
+    assert code == 0, out + err
+    return member, path
+
+
+def test_a_members_firewall_logging_is_planned_in_the_member(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    member, path = _firewall_plan(session, capsys, tmp_path)
+    changes = [
+        c for c in json.loads(path.read_text())["changes"] if c["kind"].startswith("network-firewall.")
+    ]
+    assert changes and {c["account"] for c in changes} == {member}
+
+
+def test_applying_a_members_firewall_logging_points_it_at_the_central_bucket(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    member, path = _firewall_plan(session, capsys, tmp_path)
+    assert run(capsys, session, "apply", "--plan", str(path), "--yes")[0] == 0
+    nfw = session.assume_role(f"arn:aws:iam::{member}:role/{ROLE}").client("network-firewall", "us-east-1")
+    configs = nfw.describe_logging_configuration(FirewallName="edge")["LoggingConfiguration"][
+        "LogDestinationConfigs"
+    ]
+    assert {(c["LogType"], c["LogDestination"]["bucketName"]) for c in configs} == {
+        ("FLOW", "kentik-flow-logs"),
+        ("ALERT", "kentik-flow-logs"),
+    }
