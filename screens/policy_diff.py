@@ -430,6 +430,7 @@ class PolicyDiffScreen(WizardScreen):
             f"Assuming {given.assume_role} in {len(given.accounts)} account(s) and reading the policies…"
         )
         self.render_info()
+        self.flow_app.state.spoke_role = given.spoke_role  # for the summary of a nested setup
         self.compute_nested(given, need)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="policy")

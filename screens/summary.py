@@ -21,6 +21,7 @@ from textual.widgets import Static, TextArea
 
 from aws.coverage import ReadLocation, bucket_regions
 from aws.errors import FlowlogsError
+from aws.iam.nested import NestedSetup
 from aws.inventory import Inventory
 from aws.logs.sources import LogSource
 from aws.s3.strategy import bucket_targets
@@ -117,8 +118,19 @@ def registration(
                     "status": result.status if result else "not-run",
                 }
             )
+    nested = None
+    org = state.org_inventory
+    if org is not None:  # --org / --accounts: what Kentik's nested configuration asks for too
+        nested = NestedSetup(
+            primary_role_arn=role_arn,
+            secondary_accounts=sorted(a.account for a in org.scanned if a.account != org.caller.account),
+            secondary_role_suffix=state.spoke_role,
+            regions=sorted({str(b["region"]) for b in buckets if b["region"]}),
+            blocked_accounts=sorted(org.excluded),
+        ).model_dump()
     return {
         "account": account,
+        "nested": nested,
         "role_arn": role_arn,
         "role_from": role_from if role_arn else "",
         "external_id": external_id,
@@ -153,6 +165,9 @@ def registration_text(data: dict[str, Any]) -> str:
         lines.append("  Bucket:       (none chosen yet)")
     deletion = DELETION_TEXT.get(data["deletion_granted"], data["deletion_granted"])
     lines.append(f"  Deletion:     {deletion}")
+    if data.get("nested"):
+        lines += ["", "Nested configuration (AWS Organizations):"]
+        lines += [f"  {line}" for line in NestedSetup.model_validate(data["nested"]).lines()]
     lines.append("")
     lines.append(f"Audit log: {data['audit_log'] or '(none)'}")
     lines.append("")

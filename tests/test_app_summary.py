@@ -10,8 +10,9 @@ from terminal_checks import footer_keys, screen_lines
 from textual.widgets._footer import FooterKey
 
 from aws.s3.strategy import BucketChoice
-from screens.summary import SummaryScreen
+from screens.summary import SummaryScreen, registration, registration_text
 from tui.app import FlowlogsApp
+from tui.state import WizardState
 
 ROLE = "arn:aws:iam::123456789012:role/kentik-flowlogs"
 
@@ -59,3 +60,49 @@ async def test_the_summary_note_fits_one_row_at_80_columns(moto: None, tmp_path:
         await pilot.pause()
         note = str(app.screen.query_one("#summary-note").render())
         assert "\n" not in note and note in screen_lines(app)[-2]
+
+
+def _org_state() -> WizardState:
+    """A wizard state after an organization's discovery (the caller 123456789012 and two members)."""
+    from datetime import datetime, timezone
+
+    from aws.inventory import CallerIdentity
+    from aws.org_scan import AccountScan, OrgInventory
+
+    state = WizardState()
+    state.org_inventory = OrgInventory(
+        caller=CallerIdentity(
+            account="123456789012", arn="arn:aws:iam::123456789012:user/a", partition="aws"
+        ),
+        org=True,
+        assume_role="OrganizationAccountAccessRole",
+        excluded=["999999999999"],
+        started_at=datetime(2026, 12, 1, tzinfo=timezone.utc),
+        accounts=[
+            AccountScan(account=a, status="scanned") for a in ("123456789012", "210987654321", "345678901234")
+        ]
+        + [AccountScan(account="456789012345", status="unreachable")],
+    )
+    state.bucket_choice = BucketChoice(
+        strategy="central", bucket="kentik-logs", regions=["eu-west-1"], central_region="eu-west-1"
+    )
+    state.buckets = {"eu-west-1": "kentik-logs"}
+    state.kentik_role_arn, state.spoke_role = ROLE, "KentikSpoke"
+    return state
+
+
+def test_the_summary_of_an_org_run_lists_what_kentiks_nested_setup_needs() -> None:
+    text = registration_text(registration(_org_state(), [], account="123456789012"))
+    assert text.split("Nested configuration (AWS Organizations):\n", 1)[1].splitlines()[:5] == [
+        f"  Primary role ARN: {ROLE}",
+        "  Secondary account ids: 210987654321, 345678901234",
+        "  Secondary role name (suffix): KentikSpoke",
+        "  Regions: eu-west-1",
+        "  Left out: 999999999999",
+    ]
+
+
+def test_a_one_account_summary_has_no_nested_block() -> None:
+    state = _org_state()
+    state.org_inventory = None
+    assert "Nested configuration" not in registration_text(registration(state, [], account="123456789012"))

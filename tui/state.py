@@ -23,7 +23,7 @@ class AppliedPlan:
 class WizardState:
     inventory: Inventory | None = None  # set by discovery: the account the later steps set up
     # With --org / --accounts: every account's scan (discovery), and which of them `inventory` is (the
-    # caller's own when it was scanned, else the first account scanned); '' in a one-account run.
+    # caller's own, when it was scanned); '' in a one-account run.
     org_inventory: OrgInventory | None = None
     target_account: str = ""
     bucket_choice: BucketChoice | None = None  # set by the bucket step
@@ -32,6 +32,7 @@ class WizardState:
     read_set: ReadSet = field(default_factory=ReadSet)  # every location Kentik reads (set by the checklist)
     kms_keys: list[str] = field(default_factory=list)  # keys of the buckets in the read set
     kentik_role_arn: str = ""  # set by the IAM step
+    spoke_role: str = ""  # Kentik's spoke role in each member, when the IAM step's nested mode ran
     external_id: str = ""
     deletion_granted: str = ""  # "", "s3:*" or "s3:DeleteObject"
     applied: list[AppliedPlan] = field(default_factory=list)  # every plan applied this run
