@@ -446,3 +446,36 @@ def test_cli_scan_whose_every_region_is_denied_exits_3(
     finally:
         clear_scps()
     assert code == 3
+
+
+def test_policy_org_says_what_kentiks_nested_setup_needs(
+    capsys: pytest.CaptureFixture[str], session: AwsSession, org: list[str]
+) -> None:
+    import json
+
+    from tui.cli import main
+
+    session.client("s3", "us-west-2").create_bucket(
+        Bucket="central-logs", CreateBucketConfiguration={"LocationConstraint": "us-west-2"}
+    )
+    main(
+        [
+            "policy",
+            "--org",
+            "--role",
+            "KentikSpoke",
+            "--kentik-role",
+            "hub",
+            "--bucket",
+            "central-logs",
+            "--json",
+        ],
+        session_factory=lambda settings, endpoint_url=None: session,
+    )
+    assert json.loads(capsys.readouterr().out)["kentik_nested"] == {
+        "primary_role_arn": f"arn:aws:iam::{MANAGEMENT}:role/hub",
+        "secondary_accounts": sorted(org),
+        "secondary_role_suffix": "KentikSpoke",
+        "regions": ["us-west-2"],
+        "blocked_accounts": [],
+    }

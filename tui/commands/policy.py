@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from aws.iam.merge import MergeResult
     from aws.iam.requirements import Requirements
     from aws.plans.change import ApplyReport, Change
+    from aws.session import AwsSession
     from tui.cli import CliContext
 
 NAME = "policy"
@@ -413,11 +414,12 @@ def _nested(ctx: CliContext) -> int:
                 _report_lines(ctx, report)
             code = max(code, exit_for_report(report))
     me = session.identity()
+    reached = [session, *(item.session for item in found if item.session is not None)]
     setup = NestedSetup(
         primary_role_arn=roles.primary_arn(account=me.account, partition=me.partition),
-        secondary_accounts=sorted(accounts),
+        secondary_accounts=sorted(a for a in accounts if a != me.account),
         secondary_role_suffix=roles.spoke,
-        regions=[],
+        regions=sorted(set(_bucket_regions(reached, args.bucket).values())),
         blocked_accounts=sorted(selection.exclude),
     )
     if ctx.json:
@@ -425,10 +427,28 @@ def _nested(ctx: CliContext) -> int:
     else:
         ctx.out("\nFor Kentik's nested configuration (the portal asks for these):")
         for line in setup.lines():
-            if not line.startswith("Regions:"):  # the buckets' regions: `flowlogs plan` knows them
-                ctx.out(f"  {line}")
+            ctx.out(f"  {line}")
     # Accounts that could not be reached: 3 / 4 when no account was and every one was denied / unreachable.
     return max(code, exit_for(unreached, succeeded=len(found) - len(unreached)))
+
+
+def _bucket_regions(sessions: list[AwsSession], buckets: list[str]) -> dict[str, str]:
+    """Each bucket's region, asked in the accounts reached until one answers (a bucket is readable from
+    its own account; one no account can read is left out)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from aws.coverage import bucket_region
+    from aws.errors import FlowlogsError
+
+    out: dict[str, str] = {}
+    for bucket in dict.fromkeys(buckets):
+        for session in sessions:
+            try:
+                out[bucket] = bucket_region(session, bucket)
+                break
+            except (ClientError, BotoCoreError, FlowlogsError):
+                continue
+    return out
 
 
 def run(ctx: CliContext) -> int:
