@@ -336,3 +336,60 @@ def test_applying_a_members_firewall_logging_points_it_at_the_central_bucket(
         ("FLOW", "kentik-flow-logs"),
         ("ALERT", "kentik-flow-logs"),
     }
+
+
+def _regional_plan(session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Path:
+    world = make_org(session, members=2, regions=("us-east-1", "eu-west-1"))
+    path = tmp_path / "regional.json"
+    args = ["plan", "--strategy", "regional", "--bucket", "kentik-{region}-logs", "--no-firewalls"]
+    code, out, err = run(
+        capsys,
+        session,
+        *args,
+        "--regions",
+        "us-east-1,eu-west-1",
+        "--accounts",
+        ",".join(world.members),
+        "-o",
+        str(path),
+    )
+    assert code == 0, out + err
+    return path
+
+
+def test_a_regional_plan_across_accounts_applies(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = _regional_plan(session, capsys, tmp_path)
+    assert run(capsys, session, "apply", "--plan", str(path), "--yes")[0] == 0
+
+
+def test_a_regional_plan_across_accounts_converges(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = _regional_plan(session, capsys, tmp_path)
+    run(capsys, session, "apply", "--plan", str(path), "--yes")
+    _, out, _ = run(capsys, session, "apply", "--plan", str(path), "--yes", "--json")
+    assert {r["status"] for r in json.loads(out)["results"]} == {"satisfied"}
+
+
+def test_a_central_plan_after_a_regional_one_keeps_the_regional_buckets_policies(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Mixed: regional buckets first, then one central bucket for the same accounts; both deliver."""
+    path = _regional_plan(session, capsys, tmp_path)
+    run(capsys, session, "apply", "--plan", str(path), "--yes")
+    members = json.loads(path.read_text())["settings"]["org"]["members"]
+    central = tmp_path / "central.json"
+    code, out, err = run(capsys, session, *PLAN, "--accounts", ",".join(members), "-o", str(central))
+    assert code == 0, out + err
+    assert run(capsys, session, "apply", "--plan", str(central), "--yes")[0] == 0
+    policy = json.loads(
+        session.client("s3", "eu-west-1").get_bucket_policy(Bucket="kentik-eu-west-1-logs")["Policy"]
+    )
+    listed = {
+        a
+        for s in policy["Statement"]
+        for a in s.get("Condition", {}).get("StringEquals", {}).get("aws:SourceAccount", [])
+    }
+    assert set(members) <= listed
