@@ -165,7 +165,7 @@ def add_account_options(
         default=DEFAULT_ACCOUNT_WORKERS,
         metavar="N",
         help=f"accounts worked on at once, 1-{MAX_ACCOUNT_WORKERS} (default {DEFAULT_ACCOUNT_WORKERS}); each "
-        "scans its regions with --workers",
+        "scans its regions with its own region workers (the scan_workers setting, or --workers)",
     )
 
 
