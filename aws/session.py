@@ -511,7 +511,7 @@ class AwsSession:
             method="assume-role",
             time_fetcher=time_fetcher or _utc_now,
         )
-        core = botocore.session.Session()
+        core = botocore.session.Session(profile=self.options.profile)  # its config (endpoint, CA bundle)
         core._credentials = credentials  # type: ignore[attr-defined]  # how botocore's own providers do it
         boto = boto3.Session(botocore_session=core, region_name=self.home_region)
         other = AwsSession(replace(self.options, profile=None), audit=self.audit, boto_session=boto)

@@ -94,6 +94,7 @@ class ProposalFailed(Message):
 @dataclass
 class NestedReady(Message):
     accounts: list[NestedProposal]
+    spoke_role: str = ""
 
 
 @dataclass
@@ -430,7 +431,6 @@ class PolicyDiffScreen(WizardScreen):
             f"Assuming {given.assume_role} in {len(given.accounts)} account(s) and reading the policies…"
         )
         self.render_info()
-        self.flow_app.state.spoke_role = given.spoke_role  # for the summary of a nested setup
         self.compute_nested(given, need)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="policy")
@@ -442,9 +442,11 @@ class PolicyDiffScreen(WizardScreen):
             self.post_message(ProposalFailed(err))
             return
         if not get_current_worker().is_cancelled:
-            self.post_message(NestedReady(out))
+            self.post_message(NestedReady(out, given.spoke_role))
 
     def on_nested_ready(self, message: NestedReady) -> None:
+        reached = [item.account for item in message.accounts if item.proposal is not None]
+        self.flow_app.state.spoke_role, self.flow_app.state.nested_accounts = message.spoke_role, reached
         self.loading = False
         self.status = ""
         self.nested = message.accounts

@@ -121,12 +121,15 @@ def registration(
     nested = None
     org = state.org_inventory
     if org is not None:  # --org / --accounts: what Kentik's nested configuration asks for too
+        # The members whose spoke policy the IAM step read, else every member scanned; those not
+        # reached are left out with the excluded ones.
+        members = state.nested_accounts or [a.account for a in org.scanned]
         nested = NestedSetup(
             primary_role_arn=role_arn,
-            secondary_accounts=sorted(a.account for a in org.scanned if a.account != org.caller.account),
+            secondary_accounts=sorted(a for a in members if a != org.caller.account),
             secondary_role_suffix=state.spoke_role,
             regions=sorted({str(b["region"]) for b in buckets if b["region"]}),
-            blocked_accounts=sorted(org.excluded),
+            blocked_accounts=sorted({*org.excluded, *(a.account for a in org.failed)}),
         ).model_dump()
     return {
         "account": account,

@@ -98,7 +98,7 @@ def test_the_summary_of_an_org_run_lists_what_kentiks_nested_setup_needs() -> No
         "  Secondary account ids: 210987654321, 345678901234",
         "  Secondary role name (suffix): KentikSpoke",
         "  Regions: eu-west-1",
-        "  Left out: 999999999999",
+        "  Left out: 456789012345, 999999999999",  # unreached, and excluded
     ]
 
 

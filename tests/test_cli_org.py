@@ -27,6 +27,15 @@ PLAN = [
 ]
 
 
+def applying(path: Path) -> list[str]:
+    """`flowlogs apply --plan PATH`, naming again (--accounts) the accounts a plan across accounts
+    changes or grants delivery to, as a user has to."""
+    data = json.loads(path.read_text())
+    org = data.get("settings", {}).get("org")
+    named = sorted({*org["members"], org["bucket_account"]} - {"", data["account"]}) if org else []
+    return ["apply", "--plan", str(path), *(["--accounts", ",".join(named)] if named else [])]
+
+
 def run(capsys: pytest.CaptureFixture[str], session: AwsSession, *argv: str) -> tuple[int, str, str]:
     code = main(list(argv), session_factory=lambda settings, endpoint_url=None: session)
     out, err = capsys.readouterr()
@@ -91,15 +100,15 @@ def test_apply_of_a_plan_across_accounts_exits_0(
     session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     path = _plan_file(session, capsys, tmp_path)
-    assert run(capsys, session, "apply", "--plan", str(path), "--yes")[0] == 0
+    assert run(capsys, session, *applying(path), "--yes")[0] == 0
 
 
 def test_apply_of_a_plan_across_accounts_again_finds_everything_satisfied(
     session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     path = _plan_file(session, capsys, tmp_path)
-    assert run(capsys, session, "apply", "--plan", str(path), "--yes")[0] == 0
-    _, out, _ = run(capsys, session, "apply", "--plan", str(path), "--yes", "--json")
+    assert run(capsys, session, *applying(path), "--yes")[0] == 0
+    _, out, _ = run(capsys, session, *applying(path), "--yes", "--json")
     assert {r["status"] for r in json.loads(out)["results"]} == {"satisfied"}
 
 
@@ -114,7 +123,7 @@ def test_apply_refuses_a_plan_whose_member_role_is_not_a_role_name(
     session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     path = _edit(_plan_file(session, capsys, tmp_path), lambda d: d["settings"]["org"].update(role="a/b"))
-    assert run(capsys, session, "apply", "--plan", str(path), "--yes")[0] == 2
+    assert run(capsys, session, *applying(path), "--yes")[0] == 2
 
 
 def test_apply_refuses_a_change_in_a_foreign_account_before_any_call(
@@ -125,7 +134,7 @@ def test_apply_refuses_a_change_in_a_foreign_account_before_any_call(
     )
     calls: list[str] = []
     monkeypatch.setattr(AwsSession, "client", lambda self, *a, **k: calls.append(a[0]))  # type: ignore[misc]
-    code, _, _ = run(capsys, session, "apply", "--plan", str(path), "--yes")
+    code, _, _ = run(capsys, session, *applying(path), "--yes")
     assert (code, calls) == (2, [])
 
 
@@ -133,7 +142,7 @@ def test_apply_refuses_a_bad_external_id(
     session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     path = _plan_file(session, capsys, tmp_path)
-    assert run(capsys, session, "apply", "--plan", str(path), "--yes", "--external-id", "x")[0] == 2
+    assert run(capsys, session, *applying(path), "--yes", "--external-id", "x")[0] == 2
 
 
 def test_the_plan_file_names_the_role(
@@ -168,7 +177,7 @@ def test_apply_refuses_a_plan_that_grants_an_outside_account_before_any_call(
     path = _edit(_plan_file(session, capsys, tmp_path), grant_outsider)
     calls: list[str] = []
     monkeypatch.setattr(AwsSession, "client", lambda self, *a, **k: calls.append(a[0]))  # type: ignore[misc]
-    code, _, _ = run(capsys, session, "apply", "--plan", str(path), "--yes")
+    code, _, _ = run(capsys, session, *applying(path), "--yes")
     assert (code, calls) == (2, [])
 
 
@@ -178,7 +187,7 @@ def test_apply_names_the_trust_policy_when_a_members_role_refuses(
     path = _plan_file(session, capsys, tmp_path)
     changes = json.loads(path.read_text())["changes"]
     refuse(session, next(c["account"] for c in changes if c["kind"] == "ec2.create-flow-logs"))
-    _, out, err = run(capsys, session, "apply", "--plan", str(path), "--yes")
+    _, out, err = run(capsys, session, *applying(path), "--yes")
     assert "trust policy" in out + err
 
 
@@ -258,7 +267,7 @@ def _after_org_apply(
         capsys, session, *PLAN, *flags, "--accounts", ",".join(accounts), "-o", str(org_plan)
     )
     assert code == 0, out + err
-    code, out, err = run(capsys, session, "apply", "--plan", str(org_plan), "--yes")
+    code, out, err = run(capsys, session, *applying(org_plan), "--yes")
     assert code == 0, out + err
     return flags
 
@@ -271,7 +280,7 @@ def test_a_one_account_plan_after_an_org_plan_on_the_same_bucket_applies(
     one = tmp_path / "one.json"
     code, out, err = run(capsys, session, *ONE_ACCOUNT, "--no-firewalls", *flags, "-o", str(one))
     assert code == 0, out + err
-    assert run(capsys, session, "apply", "--plan", str(one), "--yes")[0] == 0
+    assert run(capsys, session, *applying(one), "--yes")[0] == 0
 
 
 def test_a_one_account_plan_for_an_account_the_org_statements_list_leaves_the_bucket_policy(
@@ -327,7 +336,7 @@ def test_applying_a_members_firewall_logging_points_it_at_the_central_bucket(
     session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     member, path = _firewall_plan(session, capsys, tmp_path)
-    assert run(capsys, session, "apply", "--plan", str(path), "--yes")[0] == 0
+    assert run(capsys, session, *applying(path), "--yes")[0] == 0
     nfw = session.assume_role(f"arn:aws:iam::{member}:role/{ROLE}").client("network-firewall", "us-east-1")
     configs = nfw.describe_logging_configuration(FirewallName="edge")["LoggingConfiguration"][
         "LogDestinationConfigs"
@@ -361,15 +370,15 @@ def test_a_regional_plan_across_accounts_applies(
     session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     path = _regional_plan(session, capsys, tmp_path)
-    assert run(capsys, session, "apply", "--plan", str(path), "--yes")[0] == 0
+    assert run(capsys, session, *applying(path), "--yes")[0] == 0
 
 
 def test_a_regional_plan_across_accounts_converges(
     session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     path = _regional_plan(session, capsys, tmp_path)
-    run(capsys, session, "apply", "--plan", str(path), "--yes")
-    _, out, _ = run(capsys, session, "apply", "--plan", str(path), "--yes", "--json")
+    run(capsys, session, *applying(path), "--yes")
+    _, out, _ = run(capsys, session, *applying(path), "--yes", "--json")
     assert {r["status"] for r in json.loads(out)["results"]} == {"satisfied"}
 
 
@@ -378,12 +387,12 @@ def test_a_central_plan_after_a_regional_one_keeps_the_regional_buckets_policies
 ) -> None:
     """Mixed: regional buckets first, then one central bucket for the same accounts; both deliver."""
     path = _regional_plan(session, capsys, tmp_path)
-    run(capsys, session, "apply", "--plan", str(path), "--yes")
+    run(capsys, session, *applying(path), "--yes")
     members = json.loads(path.read_text())["settings"]["org"]["members"]
     central = tmp_path / "central.json"
     code, out, err = run(capsys, session, *PLAN, "--accounts", ",".join(members), "-o", str(central))
     assert code == 0, out + err
-    assert run(capsys, session, "apply", "--plan", str(central), "--yes")[0] == 0
+    assert run(capsys, session, *applying(central), "--yes")[0] == 0
     policy = json.loads(
         session.client("s3", "eu-west-1").get_bucket_policy(Bucket="kentik-eu-west-1-logs")["Policy"]
     )
@@ -393,3 +402,39 @@ def test_a_central_plan_after_a_regional_one_keeps_the_regional_buckets_policies
         for a in s.get("Condition", {}).get("StringEquals", {}).get("aws:SourceAccount", [])
     }
     assert set(members) <= listed
+
+
+def test_apply_of_a_plan_across_accounts_needs_the_accounts_named_again(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The plan file alone never decides which accounts are changed (it may have been edited)."""
+    path = _plan_file(session, capsys, tmp_path)
+    code, _, err = run(capsys, session, "apply", "--plan", str(path), "--yes")
+    assert code == 2 and "accounts you did not name" in err
+
+
+def test_apply_refuses_a_plan_naming_an_account_outside_those_allowed(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = _plan_file(session, capsys, tmp_path)
+    members = applying(path)[-1].split(",")
+    code, _, err = run(capsys, session, "apply", "--plan", str(path), "--yes", "--accounts", members[0])
+    assert code == 2 and members[-1] in err
+
+
+def test_apply_with_org_refuses_a_plan_naming_an_account_outside_the_organization(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = _edit(
+        _plan_file(session, capsys, tmp_path),
+        lambda d: d["settings"]["org"].update(members=[*d["settings"]["org"]["members"], "999999999999"]),
+    )
+    code, _, err = run(capsys, session, "apply", "--plan", str(path), "--yes", "--org")
+    assert code == 2 and "999999999999" in err
+
+
+def test_apply_with_org_applies_a_plan_within_the_organization(
+    session: AwsSession, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = _plan_file(session, capsys, tmp_path)
+    assert run(capsys, session, "apply", "--plan", str(path), "--yes", "--org")[0] == 0

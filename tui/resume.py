@@ -58,6 +58,8 @@ class SavedWizard(BaseModel):
     kms_keys: list[str] = Field(default_factory=list)
     kentik_role_arn: str = ""
     external_id: str = ""
+    spoke_role: str = ""
+    nested_accounts: list[str] = Field(default_factory=list)
     deletion_granted: str = ""
     applied: list[SavedApply] = Field(default_factory=list)
     applying: SavedApply | None = None
@@ -84,6 +86,8 @@ class SavedWizard(BaseModel):
             kms_keys=list(self.kms_keys),
             kentik_role_arn=self.kentik_role_arn,
             external_id=self.external_id,
+            spoke_role=self.spoke_role,
+            nested_accounts=list(self.nested_accounts),
             deletion_granted=self.deletion_granted,
             applied=[AppliedPlan(step=a.step, plan=a.plan, report=a.report) for a in self.applied],
         )
@@ -114,6 +118,8 @@ def snapshot(
         kms_keys=list(state.kms_keys),
         kentik_role_arn=state.kentik_role_arn,
         external_id=state.external_id,
+        spoke_role=state.spoke_role,
+        nested_accounts=list(state.nested_accounts),
         deletion_granted=state.deletion_granted,
         applied=[SavedApply(step=a.step, plan=a.plan, report=a.report) for a in state.applied],
         applying=applying,

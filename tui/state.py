@@ -32,7 +32,8 @@ class WizardState:
     read_set: ReadSet = field(default_factory=ReadSet)  # every location Kentik reads (set by the checklist)
     kms_keys: list[str] = field(default_factory=list)  # keys of the buckets in the read set
     kentik_role_arn: str = ""  # set by the IAM step
-    spoke_role: str = ""  # Kentik's spoke role in each member, when the IAM step's nested mode ran
+    spoke_role: str = ""  # Kentik's spoke role in each member, once the IAM step's nested mode read them
+    nested_accounts: list[str] = field(default_factory=list)  # the members whose spoke policy it read
     external_id: str = ""
     deletion_granted: str = ""  # "", "s3:*" or "s3:DeleteObject"
     applied: list[AppliedPlan] = field(default_factory=list)  # every plan applied this run

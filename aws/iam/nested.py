@@ -73,9 +73,9 @@ class NestedSetup(BaseModel):
 
     def lines(self) -> list[str]:
         return [
-            f"Primary role ARN: {self.primary_role_arn or '(give --kentik-role)'}",
+            f"Primary role ARN: {self.primary_role_arn or '(not given: Kentik primary role)'}",
             f"Secondary account ids: {', '.join(self.secondary_accounts) or '-'}",
-            f"Secondary role name (suffix): {self.secondary_role_suffix or '(give --kentik-spoke-role)'}",
+            f"Secondary role name (suffix): {self.secondary_role_suffix or '(not given: the spoke role name)'}",
             f"Regions: {', '.join(self.regions) or '-'}",
             *([f"Left out: {', '.join(self.blocked_accounts)}"] if self.blocked_accounts else []),
         ]

@@ -74,16 +74,23 @@ def check_destinations(plan: Plan, sessions: AccountSessions) -> None:
     from aws.plans.links import LOG_KINDS, log_destination_bucket
     from aws.s3.state import require_owned
 
-    created: set[str] = set()
+    created: dict[tuple[str, str], str] = {}  # (bucket, account it is created in) -> the change's id
+    needs: dict[str, set[str]] = {}  # change id -> every change it depends on, directly or not
     checked: set[tuple[str, str]] = set()
     for change in plan.changes:
+        needs[change.id] = set(change.depends_on).union(*(needs.get(d, set()) for d in change.depends_on))
         if change.kind == "s3.create-bucket":
-            created.add(str(change.params.get("Bucket", "")))
+            created[(str(change.params.get("Bucket", "")), plan.account_of(change))] = change.id
         if change.kind not in LOG_KINDS:
             continue
         owner = DestinationBasis.model_validate(change.basis).bucket_owner
         bucket = log_destination_bucket(change)
-        if not owner or owner == plan.account_of(change) or not bucket or bucket in created:
+        if not owner or owner == plan.account_of(change) or not bucket:
+            continue
+        # A bucket the plan creates in the owner's account is that account's once it exists, and the log
+        # change waits for it (a failed creation skips it). Named as created, but not waited for, or
+        # created in another account: checked like any other bucket.
+        if created.get((bucket, owner)) in needs[change.id]:
             continue
         if (bucket, owner) not in checked:
             require_owned(sessions(owner), bucket, owner)

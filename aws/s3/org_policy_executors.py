@@ -123,9 +123,7 @@ class PutOrgBucketPolicyExecutor(_OrgPolicyExecutor):
 
     def details(self, change: Change) -> list[str]:
         basis = OrgBucketBasis.model_validate(change.basis)
-        shown = ", ".join(basis.accounts[:6]) + (
-            f" and {len(basis.accounts) - 6} more" if len(basis.accounts) > 6 else ""
-        )
+        shown = ", ".join(basis.accounts)  # every one: an account granted here is never hidden
         return [
             f"lets {bp.LOG_DELIVERY_SERVICE} write for {len(basis.accounts)} account(s) ({shown}) below "
             "AWSLogs/ACCOUNT/; the bucket's other statements are kept as they are now"

@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tui.cli import exit_for_report
+from tui.cli import add_list_option, exit_for_report, split_list
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -71,6 +71,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="when another apply against the same account is running here, wait up to SECONDS for it "
         "(default: refuse at once, exit 2)",
+    )
+    who = parser.add_mutually_exclusive_group()
+    who.add_argument(
+        "--org",
+        action="store_true",
+        help="a plan across accounts: apply it only if every account it changes or grants delivery to is an "
+        "ACTIVE account of the caller's organization",
+    )
+    add_list_option(
+        who,
+        "--accounts",
+        metavar="ID",
+        help="a plan across accounts: the accounts you allow it to change or grant delivery to (every one "
+        "the plan names must be here)",
     )
     parser.add_argument(
         "--external-id",
@@ -154,8 +168,19 @@ def run(ctx: CliContext) -> int:
     accounts = sorted({plan.account_of(c) for c in plan.changes})
     if org is None and ctx.args.external_id:
         raise ValidationFailed("--external-id goes with a plan across accounts; this plan has one account.")
+    if org is None and (ctx.args.org or ctx.args.accounts):
+        raise ValidationFailed(
+            "--org / --accounts go with a plan across accounts; this plan has one account."
+        )
     if org is not None:  # the role and external id are checked before any AWS call
         AccountSelection.parse(accounts=org.members, assume_role=org.role, external_id=ctx.args.external_id)
+        # The caller's own account is checked against the credentials by apply_plan; the others are not
+        # the file's to decide.
+        named = sorted({*org.members, org.bucket_account} - {"", plan.account})
+        if not ctx.json:
+            ctx.out(f"Accounts this plan changes or grants log delivery to, through role {org.role}:")
+            ctx.out(f"  {', '.join([plan.account, *named])} (the first is the caller's)")
+        allowed_accounts(ctx, named)
     if plan.destructive and not ctx.args.allow_destructive:
         names = "\n".join(f"  - {executor_for(c.kind).preview(c).splitlines()[0]}" for c in plan.destructive)
         raise ValidationFailed(
@@ -208,6 +233,34 @@ def run(ctx: CliContext) -> int:
             "previewed (AWS changed, or the file was edited). Make the plan again."
         )
     return exit_for_report(report)
+
+
+def allowed_accounts(ctx: CliContext, named: list[str]) -> None:
+    """A plan file alone never decides which accounts are changed: the user names them again, with
+    --accounts (checked before any AWS call) or --org (each must be an ACTIVE account of the caller's
+    organization). Raises ValidationFailed (exit 2, nothing changed) otherwise."""
+    from aws.errors import ValidationFailed
+    from aws.org import AccountSelection, list_org_accounts
+
+    if ctx.args.org:
+        active = {m.account for m in list_org_accounts(ctx.session())} | {ctx.session().identity().account}
+        outside = [a for a in named if a not in active]
+        if outside:
+            raise ValidationFailed(
+                f"The plan names accounts that are not ACTIVE accounts of this organization: "
+                f"{', '.join(outside)}. Nothing was changed.",
+                hint="Make the plan again from this organization (flowlogs plan --org).",
+            )
+        return
+    given = set(AccountSelection.parse(accounts=split_list(ctx.args.accounts)).accounts)
+    missing = [a for a in named if a not in given]
+    if missing:
+        raise ValidationFailed(
+            f"This plan changes or grants log delivery to accounts you did not name: {', '.join(missing)}. "
+            "Nothing was changed.",
+            hint=f"Check the list above, then rerun with --accounts {','.join(named)} (or --org, to apply "
+            "it only within your organization).",
+        )
 
 
 def member_sessions(session: AwsSession, role: str, external_id: str) -> Callable[[str], AwsSession]:
