@@ -488,3 +488,53 @@ def test_a_held_account_lock_refuses_the_plan_across_accounts(tmp_path: Path) ->
     with account_lock(tmp_path, "222222222222"), pytest.raises(LockHeld):  # noqa: SIM117
         with account_locks(tmp_path, ["111111111111", "222222222222"]):
             pass
+
+
+EVIL, EVIL_ACCOUNT = "exfil-logs", "999999999999"
+
+
+def _aimed_at_a_bucket_named_as_created(session: AwsSession) -> tuple[Plan, str]:
+    """A tampered plan: a member's flow log aimed at an outside account's bucket (whose policy lets the
+    member deliver), with an `s3.create-bucket` for that name the log change does not wait for."""
+    from moto.s3.models import s3_backends
+
+    world = make_org(session, members=1)
+    member = world.members[0]
+    build = build_org_plan(
+        session,
+        scan_org(session, world),
+        accesses(session, world),
+        BucketChoice(strategy="central", bucket=BUCKET, regions=["us-east-1"], central_region="us-east-1"),
+        LogChoices(firewalls=False),
+        bucket_account=world.management,
+    )
+    s3_backends[EVIL_ACCOUNT]["aws"].create_bucket(EVIL, "us-east-1")
+    s3_backends[EVIL_ACCOUNT]["aws"].put_bucket_policy(
+        EVIL, op.bucket_merge(None, EVIL, [member]).text.encode()
+    )
+    data = json.loads(build.plan.to_json())
+    log = next(c for c in data["changes"] if c["kind"] == "ec2.create-flow-logs")
+    log["params"]["LogDestination"], log["depends_on"], data["read_set"] = f"arn:aws:s3:::{EVIL}", [], []
+    data["changes"].insert(
+        0,
+        {
+            "id": f"s3.create-bucket:{EVIL}",
+            "kind": "s3.create-bucket",
+            "title": "Create bucket",
+            "reason": "r",
+            "target": f"arn:aws:s3:::{EVIL}",
+            "account": world.management,
+            "region": "us-east-1",
+            "params": {"Bucket": EVIL},
+            "group": "bucket",
+        },
+    )
+    return Plan.from_json(json.dumps(data)), member
+
+
+def test_a_log_not_waiting_for_the_bucket_it_names_as_created_is_checked_in_the_owner(
+    session: AwsSession,
+) -> None:
+    plan, _ = _aimed_at_a_bucket_named_as_created(session)
+    with pytest.raises(ValidationFailed, match=f"Logs would go to bucket '{EVIL}'"):
+        apply_plan(plan, session, sessions=lambda a: session.assume_role(f"arn:aws:iam::{a}:role/{ROLE}"))
