@@ -479,3 +479,9 @@ def test_policy_org_says_what_kentiks_nested_setup_needs(
         "regions": ["us-west-2"],
         "blocked_accounts": [],
     }
+
+
+def test_demo_server_refuses_more_refusing_members_than_members(capsys: pytest.CaptureFixture[str]) -> None:
+    from tui.cli import main
+
+    assert main(["demo-server", "--org-members", "1", "--org-refusing", "2"]) == 2

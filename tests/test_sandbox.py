@@ -554,3 +554,31 @@ def test_every_sandbox_start_shows_the_same_ids() -> None:
     assert first["summary"]["vpcs"]["prod-core"]["vpc_id"].startswith("vpc-")
     assert first["summary"]["kms_key_id"] and first["summary"]["firewalls"]
     assert first == second
+
+
+def test_demo_server_can_serve_an_organization(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("flowlogs")
+    proc = subprocess.Popen(
+        [str(exe), "demo-server", "--port", "0", "--org-members", "2", "--org-refusing", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    first: list[str] = []
+    reader = threading.Thread(target=lambda: first.append(proc.stdout.readline() if proc.stdout else ""))
+    reader.start()
+    try:
+        reader.join(timeout=120)  # a guard against hanging, not a timing assertion
+        url = first[0].strip() if first else ""
+        accounts = boto3.client(
+            "organizations",
+            region_name="us-east-1",
+            endpoint_url=url,
+            aws_access_key_id="d",
+            aws_secret_access_key="d",
+        ).list_accounts()["Accounts"]
+        assert len(accounts) == 3  # the demo account manages 2 members
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

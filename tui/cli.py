@@ -335,6 +335,21 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
     )
     demo.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     demo.add_argument("--cadence", type=float, default=None, help="seconds between simulated log deliveries")
+    demo.add_argument(
+        "--org-members",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also make the demo account an organization's management account with N member accounts "
+        "(each with VPCs, reached through OrganizationAccountAccessRole), to try --org",
+    )
+    demo.add_argument(
+        "--org-refusing",
+        type=int,
+        default=0,
+        metavar="K",
+        help="with --org-members: the last K members' roles refuse the management account (the failure path)",
+    )
     return parser, modules
 
 
@@ -472,7 +487,15 @@ def _run_command(ctx: CliContext, module: ModuleType) -> int:
 def _serve_demo(args: argparse.Namespace) -> int:
     from aws.sandbox.server import start_sandbox
 
+    if not 0 <= args.org_refusing <= args.org_members:
+        print("flowlogs demo-server: --org-refusing must be between 0 and --org-members", file=sys.stderr)
+        return EXIT_USAGE
     with start_sandbox(port=args.port, cadence=args.cadence) as sandbox:
+        if args.org_members:
+            from aws.sandbox.org_seed import seed_organization
+
+            n, k = args.org_members, args.org_refusing
+            seed_organization(sandbox.endpoint_url, members=n, refusing=list(range(n - k, n)))
         print(sandbox.endpoint_url, flush=True)
         print(
             f"# demo sandbox for account {sandbox.account_id}; use: "
