@@ -485,3 +485,28 @@ def test_demo_server_refuses_more_refusing_members_than_members(capsys: pytest.C
     from tui.cli import main
 
     assert main(["demo-server", "--org-members", "1", "--org-refusing", "2"]) == 2
+
+
+def test_a_member_session_keeps_the_profiles_config(audit: Any, org_in_profile: list[str]) -> None:
+    """The member's clients read the same profile's config (endpoint, CA bundle, addressing) as the
+    caller's; only the credentials are the assumed role's."""
+    from aws.session import SessionOptions
+
+    caller = AwsSession(SessionOptions(profile="work", region="us-east-1"), audit=audit)
+    member = caller.assume_role(f"arn:aws:iam::{org_in_profile[0]}:role/OrganizationAccountAccessRole")
+    assert member._boto._session.get_scoped_config().get("s3") == {"addressing_style": "path"}
+
+
+@pytest.fixture
+def org_in_profile(moto: None, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A profile `work` (keys and an S3 addressing setting) and an organization with one member."""
+    config = tmp_path / "aws-config"
+    config.write_text("[profile work]\nregion = us-east-1\ns3 =\n    addressing_style = path\n")
+    creds = tmp_path / "aws-credentials"
+    creds.write_text("[work]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
+    client = boto3.client("organizations", region_name="us-east-1")
+    client.create_organization(FeatureSet="ALL")
+    made = client.create_account(AccountName="m", Email="m@example.com")["CreateAccountStatus"]
+    return [made["AccountId"]]
