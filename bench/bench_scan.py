@@ -38,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from machine import CONTROL, ServerProcess, client_env, machine  # noqa: E402 - bench/machine.py, beside this script
+from machine import ServerProcess, client_env, machine, start_latency_server  # noqa: E402 - bench/machine.py, beside this script
 
 ACCOUNT = "123456789012"
 KENTIK = "arn:aws:iam::834693425129:role/eks-ingest-node"
@@ -52,55 +52,7 @@ def serve() -> None:
     /__bench__?reset=1 zeroes the request counter. Prints the port on stdout, then serves until stdin
     closes.
     """
-    os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
-    import logging
-    from urllib.parse import parse_qs
-
-    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
-    from werkzeug.serving import make_server
-
-    from aws.sandbox.moto_fixes import apply_moto_fixes
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    apply_moto_fixes()
-    state = {"latency": 0.0, "requests": 0}
-    lock = threading.Lock()
-
-    class LatencyServer(ThreadedMotoServer):
-        def _server_entry(self) -> None:
-            inner = DomainDispatcherApplication(create_backend_app)
-
-            def app(environ: dict[str, Any], start_response: Any) -> Any:
-                if environ.get("PATH_INFO") == CONTROL:
-                    query = parse_qs(environ.get("QUERY_STRING", ""))
-                    with lock:
-                        if "latency" in query:
-                            state["latency"] = float(query["latency"][0])
-                        if "reset" in query:
-                            state["requests"] = 0
-                        body = json.dumps(state).encode()
-                    start_response("200 OK", [("Content-Type", "application/json")])
-                    return [body]
-                with lock:
-                    state["requests"] += 1
-                    delay = state["latency"]
-                if delay:
-                    time.sleep(delay)
-                return inner(environ, start_response)
-
-            self._server = make_server(
-                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
-            )
-            self._server_ready_event.set()
-            self._server.serve_forever()
-
-    server = LatencyServer("127.0.0.1", 0, verbose=False)
-    server.start()
+    server = start_latency_server({"latency": 0.0, "requests": 0})
     print(server.get_host_and_port()[1], flush=True)
     sys.stdin.read()  # the parent closes stdin to stop us
     server.stop()

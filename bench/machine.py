@@ -86,3 +86,61 @@ def client_env(url: str, tmp: Path, **extra: str) -> dict[str, str]:
     if url:
         env["AWS_ENDPOINT_URL"] = url
     return env
+
+
+def start_latency_server(state: dict[str, Any]) -> Any:
+    """In this (child) process: a threaded moto server on 127.0.0.1 whose every request first sleeps
+    `state["latency"]` seconds and is counted in `state["requests"]`; started, returned (its port:
+    `.get_host_and_port()[1]`). GET CONTROL?latency=S sets the latency, CONTROL?reset=1 zeroes the
+    counter, and GET CONTROL returns `state` as JSON. The strict sandbox's AWS rules apply."""
+    import logging
+    import threading
+    import time
+    from urllib.parse import parse_qs
+
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    from aws.sandbox.moto_fixes import apply_moto_fixes
+
+    os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    apply_moto_fixes()
+    lock = threading.Lock()
+
+    class LatencyServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            inner = DomainDispatcherApplication(create_backend_app)
+
+            def app(environ: dict[str, Any], start_response: Any) -> Any:
+                if environ.get("PATH_INFO") == CONTROL:
+                    query = parse_qs(environ.get("QUERY_STRING", ""))
+                    with lock:
+                        if "latency" in query:
+                            state["latency"] = float(query["latency"][0])
+                        if "reset" in query:
+                            state["requests"] = 0
+                        body = json.dumps(state).encode()
+                    start_response("200 OK", [("Content-Type", "application/json")])
+                    return [body]
+                with lock:
+                    state["requests"] += 1
+                    delay = state["latency"]
+                if delay:
+                    time.sleep(delay)
+                return inner(environ, start_response)
+
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    server = LatencyServer("127.0.0.1", 0, verbose=False)
+    server.start()
+    return server
