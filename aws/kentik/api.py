@@ -1,0 +1,473 @@
+"""A small REST client for Kentik's Cloud Export API (v202506) and the v5 plan list, standard library only.
+
+    client = KentikClient(KentikCredentials.from_env(), region="us")
+    for export in client.list_exports():
+        ...
+
+Credentials come from KENTIK_EMAIL and KENTIK_API_TOKEN; the token is sent in a header and nowhere else:
+it is not in any repr, str, exception message or log line (it is also scrubbed from any text Kentik
+sends back). Base URLs: `base_url()` (Cloud Export; KENTIK_API_URL) and `v5_url()` (plans;
+KENTIK_V5_API_URL), an explicit override winning over the environment. Proxies come from the
+environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, through urllib's ProxyHandler); a custom CA bundle from
+SSL_CERT_FILE or REQUESTS_CA_BUNDLE.
+
+Failures are typed like the AWS ones (aws.errors): 401/403 `KentikAccessDenied`, 400 `KentikRejected`
+(naming the field Kentik rejected), 404 `KentikNotFound`, no answer `KentikUnreachable`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import ssl
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.alias_generators import to_camel
+
+from aws.errors import (
+    AccessDeniedError,
+    CredentialsError,
+    EndpointError,
+    FlowlogsError,
+    ValidationFailed,
+    endpoint_of,
+)
+
+log = logging.getLogger(__name__)
+
+KentikRegion = Literal["us", "eu"]
+CLOUD_EXPORT_HOSTS: dict[str, str] = {"us": "https://grpc.api.kentik.com", "eu": "https://grpc.api.kentik.eu"}
+V5_HOSTS: dict[str, str] = {"us": "https://api.kentik.com", "eu": "https://api.kentik.eu"}
+EXPORTS_PATH = "/cloud_export/v202506/exports"
+PLANS_PATH = "/api/v5/plans"
+EMAIL_HEADER = "X-CH-Auth-Email"
+TOKEN_HEADER = "X-CH-Auth-API-Token"
+READ_SCOPE = "admin.cloud_export:read"
+WRITE_SCOPE = "admin.cloud_export:write"
+DEFAULT_TIMEOUT = 30.0  # seconds, per request (connect and each read)
+CA_BUNDLE_VARS = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")  # the first one set wins
+_REDACTED = "<redacted>"
+
+
+# -- errors ------------------------------------------------------------------------------------------
+class KentikCredentialsMissing(CredentialsError):
+    """KENTIK_EMAIL or KENTIK_API_TOKEN is not set (or empty)."""
+
+    title = "Kentik credentials"
+
+
+class KentikAccessDenied(AccessDeniedError):
+    """Kentik answered 401 (the email/token pair is not valid) or 403 (valid, but without the scope)."""
+
+    title = "Kentik access denied"
+
+    def __init__(self, message: str, *, status: int, action: str = "", hint: str = "") -> None:
+        super().__init__(message, action=action, hint=hint)
+        self.status = status
+
+
+class KentikRejected(ValidationFailed):
+    """Kentik answered 400: it rejected the request. `field` names the field it rejected ('' when its
+    answer did not say); `detail` is Kentik's own message."""
+
+    title = "Kentik rejected the request"
+
+    def __init__(self, message: str, *, field: str = "", detail: str = "", hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.field = field
+        self.detail = detail
+
+
+class KentikApiError(FlowlogsError):
+    """Any other error answer from Kentik (`status` the HTTP status, `code` the rpcStatus code)."""
+
+    title = "Kentik API error"
+
+    def __init__(self, message: str, *, status: int = 0, code: int | None = None, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.code = code
+
+
+class KentikNotFound(KentikApiError):
+    """404: no such export (or no such path on the configured base URL)."""
+
+
+class KentikUnreachable(EndpointError):
+    """Kentik's API did not answer: refused, timed out, TLS failure, proxy failure, bad host name."""
+
+    title = "Kentik unreachable"
+
+
+# -- credentials and URLs ----------------------------------------------------------------------------
+@dataclass(frozen=True, repr=False)
+class KentikCredentials:
+    """The Kentik user's email and API token. Never printed: repr/str show the email only."""
+
+    email: str
+    token: str = field(compare=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> KentikCredentials:
+        source = os.environ if env is None else env
+        email = source.get("KENTIK_EMAIL", "").strip()
+        token = source.get("KENTIK_API_TOKEN", "").strip()
+        missing = [
+            name for name, value in (("KENTIK_EMAIL", email), ("KENTIK_API_TOKEN", token)) if not value
+        ]
+        if missing:
+            raise KentikCredentialsMissing(
+                f"Kentik credentials are not set: {' and '.join(missing)}.",
+                hint="Export KENTIK_EMAIL (the Kentik user's email) and KENTIK_API_TOKEN (its API token, "
+                "from the Kentik portal's user profile). The token is read from the environment only.",
+            )
+        return cls(email=email, token=token)
+
+    def headers(self) -> dict[str, str]:
+        return {EMAIL_HEADER: self.email, TOKEN_HEADER: self.token}
+
+    def scrub(self, text: str) -> str:
+        """`text` with the token replaced (for anything that came from outside and is shown or raised)."""
+        return text.replace(self.token, _REDACTED) if self.token else text
+
+    def __repr__(self) -> str:
+        return f"KentikCredentials(email={self.email!r}, token={_REDACTED})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:  # pickling would carry the token to disk: refuse
+        raise TypeError("KentikCredentials are not picklable")
+
+
+def _pick_url(
+    kind: str,
+    region: str,
+    override: str | None,
+    env_var: str,
+    hosts: Mapping[str, str],
+    env: Mapping[str, str] | None,
+) -> str:
+    source = os.environ if env is None else env
+    chosen = (override or "").strip() or source.get(env_var, "").strip()
+    if chosen:
+        if not re.match(r"^https?://[^/\s]+", chosen):
+            raise ValidationFailed(
+                f"Not a {kind} URL: {chosen!r}.", hint="Give a URL such as https://grpc.api.kentik.com."
+            )
+        return chosen.rstrip("/")
+    if region not in hosts:
+        raise ValidationFailed(f"Unknown Kentik region {region!r}.", hint="Use 'us' or 'eu'.")
+    return hosts[region]
+
+
+def base_url(region: str = "us", override: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """The Cloud Export API base URL: `override` (the --kentik-api-url flag), else KENTIK_API_URL, else the
+    region's host."""
+    return _pick_url("Kentik API", region, override, "KENTIK_API_URL", CLOUD_EXPORT_HOSTS, env)
+
+
+def v5_url(region: str = "us", override: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """The v5 API base URL (plans): `override`, else KENTIK_V5_API_URL, else the region's host."""
+    return _pick_url("Kentik v5 API", region, override, "KENTIK_V5_API_URL", V5_HOSTS, env)
+
+
+def ssl_context(ca_bundle: str | None = None, env: Mapping[str, str] | None = None) -> ssl.SSLContext:
+    """A verifying TLS context; with a custom CA bundle (`ca_bundle`, else SSL_CERT_FILE, else
+    REQUESTS_CA_BUNDLE) that bundle is the trust store."""
+    source = os.environ if env is None else env
+    where, path = "ca_bundle", (ca_bundle or "").strip()
+    for var in CA_BUNDLE_VARS:
+        if path:
+            break
+        where, path = var, source.get(var, "").strip()
+    if not path:
+        return ssl.create_default_context()
+    try:
+        if os.path.isdir(path):
+            return ssl.create_default_context(capath=path)
+        return ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError) as err:
+        raise ValidationFailed(
+            f"The CA bundle {path} ({where}) cannot be used: {err.strerror or err}.",
+            hint=f"Point {where} at a PEM file of trusted CA certificates, or unset it.",
+        ) from None
+
+
+# -- models ------------------------------------------------------------------------------------------
+class _KentikModel(BaseModel):
+    # camelCase on the wire; fields Kentik adds (or the portal sets) that we do not model are kept, so a
+    # PUT built from a fetched export sends them back unchanged.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+
+class AwsProperties(_KentikModel):
+    iam_role_arn: str
+    region: str
+    bucket: str | None = None
+    bucket_prefix: str | None = None
+    collect_flow_logs: bool | None = None  # Kentik's default: true
+    collect_firewall_logs: bool | None = None  # Kentik's default: false
+    collect_metrics: bool | None = None
+    metadata_only: bool | None = None
+    delete_after_read: bool | None = None  # deprecated by Kentik
+    aws_iam_role_arn_is_org: bool | None = None
+    secondary_aws_accounts: list[str] | None = None
+    secondary_aws_blocked_accounts: list[str] | None = None
+    secondary_aws_regions: list[str] | None = None
+    secondary_aws_suffix: str | None = None
+
+
+class CurrentStatus(_KentikModel):
+    """Kentik's own view of an export (read-only)."""
+
+    status: str | None = None
+    error_message: str | None = None
+    flow_found: bool | None = None
+    api_access: bool | None = None
+    storage_account_access: bool | None = None
+
+
+READ_ONLY_FIELDS = frozenset({"id", "cdate", "edate", "currentStatus"})
+
+
+class CloudExport(_KentikModel):
+    name: str
+    enabled: bool
+    plan_id: str
+    type: str = "CLOUD_EXPORT_TYPE_KENTIK_MANAGED"
+    cloud_provider: str = "CLOUD_PROVIDER_AWS"
+    description: str | None = None
+    aws: AwsProperties | None = None
+    # read-only, set by Kentik
+    id: str | None = None
+    cdate: str | None = None
+    edate: str | None = None
+    current_status: CurrentStatus | None = None
+
+    def to_api(self, *, include_read_only: bool = False) -> dict[str, Any]:
+        """The export as Kentik's JSON (camelCase, no None values), read-only fields left out unless
+        asked for."""
+        data = self.model_dump(by_alias=True, exclude_none=True, mode="json")
+        if not include_read_only:
+            data = {k: v for k, v in data.items() if k not in READ_ONLY_FIELDS}
+        return data
+
+
+class Plan(_KentikModel):
+    model_config = ConfigDict(coerce_numbers_to_str=True)  # v5 ids are numbers; planId is a string
+
+    id: str
+    name: str = ""
+    description: str | None = None
+    active: bool | None = None
+
+
+@dataclass(frozen=True)
+class ExportList:
+    """`GET exports`: the exports, and how many Kentik left out as invalid."""
+
+    exports: list[CloudExport]
+    invalid_count: int = 0
+
+    def __iter__(self) -> Iterator[CloudExport]:
+        return iter(self.exports)
+
+    def __len__(self) -> int:
+        return len(self.exports)
+
+
+# -- the client --------------------------------------------------------------------------------------
+_FIELD_PATTERNS = (
+    re.compile(r'unknown field "?([\w.\[\]]+)"?', re.I),
+    re.compile(r"""field ['"`]?([\w.\[\]]+)['"`]? (?:is )?(?:required|missing|invalid)""", re.I),
+    re.compile(r"""(?:missing|required|invalid) (?:required )?field:? ['"`]?([\w.\[\]]+)""", re.I),
+)
+
+
+def rejected_field(status: Mapping[str, Any]) -> str:
+    """The field an rpcStatus names: a google.rpc.BadRequest field violation, else one named in the
+    message; '' when neither says."""
+    for detail in status.get("details") or []:
+        if isinstance(detail, dict):
+            for violation in detail.get("fieldViolations") or []:
+                if isinstance(violation, dict) and violation.get("field"):
+                    return str(violation["field"])
+    message = str(status.get("message") or "")
+    for pattern in _FIELD_PATTERNS:
+        if m := pattern.search(message):
+            return m.group(1)
+    return ""
+
+
+class KentikClient:
+    """Calls the Cloud Export API (and the v5 plan list) as one Kentik user."""
+
+    def __init__(
+        self,
+        credentials: KentikCredentials,
+        *,
+        region: str = "us",
+        api_url: str | None = None,
+        v5_api_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        ca_bundle: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._credentials = credentials
+        self.region = region
+        self.api_url = base_url(region, api_url, env)
+        self.v5_api_url = v5_url(region, v5_api_url, env)
+        self.timeout = timeout
+        # ProxyHandler() reads HTTPS_PROXY/HTTP_PROXY now and checks NO_PROXY per request.
+        self._opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler(), urllib.request.HTTPSHandler(context=ssl_context(ca_bundle, env))
+        )
+
+    @property
+    def email(self) -> str:
+        return self._credentials.email
+
+    def __repr__(self) -> str:
+        return f"KentikClient(email={self.email!r}, api_url={self.api_url!r}, v5_api_url={self.v5_api_url!r})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("KentikClient is not picklable")
+
+    # -- Cloud Export ------------------------------------------------------------------------------
+    def list_exports(self) -> ExportList:
+        data = self._call("GET", self.api_url + EXPORTS_PATH, scope=READ_SCOPE)
+        exports = [self._parse(item) for item in data.get("exports") or []]
+        return ExportList(exports, int(data.get("invalidExportsCount") or 0))
+
+    def get_export(self, export_id: str) -> CloudExport:
+        data = self._call("GET", self._export_url(export_id), scope=READ_SCOPE)
+        return self._parse(data.get("export"))
+
+    def create_export(self, export: CloudExport) -> CloudExport:
+        data = self._call("POST", self.api_url + EXPORTS_PATH, {"export": export.to_api()}, scope=WRITE_SCOPE)
+        return self._parse(data.get("export"))
+
+    def update_export(self, export_id: str, export: CloudExport) -> CloudExport:
+        """PUT replaces the whole export: start from `get_export()` and change only what must change."""
+        body = {"export": export.to_api()}  # the id goes in the path (the schema's body has none)
+        data = self._call("PUT", self._export_url(export_id), body, scope=WRITE_SCOPE)
+        return self._parse(data.get("export"))
+
+    def delete_export(self, export_id: str) -> None:
+        self._call("DELETE", self._export_url(export_id), scope=WRITE_SCOPE)
+
+    # -- v5 ----------------------------------------------------------------------------------------
+    def list_plans(self) -> list[Plan]:
+        data = self._call("GET", self.v5_api_url + PLANS_PATH, scope="plans (v5 API)")
+        try:
+            return [Plan.model_validate(item) for item in data.get("plans") or []]
+        except ValidationError as err:
+            raise KentikApiError(
+                f"Kentik's plan list is not as expected: {err.error_count()} problems."
+            ) from None
+
+    # -- plumbing ----------------------------------------------------------------------------------
+    def _export_url(self, export_id: str) -> str:
+        if not export_id:
+            raise ValidationFailed("No cloud export id given.")
+        return f"{self.api_url}{EXPORTS_PATH}/{quote(str(export_id), safe='')}"
+
+    def _parse(self, item: Any) -> CloudExport:
+        try:
+            return CloudExport.model_validate(item)
+        except ValidationError as err:
+            raise KentikApiError(
+                f"Kentik returned a cloud export that is not as expected ({err.error_count()} problems)."
+            ) from None
+
+    def _call(self, method: str, url: str, body: Any = None, *, scope: str) -> dict[str, Any]:
+        headers = {"Accept": "application/json", "User-Agent": "flowlogs-tui", **self._credentials.headers()}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(url, data=data, headers=headers, method=method)
+        log.debug("kentik %s %s", method, url)  # never the headers
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as err:
+            try:
+                payload = err.read()
+            finally:
+                err.close()
+            raise self._http_error(method, url, err.code, payload, scope) from None
+        except (urllib.error.URLError, OSError) as err:
+            raise self._network_error(method, url, err) from None
+        if not raw.strip():
+            return {}
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            raise KentikApiError(f"Kentik's answer to {method} {url} is not JSON.") from None
+        if not isinstance(parsed, dict):
+            raise KentikApiError(f"Kentik's answer to {method} {url} is not a JSON object.")
+        return parsed
+
+    def _http_error(self, method: str, url: str, status: int, payload: bytes, scope: str) -> FlowlogsError:
+        rpc: dict[str, Any] = {}
+        try:
+            loaded = json.loads(payload or b"{}")
+            rpc = loaded if isinstance(loaded, dict) else {}
+        except ValueError:
+            rpc = {"message": payload.decode("utf-8", "replace")[:300]}
+        detail = self._credentials.scrub(str(rpc.get("message") or "").strip())
+        said = f": {detail}" if detail else ""
+        where = f"{method} {url}"
+        if status in (401, 403):
+            what = "did not accept the credentials" if status == 401 else "refused the request"
+            return KentikAccessDenied(
+                f"Kentik {what} (HTTP {status}) for {where}{said}.",
+                status=status,
+                action=scope,
+                hint=f"Check KENTIK_EMAIL ({self.email}) and KENTIK_API_TOKEN: the token must belong to "
+                f"that user and carry the {READ_SCOPE} and {WRITE_SCOPE} scopes.",
+            )
+        code = rpc.get("code") if isinstance(rpc.get("code"), int) else None
+        if status == 400:
+            name = self._credentials.scrub(rejected_field(rpc))
+            named = f" the field {name!r}" if name else " the request"
+            return KentikRejected(
+                f"Kentik rejected{named} (HTTP 400) in {where}{said}.",
+                field=name,
+                detail=detail,
+                hint="Nothing was changed in Kentik. Fix the value and retry.",
+            )
+        if status == 404:
+            return KentikNotFound(
+                f"Kentik has no such resource: {where} (HTTP 404){said}.", status=404, code=code
+            )
+        return KentikApiError(f"Kentik answered HTTP {status} to {where}{said}.", status=status, code=code)
+
+    def _network_error(self, method: str, url: str, err: BaseException) -> KentikUnreachable:
+        reason: Any = getattr(err, "reason", err)
+        if isinstance(reason, (socket.timeout, TimeoutError)):
+            why = f"no answer within {self.timeout:g} s"
+        elif isinstance(reason, ConnectionRefusedError):
+            why = "connection refused"
+        elif isinstance(reason, ssl.SSLError):
+            why = f"TLS failure ({getattr(reason, 'reason', None) or reason})"
+        else:
+            why = self._credentials.scrub(str(reason) or type(reason).__name__)
+        return KentikUnreachable(
+            f"Kentik's API could not be reached for {method} {url}: {why}.",
+            endpoint=endpoint_of(url),
+            hint="Check the network or proxy (HTTPS_PROXY, NO_PROXY), the CA bundle (SSL_CERT_FILE, "
+            "REQUESTS_CA_BUNDLE) and KENTIK_API_URL / --kentik-api-url if set; then rerun.",
+        )

@@ -1,0 +1,272 @@
+"""The Kentik Cloud Export client (aws/kentik/api.py) against the local fake (aws/sandbox/kentik_fake.py):
+no network beyond 127.0.0.1."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
+import pytest
+
+from aws.errors import AccessDeniedError, CredentialsError, EndpointError, ValidationFailed
+from aws.kentik.api import (
+    AwsProperties,
+    CloudExport,
+    KentikAccessDenied,
+    KentikClient,
+    KentikCredentials,
+    KentikCredentialsMissing,
+    KentikNotFound,
+    KentikRejected,
+    KentikUnreachable,
+    base_url,
+    ssl_context,
+    v5_url,
+)
+from aws.sandbox.kentik_fake import KentikFake, ticking_clock
+
+EMAIL, TOKEN = "ops@example.com", "tok-s3cr3t-0123456789abcdef"
+PROXY_VARS = (
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in (
+        *PROXY_VARS,
+        "KENTIK_EMAIL",
+        "KENTIK_API_TOKEN",
+        "KENTIK_API_URL",
+        "KENTIK_V5_API_URL",
+        "SSL_CERT_FILE",
+        "REQUESTS_CA_BUNDLE",
+    ):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def fake() -> Iterator[KentikFake]:
+    clock = ticking_clock(datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    with KentikFake(email=EMAIL, token=TOKEN, clock=clock) as running:
+        yield running
+
+
+def client_for(fake: KentikFake, token: str = TOKEN) -> KentikClient:
+    return KentikClient(KentikCredentials(EMAIL, token), api_url=fake.url, v5_api_url=fake.url, timeout=5)
+
+
+def export(bucket: str = "flow-logs-a", **aws: object) -> CloudExport:
+    props = AwsProperties(
+        iam_role_arn="arn:aws:iam::123456789012:role/kentik", region="us-east-1", bucket=bucket
+    )
+    return CloudExport(name=bucket, enabled=True, plan_id="11467", aws=props.model_copy(update=aws))
+
+
+def dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # closed on exit: nothing listens there
+
+
+def test_create_then_list_and_get_is_stable(fake: KentikFake) -> None:
+    client = client_for(fake)
+    created = client.create_export(export(bucket_prefix="vpc"))
+    assert created.id and created.cdate == created.edate
+    assert (
+        created.type == "CLOUD_EXPORT_TYPE_KENTIK_MANAGED" and created.cloud_provider == "CLOUD_PROVIDER_AWS"
+    )
+    assert created.aws is not None and created.aws.bucket_prefix == "vpc"
+    assert created.current_status is not None and created.current_status.flow_found is False
+    listed = client.list_exports()
+    assert [e.id for e in listed] == [created.id] and listed.invalid_count == 0
+    assert client.get_export(created.id) == client.get_export(created.id) == listed.exports[0]
+    assert fake.exports[created.id]["aws"]["bucketPrefix"] == "vpc"  # camelCase on the wire
+
+
+def test_status_comes_from_the_callback(fake: KentikFake) -> None:
+    fake.status_for = lambda e: {
+        "status": "OK",
+        "flowFound": e["aws"]["bucket"] == "b1",
+        "apiAccess": True,
+        "storageAccountAccess": True,
+        "errorMessage": "",
+    }
+    client = client_for(fake)
+    one, two = client.create_export(export("b1")), client.create_export(export("b2"))
+    status = {e.id: e.current_status.flow_found for e in client.list_exports() if e.current_status}
+    assert status == {one.id: True, two.id: False}
+
+
+def test_update_keeps_portal_fields_and_replaces_the_rest(fake: KentikFake) -> None:
+    seeded = fake.seed(
+        {
+            **export().to_api(),
+            "description": "made in the portal",
+            "sampling": {"samplingEnabled": True, "samplingRate": 10},
+        }
+    )
+    client = client_for(fake)
+    current = client.get_export(seeded["id"])
+    assert current.model_extra == {"sampling": {"samplingEnabled": True, "samplingRate": 10}}
+    assert current.aws is not None
+    wanted = current.model_copy(
+        update={"aws": current.aws.model_copy(update={"collect_firewall_logs": True})}
+    )
+    updated = client.update_export(seeded["id"], wanted)
+    assert updated.aws is not None and updated.aws.collect_firewall_logs is True
+    assert updated.description == "made in the portal"
+    assert updated.model_extra == {"sampling": {"samplingEnabled": True, "samplingRate": 10}}
+    assert updated.cdate == current.cdate and updated.edate != current.edate
+    client.delete_export(seeded["id"])
+    assert len(client.list_exports()) == 0
+
+
+def test_to_api_is_camel_case_without_none_or_read_only() -> None:
+    body = export().model_copy(update={"id": "9", "cdate": "x"}).to_api()
+    assert body == {
+        "name": "flow-logs-a",
+        "enabled": True,
+        "planId": "11467",
+        "type": "CLOUD_EXPORT_TYPE_KENTIK_MANAGED",
+        "cloudProvider": "CLOUD_PROVIDER_AWS",
+        "aws": {
+            "iamRoleArn": "arn:aws:iam::123456789012:role/kentik",
+            "region": "us-east-1",
+            "bucket": "flow-logs-a",
+        },
+    }
+
+
+def test_bad_token_is_access_denied_with_a_scope_hint(fake: KentikFake) -> None:
+    with pytest.raises(KentikAccessDenied) as caught:
+        client_for(fake, token="wrong-token").list_exports()
+    assert isinstance(caught.value, AccessDeniedError) and caught.value.status == 401
+    assert "admin.cloud_export:read" in str(caught.value) and "KENTIK_API_TOKEN" in str(caught.value)
+
+
+def test_missing_write_scope_is_403(fake: KentikFake) -> None:
+    fake.read_only = True
+    with pytest.raises(KentikAccessDenied) as caught:
+        client_for(fake).create_export(export())
+    assert caught.value.status == 403 and caught.value.action == "admin.cloud_export:write"
+
+
+def test_unknown_field_is_rejected_by_name(fake: KentikFake) -> None:
+    bad = export().model_copy(
+        update={
+            "aws": AwsProperties.model_validate(
+                {"iamRoleArn": "arn:aws:iam::1:role/k", "region": "us-east-1", "bucketPrefx": "typo"}
+            )
+        }
+    )
+    with pytest.raises(KentikRejected) as caught:
+        client_for(fake).create_export(bad)
+    assert isinstance(caught.value, ValidationFailed)
+    assert caught.value.field == "export.aws.bucketPrefx" and "bucketPrefx" in str(caught.value)
+    assert fake.exports == {}
+
+
+def test_missing_required_field_is_rejected(fake: KentikFake) -> None:
+    no_region = {"iamRoleArn": "arn:aws:iam::1:role/k"}
+    bad = export().model_copy(update={"aws": AwsProperties.model_construct(**no_region)})
+    with pytest.raises(KentikRejected) as caught:
+        client_for(fake).create_export(bad)
+    assert caught.value.field == "export.aws.region"
+    status, answer = fake.create(
+        {"export": {"name": "n", "enabled": True, "cloudProvider": "CLOUD_PROVIDER_AWS"}}
+    )
+    assert status == 400 and answer["details"][0]["fieldViolations"][0]["field"] == "export.planId"
+
+
+def test_plans_come_from_the_v5_path(fake: KentikFake) -> None:
+    plans = client_for(fake).list_plans()
+    assert [(p.id, p.name) for p in plans] == [("11467", "Cloud flow plan")]
+    assert ("GET", "/api/v5/plans") in fake.requests
+
+
+def test_missing_env_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KENTIK_EMAIL", EMAIL)
+    with pytest.raises(KentikCredentialsMissing) as caught:
+        KentikCredentials.from_env()
+    assert isinstance(caught.value, CredentialsError) and "KENTIK_API_TOKEN" in str(caught.value)
+    monkeypatch.setenv("KENTIK_API_TOKEN", TOKEN)
+    assert KentikCredentials.from_env() == KentikCredentials(EMAIL, TOKEN)
+
+
+def test_the_token_is_never_shown(fake: KentikFake, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    creds = KentikCredentials(EMAIL, TOKEN)
+    client = client_for(fake)
+    shown = [repr(creds), str(creds), repr(client), str(client), repr(fake)]
+    errors: list[BaseException] = []
+    for call in (
+        lambda: client_for(fake, token=TOKEN + "x").list_exports(),
+        lambda: client.create_export(export().model_copy(update={"plan_id": None})),
+        lambda: client.get_export("nope"),
+        lambda: KentikClient(creds, api_url=f"http://127.0.0.1:{dead_port()}", timeout=2).list_exports(),
+    ):
+        with pytest.raises(Exception) as caught:
+            call()
+        errors.append(caught.value)
+    shown += [repr(e) for e in errors] + [str(e) for e in errors] + [caplog.text]
+    assert all(TOKEN not in text for text in shown)
+    with pytest.raises(TypeError):
+        __import__("pickle").dumps(creds)
+
+
+def test_kentik_echoing_the_token_is_scrubbed(fake: KentikFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aws.sandbox import kentik_fake
+
+    monkeypatch.setattr(kentik_fake, "_not_found", lambda i: kentik_fake._rpc(404, 5, f"no {i} for {TOKEN}"))
+    with pytest.raises(KentikNotFound) as caught:
+        client_for(fake).get_export("7")
+    assert TOKEN not in str(caught.value) and "<redacted>" in str(caught.value)
+
+
+def test_no_proxy_is_honoured_for_localhost(fake: KentikFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    dead = f"http://127.0.0.1:{dead_port()}"
+    monkeypatch.setenv("HTTPS_PROXY", dead)
+    monkeypatch.setenv("HTTP_PROXY", dead)
+    with pytest.raises(KentikUnreachable) as caught:  # the proxy is used when NO_PROXY does not exempt
+        client_for(fake).list_exports()
+    assert isinstance(caught.value, EndpointError)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    assert len(client_for(fake).list_exports()) == 0
+
+
+def test_base_url_env_override_and_the_flag_wins() -> None:
+    assert base_url("us", env={}) == "https://grpc.api.kentik.com"
+    assert base_url("eu", env={}) == "https://grpc.api.kentik.eu"
+    env = {"KENTIK_API_URL": "http://127.0.0.1:9/", "KENTIK_V5_API_URL": "http://127.0.0.1:8"}
+    assert base_url("eu", env=env) == "http://127.0.0.1:9"
+    assert base_url("us", "https://kentik.proxy.example", env=env) == "https://kentik.proxy.example"
+    assert v5_url("eu", env={}) == "https://api.kentik.eu" and v5_url("us", env=env) == "http://127.0.0.1:8"
+    with pytest.raises(ValidationFailed):
+        base_url("ap", env={})
+    with pytest.raises(ValidationFailed):
+        base_url("us", "grpc.api.kentik.com", env={})
+
+
+def test_client_reads_the_url_from_the_environment(fake: KentikFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KENTIK_API_URL", fake.url)
+    monkeypatch.setenv("KENTIK_V5_API_URL", fake.url)
+    client = KentikClient(KentikCredentials(EMAIL, TOKEN))
+    assert client.api_url == fake.url and len(client.list_exports()) == 0
+
+
+def test_ca_bundle_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    certifi = pytest.importorskip("certifi")
+    assert ssl_context(env={"REQUESTS_CA_BUNDLE": certifi.where()}).cert_store_stats()["x509_ca"] > 0
+    with pytest.raises(ValidationFailed) as caught:
+        ssl_context(env={"SSL_CERT_FILE": "/nonexistent/ca.pem"})
+    assert "SSL_CERT_FILE" in str(caught.value)
