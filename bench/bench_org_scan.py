@@ -37,7 +37,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -50,7 +49,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from machine import ServerProcess, client_env, machine, start_latency_server  # noqa: E402 - bench/machine.py, beside this script
+from machine import ServerProcess, client_env, machine, run_child, start_latency_server  # noqa: E402 - bench/machine.py, beside this script
 
 MANAGEMENT = "123456789012"  # moto's default account: the bench's fake credentials land there
 ACCESS_ROLE = "OrganizationAccountAccessRole"
@@ -467,20 +466,7 @@ def child(kind: str, arg: str) -> None:
 
 
 def measure(kind: str, arg: str, env: dict[str, str], server: ServerProcess) -> dict[str, Any]:
-    server.control(reset=1)
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", kind, arg],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"{kind} child failed:\n{proc.stderr}")
-    result = dict(json.loads(proc.stdout.strip().splitlines()[-1]))
-    result["requests"] = server.control()["requests"]
-    return result
+    return run_child(__file__, kind, arg, env, server)
 
 
 def check(kind: str, result: dict[str, Any], expected: dict[str, int]) -> None:

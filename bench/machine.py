@@ -144,3 +144,22 @@ def start_latency_server(state: dict[str, Any]) -> Any:
     server = LatencyServer("127.0.0.1", 0, verbose=False)
     server.start()
     return server
+
+
+def run_child(script: str, kind: str, arg: str, env: dict[str, str], server: Any) -> dict[str, Any]:
+    """Run one contender of `script` in a fresh child (`script --child KIND ARG`): its JSON result (the
+    last line it prints) with the requests the server counted meanwhile."""
+    server.control(reset=1)
+    proc = subprocess.run(
+        [sys.executable, script, "--child", kind, arg],
+        env=env,
+        cwd=Path(script).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"{kind} child failed:\n{proc.stderr}")
+    result = dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    result["requests"] = server.control()["requests"]
+    return result
