@@ -23,8 +23,14 @@ from aws.plans.change import Change, Executor, Params, Plan, StaleChange
 from aws.plans.org_settings import plan_accounts
 from aws.s3 import bucket_policy as bp
 from aws.s3 import org_policy as op
-from aws.s3.executors import bucket_problems, created_here
-from aws.s3.policy_executors import BucketPolicyParams, KeyPolicyParams, _document, _get_policy
+from aws.s3.executors import bucket_problems
+from aws.s3.policy_executors import (
+    BucketPolicyParams,
+    KeyPolicyParams,
+    _document,
+    _get_policy,
+    bucket_document,
+)
 from aws.s3.strategy import key_arn_problem
 from aws.session import AwsSession, partition_of
 
@@ -146,15 +152,10 @@ class PutOrgBucketPolicyExecutor(_OrgPolicyExecutor):
             template = self._template(change)
         except ValidationFailed as err:
             return [*problems, f"basis: {err.message}"]
-        doc, bad = _document(change.params["Policy"], "bucket policy")
+        doc, bad = bucket_document(change, plan, lambda: op.merge_org_statements(None, template).policy)
+        problems += bad
         if doc is None:
-            return problems + bad
-        if bp.policy_size(doc) > bp.BUCKET_POLICY_LIMIT:
-            problems.append(f"its bucket policy is over AWS's {bp.BUCKET_POLICY_LIMIT} byte limit")
-        if created_here(change, plan) and doc != op.merge_org_statements(None, template).policy:
-            problems.append(
-                "the bucket is created by this plan, so its policy can only be the delivery statements"
-            )
+            return problems
         return problems + _org_problems(doc, template, "bucket policy")
 
     def _merge(self, session: AwsSession, change: Change) -> op.OrgMerge:

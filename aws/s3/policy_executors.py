@@ -11,7 +11,7 @@ creates may only get the delivery statements.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from aws.errors import ValidationFailed
@@ -49,6 +49,25 @@ def _document(text: str, what: str) -> tuple[dict[str, Any] | None, list[str]]:
     if not isinstance(doc, dict):
         return None, [f"its {what} is not a JSON object"]
     return doc, []
+
+
+def bucket_document(
+    change: Change, plan: Plan, created: Callable[[], Mapping[str, Any]]
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The bucket policy document a change would write, and what is wrong with it on its own: not a JSON
+    object, over S3's size limit, or (for a bucket the plan creates) anything but `created()`, the
+    delivery statements alone. The one-account and the org kinds check their documents this way."""
+    doc, bad = _document(change.params["Policy"], "bucket policy")
+    if doc is None:
+        return None, bad
+    problems = []
+    if bp.policy_size(doc) > bp.BUCKET_POLICY_LIMIT:
+        problems.append(f"its bucket policy is over AWS's {bp.BUCKET_POLICY_LIMIT} byte limit")
+    if created_here(change, plan) and doc != created():
+        problems.append(
+            "the bucket is created by this plan, so its policy can only be the delivery statements"
+        )
+    return doc, problems
 
 
 def _not_engine_statements(
@@ -149,15 +168,10 @@ class PutBucketPolicyExecutor(Executor):
             template = _delivery_template(change, plan.account_of(change))
         except ValidationFailed as err:
             return [*problems, f"basis: {err.message}"]
-        doc, bad = _document(change.params["Policy"], "bucket policy")
+        doc, bad = bucket_document(change, plan, lambda: bp.merge_statements(None, template).policy)
+        problems += bad
         if doc is None:
-            return problems + bad
-        if bp.policy_size(doc) > bp.BUCKET_POLICY_LIMIT:
-            problems.append(f"its bucket policy is over AWS's {bp.BUCKET_POLICY_LIMIT} byte limit")
-        if created_here(change, plan) and doc != bp.merge_statements(None, template).policy:
-            problems.append(
-                "the bucket is created by this plan, so its policy can only be the delivery statements"
-            )
+            return problems
         org_form = _org_form(change, plan.account_of(change))
         return problems + _not_engine_statements(doc, template, "bucket policy", org_form)
 
