@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, PrivateAttr, computed_field
 
 from aws.discovery import DEFAULT_WORKERS, scan
 from aws.errors import FlowlogsError, ValidationFailed
-from aws.inventory import CallerIdentity, Inventory, RegionResult
+from aws.inventory import CallerIdentity, Inventory, RegionCounts, RegionResult
 from aws.limits import DEFAULT_ACCOUNT_WORKERS, MAX_ACCOUNT_WORKERS
 from aws.org import (
     AccountError,
@@ -43,16 +43,15 @@ ORG_INVENTORY_FORMAT = 1
 AccountStatus = Literal["pending", "scanned", "partial", "failed", "unreachable", "cancelled"]
 
 
-class AccountCounts(BaseModel):
+class AccountCounts(RegionCounts):
+    """An account's regions' counts added up, and how many of its regions were scanned or failed."""
+
     regions: int = 0
     regions_failed: int = 0
-    vpcs: int = 0
-    compliant: int = 0
-    needs_change: int = 0
-    missing: int = 0
-    unknown: int = 0
-    firewalls: int = 0
-    firewalls_compliant: int = 0
+
+    def add(self, other: RegionCounts) -> None:
+        for name in type(other).model_fields:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 class AccountScan(BaseModel):
@@ -76,14 +75,7 @@ class AccountScan(BaseModel):
                 c.regions += 1
             elif region.status.value == "failed":
                 c.regions_failed += 1
-            rc = region.counts
-            c.vpcs += rc.vpcs
-            c.compliant += rc.compliant
-            c.needs_change += rc.needs_change
-            c.missing += rc.missing
-            c.unknown += rc.unknown
-            c.firewalls += rc.firewalls
-            c.firewalls_compliant += rc.firewalls_compliant
+            c.add(region.counts)
         return c
 
 
@@ -114,8 +106,7 @@ class OrgInventory(BaseModel):
     def totals(self) -> AccountCounts:
         total = AccountCounts()
         for entry in self.accounts:
-            for name, value in entry.counts:
-                setattr(total, name, getattr(total, name) + value)
+            total.add(entry.counts)
         return total
 
     def account(self, account_id: str) -> AccountScan | None:
