@@ -23,6 +23,7 @@ from aws.errors import CredentialsError, FlowlogsError, NoSession, explain
 from aws.limits import DEFAULT_ACCOUNT_WORKERS
 from tui.config import SessionFactory, Settings, state_dir
 from tui.dialogs import Confirm, ProfilePicker
+from tui.kentik import KentikAccess
 from tui.layout import WIDE
 from tui.messages import DemoReady, IdentityLoaded, KeptChangesApplied
 from tui.palette import THEME, THEMES
@@ -86,6 +87,7 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         self.identity: Identity | None = None
         self.session_problem = ""
         self.session: AwsSession | None = session
+        self.kentik = KentikAccess()  # Kentik credentials for this run: memory only (tui.kentik)
         self.resume = resume
         self.keep = keep
         self._resume_store: ResumeStore | None = None

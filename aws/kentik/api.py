@@ -33,11 +33,13 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
+from aws.audit import AuditLog, new_call_id
 from aws.errors import (
     AccessDeniedError,
     CredentialsError,
     EndpointError,
     FlowlogsError,
+    ReadOnlyViolation,
     ValidationFailed,
     endpoint_of,
 )
@@ -285,6 +287,14 @@ class ExportList:
         return len(self.exports)
 
 
+def _target(export: CloudExport) -> str:
+    """The audit target of a new export: the bucket (and prefix) it reads."""
+    if export.aws is None:
+        return export.name
+    prefix = (export.aws.bucket_prefix or "").strip("/")
+    return f"s3://{export.aws.bucket or ''}/{prefix + '/' if prefix else ''}"
+
+
 # -- the client --------------------------------------------------------------------------------------
 _FIELD_PATTERNS = (
     re.compile(r'unknown field "?([\w.\[\]]+)"?', re.I),
@@ -321,8 +331,14 @@ class KentikClient:
         timeout: float = DEFAULT_TIMEOUT,
         ca_bundle: str | None = None,
         env: Mapping[str, str] | None = None,
+        read_only: bool = False,
+        audit: AuditLog | None = None,
     ) -> None:
         self._credentials = credentials
+        # Like AwsSession: in read-only mode every write is refused before anything is sent, and every
+        # write is recorded in the audit log (an fsynced intent first, then its result; never the token).
+        self.read_only = read_only
+        self.audit = audit
         self.region = region
         self.api_url = base_url(region, api_url, env)
         self.v5_api_url = v5_url(region, v5_api_url, env)
@@ -355,17 +371,18 @@ class KentikClient:
         return self._parse(data.get("export"))
 
     def create_export(self, export: CloudExport) -> CloudExport:
-        data = self._call("POST", self.api_url + EXPORTS_PATH, {"export": export.to_api()}, scope=WRITE_SCOPE)
+        body = {"export": export.to_api()}
+        data = self._write("CreateExport", "POST", self.api_url + EXPORTS_PATH, body, target=_target(export))
         return self._parse(data.get("export"))
 
     def update_export(self, export_id: str, export: CloudExport) -> CloudExport:
         """PUT replaces the whole export: start from `get_export()` and change only what must change."""
         body = {"export": export.to_api()}  # the id goes in the path (the schema's body has none)
-        data = self._call("PUT", self._export_url(export_id), body, scope=WRITE_SCOPE)
+        data = self._write("UpdateExport", "PUT", self._export_url(export_id), body, target=export_id)
         return self._parse(data.get("export"))
 
     def delete_export(self, export_id: str) -> None:
-        self._call("DELETE", self._export_url(export_id), scope=WRITE_SCOPE)
+        self._write("DeleteExport", "DELETE", self._export_url(export_id), None, target=export_id)
 
     # -- v5 ----------------------------------------------------------------------------------------
     def list_plans(self) -> list[Plan]:
@@ -390,6 +407,53 @@ class KentikClient:
             raise KentikApiError(
                 f"Kentik returned a cloud export that is not as expected ({err.error_count()} problems)."
             ) from None
+
+    def _write(self, operation: str, method: str, url: str, body: Any, *, target: str) -> dict[str, Any]:
+        """A call that changes Kentik: refused in read-only mode, audited ahead of time like AWS calls."""
+        call_id = new_call_id()
+        if self.read_only:
+            self._audit("refused", call_id, operation, target, body, {"blocked": "read-only mode"})
+            raise ReadOnlyViolation(
+                f"Read-only mode: refused kentik:{operation} on {target}. Nothing was changed.",
+                hint="Turn read-only off (command palette, or run without --read-only) to make changes.",
+            )
+        self._audit("intent", call_id, operation, target, body, None)
+        try:
+            data = self._call(method, url, body, scope=WRITE_SCOPE)
+        except FlowlogsError as err:
+            self._audit("result", call_id, operation, target, body, {"ok": False, "error": err.message})
+            raise
+        export = data.get("export")
+        summary = {"id": export.get("id")} if isinstance(export, dict) else {}
+        self._audit("result", call_id, operation, target, body, {"ok": True, "response": summary})
+        return data
+
+    def _audit(
+        self,
+        phase: str,
+        call_id: str,
+        operation: str,
+        target: str,
+        body: Any,
+        result: dict[str, Any] | None,
+    ) -> None:
+        if self.audit is None:
+            return
+        record: dict[str, Any] = {
+            "phase": phase,
+            "call_id": call_id,
+            "identity": self.email,  # the Kentik user; the token is never recorded
+            "provider": "kentik",
+            "service": "kentik",
+            "region": self.region,
+            "operation": operation,
+            "target": target,
+            "params": body or {},
+            "endpoint": self.api_url,
+        }
+        if result is not None:
+            record["result"] = result
+        self.audit.append(record, sync=phase != "refused")
 
     def _call(self, method: str, url: str, body: Any = None, *, scope: str) -> dict[str, Any]:
         headers = {"Accept": "application/json", "User-Agent": "flowlogs-tui", **self._credentials.headers()}

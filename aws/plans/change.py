@@ -47,6 +47,8 @@ EXECUTOR_MODULES = (
     "aws.logs.flowlog_executors",
     "aws.logs.firewall_executors",
     "aws.iam.executors",
+    "aws.iam.role_executors",
+    "aws.kentik.executors",
 )
 
 Provider = Literal["aws", "kentik"]
