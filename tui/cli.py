@@ -28,6 +28,7 @@ from aws.limits import DEFAULT_ACCOUNT_WORKERS, MAX_ACCOUNT_WORKERS, ORG_ACCESS_
 from tui.commands import COMMAND_MODULES
 
 if TYPE_CHECKING:
+    from aws.kentik.api import KentikClient
     from aws.org import AccountSelection
     from aws.plans.change import ApplyReport
     from aws.session import AwsSession
@@ -179,6 +180,40 @@ def account_selection(args: argparse.Namespace) -> AccountSelection:
         exclude=split_list(getattr(args, "exclude_accounts", None)),
         assume_role=getattr(args, "assume_role", None),
         external_id=getattr(args, "external_id", "") or "",
+    )
+
+
+# -- Kentik ----------------------------------------------------------------------------------------------
+def add_kentik_options(parser: argparse.ArgumentParser) -> None:
+    """Where Kentik's API is, the same in every command that calls it. The credentials are never flags:
+    KENTIK_EMAIL and KENTIK_API_TOKEN come from the environment only."""
+    g = parser.add_argument_group("Kentik (credentials from KENTIK_EMAIL and KENTIK_API_TOKEN)")
+    g.add_argument(
+        "--kentik-region",
+        choices=("us", "eu"),
+        default="us",
+        help="Kentik's US or EU API hosts (default us)",
+    )
+    g.add_argument(
+        "--kentik-api-url",
+        default=None,
+        metavar="URL",
+        help="the Cloud Export API base URL (wins over KENTIK_API_URL; KENTIK_V5_API_URL sets the plans API)",
+    )
+
+
+def kentik_client(ctx: CliContext) -> KentikClient:
+    """A Kentik client for a command's --kentik-* flags: credentials from the environment (exit 2 when
+    they are not set), read-only mode and the audit log of the command's AWS session."""
+    from aws.kentik.api import KentikClient, KentikCredentials
+
+    session = ctx.session()
+    return KentikClient(
+        KentikCredentials.from_env(),
+        region=ctx.args.kentik_region,
+        api_url=ctx.args.kentik_api_url,
+        read_only=ctx.settings.read_only,
+        audit=session.audit,
     )
 
 
