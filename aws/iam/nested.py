@@ -29,7 +29,7 @@ from aws.org import ROLE_NAME
 from aws.plans.change import Change
 from aws.session import AwsSession, account_in
 
-_ROLE_ARN = re.compile(
+ROLE_ARN = re.compile(
     r"^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):role/(?:[\w+=,.@/-]*/)?([\w+=,.@-]{1,64})$"
 )
 
@@ -46,7 +46,7 @@ class KentikRoles:
     def parse(cls, primary: str | None, spoke: str | None) -> KentikRoles:
         problems = []
         p, s = (primary or "").strip(), (spoke or "").strip()
-        if p and not (ROLE_NAME.match(p) or _ROLE_ARN.match(p)):
+        if p and not (ROLE_NAME.match(p) or ROLE_ARN.match(p)):
             problems.append(f"--kentik-role {p!r} is neither a role name nor a role ARN")
         if s and not ROLE_NAME.match(s):
             problems.append(

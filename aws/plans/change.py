@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from aws.coverage import ReadLocation, SourceCoverage
 from aws.errors import FlowlogsError, ValidationFailed, explain
+from aws.plans.problems import plain_error, region_problems
 from aws.session import AwsSession
 
 if TYPE_CHECKING:
@@ -239,6 +240,11 @@ class Executor:
             "cannot be checked; make the plan again"
         )
 
+    def bind(self, providers: Mapping[str, Any]) -> Executor:
+        """The executor ready to run: one of another provider's kinds (Kentik) takes its client from
+        `providers` (raising a CredentialsError when it is not there); AWS kinds use the session."""
+        return self
+
     def check(self, change: Change, plan: Plan) -> list[str]:
         """Problems with a change whose params and basis already match the kind's schemas: parameters
         that disagree with its target, account or region, documents that are not the engine's. No AWS
@@ -352,7 +358,7 @@ def validate_plan(plan: Plan) -> None:
         elif not _ACCOUNT.match(account):
             problems.append(f"{where}: {account!r} is not an AWS account id")
         if cls.provider == "aws":
-            problems += [f"{where}: {p}" for p in _region_problems(change.region, plan.partition)]
+            problems += [f"{where}: {p}" for p in region_problems(change.region, plan.partition)]
         schema_ok = True
         for field_name, schema in (("params", cls.Params), ("basis", cls.Basis)):
             value = getattr(change, field_name)
@@ -373,28 +379,6 @@ def validate_plan(plan: Plan) -> None:
                 problems.append(f"{where}: its parameters could not be checked ({type(err).__name__}: {err})")
     if problems:
         raise PlanRejected(problems)
-
-
-def plain_error(error: Any) -> str:
-    """One pydantic error as a plain phrase: '.Policy: is missing' (no pydantic internals)."""
-    loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.get("loc", ()))
-    kind = str(error.get("type", ""))
-    text = {
-        "missing": "is missing",
-        "extra_forbidden": "is not a parameter of this change",
-        "literal_error": "is not an allowed value",
-    }.get(kind) or str(error.get("msg", "is not valid")).replace("Input", "the value")
-    return f"{loc}: {text}"
-
-
-def _region_problems(region: str, partition: str) -> list[str]:
-    from aws.regions import validate_region  # aws.regions imports aws.errors only
-
-    try:
-        validate_region(region, what="region", partition=partition)
-    except ValidationFailed as err:
-        return [err.message]
-    return []
 
 
 Status = Literal["pending", "satisfied", "applied", "failed", "not-run", "refused", "skipped"]
@@ -463,6 +447,7 @@ def apply_plan(
     on_progress: Progress | None = None,
     on_begin: Callable[[Change], object] | None = None,
     sessions: SessionSource | None = None,
+    providers: Mapping[str, Any] | None = None,
 ) -> ApplyReport:
     """Run the plan's changes in order. A change whose prerequisites (`depends_on`) did not all end
     satisfied or applied is `skipped`, with `blocked_by` the root failed/refused change; every other change
@@ -471,7 +456,8 @@ def apply_plan(
     `on_begin(change)` is called before each change is checked (not for skipped ones),
     `on_progress(change, result)` after every change, skipped ones included. A plan across accounts runs
     each change with its account's session: `sessions` (account -> session, a mapping or a callable)
-    gives those of the member accounts (aws.plans.sessions)."""
+    gives those of the member accounts (aws.plans.sessions). `providers` holds the clients of other
+    providers' changes: {"kentik": KentikClient} for a plan that registers in Kentik."""
     from aws.plans.sessions import AccountSessions, check_destinations
 
     now = lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")  # noqa: E731
@@ -490,7 +476,8 @@ def apply_plan(
             )
     session_of = AccountSessions(plan, session, sessions)
     check_destinations(plan, session_of)
-    stale = _preflight(plan, session_of)
+    providers = providers or {}
+    stale = _preflight(plan, session_of, providers)
     if stale:  # refuse the whole plan before the first change
         for change, result in zip(plan.changes, report.results, strict=True):
             if change.id in stale:
@@ -513,7 +500,7 @@ def apply_plan(
         else:
             if on_begin:
                 on_begin(change)
-            _run_one(change, result, session_of, confirm_destructive)
+            _run_one(change, result, session_of, confirm_destructive, providers)
         by_id[change.id] = result
         if on_progress:
             on_progress(change, result)
@@ -521,7 +508,9 @@ def apply_plan(
     return report
 
 
-def _preflight(plan: Plan, session_of: Callable[[str], AwsSession]) -> dict[str, str]:
+def _preflight(
+    plan: Plan, session_of: Callable[[str], AwsSession], providers: Mapping[str, Any]
+) -> dict[str, str]:
     """Before the first change: every document whose resource no earlier change touches is derived from
     the current state and compared with the plan (read calls only), so a stale or altered document
     refuses the whole plan before anything is changed. Returns change id -> why, for the stale ones.
@@ -531,7 +520,8 @@ def _preflight(plan: Plan, session_of: Callable[[str], AwsSession]) -> dict[str,
     for change in plan.changes:
         if change.target not in touched:
             try:
-                executor_for(change.kind).checked(session_of(plan.account_of(change)), change)
+                executor = executor_for(change.kind).bind(providers)
+                executor.checked(session_of(plan.account_of(change)), change)
             except StaleChange as err:
                 stale[change.id] = str(err)
             except Exception:
@@ -541,11 +531,15 @@ def _preflight(plan: Plan, session_of: Callable[[str], AwsSession]) -> dict[str,
 
 
 def _run_one(
-    change: Change, result: ChangeResult, session_of: Callable[[str], AwsSession], confirm_destructive: bool
+    change: Change,
+    result: ChangeResult,
+    session_of: Callable[[str], AwsSession],
+    confirm_destructive: bool,
+    providers: Mapping[str, Any],
 ) -> None:
     try:
         session = session_of(change.account)
-        executor = executor_for(change.kind)
+        executor = executor_for(change.kind).bind(providers)
         if executor.satisfied(session, change):
             result.status, result.detail = "satisfied", "already as required"
         elif type(executor).destructive and not confirm_destructive:

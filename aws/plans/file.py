@@ -29,9 +29,9 @@ from aws.plans.change import (
     Plan,
     PlanRejected,
     executor_class,
-    plain_error,
     validate_plan,
 )
+from aws.plans.problems import plain_error
 
 NOTHING_SENT = "Nothing was sent to AWS."
 MAKE_ONE = "Make a plan with `flowlogs plan -o FILE` (or save it from the app)."

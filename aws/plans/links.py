@@ -21,18 +21,26 @@ DELIVERY_PREREQUISITES = (
 LOG_KINDS = ("ec2.create-flow-logs", "network-firewall.s3-log-destination")
 
 
-def log_destination_bucket(change: Change) -> str:
-    """The S3 bucket a flow log or firewall logging change delivers to ('' when not S3 / unknown)."""
+def log_destination(change: Change) -> tuple[str, str]:
+    """The S3 bucket and key prefix (no slashes; '' for none) a flow log or firewall logging change delivers
+    to; ('', '') when not S3 / unknown."""
     params = change.params
     if isinstance(params.get("LogDestination"), str):  # CreateFlowLogs: arn:aws:s3:::bucket/prefix
         resource = params["LogDestination"].split(":::", 1)[-1] if ":::" in params["LogDestination"] else ""
-        return resource.split("/", 1)[0]
+        bucket, _, prefix = resource.partition("/")
+        return bucket, prefix.strip("/")
     log_type = change.id.rsplit(":", 1)[-1]
     configs = (params.get("LoggingConfiguration") or {}).get("LogDestinationConfigs") or []
     for config in configs:
         if config.get("LogType") == log_type and config.get("LogDestinationType") == "S3":
-            return str((config.get("LogDestination") or {}).get("bucketName", ""))
-    return ""
+            destination = config.get("LogDestination") or {}
+            return str(destination.get("bucketName", "")), str(destination.get("prefix", "")).strip("/")
+    return "", ""
+
+
+def log_destination_bucket(change: Change) -> str:
+    """The S3 bucket a flow log or firewall logging change delivers to ('' when not S3 / unknown)."""
+    return log_destination(change)[0]
 
 
 def link_to_buckets(plan: Plan, keys: dict[str, str] | None = None) -> None:

@@ -330,11 +330,21 @@ class KentikFake:
             return _not_found(export_id)
         return 200, {"export": self._view(stored)}
 
+    def _plan_problem(self, export: Mapping[str, Any]) -> SchemaError | None:
+        """Kentik refuses an export whose planId is not one of the account's plans."""
+        if str(export.get("planId")) in {str(p.get("id")) for p in self.plans}:
+            return None
+        return SchemaError(
+            "export.planId", f"invalid value for export.planId: no plan {export.get('planId')}"
+        )
+
     def create(self, body: Any) -> tuple[int, dict[str, Any]]:
         try:
             export = validate_export_request(body)
         except SchemaError as err:
             return _bad_request(err)
+        if problem := self._plan_problem(export):
+            return _bad_request(problem)
         with self._lock:
             export_id = str(next(self._ids))
             now = self._now()
@@ -347,6 +357,8 @@ class KentikFake:
             export = validate_export_request(body)
         except SchemaError as err:
             return _bad_request(err)
+        if problem := self._plan_problem(export):
+            return _bad_request(problem)
         with self._lock:
             old = self.exports.get(export_id)
             if old is None:

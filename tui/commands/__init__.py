@@ -13,4 +13,4 @@ module's top level imports argparse, the standard library and cheap pure modules
 `aws.logs.format`); `run()` and the helpers it calls import the engine where they use it.
 """
 
-COMMAND_MODULES = ("scan", "plan", "apply", "policy", "verify", "permissions")
+COMMAND_MODULES = ("scan", "plan", "apply", "policy", "verify", "register", "permissions")

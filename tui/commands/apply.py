@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tui.cli import add_list_option, exit_for_report, split_list
+from tui.cli import add_kentik_options, add_list_option, exit_for_report, kentik_client, split_list
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -93,6 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a plan across accounts: the sts:ExternalId the member role it names requires (never in the "
         "plan file)",
     )
+    add_kentik_options(parser)  # a plan that registers in Kentik (flowlogs register -o) needs its API
 
 
 def load_plan(path: Path) -> Plan:
@@ -164,6 +165,8 @@ def run(ctx: CliContext) -> int:
         if ctx.json:
             ctx.emit_json(ApplyReport(account=plan.account).model_dump(mode="json"))
         return 0
+    # Kentik changes need Kentik credentials: missing ones stop the apply here, before any change.
+    providers = {"kentik": kentik_client(ctx)} if any(c.provider == "kentik" for c in plan.changes) else {}
     org = org_settings(plan)
     accounts = sorted({plan.account_of(c) for c in plan.changes})
     if org is None and ctx.args.external_id:
@@ -209,12 +212,17 @@ def run(ctx: CliContext) -> int:
                 confirm_destructive=ctx.args.allow_destructive,
                 on_progress=progress,
                 sessions=member_sessions(session, org.role, ctx.args.external_id),
+                providers=providers,
             )
     else:
         account = plan.account or session.identity().account
         with account_lock(state_dir(), account, wait=max(ctx.args.wait, 0.0)):
             report = apply_plan(
-                plan, session, confirm_destructive=ctx.args.allow_destructive, on_progress=progress
+                plan,
+                session,
+                confirm_destructive=ctx.args.allow_destructive,
+                on_progress=progress,
+                providers=providers,
             )
     path = save_report(report)
     if ctx.json:

@@ -1,0 +1,262 @@
+"""Executors of the Kentik change kinds: register a bucket (create an export) and update an export.
+
+They run like every AWS change (previewed, checked, idempotent, audited: aws.kentik.api audits each
+write), with a `KentikClient` instead of an AWS session: `apply_plan(..., providers={"kentik": client})`
+binds it. A plan holding them needs Kentik credentials to apply.
+
+- `kentik.create-export`: satisfied when an export already reads the bucket and prefix with our fields;
+  when one reads it with other settings (made since the plan), the change is refused as stale.
+- `kentik.update-export` (overwrites an export's settings: destructive, confirmed): starts from the export
+  as Kentik returns it and changes only the fields the change sets (`aws.kentik.register.with_fields`),
+  so names and settings made in the portal are kept. Refused as stale when the export changed since the
+  plan in a field we set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aws.iam.nested import ROLE_ARN
+from aws.kentik.api import CloudExport, KentikClient, KentikCredentialsMissing
+from aws.kentik.exports import clean_prefix, exports_for
+from aws.kentik.register import (
+    AWS_PROVIDER,
+    CREATE_KIND,
+    EXPORT_ID,
+    EXPORT_TYPE,
+    MAX_NAME,
+    NESTED_FIELDS,
+    PLAN_ID,
+    UPDATE_KIND,
+    ExportFields,
+    current_fields,
+    differences,
+    export_target_id,
+    merged_export,
+)
+from aws.plans.change import Change, Executor, Params, Plan, StaleChange
+from aws.session import AwsSession
+
+
+class _AwsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    iamRoleArn: str
+    region: str
+    bucket: str
+    bucketPrefix: str | None = None
+    collectFlowLogs: bool
+    collectFirewallLogs: bool
+    awsIamRoleArnIsOrg: bool | None = None
+    secondaryAwsAccounts: list[str] | None = None
+    secondaryAwsBlockedAccounts: list[str] | None = None
+    secondaryAwsRegions: list[str] | None = None
+    secondaryAwsSuffix: str | None = None
+
+
+class _ExportBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(min_length=1, max_length=MAX_NAME)
+    enabled: bool
+    planId: str = Field(pattern=PLAN_ID.pattern)
+    type: str = Field(pattern=f"^{EXPORT_TYPE}$")
+    cloudProvider: str = Field(pattern=f"^{AWS_PROVIDER}$")
+    aws: _AwsBody
+
+
+class CreateParams(Params):
+    export: _ExportBody
+
+
+class UpdateParams(Params):
+    id: str = Field(pattern=EXPORT_ID.pattern)
+    set: ExportFields
+
+
+class UpdateBasis(Params):
+    was: ExportFields
+
+
+def _location_problems(
+    change: Change, plan: Plan, bucket: str, prefix: str, region: str, role: str
+) -> list[str]:
+    problems = []
+    if change.target != export_target_id(bucket, prefix):
+        problems.append(f"its target {change.target!r} is not the bucket it registers ({bucket})")
+    if change.region != region:
+        problems.append(f"its region {change.region!r} is not the bucket's region in the export ({region!r})")
+    if not ROLE_ARN.match(role):
+        problems.append(f"{role!r} is not an IAM role ARN")
+    if plan.read_set and not any(location.covers(bucket, prefix) for location in plan.read_set):
+        problems.append(f"s3://{bucket}/{prefix} is not in the plan's read set")
+    return problems
+
+
+class _KentikExecutor(Executor):
+    provider = "kentik"
+    service = "kentik"
+    client: KentikClient | None = None
+    in_plan_files: ClassVar[bool] = True
+
+    def bind(self, providers: Mapping[str, Any]) -> Executor:
+        client = providers.get("kentik")
+        if client is None:
+            raise KentikCredentialsMissing(
+                "This plan registers in Kentik, which needs Kentik credentials.",
+                hint="Export KENTIK_EMAIL and KENTIK_API_TOKEN (read from the environment only), then rerun.",
+            )
+        self.client = client
+        return self
+
+    def kentik(self) -> KentikClient:
+        if self.client is None:
+            raise KentikCredentialsMissing("No Kentik client for this change (internal: not bound).")
+        return self.client
+
+    def call(self, session: AwsSession, change: Change) -> dict[str, Any]:  # not an AWS call
+        raise NotImplementedError("Kentik changes are applied by their executor")
+
+
+class CreateExport(_KentikExecutor):
+    kind = CREATE_KIND
+    operation = "CreateExport"
+    Params = CreateParams
+
+    def check(self, change: Change, plan: Plan) -> list[str]:
+        body = CreateParams.model_validate(change.params).export
+        prefix = clean_prefix(body.aws.bucketPrefix)
+        return _location_problems(change, plan, body.aws.bucket, prefix, body.aws.region, body.aws.iamRoleArn)
+
+    def details(self, change: Change) -> list[str]:
+        body = CreateParams.model_validate(change.params).export
+        logs = [
+            n
+            for n, on in (("flow", body.aws.collectFlowLogs), ("firewall", body.aws.collectFirewallLogs))
+            if on
+        ]
+        lines = [
+            f"name {body.name!r}, plan {body.planId}, role {body.aws.iamRoleArn}",
+            f"reads s3://{body.aws.bucket}/{clean_prefix(body.aws.bucketPrefix) + '/' if body.aws.bucketPrefix else ''}"
+            f" ({' and '.join(logs) or 'no'} logs)",
+        ]
+        if body.aws.secondaryAwsSuffix:
+            lines.append(
+                f"nested: role {body.aws.secondaryAwsSuffix} in {len(body.aws.secondaryAwsAccounts or [])} "
+                f"member accounts, regions {', '.join(body.aws.secondaryAwsRegions or []) or '-'}"
+            )
+        return lines
+
+    def _wanted(self, change: Change) -> tuple[str, str, dict[str, Any]]:
+        export = CloudExport.model_validate(change.params["export"])
+        if export.aws is None:  # the params schema requires it
+            raise StaleChange(f"{change.id}: the export has no AWS properties")
+        names = list(_flatten(change.params["export"]))
+        return export.aws.bucket or "", clean_prefix(export.aws.bucket_prefix), current_fields(export, names)
+
+    def satisfied(self, session: AwsSession, change: Change) -> bool:
+        bucket, prefix, wanted = self._wanted(change)
+        found = exports_for(self.kentik().list_exports(), bucket, prefix)
+        if any(current_fields(e, wanted) == wanted for e in found):
+            return True
+        if found:
+            ids = ", ".join(str(e.id) for e in found)
+            raise StaleChange(
+                f"Kentik now has an export for s3://{bucket}/{prefix} ({ids}) with other settings than this "
+                "plan previewed. Nothing was sent for this change.",
+                hint="Register again to review the difference.",
+            )
+        return False
+
+    def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
+        created = self.kentik().create_export(CloudExport.model_validate(change.params["export"]))
+        return {"export_id": created.id, "name": created.name}
+
+
+def _flatten(body: Mapping[str, Any]) -> list[str]:
+    """The dotted names a create body sets (its owned fields), name and description aside."""
+    names = [k for k in body if k not in ("name", "description", "aws")]
+    names += [f"aws.{k}" for k in body.get("aws") or {}]
+    names.append("aws.bucketPrefix")  # '' is sent as absent
+    if "secondaryAwsSuffix" in (body.get("aws") or {}):  # a nested setup owns every nested field
+        names += NESTED_FIELDS
+    return list(dict.fromkeys(names))
+
+
+class UpdateExport(_KentikExecutor):
+    kind = UPDATE_KIND
+    operation = "UpdateExport"
+    destructive = True
+    Params = UpdateParams
+    Basis = UpdateBasis
+
+    @staticmethod
+    def _fields(change: Change) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        params = UpdateParams.model_validate(change.params)
+        was = UpdateBasis.model_validate(change.basis).was
+        return (
+            params.id,
+            params.set.model_dump(by_alias=True, exclude_none=True),
+            was.model_dump(by_alias=True, exclude_none=True),
+        )
+
+    def check(self, change: Change, plan: Plan) -> list[str]:
+        _, wanted, _ = self._fields(change)
+        missing = [k for k in ("aws.bucket", "aws.region", "aws.iamRoleArn") if k not in wanted]
+        if missing:
+            return [f"it does not set {', '.join(missing)}"]
+        return _location_problems(
+            change,
+            plan,
+            wanted["aws.bucket"],
+            clean_prefix(wanted.get("aws.bucketPrefix")),
+            wanted["aws.region"],
+            wanted["aws.iamRoleArn"],
+        )
+
+    def details(self, change: Change) -> list[str]:
+        export_id, wanted, was = self._fields(change)
+        changed = [f"{name}: {_shown(old)} -> {_shown(new)}" for name, old, new in differences(was, wanted)]
+        return [f"export {export_id}: only these fields change; the rest stays as set in Kentik", *changed]
+
+    def checked(self, session: AwsSession, change: Change) -> object:
+        return self._current(change)
+
+    def _current(self, change: Change) -> CloudExport:
+        """The export as Kentik has it now; StaleChange when it changed since the plan in a field we set."""
+        export_id, wanted, was = self._fields(change)
+        export = self.kentik().get_export(export_id)
+        now = current_fields(export, wanted)
+        if now != wanted and now != {k: was.get(k) for k in wanted}:
+            raise StaleChange(
+                f"Kentik export {export_id} changed since the plan was made "
+                f"({', '.join(k for k, _, _ in differences(now, {k: was.get(k) for k in wanted}))}). Nothing was "
+                "sent for this change.",
+                hint="Register again to review the new difference.",
+            )
+        return export
+
+    def satisfied(self, session: AwsSession, change: Change) -> bool:
+        export_id, wanted, _ = self._fields(change)
+        return current_fields(self.kentik().get_export(export_id), wanted) == wanted
+
+    def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
+        export_id, wanted, _ = self._fields(change)
+        export = self._current(change)
+        updated = self.kentik().update_export(export_id, merged_export(export, wanted))
+        return {"export_id": updated.id, "name": updated.name}
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(value) + "]" if value else "[]"
+    return (
+        repr(value)
+        if isinstance(value, str)
+        else str(value).lower()
+        if isinstance(value, bool)
+        else str(value)
+    )

@@ -1,0 +1,498 @@
+"""What to register in Kentik, and the Changes that do it.
+
+Kentik reads each log bucket (and prefix) through one AWS cloud export. From where the logs go (a plan's
+log changes and the sources it found already delivering, or buckets named by the user) this module works
+out one `ExportTarget` per bucket and prefix, with whether flow logs and firewall logs land there. Flow and
+firewall logs of one bucket under different prefixes get one export each: an export reads one prefix.
+
+`plan_registration` compares the targets with the exports Kentik already has (one list call, made by the
+caller) and returns Changes of two kinds (aws.kentik.executors): `kentik.create-export` for a bucket no
+export reads yet, `kentik.update-export` for one whose export differs in a field we own. An export that
+already matches is left alone, so a rerun plans nothing. We own only the fields this setup decides
+(`OWN_FIELDS`, and the nested ones when the setup is nested); an update starts from the export as Kentik
+returns it, so a name, description or sampling set in the portal is kept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from string import Formatter
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aws.coverage import ReadLocation
+from aws.errors import ValidationFailed
+from aws.iam.nested import ROLE_ARN
+from aws.kentik.api import CloudExport, ExportList
+from aws.kentik.exports import clean_prefix, exports_for
+from aws.org import ROLE_NAME
+from aws.plans.change import Change, Plan
+from aws.plans.links import log_destination
+
+CREATE_KIND = "kentik.create-export"
+UPDATE_KIND = "kentik.update-export"
+EXPORT_TYPE = "CLOUD_EXPORT_TYPE_KENTIK_MANAGED"
+AWS_PROVIDER = "CLOUD_PROVIDER_AWS"
+NAME_FIELDS = ("bucket", "region", "account", "prefix")
+DEFAULT_NAME = "{bucket}"
+MAX_NAME = 100  # characters; longer template results are refused before anything is sent
+PLAN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+EXPORT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+# The fields this setup decides, as dotted paths into the export (aws.* inside its AWS properties).
+OWN_FIELDS = (
+    "enabled",
+    "planId",
+    "type",
+    "cloudProvider",
+    "aws.iamRoleArn",
+    "aws.region",
+    "aws.bucket",
+    "aws.bucketPrefix",
+    "aws.collectFlowLogs",
+    "aws.collectFirewallLogs",
+)
+NESTED_FIELDS = (
+    "aws.awsIamRoleArnIsOrg",
+    "aws.secondaryAwsAccounts",
+    "aws.secondaryAwsBlockedAccounts",
+    "aws.secondaryAwsRegions",
+    "aws.secondaryAwsSuffix",
+)
+# What Kentik means when a field is absent (so an absent field and its default compare equal).
+DEFAULTS: dict[str, Any] = {
+    "enabled": False,
+    "aws.bucketPrefix": "",
+    "aws.collectFlowLogs": True,
+    "aws.collectFirewallLogs": False,
+    "aws.awsIamRoleArnIsOrg": False,
+    "aws.secondaryAwsAccounts": [],
+    "aws.secondaryAwsBlockedAccounts": [],
+    "aws.secondaryAwsRegions": [],
+    "aws.secondaryAwsSuffix": "",
+}
+_LISTS = {"aws.secondaryAwsAccounts", "aws.secondaryAwsBlockedAccounts", "aws.secondaryAwsRegions"}
+
+
+class ExportFields(BaseModel):
+    """The fields we own of one export, by dotted path (a change's parameters and basis)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False, frozen=True)
+
+    enabled: bool | None = None
+    plan_id: str | None = Field(default=None, alias="planId")
+    type: str | None = None
+    cloud_provider: str | None = Field(default=None, alias="cloudProvider")
+    iam_role_arn: str | None = Field(default=None, alias="aws.iamRoleArn")
+    region: str | None = Field(default=None, alias="aws.region")
+    bucket: str | None = Field(default=None, alias="aws.bucket")
+    bucket_prefix: str | None = Field(default=None, alias="aws.bucketPrefix")
+    collect_flow_logs: bool | None = Field(default=None, alias="aws.collectFlowLogs")
+    collect_firewall_logs: bool | None = Field(default=None, alias="aws.collectFirewallLogs")
+    is_org: bool | None = Field(default=None, alias="aws.awsIamRoleArnIsOrg")
+    secondary_accounts: list[str] | None = Field(default=None, alias="aws.secondaryAwsAccounts")
+    blocked_accounts: list[str] | None = Field(default=None, alias="aws.secondaryAwsBlockedAccounts")
+    secondary_regions: list[str] | None = Field(default=None, alias="aws.secondaryAwsRegions")
+    secondary_suffix: str | None = Field(default=None, alias="aws.secondaryAwsSuffix")
+
+
+class ExportTarget(BaseModel):
+    """One export we want: the bucket and prefix it reads and which logs land there."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bucket: str
+    prefix: str = ""
+    region: str = ""
+    account: str = ""
+    flow: bool = True
+    firewall: bool = False
+    why: str = Field(default="", description="Why this bucket has more than one export")
+
+    @property
+    def shown(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix + '/' if self.prefix else ''}"
+
+
+class Nested(BaseModel):
+    """Kentik's nested (organization) setup: the spoke role's name in each member account."""
+
+    model_config = ConfigDict(frozen=True)
+
+    org: bool = False  # the primary role is the organization's (awsIamRoleArnIsOrg)
+    accounts: list[str] = Field(default_factory=list)
+    blocked: list[str] = Field(default_factory=list)
+    regions: list[str] = Field(default_factory=list)
+    suffix: str = ""
+
+
+@dataclass(frozen=True)
+class Registration:
+    """How every export of this setup is registered. Build it with `parse` (validated whole)."""
+
+    plan_id: str
+    role_arn: str
+    name_template: str = DEFAULT_NAME
+    nested: Nested | None = None
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        plan_id: str,
+        role_arn: str,
+        name_template: str | None = None,
+        nested: Nested | None = None,
+    ) -> Registration:
+        """Every problem at once (ValidationFailed), before any call to Kentik or AWS."""
+        problems: list[str] = []
+        plan_id, role_arn = (plan_id or "").strip(), (role_arn or "").strip()
+        template = (name_template or DEFAULT_NAME).strip()
+        if not PLAN_ID.match(plan_id):
+            problems.append(
+                f"the Kentik plan id {plan_id!r} is not one (letters, digits, '-' and '_'; Kentik's plan "
+                "list shows them)"
+                if plan_id
+                else "no Kentik plan id given (--plan-id)"
+            )
+        if not ROLE_ARN.match(role_arn):
+            problems.append(
+                f"{role_arn!r} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
+                if role_arn
+                else "no Kentik role given (--role NAME or --role-arn ARN)"
+            )
+        problems += template_problems(template)
+        if nested is not None:
+            bad = [a for a in (*nested.accounts, *nested.blocked) if not _ACCOUNT.match(a)]
+            if bad:
+                problems.append(f"not account ids: {', '.join(bad)}")
+            if not ROLE_NAME.match(nested.suffix):
+                problems.append(
+                    f"the spoke role name {nested.suffix!r} is not a role name (1-64 letters, digits and "
+                    "+=,.@_-)"
+                )
+            problems += [f"{r!r} is not an AWS region" for r in nested.regions if not _REGION.match(r)]
+        if problems:
+            raise ValidationFailed("Cannot register in Kentik:\n- " + "\n- ".join(problems))
+        return cls(plan_id=plan_id, role_arn=role_arn, name_template=template, nested=nested)
+
+    def name_for(self, target: ExportTarget) -> str:
+        return self.name_template.format(
+            bucket=target.bucket, region=target.region, account=target.account, prefix=target.prefix
+        ).strip()
+
+
+def template_problems(template: str) -> list[str]:
+    """Why a name template cannot be used: fields other than {bucket} {region} {account} {prefix}, bad
+    braces, or a result that is empty or too long."""
+    try:
+        names = [name for _, name, spec, conv in Formatter().parse(template) if name is not None]
+        specs = [(spec, conv) for _, name, spec, conv in Formatter().parse(template) if name is not None]
+    except ValueError as err:
+        return [f"the name template {template!r} is not valid: {err}"]
+    unknown = sorted({n for n in names if n not in NAME_FIELDS})
+    if unknown:
+        known = " ".join("{" + f + "}" for f in NAME_FIELDS)
+        return [f"the name template {template!r} uses {', '.join(unknown) or '{}'}: it may use {known}"]
+    if any(spec or conv for spec, conv in specs):
+        return [f"the name template {template!r}: give fields without formats or conversions"]
+    sample = template.format(bucket="b" * 63, region="ap-southeast-5", account="0" * 12, prefix="p" * 20)
+    if not template.format(bucket="b", region="r", account="a", prefix="").strip():
+        return [f"the name template {template!r} gives an empty name"]
+    if len(sample) > MAX_NAME:
+        return [f"the name template {template!r} can give names longer than {MAX_NAME} characters"]
+    return []
+
+
+# -- where the logs go ---------------------------------------------------------------------------------
+_FLOW_KINDS = ("ec2.create-flow-logs",)
+_FIREWALL_KINDS = ("network-firewall.s3-log-destination", "network-firewall.repoint-log-destination")
+
+
+def deliveries(plans: Iterable[Plan]) -> dict[tuple[str, str], set[str]]:
+    """(bucket, prefix) -> the kinds of logs ('flowlog', 'firewall') that go there: the plans' log
+    changes, and the sources they found already delivering where Kentik reads."""
+    out: dict[tuple[str, str], set[str]] = {}
+    for plan in plans:
+        for change in plan.changes:
+            kind = (
+                "flowlog"
+                if change.kind in _FLOW_KINDS
+                else "firewall"
+                if change.kind in _FIREWALL_KINDS
+                else ""
+            )
+            bucket, prefix = log_destination(change) if kind else ("", "")
+            if bucket:
+                out.setdefault((bucket, clean_prefix(prefix)), set()).add(kind)
+        for source in plan.coverage:
+            if source.decision in ("covered", "read") and source.bucket:
+                out.setdefault((source.bucket, clean_prefix(source.prefix)), set()).add(source.kind)
+    return out
+
+
+def targets_for(
+    locations: Sequence[ReadLocation],
+    delivered: dict[tuple[str, str], set[str]] | None = None,
+    *,
+    account: str = "",
+    regions: dict[str, str] | None = None,
+    firewall: bool = False,
+) -> list[ExportTarget]:
+    """One target per bucket and prefix Kentik reads. A location of Kentik's own (read whole) gets one
+    per prefix logs are delivered under; an existing bucket's location its own prefix. Flow logs are
+    assumed where nothing says what lands (`firewall`: firewall logs too, for buckets named by hand).
+    `regions`: bucket -> region where the location does not say."""
+    delivered = delivered or {}
+    regions = regions or {}
+    out: list[ExportTarget] = []
+    seen: set[tuple[str, str]] = set()
+    for location in locations:
+        if location.kentik:
+            prefixes = sorted({p for b, p in delivered if b == location.bucket}) or [""]
+        else:
+            prefixes = [clean_prefix(location.prefix)]
+        why = ""
+        if len(prefixes) > 1:
+            shown = ", ".join(f"'{p}/'" if p else "the top" for p in prefixes)
+            why = (
+                f"logs go under {len(prefixes)} prefixes of {location.bucket} ({shown}) and a Kentik "
+                "export reads one prefix, so each gets its own export"
+            )
+        for prefix in prefixes:
+            if (location.bucket, prefix) in seen:
+                continue
+            seen.add((location.bucket, prefix))
+            kinds = delivered.get((location.bucket, prefix), set())
+            out.append(
+                ExportTarget(
+                    bucket=location.bucket,
+                    prefix=prefix,
+                    region=location.region or regions.get(location.bucket, ""),
+                    account=location.account or account,
+                    flow="flowlog" in kinds or not kinds,
+                    firewall="firewall" in kinds or (firewall and not kinds),
+                    why=why,
+                )
+            )
+    return out
+
+
+def plan_regions(plans: Iterable[Plan]) -> dict[str, str]:
+    """bucket -> region, for the buckets the plans create (their read set may not say)."""
+    return {
+        str(c.params.get("Bucket")): c.region
+        for plan in plans
+        for c in plan.changes
+        if c.kind == "s3.create-bucket" and c.params.get("Bucket")
+    }
+
+
+# -- fields -------------------------------------------------------------------------------------------
+def own_fields(registration: Registration) -> tuple[str, ...]:
+    return OWN_FIELDS + (NESTED_FIELDS if registration.nested is not None else ())
+
+
+def wanted_fields(target: ExportTarget, registration: Registration) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "enabled": True,
+        "planId": registration.plan_id,
+        "type": EXPORT_TYPE,
+        "cloudProvider": AWS_PROVIDER,
+        "aws.iamRoleArn": registration.role_arn,
+        "aws.region": target.region,
+        "aws.bucket": target.bucket,
+        "aws.bucketPrefix": target.prefix,
+        "aws.collectFlowLogs": target.flow,
+        "aws.collectFirewallLogs": target.firewall,
+    }
+    nested = registration.nested
+    if nested is not None:
+        fields.update(
+            {
+                "aws.awsIamRoleArnIsOrg": nested.org,
+                "aws.secondaryAwsAccounts": sorted(set(nested.accounts)),
+                "aws.secondaryAwsBlockedAccounts": sorted(set(nested.blocked)),
+                "aws.secondaryAwsRegions": sorted(set(nested.regions)),
+                "aws.secondaryAwsSuffix": nested.suffix,
+            }
+        )
+    return fields
+
+
+def current_fields(export: CloudExport, names: Iterable[str]) -> dict[str, Any]:
+    """The export's values of `names`, an absent field as Kentik's default; lists sorted."""
+    data = export.to_api()
+    out: dict[str, Any] = {}
+    for name in names:
+        head, _, tail = name.partition(".")
+        value = (data.get(head) or {}).get(tail) if tail else data.get(head)
+        if value is None:
+            value = DEFAULTS.get(name, "")
+        if name == "aws.bucketPrefix":
+            value = clean_prefix(value)
+        if name in _LISTS:
+            value = sorted({str(v) for v in value or []})
+        out[name] = value
+    return out
+
+
+def differences(current: dict[str, Any], wanted: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(field, now, wanted) for every owned field that differs."""
+    return [(k, current.get(k, DEFAULTS.get(k, "")), v) for k, v in wanted.items() if current.get(k) != v]
+
+
+def with_fields(data: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """Kentik's JSON of an export with `fields` set (a default value is left out, as a create sends it)."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for name, value in fields.items():
+        head, _, tail = name.partition(".")
+        where = out.setdefault(head, {}) if tail else out
+        key = tail or head
+        if name in DEFAULTS and value == DEFAULTS[name] and not isinstance(value, bool):
+            where.pop(key, None)  # '' and [] are sent as absent
+        else:
+            where[key] = value
+    return out
+
+
+def new_export(target: ExportTarget, registration: Registration) -> CloudExport:
+    data = with_fields({"name": registration.name_for(target)}, wanted_fields(target, registration))
+    return CloudExport.model_validate(data)
+
+
+def merged_export(existing: CloudExport, fields: dict[str, Any]) -> CloudExport:
+    """The export to PUT: Kentik's current one with only `fields` changed (everything else kept)."""
+    return CloudExport.model_validate(with_fields(existing.to_api(), fields))
+
+
+# -- the changes --------------------------------------------------------------------------------------
+class AmbiguousExports(ValidationFailed):
+    """More than one Kentik export reads one bucket and prefix, and none matches: we do not pick one."""
+
+
+def export_target_id(bucket: str, prefix: str) -> str:
+    """A change's `target`: the bucket and prefix read (exports have no ARN)."""
+    return f"kentik:export:{bucket}/{prefix}" if prefix else f"kentik:export:{bucket}"
+
+
+@dataclass
+class RegistrationPlan:
+    """What registering needs: the changes, the exports already right, and notes for the user."""
+
+    changes: list[Change] = field(default_factory=list)
+    unchanged: list[tuple[ExportTarget, CloudExport]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def plan_registration(
+    exports: ExportList | Sequence[CloudExport],
+    targets: Sequence[ExportTarget],
+    registration: Registration,
+    *,
+    account: str,
+) -> RegistrationPlan:
+    """Changes that make Kentik read every target as `registration` says (no call: `exports` is
+    Kentik's list, fetched by the caller). Raises ValidationFailed for a target without a region and
+    AmbiguousExports for a bucket two differing exports read."""
+    missing = [t.shown for t in targets if not _REGION.match(t.region)]
+    if missing:
+        raise ValidationFailed(f"The region of {', '.join(missing)} is not known; nothing was registered.")
+    out = RegistrationPlan()
+    names = own_fields(registration)
+    whys = sorted({t.why for t in targets if t.why})
+    out.notes += [w[0].upper() + w[1:] + "." for w in whys]
+    names_used = {e.name for e in exports}
+    for target in targets:
+        wanted = wanted_fields(target, registration)
+        found = exports_for(list(exports), target.bucket, target.prefix)
+        same = [e for e in found if current_fields(e, names) == wanted]
+        where = export_target_id(target.bucket, target.prefix)
+        if same:
+            out.unchanged.append((target, same[0]))
+        elif not found:
+            export = new_export(target, registration)
+            if export.name in names_used and target.prefix:  # one bucket, several prefixes: tell them apart
+                export = export.model_copy(update={"name": f"{export.name} ({target.prefix}/)"[:MAX_NAME]})
+            names_used.add(export.name)
+            out.changes.append(
+                Change(
+                    id=f"{CREATE_KIND}:{target.bucket}/{target.prefix}",
+                    kind=CREATE_KIND,
+                    title=f"Register {target.shown} in Kentik as {export.name!r}",
+                    reason=target.why
+                    or "Kentik reads each log bucket (and prefix) through one cloud export of its own",
+                    target=where,
+                    account=account,
+                    region=target.region,
+                    params={"export": export.to_api()},
+                    group="kentik",
+                )
+            )
+        elif len(found) > 1:
+            ids = ", ".join(f"{e.id} ({e.name})" for e in found)
+            raise AmbiguousExports(
+                f"{len(found)} Kentik exports read {target.shown} and none is as this setup needs: {ids}. "
+                "Nothing was registered.",
+                hint="Delete or fix the extra ones in Kentik's portal, then register again.",
+            )
+        else:
+            export = found[0]
+            now = current_fields(export, names)
+            changed = {k: v for k, v in wanted.items() if now.get(k) != v}
+            out.changes.append(
+                Change(
+                    id=f"{UPDATE_KIND}:{export.id}",
+                    kind=UPDATE_KIND,
+                    title=f"Update Kentik export {export.name!r} ({export.id}) for {target.shown}",
+                    reason="its settings differ from this setup's: "
+                    + ", ".join(k for k, _, _ in differences(now, changed)),
+                    target=where,
+                    account=account,
+                    region=target.region,
+                    params={"id": str(export.id), "set": wanted},
+                    basis={"was": now},
+                    group="kentik",
+                )
+            )
+    return out
+
+
+def registration_plan(
+    exports: ExportList | Sequence[CloudExport],
+    targets: Sequence[ExportTarget],
+    registration: Registration,
+    *,
+    account: str,
+    partition: str = "aws",
+) -> tuple[Plan, RegistrationPlan]:
+    """The plan that registers `targets` (validated like any plan file: `validate_plan`), with what
+    `plan_registration` found. Its read set is the targets; its settings say how they are registered."""
+    from aws.plans.change import validate_plan
+
+    found = plan_registration(exports, targets, registration, account=account)
+    plan = Plan(
+        account=account,
+        partition=partition,
+        notes=list(found.notes),
+        read_set=[
+            ReadLocation(bucket=t.bucket, prefix=t.prefix, account=t.account, region=t.region, kentik=False)
+            for t in targets
+        ],
+        settings={
+            "kentik": {
+                "plan_id": registration.plan_id,
+                "role_arn": registration.role_arn,
+                "name_template": registration.name_template,
+                "nested": registration.nested.model_dump() if registration.nested else None,
+            }
+        },
+    )
+    plan.extend(found.changes)
+    validate_plan(plan)
+    return plan, found
