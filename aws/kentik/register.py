@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aws.coverage import ReadLocation
+from aws.coverage import ReadLocation, bucket_region
 from aws.errors import ValidationFailed
 from aws.iam.nested import ROLE_ARN
 from aws.kentik.api import CloudExport, ExportList
@@ -31,6 +31,7 @@ from aws.kentik.exports import clean_prefix, exports_for
 from aws.org import ROLE_NAME
 from aws.plans.change import Change, Plan
 from aws.plans.links import log_destination
+from aws.session import AwsSession
 
 CREATE_KIND = "kentik.create-export"
 UPDATE_KIND = "kentik.update-export"
@@ -291,6 +292,22 @@ def plan_regions(plans: Iterable[Plan]) -> dict[str, str]:
         for c in plan.changes
         if c.kind == "s3.create-bucket" and c.params.get("Bucket")
     }
+
+
+def targets_in(
+    session: AwsSession,
+    locations: Sequence[ReadLocation],
+    plans: Sequence[Plan] = (),
+    *,
+    account: str,
+    firewall: bool = False,
+) -> list[ExportTarget]:
+    """`targets_for` the read locations and the plans' deliveries, asking AWS (GetBucketLocation) for
+    the region of each bucket neither the location nor a plan's bucket creation names."""
+    regions = plan_regions(plans)
+    missing = {loc.bucket for loc in locations if not loc.region and loc.bucket not in regions}
+    regions.update({bucket: bucket_region(session, bucket) for bucket in sorted(missing)})
+    return targets_for(locations, deliveries(plans), account=account, regions=regions, firewall=firewall)
 
 
 # -- fields -------------------------------------------------------------------------------------------

@@ -160,43 +160,33 @@ def run(ctx: CliContext) -> int:
 def _sources(ctx: CliContext) -> tuple[list[Plan], Callable[[AwsSession, str], list[ExportTarget]], str]:
     """The plans the buckets come from, a function (session, account) -> targets, and the Kentik role the
     plans or the saved state name ('' when none)."""
-    from aws.coverage import ReadLocation, bucket_region
+    from aws.coverage import ReadLocation
     from aws.errors import ValidationFailed
-    from aws.kentik.register import deliveries, plan_regions, targets_for
+    from aws.kentik.register import targets_in
     from tui.commands.apply import load_plan
 
     args = ctx.args
+    plans: list[Plan] = []
     if args.bucket:
         try:
-            locations = [ReadLocation.parse(text) for text in split_list(args.bucket)]
+            given = [ReadLocation.parse(text) for text in split_list(args.bucket)]
         except ValueError as err:
             raise ValidationFailed(f"--bucket: {err}") from None
-        # A bucket given whole is read whole (the top AWSLogs/ folder); with a prefix, that prefix.
-        locations = [loc.model_copy(update={"kentik": False}) for loc in locations]
-
-        def of_buckets(session: AwsSession, account: str) -> list[ExportTarget]:
-            regions = {loc.bucket: bucket_region(session, loc.bucket) for loc in locations}
-            return targets_for(locations, account=account, regions=regions, firewall=args.firewall_logs)
-
-        return [], of_buckets, ""
-    if args.plan:
+        # A bucket given whole is read at its top AWSLogs/ folder; with a prefix, at that prefix.
+        locations = [loc.model_copy(update={"kentik": False}) for loc in given]
+        role = ""
+    elif args.plan:
         plans = [load_plan(args.plan)]
-        locations = list(plans[0].read_set)
-        role = _plan_role(plans)
+        locations, role = list(plans[0].read_set), _plan_role(plans)
+        if not locations:
+            raise ValidationFailed(f"The plan {args.plan} reads no bucket: nothing to register.")
     else:
         plans, locations, role = _saved_state(ctx)
 
-    def of_plans(session: AwsSession, account: str) -> list[ExportTarget]:
-        if not locations:
-            raise ValidationFailed(
-                "The plan reads no bucket: nothing to register. Name the buckets with --bucket."
-            )
-        regions = plan_regions(plans)
-        missing = {loc.bucket for loc in locations if not loc.region and loc.bucket not in regions}
-        regions.update({b: bucket_region(session, b) for b in sorted(missing)})
-        return targets_for(locations, deliveries(plans), account=account, regions=regions)
+    def of(session: AwsSession, account: str) -> list[ExportTarget]:
+        return targets_in(session, locations, plans, account=account, firewall=args.firewall_logs)
 
-    return plans, of_plans, role
+    return plans, of, role
 
 
 def _plan_role(plans: list[Plan]) -> str:
