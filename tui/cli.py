@@ -72,6 +72,9 @@ DEMO_SERVER_HELP = (
     "Serve the seeded demo sandbox (an in-memory AWS account on 127.0.0.1, with simulated log deliveries) "
     "until interrupted. The first line printed is its endpoint URL; point any command at it with "
     "AWS_ENDPOINT_URL=URL AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo (the second line shows it). "
+    "It also serves a local fake of Kentik's Cloud Export API and plan list, whose export statuses are "
+    "Kentik's view of the sandbox (can it assume the role, read the bucket, find log files); the third "
+    "line shows the KENTIK_API_URL, KENTIK_V5_API_URL, KENTIK_EMAIL and KENTIK_API_TOKEN to use with it. "
     "Needs the demo extra (moto)."
 )
 
@@ -520,7 +523,7 @@ def _run_command(ctx: CliContext, module: ModuleType) -> int:
 
 
 def _serve_demo(args: argparse.Namespace) -> int:
-    from aws.sandbox.server import start_sandbox
+    from aws.sandbox.server import DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY, start_sandbox
 
     if not 0 <= args.org_refusing <= args.org_members:
         print("flowlogs demo-server: --org-refusing must be between 0 and --org-members", file=sys.stderr)
@@ -532,9 +535,19 @@ def _serve_demo(args: argparse.Namespace) -> int:
             n, k = args.org_members, args.org_refusing
             seed_organization(sandbox.endpoint_url, members=n, refusing=list(range(n - k, n)))
         print(sandbox.endpoint_url, flush=True)
+        aws_env = {
+            "AWS_ENDPOINT_URL": sandbox.endpoint_url,
+            "AWS_ACCESS_KEY_ID": DEMO_ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": DEMO_SECRET_ACCESS_KEY,
+        }
         print(
             f"# demo sandbox for account {sandbox.account_id}; use: "
-            f"AWS_ENDPOINT_URL={sandbox.endpoint_url} AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo",
+            + " ".join(f"{k}={v}" for k, v in aws_env.items()),
+            flush=True,
+        )
+        print(
+            "# demo Kentik Cloud Export API and plan list; use: "
+            + " ".join(f"{k}={v}" for k, v in sandbox.kentik_env().items()),
             flush=True,
         )
         with suppress(KeyboardInterrupt):
