@@ -39,7 +39,7 @@ EXPORT_TYPE = "CLOUD_EXPORT_TYPE_KENTIK_MANAGED"
 AWS_PROVIDER = "CLOUD_PROVIDER_AWS"
 NAME_FIELDS = ("bucket", "region", "account", "prefix")
 DEFAULT_NAME = "{bucket}"
-MAX_NAME = 100  # characters; longer template results are refused before anything is sent
+MAX_NAME = 256  # characters: our cap on a name (a longer one is refused before anything is sent)
 PLAN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 EXPORT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -190,7 +190,7 @@ class Registration:
 
 def template_problems(template: str) -> list[str]:
     """Why a name template cannot be used: fields other than {bucket} {region} {account} {prefix}, bad
-    braces, or a result that is empty or too long."""
+    braces, formats, or an empty result."""
     try:
         names = [name for _, name, spec, conv in Formatter().parse(template) if name is not None]
         specs = [(spec, conv) for _, name, spec, conv in Formatter().parse(template) if name is not None]
@@ -202,11 +202,8 @@ def template_problems(template: str) -> list[str]:
         return [f"the name template {template!r} uses {', '.join(unknown) or '{}'}: it may use {known}"]
     if any(spec or conv for spec, conv in specs):
         return [f"the name template {template!r}: give fields without formats or conversions"]
-    sample = template.format(bucket="b" * 63, region="ap-southeast-5", account="0" * 12, prefix="p" * 20)
     if not template.format(bucket="b", region="r", account="a", prefix="").strip():
         return [f"the name template {template!r} gives an empty name"]
-    if len(sample) > MAX_NAME:
-        return [f"the name template {template!r} can give names longer than {MAX_NAME} characters"]
     return []
 
 
@@ -420,6 +417,12 @@ def plan_registration(
     missing = [t.shown for t in targets if not _REGION.match(t.region)]
     if missing:
         raise ValidationFailed(f"The region of {', '.join(missing)} is not known; nothing was registered.")
+    long = [registration.name_for(t) for t in targets if len(registration.name_for(t)) > MAX_NAME]
+    if long:
+        raise ValidationFailed(
+            f"The name template gives a name longer than {MAX_NAME} characters: {long[0][:60]}…",
+            hint="Use a shorter --name-template.",
+        )
     out = RegistrationPlan()
     names = own_fields(registration)
     whys = sorted({t.why for t in targets if t.why})
@@ -435,7 +438,7 @@ def plan_registration(
         elif not found:
             export = new_export(target, registration)
             if export.name in names_used and target.prefix:  # one bucket, several prefixes: tell them apart
-                export = export.model_copy(update={"name": f"{export.name} ({target.prefix}/)"[:MAX_NAME]})
+                export = export.model_copy(update={"name": f"{export.name} ({target.prefix}/)"})
             names_used.add(export.name)
             out.changes.append(
                 Change(

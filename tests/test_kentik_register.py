@@ -1,0 +1,243 @@
+"""The registration engine (aws.kentik.register, aws.kentik.executors): which exports a setup needs, the
+changes that make them so, and how those changes check, apply and refuse. Kentik is the local fake."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from aws.coverage import ReadLocation
+from aws.errors import ValidationFailed
+from aws.kentik.api import KentikClient, KentikCredentials, KentikCredentialsMissing
+from aws.kentik.executors import CreateExport, UpdateExport
+from aws.kentik.register import (
+    AmbiguousExports,
+    ExportTarget,
+    Nested,
+    Registration,
+    deliveries,
+    plan_registration,
+    registration_plan,
+    targets_for,
+)
+from aws.plans.change import Change, Plan, StaleChange, validate_plan
+from aws.sandbox.kentik_fake import KentikFake
+
+ACCOUNT = "123456789012"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/kentik"
+REG = Registration.parse(plan_id="11467", role_arn=ROLE)
+
+
+@pytest.fixture
+def fake() -> Iterator[KentikFake]:
+    with KentikFake(email="a@example.com", token="t0ken") as running:
+        yield running
+
+
+@pytest.fixture
+def client(fake: KentikFake) -> KentikClient:
+    return KentikClient(KentikCredentials("a@example.com", "t0ken"), api_url=fake.url, v5_api_url=fake.url)
+
+
+def flow_log(bucket: str, prefix: str = "") -> Change:
+    return Change(
+        id=f"ec2.create-flow-logs:vpc-1:{prefix}",
+        kind="ec2.create-flow-logs",
+        title="flow log",
+        reason="test",
+        target="arn:aws:ec2:us-east-1:123456789012:vpc/vpc-1",
+        region="us-east-1",
+        params={"LogDestination": f"arn:aws:s3:::{bucket}/{prefix}" if prefix else f"arn:aws:s3:::{bucket}"},
+    )
+
+
+def firewall_log(bucket: str, prefix: str = "") -> Change:
+    destination: dict[str, Any] = {"bucketName": bucket, **({"prefix": prefix} if prefix else {})}
+    config = {"LogType": "ALERT", "LogDestinationType": "S3", "LogDestination": destination}
+    return Change(
+        id="network-firewall.s3-log-destination:fw:ALERT",
+        kind="network-firewall.s3-log-destination",
+        title="firewall log",
+        reason="test",
+        target="arn:aws:network-firewall:us-east-1:123456789012:firewall/fw",
+        region="us-east-1",
+        params={"LoggingConfiguration": {"LogDestinationConfigs": [config]}},
+    )
+
+
+def plan_of(*changes: Change) -> Plan:
+    return Plan(account=ACCOUNT, changes=list(changes))
+
+
+def target(prefix: str = "", **kw: Any) -> ExportTarget:
+    return ExportTarget(bucket="logs", prefix=prefix, region="us-east-1", account=ACCOUNT, **kw)
+
+
+# -- what to register -------------------------------------------------------------------------------
+def test_flow_and_firewall_logs_under_one_prefix_share_one_export() -> None:
+    delivered = deliveries([plan_of(flow_log("logs"), firewall_log("logs"))])
+    [only] = targets_for([ReadLocation(bucket="logs", region="us-east-1")], delivered)
+    assert (only.prefix, only.flow, only.firewall) == ("", True, True)
+
+
+def test_different_prefixes_in_one_bucket_get_one_export_each_and_say_why() -> None:
+    delivered = deliveries([plan_of(flow_log("logs", "flow"), firewall_log("logs", "fw"))])
+    found = targets_for([ReadLocation(bucket="logs", region="us-east-1")], delivered)
+    assert [(t.prefix, t.flow, t.firewall) for t in found] == [("flow", True, False), ("fw", False, True)]
+    assert "a Kentik export reads one prefix" in found[0].why
+
+
+def test_an_existing_buckets_location_is_read_at_its_own_prefix_only() -> None:
+    delivered = deliveries([plan_of(flow_log("logs", "other"))])
+    location = ReadLocation(bucket="logs", prefix="vpc", kentik=False, region="us-east-1")
+    assert [t.prefix for t in targets_for([location], delivered)] == ["vpc"]
+
+
+def test_deliveries_to_buckets_kentik_does_not_read_are_not_registered() -> None:
+    delivered = deliveries([plan_of(flow_log("elsewhere"))])
+    assert [t.bucket for t in targets_for([ReadLocation(bucket="logs")], delivered)] == ["logs"]
+
+
+# -- validation ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        ({"plan_id": ""}, "no Kentik plan id"),
+        ({"role_arn": "arn:aws:iam::12:role/x"}, "not an IAM role ARN"),
+        ({"name_template": "{bucket!r}"}, "without formats"),
+        ({"name_template": "{nope}"}, "nope"),
+        ({"name_template": "{bucket"}, "not valid"),
+        ({"nested": Nested(accounts=["12"], suffix="spoke")}, "not account ids: 12"),
+        ({"nested": Nested(suffix="arn:aws:iam::1:role/x")}, "not a role name"),
+    ],
+)
+def test_registration_refuses_bad_input(kwargs: dict[str, Any], problem: str) -> None:
+    args: dict[str, Any] = {"plan_id": "11467", "role_arn": ROLE, **kwargs}
+    with pytest.raises(ValidationFailed, match="Cannot register") as err:
+        Registration.parse(**args)
+    assert problem in err.value.message
+
+
+def test_the_name_template_fills_every_field() -> None:
+    reg = Registration.parse(plan_id="1", role_arn=ROLE, name_template="{account}-{region}-{bucket}-{prefix}")
+    assert reg.name_for(target("fw")) == f"{ACCOUNT}-us-east-1-logs-fw"
+
+
+def test_a_target_without_a_region_is_refused() -> None:
+    with pytest.raises(ValidationFailed, match="region of s3://logs/"):
+        plan_registration([], [ExportTarget(bucket="logs")], REG, account=ACCOUNT)
+
+
+# -- against Kentik's exports ----------------------------------------------------------------------
+def seeded(fake: KentikFake, **aws: Any) -> str:
+    body = {"iamRoleArn": ROLE, "region": "us-east-1", "bucket": "logs", **aws}
+    return str(
+        fake.seed(
+            {
+                "name": "portal name",
+                "enabled": True,
+                "planId": "11467",
+                "cloudProvider": "CLOUD_PROVIDER_AWS",
+                "type": "CLOUD_EXPORT_TYPE_KENTIK_MANAGED",
+                "aws": body,
+            }
+        )["id"]
+    )
+
+
+def test_two_differing_exports_of_one_bucket_are_not_guessed_between(fake: KentikFake, client) -> None:
+    seeded(fake, iamRoleArn=f"arn:aws:iam::{ACCOUNT}:role/a")
+    seeded(fake, iamRoleArn=f"arn:aws:iam::{ACCOUNT}:role/b")
+    with pytest.raises(AmbiguousExports):
+        plan_registration(client.list_exports(), [target()], REG, account=ACCOUNT)
+
+
+def test_absent_fields_compare_as_kentiks_defaults(fake: KentikFake, client) -> None:
+    seeded(fake)  # no collect switches: Kentik collects flow logs and not firewall logs
+    found = plan_registration(client.list_exports(), [target()], REG, account=ACCOUNT)
+    assert (found.changes, len(found.unchanged)) == ([], 1)
+
+
+def test_a_nested_setup_owns_the_secondary_fields(fake: KentikFake, client) -> None:
+    seeded(fake, secondaryAwsAccounts=["210987654321"], secondaryAwsSuffix="spoke")
+    reg = Registration.parse(
+        plan_id="11467",
+        role_arn=ROLE,
+        nested=Nested(accounts=["210987654321", "111111111111"], regions=["us-east-1"], suffix="spoke"),
+    )
+    [change] = plan_registration(client.list_exports(), [target()], reg, account=ACCOUNT).changes
+    assert change.params["set"]["aws.secondaryAwsAccounts"] == ["111111111111", "210987654321"]
+
+
+def test_a_plain_setup_leaves_nested_fields_set_in_the_portal_alone(fake: KentikFake, client) -> None:
+    seeded(fake, secondaryAwsAccounts=["210987654321"], secondaryAwsSuffix="spoke")
+    found = plan_registration(client.list_exports(), [target()], REG, account=ACCOUNT)
+    assert found.changes == []
+
+
+def test_a_second_prefix_of_one_bucket_gets_a_name_of_its_own(fake: KentikFake, client) -> None:
+    found = plan_registration([], [target(""), target("fw")], REG, account=ACCOUNT)
+    assert [c.params["export"]["name"] for c in found.changes] == ["logs", "logs (fw/)"]
+
+
+def update_plan(fake: KentikFake, client: KentikClient) -> tuple[str, Plan]:
+    export_id = seeded(fake, iamRoleArn=f"arn:aws:iam::{ACCOUNT}:role/old")
+    plan, _ = registration_plan(client.list_exports(), [target()], REG, account=ACCOUNT)
+    return export_id, plan
+
+
+def test_an_update_is_refused_when_the_export_changed_since_the_plan(fake: KentikFake, client) -> None:
+    export_id, plan = update_plan(fake, client)
+    fake.exports[export_id]["aws"]["iamRoleArn"] = f"arn:aws:iam::{ACCOUNT}:role/someone-else"
+    with pytest.raises(StaleChange, match="changed since the plan"):
+        UpdateExport().bind({"kentik": client}).checked(None, plan.changes[0])  # type: ignore[arg-type]
+
+
+def test_an_update_is_satisfied_once_applied(fake: KentikFake, client) -> None:
+    _, plan = update_plan(fake, client)
+    executor = UpdateExport().bind({"kentik": client})
+    executor.apply(None, plan.changes[0])  # type: ignore[arg-type]
+    assert executor.satisfied(None, plan.changes[0])  # type: ignore[arg-type]
+
+
+def test_a_create_rerun_after_a_crash_finds_its_export(fake: KentikFake, client) -> None:
+    plan, _ = registration_plan([], [target()], REG, account=ACCOUNT)
+    executor = CreateExport().bind({"kentik": client})
+    executor.apply(None, plan.changes[0])  # type: ignore[arg-type]  # Kentik made it; the answer was lost
+    assert executor.satisfied(None, plan.changes[0])  # type: ignore[arg-type]
+
+
+def test_a_create_is_refused_when_another_export_took_the_bucket(fake: KentikFake, client) -> None:
+    plan, _ = registration_plan([], [target()], REG, account=ACCOUNT)
+    seeded(fake, iamRoleArn=f"arn:aws:iam::{ACCOUNT}:role/other")
+    with pytest.raises(StaleChange, match="other settings"):
+        CreateExport().bind({"kentik": client}).satisfied(None, plan.changes[0])  # type: ignore[arg-type]
+
+
+def test_a_kentik_change_without_a_client_needs_credentials() -> None:
+    with pytest.raises(KentikCredentialsMissing, match="Kentik credentials"):
+        CreateExport().bind({})
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "problem"),
+    [
+        (("export", "type"), "CLOUD_EXPORT_TYPE_CUSTOMER_MANAGED", "params.export.type"),
+        (("export", "aws", "region"), "eu-west-1", "region 'us-east-1' is not the bucket's region"),
+        (("export", "aws", "extra"), True, "is not a parameter"),
+        (("export", "aws", "iamRoleArn"), "arn:aws:iam::1:user/x", "is not an IAM role ARN"),
+    ],
+)
+def test_an_edited_create_is_refused_by_plan_validation(
+    path: tuple[str, ...], value: Any, problem: str
+) -> None:
+    plan, _ = registration_plan([], [target()], REG, account=ACCOUNT)
+    where = plan.changes[0].params
+    for key in path[:-1]:
+        where = where[key]
+    where[path[-1]] = value
+    with pytest.raises(ValidationFailed) as err:
+        validate_plan(plan)
+    assert problem in err.value.message
