@@ -56,6 +56,8 @@ ENGINE_MODULES = (
     "aws.iam.documents",
     "aws.iam.accounts",
     "aws.iam.executors",
+    "aws.iam.kentik_role",
+    "aws.iam.role_executors",
     "aws.reader",
     "aws.logs.sources",
     "aws.logs.watch",

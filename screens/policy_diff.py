@@ -1,7 +1,8 @@
 """Step 4: the Kentik role's IAM policy — the exact change, previewed, applied safely, reversible.
 
 The role comes from discovery's candidates (roles trusting Kentik's account or requiring an external
-id) or is typed (a role name or a customer-managed policy ARN, `PolicySource`); the buckets come from the
+id) or is typed (a role name or a customer-managed policy ARN, `PolicySource`); when no role trusts Kentik,
+`c` creates one (screens.create_role: previewed and applied as Changes); the buckets come from the
 bucket step (or are typed). A thread worker finds the policy and computes the proposal
 (`aws.iam.proposal.prepare`) and reads the role's trust (`aws.iam.accounts.role_trust`); the screen shows
 current vs proposed JSON (`PolicyDiffView`: side by side when wide, unified when narrow, `v` toggles;
@@ -48,6 +49,7 @@ from aws.plans.change import ApplyReport, Plan
 from aws.s3.strategy import bucket_targets
 from aws.session import AwsSession
 from screens.base import WizardScreen
+from screens.create_role import CREATE_HINT, choose_role, offer_create_role, trusts_kentik
 from tui.diff_view import PolicyDiffView
 from tui.layout import WIDE
 from tui.palette import BAD, INFO, WARN
@@ -131,6 +133,7 @@ class PolicyDiffScreen(WizardScreen):
             "left_square_bracket", "prev_change", "Prev change", key_display="[", id="policy.prev_change"
         ),
         Binding("o", "choose_role", "Role", id="policy.choose_role"),
+        Binding("c", "create_role", "Create role", show=False, id="policy.create_role"),
         Binding("r", "refresh", "Refresh", show=False, id="policy.refresh"),
         Binding("d", "deletion", "Deletion", show=False, id="policy.deletion"),
         Binding("u", "rollback", "Roll back", show=False, id="policy.rollback"),
@@ -243,6 +246,8 @@ class PolicyDiffScreen(WizardScreen):
         self.status = missing_inputs(
             scanned=self.inventory is not None, roles=bool(roles), buckets=bool(buckets)
         )
+        if self.inventory is not None and not trusts_kentik(roles):
+            self.status = "\n".join(filter(None, [self.status, CREATE_HINT]))
         self.render_info()
         if roles and buckets:
             self.action_refresh()
@@ -391,6 +396,8 @@ class PolicyDiffScreen(WizardScreen):
             return self.nested_mode
         if action == "choose_role":
             return not self.nested_mode
+        if action == "create_role":
+            return not self.nested_mode and not trusts_kentik(self.candidates())
         return True
 
     def action_nested(self) -> None:
@@ -575,28 +582,11 @@ class PolicyDiffScreen(WizardScreen):
 
     # -- choosing role and deletion ------------------------------------------------------------------
     def action_choose_role(self) -> None:
-        roles = self.candidates()
-        if not roles:
-            self.flow_app.notify(
-                "No candidate roles from discovery: type the role name or policy ARN.",
-                severity="warning",
-            )
-            self.query_one("#source", Input).focus()
-            return
-        options: list[tuple[str, RenderableType]] = []
-        for role in roles:
-            why = "trusts Kentik's account" if role.trusts_kentik else "requires an external id"
-            if role.trusts_kentik and role.external_ids:
-                why += " with external id " + ", ".join(role.external_ids)
-            options.append((role.name, f"{role.name}  ({why})"))
+        choose_role(self)
 
-        def chosen(name: str | None) -> None:
-            if name:
-                self.query_one("#source", Input).value = name
-                self.policy_pick = (None, None)
-                self.action_refresh()
-
-        self.app.push_screen(Pick("Which role does Kentik assume?", options), chosen)
+    def action_create_role(self) -> None:
+        """No role trusts Kentik: make one (screens.create_role), then go on with it."""
+        offer_create_role(self)
 
     def action_deletion(self) -> None:
         mapping: dict[str, Deletion] = {"none": "", "objects": "s3:DeleteObject", "all": "s3:*"}

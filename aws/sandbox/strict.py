@@ -37,6 +37,10 @@ idempotent. What it changes (see ../shared/aws-facts.md):
   caller (ExternalId conditions, explicit Deny), DurationSeconds 900..43200, credentials that expire
   on a sandbox clock (`set_sts_clock()`), and simulated SCPs (`deny_by_scp()` / `clear_scps()`).
 
+* IAM (aws/sandbox/strict_iam.py): role and policy name rules, trust policies that are not JSON, too
+  large or name a role or user that does not exist (Kentik's principal counts as existing), managed and
+  inline policy size limits.
+
 (Explicit Deny in bucket and key policies is enforced by the delivery simulator through
 `aws.iam.deny`: see `aws.sandbox.delivery.delivery_refusal`.)
 """
@@ -63,6 +67,7 @@ from moto.ec2.responses import flow_logs as ec2_flow_log_responses
 
 from aws.logs.format import parse_log_format
 from aws.logs.tgw_format import invalid_tgw_fields, tgw_log_format
+from aws.sandbox.strict_iam import apply_iam_fixes
 from aws.sandbox.strict_org import apply_org_fixes
 from aws.sandbox.strict_organizations import apply_organizations_fixes
 from aws.sandbox.strict_sts import apply_sts_fixes
@@ -116,6 +121,7 @@ def apply_strict_fixes() -> None:
         apply_organizations_fixes()
         apply_sts_fixes()
         apply_org_fixes()  # logs into another account's bucket; the 20 KB bucket policy cap
+        apply_iam_fixes()  # CreateRole / CreatePolicy: names, trust documents, principals, sizes
         _applied = True
 
 

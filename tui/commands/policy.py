@@ -5,6 +5,14 @@ shows the change to it (summary, diff, size); `--document` (or `--json`) prints 
 document instead, JSON to feed back or to paste. With `--role`/`--policy-arn` it finds the policy in AWS,
 shows the diff (`--document`: the merged document), and with `--apply` applies it (CreatePolicyVersion
 or PutRolePolicy) after re-reading the policy; `--rollback` undoes the last applied change.
+
+With `--create-role NAME --external-id ID` (the Kentik company id) it makes Kentik's role from nothing
+(aws.iam.kentik_role): the role trusted by Kentik's principal with that sts:ExternalId, a managed metadata
+policy with the describe permissions of Kentik's Terraform module, attached, and the S3 read statement for
+the buckets named. The Changes are previewed; `-o FILE` writes them as a plan file for `flowlogs apply
+--plan`; `--apply` applies them (asking, or `--yes`; refused without a terminal and in read-only mode)
+through `apply_plan`, with the account lock, the audit log and the report saved as `flowlogs apply` does.
+A role of that name with another trust policy is refused, never overwritten.
 """
 
 from __future__ import annotations
@@ -21,12 +29,15 @@ if TYPE_CHECKING:
     from aws.iam.documents import PolicyTarget
     from aws.iam.merge import MergeResult
     from aws.iam.requirements import Requirements
-    from aws.plans.change import ApplyReport, Change
+    from aws.plans.change import ApplyReport, Change, ChangeResult
     from aws.session import AwsSession
     from tui.cli import CliContext
 
 NAME = "policy"
-HELP = "Show, apply or roll back the change to the Kentik role's IAM policy for the log buckets"
+HELP = (
+    "Show, apply or roll back the change to the Kentik role's IAM policy for the log buckets; or create "
+    "Kentik's role when none exists (--create-role NAME --external-id ID)"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +48,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--policy-arn", metavar="ARN", help="the customer-managed policy to change")
     source.add_argument(
         "--current", metavar="FILE", help="offline: read the current policy document from FILE ('-': stdin)"
+    )
+    source.add_argument(
+        "--create-role",
+        metavar="NAME",
+        help="no role trusts Kentik yet: create role NAME trusted by Kentik "
+        "(arn:aws:iam::834693425129:role/eks-ingest-node) with --external-id (your Kentik company id), a "
+        "managed metadata policy with the describe permissions of Kentik's Terraform module, and the S3 "
+        "read statement for --bucket; previewed, applied with --apply, or written as a plan with -o",
     )
     parser.add_argument("--policy-name", metavar="NAME", help="with --role: the inline policy to change")
     parser.add_argument(
@@ -85,7 +104,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help=f"our role to assume in each member account (default: --role; with --org {ORG_ACCESS_ROLE})",
     )
-    nested.add_argument("--external-id", default="", metavar="ID", help="sts:ExternalId for that role")
+    nested.add_argument(
+        "--external-id",
+        default="",
+        metavar="ID",
+        help="sts:ExternalId for that role; with --create-role: Kentik's external id (the Kentik company id)",
+    )
     nested.add_argument(
         "--kentik-spoke-role",
         metavar="NAME",
@@ -105,6 +129,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--apply", action="store_true", help="apply the change (asks unless --yes)")
     parser.add_argument("--yes", action="store_true", help="confirm --apply/--rollback, including deletions")
     parser.add_argument("--rollback", action="store_true", help="undo the last change flowlogs applied")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="with --create-role: write the Changes as a plan file (apply it with flowlogs apply --plan FILE)",
+    )
 
 
 def _requirements(args: argparse.Namespace, partition: str) -> Requirements:
@@ -451,7 +482,123 @@ def _bucket_regions(sessions: list[AwsSession], buckets: list[str]) -> dict[str,
     return out
 
 
+def _create_role_conflicts(args: argparse.Namespace) -> None:
+    from aws.errors import ValidationFailed
+
+    given = [
+        flag
+        for flag, on in (
+            ("--accounts", args.accounts),
+            ("--org", args.org),
+            ("--exclude-accounts", args.exclude_accounts),
+            ("--assume-role", args.assume_role),
+            ("--kentik-spoke-role", args.kentik_spoke_role),
+            ("--kentik-role", args.kentik_role),
+            ("--policy-name", args.policy_name),
+            ("--document", args.document),
+            ("--rollback", args.rollback),
+            ("--replace-buckets", args.replace_buckets),
+        )
+        if on
+    ]
+    if given:
+        raise ValidationFailed(
+            f"--create-role makes Kentik's role in this account; it does not go with {', '.join(given)}."
+        )
+
+
+def _create_role(ctx: CliContext) -> int:
+    """`--create-role NAME --external-id ID`: plan Kentik's role, preview it, write it (-o), apply it."""
+    from aws.errors import ReadOnlyViolation, ValidationFailed
+    from aws.iam.kentik_role import KENTIK_PRINCIPAL, KentikRoleSpec, plan_kentik_role
+    from aws.lock import account_lock
+    from aws.plans.change import apply_plan, executor_for
+    from tui.commands.apply import read_only_source, result_line, save_report
+    from tui.config import state_dir
+
+    args = ctx.args
+    _create_role_conflicts(args)
+    spec = KentikRoleSpec(args.create_role, args.external_id)  # every input checked before any AWS call
+    _requirements(args, "aws")
+    if args.apply and ctx.settings.read_only:
+        raise ReadOnlyViolation(
+            f"Read-only mode is on ({read_only_source(ctx)}): creating Kentik's role would change AWS. "
+            "Nothing was changed.",
+            hint="Preview it without --apply, or write it as a plan file with -o FILE.",
+        )
+    session = ctx.session()
+    made = plan_kentik_role(session, spec, _requirements(args, session.identity().partition))
+    plan = made.plan
+    data: dict[str, Any] = {
+        "role": {
+            "role_arn": made.role_arn,
+            "policy_arn": made.policy_arn,
+            "trusted_principal": KENTIK_PRINCIPAL,
+            "external_id": made.external_id,
+            "exists": made.role_exists,
+        },
+        "plan": plan.model_dump(mode="json"),
+    }
+    if not ctx.json:
+        state = "exists already, with Kentik's trust" if made.role_exists else "to be created"
+        ctx.out(f"Kentik's role: {made.role_arn} ({state})")
+        ctx.out(f"  trusted by {KENTIK_PRINCIPAL} with sts:ExternalId {made.external_id}")
+        ctx.out(plan.summary())
+        for n, change in enumerate(plan.changes, 1):
+            ctx.out(f"{n:>3}. {executor_for(change.kind).preview(change)}")
+    if args.output is not None:
+        try:
+            args.output.write_text(plan.to_json())
+        except OSError as err:
+            raise ValidationFailed(f"Cannot write {args.output}: {err.strerror or err}.") from None
+        data["plan_file"] = str(args.output)
+        if not ctx.json:
+            ctx.out(f"Plan written to {args.output}; apply it with: flowlogs apply --plan {args.output}")
+    if not args.apply:
+        if ctx.json:
+            ctx.emit_json(data)
+        elif args.output is None:
+            ctx.out(
+                "Nothing was changed. Apply with --apply (asks first), or write a plan file with -o FILE."
+            )
+        return EXIT_OK
+    try:
+        approved = _approve(ctx, plan.changes, f"Create Kentik's role {spec.role_name}")
+    except ValidationFailed:
+        if ctx.json:
+            ctx.emit_json(data)  # the refusal still shows what would change
+        raise
+    if not approved:
+        ctx.out("Nothing was changed.")
+        return EXIT_PARTIAL
+
+    def progress(change: Change, result: ChangeResult) -> None:
+        if not ctx.json:
+            ctx.out(result_line(change, result))
+
+    with account_lock(state_dir(), plan.account):
+        report = apply_plan(plan, session, on_progress=progress)
+    path = save_report(report)
+    data["applied"] = {**report.model_dump(mode="json"), "report_path": str(path), "ok": report.ok}
+    if ctx.json:
+        ctx.emit_json(data)
+    else:
+        counts = ", ".join(f"{n} {s}" for s, n in report.counts().items())
+        ctx.out(f"\n{counts}. Report: {path}. Audit log: {session.audit.path if session.audit else '-'}")
+        if report.ok:
+            ctx.out(f"Kentik's role is {made.role_arn}, external id {made.external_id}.")
+    return exit_for_report(report)
+
+
 def run(ctx: CliContext) -> int:
+    if ctx.args.create_role is not None:
+        return _create_role(ctx)
+    from aws.errors import ValidationFailed
+
+    if ctx.args.output is not None:
+        raise ValidationFailed(
+            "-o writes the plan of --create-role; the policy change is applied with --apply."
+        )
     _check_document(ctx.args)  # before any AWS call
     if ctx.args.current is not None:
         return _offline(ctx)
