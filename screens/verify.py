@@ -9,6 +9,11 @@ Every time on screen is an age relative to `now()`, which tests override for a f
 Each bucket is checked when its watch starts (`aws.logs.sources.bucket_problems`): one that does not
 exist, belongs to another account or denies access is named in the detail pane and counted in the bar,
 never left out silently. A typed name no bucket can have is refused under the field (nothing starts).
+
+With Kentik credentials (`app.kentik.configured`), every poll also asks Kentik for its cloud exports in a
+worker of its own (`aws.kentik.status`): each location's export state (API access, bucket access, flows
+found, Kentik's error) is shown under the sources (screens.verify_kentik) and for the selected source in
+the detail. A Kentik error is shown once through the app's error path and never stops the S3 watch.
 """
 
 from __future__ import annotations
@@ -30,14 +35,17 @@ from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 
+from aws.coverage import ReadLocation, ReadSet
 from aws.errors import FlowlogsError, ValidationFailed
 from aws.inventory import Inventory
+from aws.kentik.status import KentikReport, export_statuses_as
 from aws.logs.report import SourceStatus, age
 from aws.logs.sources import LogSource, bucket_problems, parse_locations, sources_from_account
 from aws.logs.watch import Watcher
 from aws.reader import ReaderVerdict, RoleReaderCheck, role_name
 from aws.s3.strategy import bucket_targets
 from screens.base import WizardScreen
+from screens.verify_kentik import KentikFailed, KentikPolled, kentik_block, kentik_detail
 from tui.layout import WIDE
 from tui.palette import BAD, BAD_BOLD, INFO, OK, OK_BOLD, WARN
 
@@ -115,6 +123,7 @@ class VerifyScreen(WizardScreen):
     VerifyScreen #bucket-input { height: 1; border: none; padding: 0 1; }
     VerifyScreen #panes { height: 1fr; }
     VerifyScreen #sources { min-height: 3; max-height: 9; }
+    VerifyScreen #kentik { height: auto; padding: 0 1; }
     VerifyScreen #detail-box { height: 1fr; min-height: 6; padding: 0 1;
         border-top: solid $primary-darken-2; }
     VerifyScreen.-wide #sources { max-height: 14; }
@@ -140,6 +149,9 @@ class VerifyScreen(WizardScreen):
         self.message = ""
         self.typed = False  # the user typed the buckets: keep them
         self._timer: Timer | None = None
+        self.kentik_report: KentikReport | None = None  # Kentik's view of this watch's locations
+        self.kentik_error: tuple[str, str] | None = None  # the last Kentik poll's error (type, message)
+        self.kentik_polling = False
 
     def quit_warning(self) -> str:
         """Quitting now stops a watch that is running (the app asks first; see FlowlogsApp.quit_warning)."""
@@ -166,6 +178,7 @@ class VerifyScreen(WizardScreen):
             yield DataTable(
                 id="sources", cursor_type="row", zebra_stripes=True, cursor_foreground_priority="renderable"
             )
+            yield Static(id="kentik")
             with VerticalScroll(id="detail-box"):
                 yield Static(id="detail")
 
@@ -181,6 +194,7 @@ class VerifyScreen(WizardScreen):
             self.message = self._no_bucket_message()
             self.action_edit_buckets()
         self.render_bar()
+        self.render_kentik()
         self.render_detail()
 
     def on_screen_suspend(self) -> None:
@@ -190,6 +204,9 @@ class VerifyScreen(WizardScreen):
     def on_screen_resume(self) -> None:
         if self._timer is not None:
             self._timer.resume()
+        if self.kentik_report is None and self.watcher is not None:
+            self.poll_kentik()  # credentials may have been entered meanwhile (the summary's register)
+        self.render_kentik()
         if self.typed or self.watcher is None:
             return
         buckets, regions = self._known_buckets()
@@ -203,6 +220,7 @@ class VerifyScreen(WizardScreen):
 
     def watch_wide(self) -> None:
         self.render_bar()
+        self.render_kentik()
         if self.statuses:
             self.render_table()
 
@@ -277,6 +295,7 @@ class VerifyScreen(WizardScreen):
         self.bucket_problems = []
         self.order = []
         self.selected = None
+        self.kentik_report, self.kentik_error = None, None
         self.query_one("#sources", DataTable).clear()
         self.message = f"Finding flow logs and firewalls that write to {', '.join(self.buckets)}…"
         self.action_poll_now()
@@ -301,6 +320,79 @@ class VerifyScreen(WizardScreen):
             self.run_poll(self.generation, None, list(self.buckets), self.regions, role, self._kms_keys())
         else:
             self.run_poll(self.generation, self.watcher)
+        self.poll_kentik()
+
+    # -- Kentik's view, on the same cadence -------------------------------------------------------------
+    def _kentik_locations(self) -> list[ReadLocation]:
+        try:
+            return ReadSet.parse(self.buckets).locations
+        except FlowlogsError:  # a typed location is refused under the field before it gets here
+            return []
+
+    def poll_kentik(self) -> None:
+        """Ask Kentik about this watch's locations (when credentials are set and no ask is running)."""
+        if not self.flow_app.kentik.configured:
+            self.render_kentik()
+            return
+        locations = self._kentik_locations()
+        if self.kentik_polling or not locations:
+            return
+        self.kentik_polling = True
+        self.run_kentik(self.generation, locations, self.kentik_error)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="verify-kentik")
+    def run_kentik(
+        self, generation: int, locations: list[ReadLocation], shown: tuple[str, str] | None
+    ) -> None:
+        """One list call to Kentik. Its error is raised (shown by the app) unless it is the one shown
+        last time: a Kentik that keeps refusing is not announced every poll."""
+        session = self.flow_app.session
+        try:
+            report = export_statuses_as(
+                self.flow_app.kentik,
+                locations,
+                read_only=session.read_only if session else True,
+                audit=session.audit if session else None,
+                now=self.now(),
+            )
+        except FlowlogsError as err:
+            key = (type(err).__name__, err.message)
+            self.post_message(KentikFailed(generation, key))
+            if key != shown:
+                raise
+            return
+        except BaseException as err:
+            self.post_message(KentikFailed(generation, (type(err).__name__, str(err))))
+            raise
+        self.post_message(KentikPolled(generation, report))
+
+    def on_kentik_polled(self, message: KentikPolled) -> None:
+        self.kentik_polling = False
+        if self.stale(message.generation):  # the buckets changed while it ran
+            self.poll_kentik()
+            return
+        self.kentik_report, self.kentik_error = message.report, None
+        self.render_kentik()
+        self.render_detail()
+
+    def on_kentik_failed(self, message: KentikFailed) -> None:
+        self.kentik_polling = False
+        if self.stale(message.generation):
+            self.poll_kentik()
+            return
+        self.kentik_error = message.error
+        self.render_kentik()
+
+    def render_kentik(self) -> None:
+        wide = self.size.width >= WIDE
+        block = kentik_block(
+            self.kentik_report,
+            configured=self.flow_app.kentik.configured,
+            wide=wide,
+            error=self.kentik_error[1] if self.kentik_error else "",
+            max_rows=8 if wide else 3,
+        )
+        self.query_one("#kentik", Static).update(block)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="verify-poll")
     def run_poll(
@@ -541,6 +633,8 @@ class VerifyScreen(WizardScreen):
             )
         parts += self._content_parts(st)
         parts.append(self._reader_text(st))
+        if self.flow_app.kentik.configured:
+            parts.append(kentik_detail(self.kentik_report, s.bucket, s.prefix, configured=True))
         return Group(*parts)
 
     def _content_parts(self, st: SourceStatus) -> list[RenderableType]:

@@ -4,6 +4,12 @@ Exit codes: 0 every source delivered readable files; 1 timeout (or --once) with 
 stale or failed (or none found); 2 usage errors, a name no bucket can have, a bucket that does not exist;
 3 a bucket of another account or one that denies this identity, or this identity may not read its files.
 Every bucket is checked before the watch starts (its name before any AWS call, then HeadBucket).
+
+With --kentik, each poll also asks Kentik for its cloud exports (one list call) and reports, per location
+watched, the export reading it and its `currentStatus` (aws.kentik.status). The command exits 0 only when
+every source delivers readable files AND every location's export has found flows; 1 while one has not
+found flows yet, reports no access, is disabled, or a location has no export; 2 without KENTIK_EMAIL /
+KENTIK_API_TOKEN (before any AWS call); 3 when Kentik refuses the credentials; 4 when it cannot be reached.
 """
 
 from __future__ import annotations
@@ -15,10 +21,20 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from tui.cli import account_selection, add_account_options, add_list_option, split_list
+from tui.cli import (
+    account_selection,
+    add_account_options,
+    add_kentik_options,
+    add_list_option,
+    kentik_client,
+    split_list,
+)
 
 if TYPE_CHECKING:
+    from aws.coverage import ReadLocation
     from aws.errors import FlowlogsError
+    from aws.kentik.api import KentikClient
+    from aws.kentik.status import ExportStatus, KentikReport
     from aws.logs.report import SourceStatus
     from aws.logs.sources import LogSource
     from aws.org import AccountSelection
@@ -64,6 +80,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --org / --accounts: the account that owns the bucket(s), e.g. a log archive (default: "
         "the caller's); it is reached through --assume-role like the members",
     )
+    parser.add_argument(
+        "--kentik",
+        action="store_true",
+        help="also ask Kentik, on every poll, whether its cloud export for each bucket (or bucket/prefix/) "
+        "can use the role, read the bucket and has found flows; exit 0 only once every export found flows",
+    )
+    add_kentik_options(parser)
 
 
 def _regions(values: list[str] | None) -> list[str] | None:
@@ -105,13 +128,17 @@ def run(ctx: CliContext) -> int:
     if not buckets:
         raise ValidationFailed("--bucket needs a bucket name.")
     regions = _regions(args.regions)
-    parse_locations(buckets)  # a name no bucket can have: refused before any AWS call
+    locations = parse_locations(buckets).locations  # a name no bucket can have: refused before any AWS call
 
     selection = account_selection(args)  # before any AWS call
     if args.bucket_account and not selection.many:
         raise ValidationFailed("--bucket-account goes with --org or --accounts.")
     if args.bucket_account and not (args.bucket_account.isdigit() and len(args.bucket_account) == 12):
         raise ValidationFailed(f"--bucket-account takes a 12-digit account id, not {args.bucket_account!r}.")
+    # Kentik first: missing credentials (2), refused ones (3) or no answer (4) stop it before any AWS call.
+    kentik = _Kentik(kentik_client(ctx), locations) if args.kentik else None
+    if kentik is not None:
+        kentik.poll()
     session = ctx.session()
     warnings: list[str] = []
     unreached: list[str] = []
@@ -139,6 +166,7 @@ def run(ctx: CliContext) -> int:
                         }
                         for name, err in problems.items()
                     ],
+                    **_kentik_json(kentik),
                 }
             )
         raise _refusal(problems)
@@ -153,10 +181,18 @@ def run(ctx: CliContext) -> int:
         where = ", ".join(buckets) + (f" (prefix {args.prefix!r})" if args.prefix is not None else "")
         if ctx.json:
             ctx.emit_json(
-                {"ok": False, "sources": [], "warnings": warnings, "message": f"nothing delivers to {where}"}
+                {
+                    "ok": False,
+                    "sources": [],
+                    "warnings": warnings,
+                    "message": f"nothing delivers to {where}",
+                    **_kentik_json(kentik),
+                }
             )
         else:
             ctx.err(f"No flow log or firewall log delivers to {where}.")
+            if kentik is not None:
+                _kentik_report(ctx, kentik.report)
         return 1
 
     start = clock() - since
@@ -167,15 +203,20 @@ def run(ctx: CliContext) -> int:
     while True:
         now = clock()
         statuses = watcher.poll(now)
+        if kentik is not None and watcher.polls > 1:  # the first poll's answer is the one asked above
+            kentik.poll()
         if not ctx.json:
             _progress(ctx, watcher.polls, now, statuses, previous)
-        if all(s.ready for s in statuses) or any(s.access_denied for s in statuses):
+            if kentik is not None:
+                _kentik_progress(ctx, kentik.report, previous)
+        kentik_done = kentik is None or kentik.report.done
+        if (all(s.ready for s in statuses) and kentik_done) or any(s.access_denied for s in statuses):
             break
         if args.once or clock() >= deadline:
             break
         sleep(max(0.0, min(interval, deadline - clock()).total_seconds()))
 
-    _report(ctx, statuses, warnings, start)
+    _report(ctx, statuses, warnings, start, kentik)
     denied = [s for s in statuses if s.access_denied]
     if denied:
         raise AccessDeniedError(
@@ -183,7 +224,62 @@ def run(ctx: CliContext) -> int:
         )
     if unreached and not ctx.json:
         ctx.out(f"{len(unreached)} account(s) not reached, their sources not watched: {', '.join(unreached)}")
-    return 0 if all(s.ready for s in statuses) and not unreached else 1
+    kentik_done = kentik is None or kentik.report.done
+    return 0 if all(s.ready for s in statuses) and kentik_done and not unreached else 1
+
+
+class _Kentik:
+    """Kentik's view of the watched locations, asked again on every poll (`poll`), the last answer kept."""
+
+    def __init__(self, client: KentikClient, locations: list[ReadLocation]) -> None:
+        self.client = client
+        self.locations = locations
+        self._report: KentikReport | None = None
+
+    def poll(self) -> KentikReport:
+        from aws.kentik.status import export_statuses
+
+        self._report = export_statuses(self.client, self.locations, now=clock())
+        return self._report
+
+    @property
+    def report(self) -> KentikReport:
+        return self._report if self._report is not None else self.poll()
+
+
+def _kentik_json(kentik: _Kentik | None) -> dict[str, Any]:
+    """The "kentik" key of the --json output (nothing without --kentik)."""
+    if kentik is None:
+        return {}
+    report = kentik.report
+    return {
+        "kentik": {
+            "ok": report.done,
+            "checked_at": report.checked_at.isoformat(timespec="seconds"),
+            "invalid_exports": report.invalid_exports,
+            "exports": [
+                {**s.model_dump(mode="json"), "location": s.path, "done": s.done} for s in report.statuses
+            ],
+        }
+    }
+
+
+def _kentik_label(st: ExportStatus) -> str:
+    return f"kentik {st.path}" + (f" (export {st.export_id})" if st.export_id else "")
+
+
+def _kentik_progress(ctx: CliContext, report: KentikReport, previous: dict[str, str]) -> None:
+    """Like `_progress`: each export's state when it changes, then one line of counts."""
+    for st in report.statuses:
+        key = f"kentik:{st.path}:{st.export_id}"
+        if previous.get(key) != st.state:
+            before = previous.get(key)
+            change = f"{before} -> {st.state}" if before else st.state
+            said = f": {st.error_message}" if st.error_message else ""
+            ctx.err(f"  {_kentik_label(st)}: {change}{said}")
+            previous[key] = st.state
+    summary = ", ".join(f"{n} {state}" for state, n in report.counts().items())
+    ctx.err(f"  kentik: {summary or 'nothing to read'}")
 
 
 def _sources_in_accounts(
@@ -281,15 +377,22 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "~"
 
 
-def _report(ctx: CliContext, statuses: list[SourceStatus], warnings: list[str], start: datetime) -> None:
+def _report(
+    ctx: CliContext,
+    statuses: list[SourceStatus],
+    warnings: list[str],
+    start: datetime,
+    kentik: _Kentik | None = None,
+) -> None:
     from aws.logs.report import age
 
     if ctx.json:
         data: dict[str, Any] = {
-            "ok": all(s.ready for s in statuses),
+            "ok": all(s.ready for s in statuses) and (kentik is None or kentik.report.done),
             "since": start.isoformat(timespec="seconds"),
             "warnings": warnings,
             "sources": [{**s.model_dump(mode="json"), "ready": s.ready} for s in statuses],
+            **_kentik_json(kentik),
         }
         ctx.emit_json(data)
         return
@@ -323,3 +426,43 @@ def _report(ctx: CliContext, statuses: list[SourceStatus], warnings: list[str], 
     ready = sum(1 for s in statuses if s.ready)
     ctx.out("")
     ctx.out(f"{ready} of {len(statuses)} source(s) delivered readable files.")
+    if kentik is not None:
+        _kentik_report(ctx, kentik.report)
+
+
+def _yes(value: bool | None) -> str:
+    return "?" if value is None else "yes" if value else "no"
+
+
+def _kentik_report(ctx: CliContext, report: KentikReport) -> None:
+    """Kentik's view of each location: the export, its state and what Kentik says (80 columns)."""
+    ctx.out("")
+    # 30 + 1 + 10 + 1 + 14 + 1 + 3 + 1 + 6 + 1 + 5 = 73 columns
+    ctx.out(f"{'KENTIK READS':<30} {'EXPORT':<10} {'STATE':<14} {'API':<3} {'BUCKET':<6} FLOWS")
+    for st in report.statuses:
+        row = (
+            f"{_cut(st.path, 30):<30} {_cut(st.export_id or '-', 10):<10} {st.state:<14} "
+            f"{_yes(st.api_access) if st.registered else '-':<3} "
+            f"{_yes(st.bucket_access) if st.registered else '-':<6} "
+            f"{_yes(st.flow_found) if st.registered else '-'}"
+        )
+        ctx.out(row.rstrip())
+    for st in report.statuses:
+        if st.done and not st.error_message:
+            continue
+        ctx.out("")
+        export = (
+            f" (export {st.export_id} {st.export_name or ''})".replace(" )", ")") if st.registered else ""
+        )
+        status = f", Kentik status {st.status}" if st.status else ""
+        ctx.out(_wrap(f"{st.path}{export}: {st.state}{status}", "", "  "))
+        if st.error_message:
+            ctx.out(_wrap(f"Kentik says: {st.error_message}", "  ", "    "))
+        if step := st.next_step():
+            ctx.out(_wrap(f"next: {step}", "  ", "    "))
+    reading = sum(1 for s in report.statuses if s.done)
+    ctx.out("")
+    extra = (
+        f" ({report.invalid_exports} invalid export(s) left out by Kentik)" if report.invalid_exports else ""
+    )
+    ctx.out(_wrap(f"{reading} of {len(report.statuses)} Kentik export(s) found flows.{extra}", "", ""))
