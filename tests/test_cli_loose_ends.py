@@ -42,8 +42,8 @@ def _region_list_options() -> list[tuple[str, argparse.Action]]:
     ]
 
 
-def test_region_list_options_exist_in_scan_plan_and_verify() -> None:
-    assert {name for name, _ in _region_list_options()} == {"scan", "plan", "verify"}
+def test_region_list_options_exist_in_scan_plan_verify_and_register() -> None:
+    assert {name for name, _ in _region_list_options()} == {"scan", "plan", "verify", "register"}
 
 
 @pytest.mark.parametrize(("command", "action"), _region_list_options(), ids=lambda v: str(v))
@@ -53,7 +53,12 @@ def test_every_region_list_takes_spaces_and_repeats(command: str, action: argpar
 
 @pytest.mark.parametrize(
     "argv",
-    [["scan"], ["plan", "--strategy", "central", "--bucket", "b"], ["verify", "--bucket", "b"]],
+    [
+        ["scan"],
+        ["plan", "--strategy", "central", "--bucket", "b"],
+        ["verify", "--bucket", "b"],
+        ["register", "--plan-id", "1", "--kentik-spoke-role", "spoke"],
+    ],
     ids=lambda argv: argv[0],
 )
 def test_commas_spaces_and_repeats_give_one_list(argv: list[str]) -> None:
@@ -98,6 +103,7 @@ def _bucket_commands(tmp_path: Path) -> dict[str, list[str]]:
         "verify": ["verify", "--once"],
         "policy --current": ["policy", "--current", _policy_file(tmp_path)],
         "policy --role": ["policy", "--role", "kentik"],
+        "register": ["register", "--plan-id", "11467", "--role", "kentik"],
     }
 
 
@@ -106,7 +112,7 @@ def test_every_command_taking_bucket_is_listed(tmp_path: Path) -> None:
     assert takes == {argv[0] for argv in _bucket_commands(tmp_path).values()}
 
 
-@pytest.mark.parametrize("command", ["plan", "verify", "policy --current", "policy --role"])
+@pytest.mark.parametrize("command", ["plan", "verify", "policy --current", "policy --role", "register"])
 def test_bucket_with_a_leading_dash_is_refused_by_its_rule_before_any_aws_call(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
 ) -> None:

@@ -241,3 +241,15 @@ def test_an_edited_create_is_refused_by_plan_validation(
     with pytest.raises(ValidationFailed) as err:
         validate_plan(plan)
     assert problem in err.value.message
+
+
+def test_two_read_locations_of_one_bucket_say_why_they_are_two_exports() -> None:
+    locations = [
+        ReadLocation(bucket="logs", kentik=False, region="us-east-1"),
+        ReadLocation(bucket="logs", prefix="network-firewall", kentik=False, region="us-east-1"),
+    ]
+    found = targets_for(locations, deliveries([plan_of(firewall_log("logs", "network-firewall"))]))
+    assert [(t.prefix, t.firewall, bool(t.why)) for t in found] == [
+        ("", False, True),
+        ("network-firewall", True, True),
+    ]

@@ -232,3 +232,17 @@ def test_kentik_rejecting_a_field_exits_2(kentik: KentikFake, bucket: str, capsy
     code, out, _ = register(capsys, "--role-arn", ROLE, "--bucket", bucket, "--yes")
     assert (code, kentik.exports) == (2, {})
     assert "Kentik rejected the field 'export.planId'" in out
+
+
+def test_a_plan_files_kentik_role_is_used(kentik: KentikFake, bucket: str, capsys, tmp_path: Path) -> None:
+    from aws.coverage import ReadLocation
+    from aws.plans.change import Plan
+
+    path = tmp_path / "plan.json"
+    plan = Plan(
+        account=ACCOUNT, read_set=[ReadLocation(bucket=bucket)], settings={"kentik_role": "kentik-ingest"}
+    )
+    path.write_text(plan.to_json())
+    code, out, err = register(capsys, "--plan", str(path), "--yes")
+    assert code == 0, out + err
+    assert [e["aws"]["iamRoleArn"] for e in kentik.exports.values()] == [ROLE]

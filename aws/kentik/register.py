@@ -255,13 +255,6 @@ def targets_for(
             prefixes = sorted({p for b, p in delivered if b == location.bucket}) or [""]
         else:
             prefixes = [clean_prefix(location.prefix)]
-        why = ""
-        if len(prefixes) > 1:
-            shown = ", ".join(f"'{p}/'" if p else "the top" for p in prefixes)
-            why = (
-                f"logs go under {len(prefixes)} prefixes of {location.bucket} ({shown}) and a Kentik "
-                "export reads one prefix, so each gets its own export"
-            )
         for prefix in prefixes:
             if (location.bucket, prefix) in seen:
                 continue
@@ -275,10 +268,21 @@ def targets_for(
                     account=location.account or account,
                     flow="flowlog" in kinds or not kinds,
                     firewall="firewall" in kinds or (firewall and not kinds),
-                    why=why,
                 )
             )
-    return out
+    return [t.model_copy(update={"why": _why(t.bucket, out)}) for t in out]
+
+
+def _why(bucket: str, targets: list[ExportTarget]) -> str:
+    """Why a bucket has several exports ('' when it has one)."""
+    prefixes = [t.prefix for t in targets if t.bucket == bucket]
+    if len(prefixes) < 2:
+        return ""
+    shown = ", ".join(f"'{p}/'" if p else "the top" for p in prefixes)
+    return (
+        f"logs go under {len(prefixes)} prefixes of {bucket} ({shown}) and a Kentik export reads one "
+        "prefix, so each gets its own export"
+    )
 
 
 def plan_regions(plans: Iterable[Plan]) -> dict[str, str]:

@@ -340,6 +340,8 @@ def run(ctx: CliContext) -> int:
     if not bucket.regions:
         raise ValidationFailed("No region with VPCs or firewalls was found: nothing to send logs from.")
     build = build_plan(session, inventory, bucket, logs, policy_changes=policy_part(ctx))
+    if ctx.args.role:  # Kentik's role, for `flowlogs register --plan` (a name: the plan's account's)
+        build.plan.settings["kentik_role"] = ctx.args.role
     failed = [r.name for r in inventory.failed_regions]
     if failed:
         build.warnings.append(f"Regions not scanned, so not in this plan: {', '.join(failed)}")

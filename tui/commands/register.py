@@ -21,6 +21,7 @@ credentials (401/403) or AWS access denied; 4 Kentik or AWS unreachable.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -100,10 +101,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: CliContext) -> int:
-    from aws.errors import ValidationFailed
     from aws.kentik.api import KentikCredentials
 
     args = ctx.args
+    if not args.list_plans:
+        check_inputs(args)  # bad input: exit 2 before any call, credentials or not
     KentikCredentials.from_env()  # missing credentials: exit 2 before any call
     client = kentik_client(ctx)
     if args.list_plans:
@@ -114,12 +116,6 @@ def run(ctx: CliContext) -> int:
             for p in kentik_plans:
                 ctx.out(f"{p.id:>10}  {p.name}" + ("" if p.active in (None, True) else "  (inactive)"))
         return EXIT_OK
-    if args.firewall_logs and not args.bucket:
-        raise ValidationFailed("--firewall-logs goes with --bucket (a plan says where firewall logs go).")
-    if (args.org or args.accounts or args.exclude_accounts or args.regions) and not args.kentik_spoke_role:
-        raise ValidationFailed(
-            "--org, --accounts, --exclude-accounts and --regions need --kentik-spoke-role."
-        )
     plans, targets_of, saved_role = _sources(ctx)
     session = ctx.session()
     identity = session.identity()
@@ -157,6 +153,64 @@ def run(ctx: CliContext) -> int:
     return _exit_code(report)
 
 
+def check_inputs(args: argparse.Namespace) -> None:
+    """Every flag that can be checked without a call, all problems at once (ValidationFailed)."""
+    from aws.coverage import ReadLocation
+    from aws.errors import FlowlogsError, ValidationFailed
+    from aws.iam.nested import ROLE_ARN
+    from aws.kentik.register import PLAN_ID, template_problems
+    from aws.names import validate_bucket_name
+    from aws.org import ROLE_NAME
+    from aws.regions import validate_regions
+
+    problems: list[str] = []
+    plan_id = (args.plan_id or "").strip()
+    if not PLAN_ID.match(plan_id):
+        problems.append(
+            f"--plan-id {plan_id!r} is not a Kentik plan id (see --list-plans)"
+            if plan_id
+            else "--plan-id is missing (flowlogs register --list-plans shows Kentik's plans)"
+        )
+    if args.role is not None and not ROLE_NAME.match(args.role):
+        problems.append(f"--role {args.role!r} is not a role name (give an ARN with --role-arn)")
+    if args.role_arn is not None and not ROLE_ARN.match(args.role_arn):
+        problems.append(
+            f"--role-arn {args.role_arn!r} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
+        )
+    if args.kentik_spoke_role is not None and not ROLE_NAME.match(args.kentik_spoke_role):
+        problems.append(f"--kentik-spoke-role {args.kentik_spoke_role!r} is not a role name")
+    problems += [
+        p.replace("the name template", "--name-template")
+        for p in template_problems(args.name_template or "{bucket}")
+    ]
+    for text in split_list(args.bucket):
+        try:
+            location = ReadLocation.parse(text)
+        except FlowlogsError as err:
+            problems.append(f"--bucket: {err.message}")
+            continue
+        problems += [f"--bucket {location.bucket!r}: {p}" for p in validate_bucket_name(location.bucket)]
+    try:
+        validate_regions(split_list(args.regions))
+    except FlowlogsError as err:
+        problems.append(f"--regions: {err.message}")
+    if args.firewall_logs and not args.bucket:
+        problems.append("--firewall-logs goes with --bucket (a plan says where firewall logs go)")
+    if (args.org or args.accounts or args.exclude_accounts or args.regions) and not args.kentik_spoke_role:
+        problems.append("--org, --accounts, --exclude-accounts and --regions need --kentik-spoke-role")
+    if args.org and args.accounts:
+        problems.append("--org and --accounts: give one of them")
+    bad = [
+        a
+        for a in split_list(args.accounts) + split_list(args.exclude_accounts)
+        if not re.fullmatch(r"\d{12}", a)
+    ]
+    if bad:
+        problems.append(f"not account ids (12 digits): {', '.join(bad)}")
+    if problems:
+        raise ValidationFailed("Cannot register in Kentik:\n- " + "\n- ".join(problems))
+
+
 def _sources(ctx: CliContext) -> tuple[list[Plan], Callable[[AwsSession, str], list[ExportTarget]], str]:
     """The plans the buckets come from, a function (session, account) -> targets, and the Kentik role the
     plans or the saved state name ('' when none)."""
@@ -190,12 +244,18 @@ def _sources(ctx: CliContext) -> tuple[list[Plan], Callable[[AwsSession, str], l
 
 
 def _plan_role(plans: list[Plan]) -> str:
-    """The Kentik role whose policy a plan writes (its IAM step), as an ARN; '' when none or several."""
+    """The Kentik role a plan names (`flowlogs plan --role`, or the role whose inline policy it writes), as
+    an ARN in the plan's own account; '' when none or several."""
+    from aws.org import ROLE_NAME
+
     arns = {
-        f"arn:{plan.partition}:iam::{plan.account_of(c)}:role/{c.params['RoleName']}"
+        f"arn:{plan.partition}:iam::{plan.account}:role/{name}"
         for plan in plans
-        for c in plan.changes
-        if c.kind == "iam.put-role-policy" and isinstance(c.params.get("RoleName"), str)
+        for name in [
+            plan.settings.get("kentik_role"),
+            *(c.params.get("RoleName") for c in plan.changes if c.kind == "iam.put-role-policy"),
+        ]
+        if isinstance(name, str) and ROLE_NAME.match(name)
     }
     return arns.pop() if len(arns) == 1 else ""
 
