@@ -22,8 +22,14 @@ pytest_plugins = ["app_fixtures", "api_recorder"]
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Fake credentials, no real profile or config file, state and config dirs in tmp."""
+    """Fake credentials, no real profile or config file, no Kentik account, state and config dirs in tmp."""
     for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_REGION"):
+        monkeypatch.delenv(var, raising=False)
+    # Nor the user's Kentik account: a test that talks to Kentik starts its own fake and sets these.
+    for var in ("KENTIK_EMAIL", "KENTIK_API_TOKEN", "KENTIK_API_URL", "KENTIK_V5_API_URL"):
+        monkeypatch.delenv(var, raising=False)
+    # A proxy of the machine running the tests must not carry the calls to the local fakes away.
+    for var in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

@@ -40,14 +40,6 @@ EU_BUCKET = "kentik-eu-west-1-verify"
 US_BUCKET = "kentik-us-east-1-verify"
 
 
-@pytest.fixture(autouse=True)
-def no_kentik(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without Kentik credentials the panel asks Kentik nothing (one quiet line says how to): a developer's
-    own KENTIK_EMAIL / KENTIK_API_TOKEN must not reach Kentik or change the snapshots."""
-    for var in ("KENTIK_EMAIL", "KENTIK_API_TOKEN", "KENTIK_API_URL", "KENTIK_V5_API_URL"):
-        monkeypatch.delenv(var, raising=False)
-
-
 class Clock:
     """One clock for moto (object LastModified, flow log CreationTime) and the screen."""
 

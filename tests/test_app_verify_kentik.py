@@ -52,14 +52,6 @@ NO_ACCESS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
-    for var in ("KENTIK_EMAIL", "KENTIK_API_TOKEN", "KENTIK_API_URL", "KENTIK_V5_API_URL"):
-        monkeypatch.delenv(var, raising=False)
-
-
 @pytest.fixture
 def clock(seeded: SeedSummary, monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
     c = Clock()
