@@ -152,11 +152,18 @@ def test_exports_reading_no_location_are_ignored() -> None:
 
 def test_an_export_with_a_prefix_matches_only_that_prefix() -> None:
     exports = [export("b", prefix="/logs/")]
-    locations = [ReadLocation(bucket="b"), ReadLocation(bucket="b", prefix="logs", kentik=False)]
+    locations = [
+        ReadLocation(bucket="b", kentik=False),
+        ReadLocation(bucket="b", prefix="logs", kentik=False),
+    ]
     assert [(s.prefix, s.state) for s in statuses_of(exports, locations)] == [
         ("", "not-registered"),
         ("logs", "waiting"),
     ]
+
+
+def test_a_bucket_read_whole_is_not_registered_only_when_no_export_reads_it() -> None:
+    assert [s.state for s in statuses_of([export("other")], [ReadLocation(bucket="b")])] == ["not-registered"]
 
 
 def test_every_export_of_a_location_is_listed_and_a_repeated_location_once() -> None:
@@ -397,3 +404,25 @@ def test_exit_4_when_kentik_cannot_be_reached(
     kentik_env(monkeypatch, dead_url())
     code, _, err = run_verify(["--once"], capsys)
     assert code == 4 and "connection refused" in err
+
+
+def test_a_bucket_read_whole_shows_the_export_of_each_prefix() -> None:
+    from aws.kentik.api import CloudExport
+    from aws.kentik.status import statuses_of
+
+    def export(export_id: str, prefix: str | None) -> CloudExport:
+        aws = {"iamRoleArn": "arn:aws:iam::123456789012:role/k", "region": "us-east-1", "bucket": "logs"}
+        return CloudExport.model_validate(
+            {
+                "id": export_id,
+                "name": export_id,
+                "enabled": True,
+                "planId": "1",
+                "aws": {**aws, **({"bucketPrefix": prefix} if prefix else {})},
+            }
+        )
+
+    found = statuses_of(
+        [export("1", None), export("2", "network-firewall")], [ReadLocation(bucket="logs", kentik=True)]
+    )
+    assert [(s.export_id, s.prefix) for s in found] == [("1", ""), ("2", "network-firewall")]

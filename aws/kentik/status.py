@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 from aws.audit import AuditLog
 from aws.coverage import ReadLocation
 from aws.kentik.api import CloudExport, KentikClient
-from aws.kentik.exports import clean_prefix, exports_for
+from aws.kentik.exports import clean_prefix, export_key, exports_for
 
 KentikState = Literal["reading", "waiting", "no-access", "disabled", "not-registered"]
 STATES: tuple[KentikState, ...] = ("reading", "waiting", "no-access", "disabled", "not-registered")
@@ -124,8 +124,10 @@ def state_of(export: CloudExport) -> KentikState:
 
 
 def export_status(location: ReadLocation, export: CloudExport | None) -> ExportStatus:
-    """A location's status: its export's (`export` None: not registered)."""
-    prefix = clean_prefix(location.prefix)
+    """A location's status: its export's (`export` None: not registered). A bucket read whole may have
+    one export per prefix: each status names its export's prefix."""
+    key = export_key(export) if export is not None else None
+    prefix = key[1] if key else clean_prefix(location.prefix)
     if export is None:
         return ExportStatus(bucket=location.bucket, prefix=prefix, state="not-registered")
     current = export.current_status
@@ -145,17 +147,22 @@ def export_status(location: ReadLocation, export: CloudExport | None) -> ExportS
 
 
 def statuses_of(exports: Iterable[CloudExport], locations: Iterable[ReadLocation]) -> list[ExportStatus]:
-    """Per location (each once, in order) one status per export reading it, or one `not-registered`."""
+    """Per location (in order) one status per export reading it, or one `not-registered`; each export
+    once. A location read whole (Kentik's own bucket, logs under any prefix) is read by every export of
+    its bucket: one per prefix its logs go under, so it is `not-registered` only when none reads it."""
     every = list(exports)
     out: list[ExportStatus] = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, str | None]] = set()
     for location in locations:
         key = (location.bucket, clean_prefix(location.prefix))
-        if key in seen:
-            continue
-        seen.add(key)
-        matching = exports_for(every, *key)
-        out += [export_status(location, e) for e in matching] or [export_status(location, None)]
+        if location.kentik:
+            matching = [e for e in every if (k := export_key(e)) is not None and k[0] == location.bucket]
+        else:
+            matching = exports_for(every, *key)
+        for status in [export_status(location, e) for e in matching] or [export_status(location, None)]:
+            if (status.bucket, status.prefix, status.export_id) not in seen:
+                seen.add((status.bucket, status.prefix, status.export_id))
+                out.append(status)
     return out
 
 
