@@ -1,7 +1,9 @@
 """The hand-off: what to register in Kentik, the audit-log path and the changes made this run.
 
 Pushed from the verify step (key s). The text is plain and selectable; `c` copies it to the clipboard,
-`e` writes it as JSON into the state directory and shows the file's path.
+`e` writes it as JSON into the state directory and shows the file's path. `r` (or the "Register in
+Kentik" button) opens the registration dialog (screens.register); the exports it registered are listed
+here after it closes.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Static, TextArea
+from textual.widgets import Button, Static, TextArea
 
 from aws.coverage import ReadLocation, bucket_regions
 from aws.errors import FlowlogsError
@@ -26,6 +29,7 @@ from aws.inventory import Inventory
 from aws.logs.sources import LogSource
 from aws.s3.strategy import bucket_targets
 from screens.base import EngineScreen
+from screens.register import RegisterDialog, RegisteredExport, merge_exports, registered_exports
 from tui import config
 from tui.state import WizardState
 from tui.widgets import KeyFooter
@@ -168,6 +172,10 @@ def registration_text(data: dict[str, Any]) -> str:
         lines.append("  Bucket:       (none chosen yet)")
     deletion = DELETION_TEXT.get(data["deletion_granted"], data["deletion_granted"])
     lines.append(f"  Deletion:     {deletion}")
+    if data.get("kentik_exports"):
+        lines += ["", "Registered in Kentik (cloud exports):"]
+        for e in data["kentik_exports"]:
+            lines.append(f"  {e['id']:>6}  {e['name']}  reads {e['reads']} ({e['how']})")
     if data.get("nested"):
         lines += ["", "Nested configuration (AWS Organizations):"]
         lines += [f"  {line}" for line in NestedSetup.model_validate(data["nested"]).lines()]
@@ -198,12 +206,15 @@ class SummaryScreen(EngineScreen):
     BINDINGS = [
         Binding("c", "copy", "Copy", id="summary.copy"),
         Binding("e", "export", "Export JSON", id="summary.export"),
+        Binding("r", "register", "Register", id="summary.register"),
         Binding("escape", "back", "Live panel", id="summary.back"),  # not "Back": that is ctrl+b's
     ]
     DEFAULT_CSS = """
     SummaryScreen #summary-title { height: 1; padding: 0 1; text-style: bold; background: $boost; }
     SummaryScreen #summary-body { height: 1fr; border: none; padding: 0 1; }
-    SummaryScreen #summary-note { height: auto; padding: 0 1; color: $text-muted; }
+    SummaryScreen #summary-foot { height: auto; }
+    SummaryScreen #summary-note { height: auto; width: 1fr; padding: 0 1; color: $text-muted; }
+    SummaryScreen #summary-foot Button { margin-right: 1; }
     """
 
     def __init__(self, sources: list[LogSource]) -> None:
@@ -211,6 +222,7 @@ class SummaryScreen(EngineScreen):
         self.sources = sources
         self.bucket_regions: dict[str, str] = {}
         self.exported: Path | None = None
+        self.kentik_exports: list[RegisteredExport] = []  # what the registration dialog last found
 
     def compose(self) -> ComposeResult:
         yield Static("Summary: register these in Kentik", id="summary-title")
@@ -221,7 +233,9 @@ class SummaryScreen(EngineScreen):
             soft_wrap=True,
             highlight_cursor_line=False,
         )
-        yield Static(id="summary-note")
+        with Horizontal(id="summary-foot"):
+            yield Static(id="summary-note")
+            yield Button("Register in Kentik", id="summary-register", compact=True)
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -236,13 +250,16 @@ class SummaryScreen(EngineScreen):
         account = app.identity.account if app.identity else ""
         if not account and isinstance(app.state.inventory, Inventory):
             account = app.state.inventory.identity.account
-        return registration(
+        data = registration(
             app.state,
             self.sources,
             account=account,
             audit_path=session.audit.path if session and session.audit else None,
             bucket_regions=self.bucket_regions,
         )
+        exports = merge_exports(registered_exports(app.state), self.kentik_exports)
+        data["kentik_exports"] = [e.as_dict() for e in exports]
+        return data
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="summary-regions")
     def resolve_regions(self) -> None:
@@ -277,6 +294,18 @@ class SummaryScreen(EngineScreen):
         self.exported = path
         self.render_summary()
         self.notify(f"Wrote {path}", title="Summary exported", markup=False)
+
+    def action_register(self) -> None:
+        self.app.push_screen(RegisterDialog(role_arn=self.data()["role_arn"]), self._registered)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "summary-register":
+            self.action_register()
+
+    def _registered(self, exports: list[RegisteredExport] | None) -> None:
+        if exports:
+            self.kentik_exports = merge_exports(self.kentik_exports, exports)
+        self.render_summary()
 
     def action_back(self) -> None:
         self.dismiss(None)

@@ -34,6 +34,7 @@ from tui.workers import RoutesWorkerErrors
 # The first frame shows before boto3 and the engine load (they take most of a second): this module
 # imports them where they are used, once the app is on screen (tests/test_startup.py checks).
 if TYPE_CHECKING:
+    from aws.kentik.api import KentikClient
     from aws.org import AccountSelection
     from aws.plans.change import ApplyReport, ChangeResult, Plan
     from aws.sandbox.server import Sandbox
@@ -187,6 +188,14 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
             "#assume-role": self.accounts.assume_role,
         }
 
+    def kentik_client(self) -> KentikClient:
+        """A Kentik client as this run's Kentik user (`self.kentik`), with the AWS session's read-only mode
+        and audit log (KentikCredentialsMissing when no credentials were entered or are in the
+        environment)."""
+        session = self.session
+        read_only = session.read_only if session else self.settings.read_only
+        return self.kentik.client(read_only=read_only, audit=session.audit if session else None)
+
     @property
     def org_mode(self) -> bool:
         """Whether this run covers many accounts (--org or --accounts)."""
@@ -271,8 +280,11 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
             plan = applied.plan.model_copy(
                 update={"changes": [c for c in applied.plan.changes if c.id in finished]}
             )
-            # these changes were applied before, destructive ones confirmed then
-            report = apply_plan(plan, session, confirm_destructive=True)
+            # these changes were applied before, destructive ones confirmed then; a registration in
+            # Kentik (screens.register) is made again in the demo's fresh Kentik fake
+            kentik = any(c.provider == "kentik" for c in plan.changes)
+            providers = {"kentik": self.kentik_client()} if kentik and self.kentik.configured else None
+            report = apply_plan(plan, session, confirm_destructive=True, providers=providers)
             done += sum(1 for r in report.results if r.status in DONE)
             problems += len(report.results) - sum(1 for r in report.results if r.status in DONE)
         self.post_message(KeptChangesApplied(done, problems))
@@ -509,8 +521,11 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         self.show_error(NoSession(self.session_problem or "No AWS session: set credentials and restart."))
 
     def show_error(self, error: BaseException, context: str = "") -> None:
+        from aws.kentik.api import KentikCredentialsMissing
+
         problem = explain(error, profile=self.session.options.profile if self.session else None)
-        if isinstance(problem, CredentialsError):
+        # An AWS credentials problem marks the context bar; Kentik's (its own credentials) does not.
+        if isinstance(problem, CredentialsError) and not isinstance(problem, KentikCredentialsMissing):
             self.session_problem = problem.message
             self.refresh_context_bars()
         heading = problem.title or type(problem).__name__.replace("Error", " error")
