@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import pytest
@@ -15,6 +17,7 @@ from aws.kentik.api import (
     AwsProperties,
     CloudExport,
     KentikAccessDenied,
+    KentikApiError,
     KentikClient,
     KentikCredentials,
     KentikCredentialsMissing,
@@ -270,3 +273,118 @@ def test_ca_bundle_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_pat
     with pytest.raises(ValidationFailed) as caught:
         ssl_context(env={"SSL_CERT_FILE": "/nonexistent/ca.pem"})
     assert "SSL_CERT_FILE" in str(caught.value)
+
+
+# -- broken answers and bad URLs ---------------------------------------------------------------------
+@contextmanager
+def raw_server(answer: bytes) -> Iterator[str]:
+    """A one-connection server on 127.0.0.1 that reads the request's headers, writes `answer` (any bytes,
+    HTTP or not) and closes; yields its URL."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(10)
+
+    def serve() -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(10)
+            received = b""
+            while b"\r\n\r\n" not in received:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                received += chunk
+            conn.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+        thread.join(10)
+
+
+def raw_client(url: str) -> KentikClient:
+    return KentikClient(KentikCredentials(EMAIL, TOKEN), api_url=url, v5_api_url=url, timeout=5)
+
+
+def test_an_answer_that_is_not_http_is_unreachable() -> None:
+    with raw_server(b"garbage, not HTTP\r\n\r\n") as url, pytest.raises(KentikUnreachable) as caught:
+        raw_client(url).list_exports()
+    assert "not HTTP" in str(caught.value) and caught.value.kind == "network"
+
+
+def test_an_answer_that_ends_early_is_unreachable() -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    with raw_server(head + b'{"exports"') as url, pytest.raises(KentikUnreachable) as caught:
+        raw_client(url).list_exports()
+    assert "ended early (10 bytes read, 990 more expected)" in str(caught.value)
+
+
+def test_an_error_answer_cut_short_still_names_its_status() -> None:
+    head = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 1000\r\n\r\n"
+    with raw_server(head + b'{"message"') as url, pytest.raises(KentikApiError) as caught:
+        raw_client(url).list_exports()
+    assert caught.value.status == 503
+
+
+def test_a_broken_answer_echoing_the_token_is_scrubbed() -> None:
+    with raw_server(f"NOPE {TOKEN}\r\n\r\n".encode()) as url, pytest.raises(KentikUnreachable) as caught:
+        raw_client(url).list_exports()
+    assert TOKEN not in str(caught.value) and "<redacted>" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8x/",
+        "http://127.0.0.1:70000",
+        "http://127.0.0.1:0",
+        "http://127.0.0.1:-1",
+        "ftp://127.0.0.1",
+        "http://",
+        "http://:8080",
+        "http://exa mple.com",
+        "http://[::1",
+        "https://grpc.api.kentik.com/?x=1",
+    ],
+)
+def test_a_malformed_url_is_refused_before_any_call(url: str) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        base_url("us", url, env={})
+    assert type(caught.value) is ValidationFailed and "Not a Kentik API URL" in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:1", "https://[::1]:65535/", "HTTPS://Kentik.example"])
+def test_a_well_formed_url_is_kept(url: str) -> None:
+    assert base_url("us", url, env={}) == url.rstrip("/")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["verify", "--bucket", "acme-flow-logs", "--once", "--kentik"],
+        ["register", "--list-plans"],
+    ],
+)
+def test_a_command_given_a_malformed_url_exits_2(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aws.session import AwsSession
+    from tui import cli
+
+    def refuse(self: AwsSession, service: str, region: str | None = None) -> object:
+        raise AssertionError(f"an AWS call was made ({service})")
+
+    monkeypatch.setattr(AwsSession, "client", refuse)
+    monkeypatch.setenv("KENTIK_EMAIL", EMAIL)
+    monkeypatch.setenv("KENTIK_API_TOKEN", TOKEN)
+    code = cli.main([*argv, "--kentik-api-url", "http://127.0.0.1:8x/"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Not a Kentik API URL: 'http://127.0.0.1:8x/'" in err and "Traceback" not in err

@@ -361,6 +361,117 @@ def test_kentik_is_asked_on_every_poll_until_the_export_found_flows(
     assert f"kentik {BUCKET} (export 1001): waiting -> reading" in err
 
 
+def simulated_time(monkeypatch: pytest.MonkeyPatch, on_sleep: Callable[[int], None] | None = None) -> None:
+    """verify's clock and sleep, simulated: a sleep moves the clock on (no real waiting); `on_sleep(n)` is
+    called on the n-th sleep (1-based)."""
+    now = [datetime.now(timezone.utc)]
+    sleeps = [0]
+
+    def fake_sleep(seconds: float) -> None:
+        now[0] += timedelta(seconds=seconds)
+        sleeps[0] += 1
+        if on_sleep is not None:
+            on_sleep(sleeps[0])
+
+    monkeypatch.setattr(verify_cmd, "clock", lambda: now[0])
+    monkeypatch.setattr(verify_cmd, "sleep", fake_sleep)
+
+
+UNAVAILABLE = f"the service is unavailable for {TOKEN}"  # Kentik echoing the token: never shown
+
+
+def failing_lists(fake: KentikFake, monkeypatch: pytest.MonkeyPatch, failing: Callable[[int], bool]) -> None:
+    """The fake's n-th list call (1-based) answers 503 when `failing(n)`, else as usual."""
+    from aws.sandbox import kentik_fake
+
+    answer = fake.list
+    calls = [0]
+
+    def listing() -> tuple[int, dict[str, Any]]:
+        calls[0] += 1
+        return kentik_fake._rpc(503, 14, UNAVAILABLE) if failing(calls[0]) else answer()
+
+    monkeypatch.setattr(fake, "list", listing)
+
+
+def test_a_kentik_failure_mid_watch_is_retried_on_the_next_poll(
+    session: AwsSession, fake: KentikFake, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kentik answers the first poll (waiting), fails the second (503), finds flows on the third: the watch
+    goes on and exits 0, the failure said once."""
+    delivered(session)
+    register(fake)
+    answers = iter([WAITING, READING])
+    fake.status_for = lambda e: next(answers)
+    failing_lists(fake, monkeypatch, lambda n: n == 2)
+    simulated_time(monkeypatch)
+    kentik_env(monkeypatch, fake.url)
+    code, _, err = run_verify(["--timeout", "10m", "--interval", "30s"], capsys)
+    assert code == 0, err
+    assert fake.requests == [("GET", EXPORTS_PATH)] * 3 and "poll 3:" in err and "poll 4:" not in err
+    assert err.count("retried on the next poll") == 1 and "HTTP 503" in err and TOKEN not in err
+
+
+def test_kentik_unreachable_after_the_first_poll_exits_1_at_the_timeout_not_4(
+    session: AwsSession, fake: KentikFake, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kentik answers the first poll (waiting), then goes away (connection refused): the watch runs to its
+    timeout, says the failure once and exits 1 (not converged), not 4."""
+    delivered(session)
+    register(fake)
+    simulated_time(monkeypatch, lambda n: fake.stop() if n == 1 else None)
+    kentik_env(monkeypatch, fake.url)
+    code, out, err = run_verify(["--timeout", "2m", "--interval", "30s"], capsys)
+    assert code == 1, err
+    assert "poll 5:" in err and "poll 6:" not in err  # 0 s, 30 s, 60 s, 90 s, 120 s
+    assert err.count("retried on the next poll") == 1 and "connection refused" in err
+    assert "Kentik's last poll failed" in out
+
+
+def test_json_says_the_last_kentik_error_without_the_token(
+    session: AwsSession, fake: KentikFake, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    delivered(session)
+    register(fake)
+    failing_lists(fake, monkeypatch, lambda n: n > 1)
+    simulated_time(monkeypatch)
+    kentik_env(monkeypatch, fake.url)
+    code, out, _ = run_verify(["--timeout", "1m", "--interval", "30s", "--json"], capsys)
+    kentik = json.loads(out)["kentik"]
+    assert (code, kentik["ok"], [e["state"] for e in kentik["exports"]]) == (1, False, ["waiting"])
+    assert kentik["error"].startswith("Kentik answered HTTP 503") and "<redacted>" in kentik["error"]
+    assert TOKEN not in out
+
+
+def test_a_later_kentik_success_clears_the_error(
+    session: AwsSession, fake: KentikFake, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Still waiting at the timeout, but Kentik answered the last poll: the JSON has no error."""
+    delivered(session)
+    register(fake)
+    failing_lists(fake, monkeypatch, lambda n: n == 2)
+    simulated_time(monkeypatch)
+    kentik_env(monkeypatch, fake.url)
+    code, out, _ = run_verify(["--timeout", "1m", "--interval", "30s", "--json"], capsys)
+    assert (code, len(fake.requests), json.loads(out)["kentik"]["error"]) == (1, 3, None)
+
+
+def test_kentik_failing_after_its_exports_found_flows_does_not_hold_the_watch(
+    session: AwsSession, fake: KentikFake, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kentik found flows on its first answer and fails from then on; the sources deliver during the watch:
+    the last good answer counts, so it exits 0."""
+    flow_log = _setup(session)  # no file yet
+    register(fake)
+    fake.status_for = always(READING)
+    failing_lists(fake, monkeypatch, lambda n: n > 1)
+    simulated_time(monkeypatch, lambda n: _deliver(session, flow_log) if n == 2 else None)
+    kentik_env(monkeypatch, fake.url)
+    code, _, err = run_verify(["--timeout", "10m", "--interval", "30s"], capsys)
+    assert code == 0, err
+    assert "poll 3:" in err and "poll 4:" not in err and "retried on the next poll" in err
+
+
 def test_without_kentik_nothing_is_asked_and_the_output_is_unchanged(
     session: AwsSession, fake: KentikFake, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,11 +12,14 @@ environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, through urllib's ProxyHandler); 
 SSL_CERT_FILE or REQUESTS_CA_BUNDLE.
 
 Failures are typed like the AWS ones (aws.errors): 401/403 `KentikAccessDenied`, 400 `KentikRejected`
-(naming the field Kentik rejected), 404 `KentikNotFound`, no answer `KentikUnreachable`.
+(naming the field Kentik rejected), 404 `KentikNotFound`, no answer (or a broken one: not HTTP, cut
+short) `KentikUnreachable`. A base URL that is not http(s)://HOST[:PORT] is `ValidationFailed` before any
+call.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -28,7 +31,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
@@ -105,7 +108,8 @@ class KentikNotFound(KentikApiError):
 
 
 class KentikUnreachable(EndpointError):
-    """Kentik's API did not answer: refused, timed out, TLS failure, proxy failure, bad host name."""
+    """Kentik's API did not answer: refused, timed out, TLS failure, proxy failure, bad host name, or an
+    answer that is not HTTP or ends early."""
 
     title = "Kentik unreachable"
 
@@ -161,14 +165,38 @@ def _pick_url(
     source = os.environ if env is None else env
     chosen = (override or "").strip() or source.get(env_var, "").strip()
     if chosen:
-        if not re.match(r"^https?://[^/\s]+", chosen):
+        problem = _url_problem(chosen)
+        if problem:
             raise ValidationFailed(
-                f"Not a {kind} URL: {chosen!r}.", hint="Give a URL such as https://grpc.api.kentik.com."
+                f"Not a {kind} URL: {chosen!r} ({problem}).",
+                hint="Give a URL such as https://grpc.api.kentik.com (http or https, a host, an optional "
+                "port from 1 to 65535).",
             )
         return chosen.rstrip("/")
     if region not in hosts:
         raise ValidationFailed(f"Unknown Kentik region {region!r}.", hint="Use 'us' or 'eu'.")
     return hosts[region]
+
+
+def _url_problem(url: str) -> str:
+    """What makes `url` unusable as a base URL ('' when nothing does), checked before any call so that
+    urllib never sees it (it would raise http.client.InvalidURL)."""
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        return "it contains spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError: not an integer, or not 0-65535
+    except ValueError as err:
+        return str(err) or "it cannot be parsed"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "the scheme must be http or https"
+    if not parts.hostname:
+        return "it has no host"
+    if port is not None and not 1 <= port <= 65535:
+        return f"port {port} is not between 1 and 65535"
+    if parts.query or parts.fragment:
+        return "a base URL takes no query or fragment"
+    return ""
 
 
 def base_url(region: str = "us", override: str | None = None, env: Mapping[str, str] | None = None) -> str:
@@ -469,10 +497,14 @@ class KentikClient:
         except urllib.error.HTTPError as err:
             try:
                 payload = err.read()
+            except (http.client.HTTPException, OSError, ValueError):
+                payload = b""  # an error answer whose body broke off: its status still says enough
             finally:
                 err.close()
             raise self._http_error(method, url, err.code, payload, scope) from None
-        except (urllib.error.URLError, OSError) as err:
+        # A broken answer (not HTTP, cut short, bad chunking: http.client.HTTPException, or ValueError from
+        # http.client's parsing) is no answer, like a refused or timed-out connection.
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
             raise self._network_error(method, url, err) from None
         if not raw.strip():
             return {}
@@ -527,6 +559,21 @@ class KentikClient:
             why = "connection refused"
         elif isinstance(reason, ssl.SSLError):
             why = f"TLS failure ({getattr(reason, 'reason', None) or reason})"
+        elif isinstance(reason, http.client.IncompleteRead):
+            got = len(reason.partial)
+            more = f", {reason.expected} more expected" if reason.expected is not None else ""
+            why = f"the answer ended early ({got} bytes read{more})"
+        elif isinstance(reason, http.client.RemoteDisconnected):
+            why = "the connection was closed without an answer"
+        elif isinstance(reason, http.client.BadStatusLine):
+            line = self._credentials.scrub(str(reason).strip())[:80]
+            why = f"the answer is not HTTP (status line {line!r})" if line else "the answer is not HTTP"
+        elif isinstance(reason, http.client.HTTPException):
+            said = self._credentials.scrub(str(reason).strip())[:120]
+            why = f"a broken HTTP answer ({type(reason).__name__}{': ' + said if said else ''})"
+        elif isinstance(reason, ValueError):
+            said = self._credentials.scrub(str(reason).strip())[:120]
+            why = f"a broken answer ({said or type(reason).__name__})"
         else:
             why = self._credentials.scrub(str(reason) or type(reason).__name__)
         return KentikUnreachable(

@@ -10,6 +10,9 @@ watched, the export reading it and its `currentStatus` (aws.kentik.status). The 
 every source delivers readable files AND every location's export has found flows; 1 while one has not
 found flows yet, reports no access, is disabled, or a location has no export; 2 without KENTIK_EMAIL /
 KENTIK_API_TOKEN (before any AWS call); 3 when Kentik refuses the credentials; 4 when it cannot be reached.
+Only that first ask (before any AWS call) can stop the command: a later one that fails is said once on
+stderr and retried on the next poll, the last answer kept; a watch that ends while Kentik still fails
+exits 1 unless that last answer had every export reading (the JSON "kentik" block has the "error").
 """
 
 from __future__ import annotations
@@ -203,12 +206,13 @@ def run(ctx: CliContext) -> int:
     while True:
         now = clock()
         statuses = watcher.poll(now)
+        change = ""
         if kentik is not None and watcher.polls > 1:  # the first poll's answer is the one asked above
-            kentik.poll()
+            change = kentik.retry()  # a Kentik failure now is kept and retried, not raised
         if not ctx.json:
             _progress(ctx, watcher.polls, now, statuses, previous)
             if kentik is not None:
-                _kentik_progress(ctx, kentik.report, previous)
+                _kentik_progress(ctx, kentik, previous, change)
         kentik_done = kentik is None or kentik.report.done
         if (all(s.ready for s in statuses) and kentik_done) or any(s.access_denied for s in statuses):
             break
@@ -229,18 +233,36 @@ def run(ctx: CliContext) -> int:
 
 
 class _Kentik:
-    """Kentik's view of the watched locations, asked again on every poll (`poll`), the last answer kept."""
+    """Kentik's view of the watched locations, asked again on every poll, the last answer kept.
+
+    `poll` raises Kentik's error (the first ask, which may stop the command); `retry` (every later poll)
+    keeps it in `error` instead, the last good report staying in `report`, until an ask succeeds again."""
 
     def __init__(self, client: KentikClient, locations: list[ReadLocation]) -> None:
         self.client = client
         self.locations = locations
         self._report: KentikReport | None = None
+        self.error: FlowlogsError | None = None  # the last ask's failure; None once Kentik answered again
 
     def poll(self) -> KentikReport:
         from aws.kentik.status import export_statuses
 
         self._report = export_statuses(self.client, self.locations, now=clock())
+        self.error = None
         return self._report
+
+    def retry(self) -> str:
+        """Ask again without raising: "failed" when this ask failed and the one before did not, "recovered"
+        when it answered after failing, '' when nothing changed."""
+        from aws.errors import FlowlogsError
+
+        failing = self.error is not None
+        try:
+            self.poll()
+        except FlowlogsError as err:
+            self.error = err
+            return "" if failing else "failed"
+        return "recovered" if failing else ""
 
     @property
     def report(self) -> KentikReport:
@@ -255,7 +277,8 @@ def _kentik_json(kentik: _Kentik | None) -> dict[str, Any]:
     return {
         "kentik": {
             "ok": report.done,
-            "checked_at": report.checked_at.isoformat(timespec="seconds"),
+            "checked_at": report.checked_at.isoformat(timespec="seconds"),  # the last answer's time
+            "error": kentik.error.message if kentik.error is not None else None,  # the last ask's failure
             "invalid_exports": report.invalid_exports,
             "exports": [
                 {**s.model_dump(mode="json"), "location": s.path, "done": s.done} for s in report.statuses
@@ -268,8 +291,14 @@ def _kentik_label(st: ExportStatus) -> str:
     return f"kentik {st.path}" + (f" (export {st.export_id})" if st.export_id else "")
 
 
-def _kentik_progress(ctx: CliContext, report: KentikReport, previous: dict[str, str]) -> None:
-    """Like `_progress`: each export's state when it changes, then one line of counts."""
+def _kentik_progress(ctx: CliContext, kentik: _Kentik, previous: dict[str, str], change: str = "") -> None:
+    """Like `_progress`: each export's state when it changes, then one line of counts. A failed ask is
+    said when it starts failing (and when Kentik answers again), not on every poll."""
+    report = kentik.report
+    if change == "failed" and kentik.error is not None:
+        ctx.err(f"  kentik: asking failed, retried on the next poll: {kentik.error.message}")
+    elif change == "recovered":
+        ctx.err("  kentik: answering again")
     for st in report.statuses:
         key = f"kentik:{st.path}:{st.export_id}"
         if previous.get(key) != st.state:
@@ -279,7 +308,8 @@ def _kentik_progress(ctx: CliContext, report: KentikReport, previous: dict[str, 
             ctx.err(f"  {_kentik_label(st)}: {change}{said}")
             previous[key] = st.state
     summary = ", ".join(f"{n} {state}" for state, n in report.counts().items())
-    ctx.err(f"  kentik: {summary or 'nothing to read'}")
+    stale = f" (as of {report.checked_at:%H:%M:%S}: Kentik not answering)" if kentik.error else ""
+    ctx.err(f"  kentik: {summary or 'nothing to read'}{stale}")
 
 
 def _sources_in_accounts(
@@ -427,14 +457,14 @@ def _report(
     ctx.out("")
     ctx.out(f"{ready} of {len(statuses)} source(s) delivered readable files.")
     if kentik is not None:
-        _kentik_report(ctx, kentik.report)
+        _kentik_report(ctx, kentik.report, kentik.error)
 
 
 def _yes(value: bool | None) -> str:
     return "?" if value is None else "yes" if value else "no"
 
 
-def _kentik_report(ctx: CliContext, report: KentikReport) -> None:
+def _kentik_report(ctx: CliContext, report: KentikReport, error: FlowlogsError | None = None) -> None:
     """Kentik's view of each location: the export, its state and what Kentik says (80 columns)."""
     ctx.out("")
     # 30 + 1 + 10 + 1 + 14 + 1 + 3 + 1 + 6 + 1 + 5 = 73 columns
@@ -466,3 +496,8 @@ def _kentik_report(ctx: CliContext, report: KentikReport) -> None:
         f" ({report.invalid_exports} invalid export(s) left out by Kentik)" if report.invalid_exports else ""
     )
     ctx.out(_wrap(f"{reading} of {len(report.statuses)} Kentik export(s) found flows.{extra}", "", ""))
+    if error is not None:
+        ctx.out(
+            _wrap(f"Kentik's last poll failed; shown is its answer of {report.checked_at:%H:%M:%S}.", "", "")
+        )
+        ctx.out(_wrap(error.message, "  ", "    "))
