@@ -10,7 +10,7 @@ import pytest
 
 from aws.coverage import ReadLocation
 from aws.errors import ValidationFailed
-from aws.kentik.api import KentikClient, KentikCredentials, KentikCredentialsMissing
+from aws.kentik.api import CloudExport, KentikClient, KentikCredentials, KentikCredentialsMissing
 from aws.kentik.executors import CreateExport, UpdateExport
 from aws.kentik.register import (
     AmbiguousExports,
@@ -131,12 +131,12 @@ def test_a_target_without_a_region_is_refused() -> None:
 
 
 # -- against Kentik's exports ----------------------------------------------------------------------
-def seeded(fake: KentikFake, **aws: Any) -> str:
+def seeded(fake: KentikFake, name: str = "portal name", **aws: Any) -> str:
     body = {"iamRoleArn": ROLE, "region": "us-east-1", "bucket": "logs", **aws}
     return str(
         fake.seed(
             {
-                "name": "portal name",
+                "name": name,
                 "enabled": True,
                 "planId": "11467",
                 "cloudProvider": "CLOUD_PROVIDER_AWS",
@@ -148,8 +148,8 @@ def seeded(fake: KentikFake, **aws: Any) -> str:
 
 
 def test_two_differing_exports_of_one_bucket_are_not_guessed_between(fake: KentikFake, client) -> None:
-    seeded(fake, iamRoleArn=f"arn:aws:iam::{ACCOUNT}:role/a")
-    seeded(fake, iamRoleArn=f"arn:aws:iam::{ACCOUNT}:role/b")
+    seeded(fake, "first", iamRoleArn=f"arn:aws:iam::{ACCOUNT}:role/a")
+    seeded(fake, "second", iamRoleArn=f"arn:aws:iam::{ACCOUNT}:role/b")
     with pytest.raises(AmbiguousExports):
         plan_registration(client.list_exports(), [target()], REG, account=ACCOUNT)
 
@@ -179,7 +179,7 @@ def test_a_plain_setup_leaves_nested_fields_set_in_the_portal_alone(fake: Kentik
 
 def test_a_second_prefix_of_one_bucket_gets_a_name_of_its_own(fake: KentikFake, client) -> None:
     found = plan_registration([], [target(""), target("fw")], REG, account=ACCOUNT)
-    assert [c.params["export"]["name"] for c in found.changes] == ["logs", "logs (fw/)"]
+    assert [c.params["export"]["name"] for c in found.changes] == ["logs", "logs (logs/fw/)"]
 
 
 def update_plan(fake: KentikFake, client: KentikClient) -> tuple[str, Plan]:
@@ -253,3 +253,84 @@ def test_two_read_locations_of_one_bucket_say_why_they_are_two_exports() -> None
         ("", False, True),
         ("network-firewall", True, True),
     ]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "problem"),
+    [
+        (("export", "enabled"), False, "enabled must be True"),
+        (("export", "aws", "metadataOnly"), True, "aws.metadataOnly must be False"),
+        (("export", "aws", "secondaryAwsAccounts"), ["999999999999"], "need a spoke role name"),
+        (("export", "aws", "awsIamRoleArnIsOrg"), True, "need a spoke role name"),
+        (("export", "aws", "bucketPrefix"), "/logs/", "without leading or trailing"),
+        (("export", "aws", "collectFlowLogs"), False, "neither flow logs nor firewall logs"),
+    ],
+)
+def test_a_create_sending_what_this_setup_never_sends_is_refused(
+    path: tuple[str, ...], value: Any, problem: str
+) -> None:
+    plan, _ = registration_plan([], [target()], REG, account=ACCOUNT)
+    where = plan.changes[0].params
+    for key in path[:-1]:
+        where = where[key]
+    where[path[-1]] = value
+    with pytest.raises(ValidationFailed) as err:
+        validate_plan(plan)
+    assert problem in err.value.message
+
+
+def test_a_nested_create_with_bad_member_ids_is_refused() -> None:
+    reg = Registration.parse(
+        plan_id="11467",
+        role_arn=ROLE,
+        nested=Nested(accounts=["210987654321"], regions=["us-east-1"], suffix="s"),
+    )
+    plan, _ = registration_plan([], [target()], reg, account=ACCOUNT)
+    plan.changes[0].params["export"]["aws"]["secondaryAwsAccounts"] = ["not-an-account"]
+    with pytest.raises(ValidationFailed, match="not account ids: not-an-account"):
+        validate_plan(plan)
+
+
+def test_the_preview_shows_every_field_a_create_sends() -> None:
+    reg = Registration.parse(
+        plan_id="11467",
+        role_arn=ROLE,
+        nested=Nested(accounts=["210987654321"], regions=["us-east-1"], suffix="s"),
+    )
+    plan, _ = registration_plan([], [target()], reg, account=ACCOUNT)
+    shown = CreateExport().preview(plan.changes[0])
+    assert "aws.secondaryAwsAccounts: [210987654321]" in shown and "enabled: true" in shown
+
+
+def test_a_metadata_only_export_is_updated_to_read_the_logs(fake: KentikFake, client) -> None:
+    seeded(fake, metadataOnly=True)
+    [change] = plan_registration(client.list_exports(), [target()], REG, account=ACCOUNT).changes
+    assert (change.kind, change.params["set"]["aws.metadataOnly"]) == ("kentik.update-export", False)
+
+
+def test_new_exports_never_share_a_name(fake: KentikFake, client) -> None:
+    reg = Registration.parse(plan_id="11467", role_arn=ROLE, name_template="kentik-{region}")
+    two = [target(), ExportTarget(bucket="logs2", region="us-east-1", account=ACCOUNT)]
+    found = plan_registration(client.list_exports(), two, reg, account=ACCOUNT)
+    assert [c.params["export"]["name"] for c in found.changes] == [
+        "kentik-us-east-1",
+        "kentik-us-east-1 (logs2/)",
+    ]
+
+
+def test_the_fake_refuses_a_name_another_export_has(fake: KentikFake, client) -> None:
+    from aws.kentik.api import KentikRejected
+
+    seeded(fake)
+    plan, _ = registration_plan([], [ExportTarget(bucket="logs2", region="us-east-1")], REG, account=ACCOUNT)
+    export = CloudExport.model_validate({**plan.changes[0].params["export"], "name": "portal name"})
+    with pytest.raises(KentikRejected) as err:
+        client.create_export(export)
+    assert err.value.field == "export.name"
+
+
+def test_nested_regions_default_to_the_regions_of_the_log_sources() -> None:
+    from aws.kentik.register import source_regions
+
+    moved = flow_log("logs").model_copy(update={"region": "eu-west-1"})
+    assert source_regions([plan_of(moved, firewall_log("logs"))]) == ["eu-west-1", "us-east-1"]

@@ -65,6 +65,7 @@ def test_register_creates_one_export_for_the_bucket(kentik: KentikFake, bucket: 
         "bucket": BUCKET,
         "collectFlowLogs": True,
         "collectFirewallLogs": False,
+        "metadataOnly": False,
     }
 
 
@@ -246,3 +247,30 @@ def test_a_plan_files_kentik_role_is_used(kentik: KentikFake, bucket: str, capsy
     code, out, err = register(capsys, "--plan", str(path), "--yes")
     assert code == 0, out + err
     assert [e["aws"]["iamRoleArn"] for e in kentik.exports.values()] == [ROLE]
+
+
+def test_apply_of_a_plan_kentik_rejects_exits_2(
+    kentik: KentikFake, bucket: str, capsys, tmp_path: Path
+) -> None:
+    path = tmp_path / "kentik-plan.json"
+    register(capsys, "--role-arn", ROLE, "--bucket", bucket, "-o", str(path))
+    kentik.plans = [{"id": 99, "name": "another plan"}]  # the plan id is no longer Kentik's
+    assert (cli.main(["apply", "--plan", str(path), "--yes"]), kentik.exports) == (2, {})
+
+
+def test_nested_registration_without_known_regions_asks_for_them(
+    kentik: KentikFake, bucket: str, capsys
+) -> None:
+    code, _, err = register(
+        capsys,
+        "--role-arn",
+        ROLE,
+        "--bucket",
+        bucket,
+        "--kentik-spoke-role",
+        "spoke",
+        "--accounts",
+        "210987654321",
+    )
+    assert (code, writes(kentik)) == (2, [])
+    assert "--regions" in err

@@ -107,11 +107,14 @@ def exit_for(failed_kinds: Sequence[str], *, succeeded: int) -> int:
 
 
 def exit_for_report(report: ApplyReport) -> int:
-    """The exit code of an apply: 2 when a change was refused as stale or altered (plan again), else
-    from the kinds of the failed changes (`exit_for`)."""
+    """The exit code of an apply: 2 when a change was refused as stale or altered (plan again) or every
+    failure was refused input (e.g. Kentik rejecting a field, HTTP 400), else from the kinds of the failed
+    changes (`exit_for`)."""
     from aws.plans.change import DONE
 
     if report.stale:
+        return EXIT_USAGE
+    if report.problems and all(r.error_kind == "usage" for r in report.problems):
         return EXIT_USAGE
     done = sum(1 for r in report.results if r.status in DONE)
     return exit_for([r.error_kind or "error" for r in report.problems], succeeded=done)

@@ -35,6 +35,7 @@ from aws.kentik.register import (
     current_fields,
     differences,
     export_target_id,
+    field_problems,
     merged_export,
 )
 from aws.plans.change import Change, Executor, Params, Plan, StaleChange
@@ -50,6 +51,7 @@ class _AwsBody(BaseModel):
     bucketPrefix: str | None = None
     collectFlowLogs: bool
     collectFirewallLogs: bool
+    metadataOnly: bool | None = None
     awsIamRoleArnIsOrg: bool | None = None
     secondaryAwsAccounts: list[str] | None = None
     secondaryAwsBlockedAccounts: list[str] | None = None
@@ -129,25 +131,16 @@ class CreateExport(_KentikExecutor):
     def check(self, change: Change, plan: Plan) -> list[str]:
         body = CreateParams.model_validate(change.params).export
         prefix = clean_prefix(body.aws.bucketPrefix)
-        return _location_problems(change, plan, body.aws.bucket, prefix, body.aws.region, body.aws.iamRoleArn)
+        fields = _body_fields(change.params["export"])
+        return field_problems(fields) + _location_problems(
+            change, plan, body.aws.bucket, prefix, body.aws.region, body.aws.iamRoleArn
+        )
 
     def details(self, change: Change) -> list[str]:
-        body = CreateParams.model_validate(change.params).export
-        logs = [
-            n
-            for n, on in (("flow", body.aws.collectFlowLogs), ("firewall", body.aws.collectFirewallLogs))
-            if on
-        ]
-        lines = [
-            f"name {body.name!r}, plan {body.planId}, role {body.aws.iamRoleArn}",
-            f"reads s3://{body.aws.bucket}/{clean_prefix(body.aws.bucketPrefix) + '/' if body.aws.bucketPrefix else ''}"
-            f" ({' and '.join(logs) or 'no'} logs)",
-        ]
-        if body.aws.secondaryAwsSuffix:
-            lines.append(
-                f"nested: role {body.aws.secondaryAwsSuffix} in {len(body.aws.secondaryAwsAccounts or [])} "
-                f"member accounts, regions {', '.join(body.aws.secondaryAwsRegions or []) or '-'}"
-            )
+        """Every field sent (a plan file's preview hides nothing it would register)."""
+        body = change.params["export"]
+        lines = [f"name {body.get('name')!r}"]
+        lines += [f"{name}: {_shown(value)}" for name, value in _body_fields(body).items()]
         return lines
 
     def _wanted(self, change: Change) -> tuple[str, str, dict[str, Any]]:
@@ -174,6 +167,13 @@ class CreateExport(_KentikExecutor):
     def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
         created = self.kentik().create_export(CloudExport.model_validate(change.params["export"]))
         return {"export_id": created.id, "name": created.name}
+
+
+def _body_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A create body's fields by dotted name, name and description aside."""
+    fields = {k: v for k, v in body.items() if k not in ("name", "description", "aws")}
+    fields.update({f"aws.{k}": v for k, v in (body.get("aws") or {}).items()})
+    return fields
 
 
 def _flatten(body: Mapping[str, Any]) -> list[str]:
@@ -208,7 +208,7 @@ class UpdateExport(_KentikExecutor):
         missing = [k for k in ("aws.bucket", "aws.region", "aws.iamRoleArn") if k not in wanted]
         if missing:
             return [f"it does not set {', '.join(missing)}"]
-        return _location_problems(
+        return field_problems(wanted) + _location_problems(
             change,
             plan,
             wanted["aws.bucket"],

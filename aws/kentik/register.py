@@ -27,7 +27,7 @@ from aws.coverage import ReadLocation, bucket_region
 from aws.errors import ValidationFailed
 from aws.iam.nested import ROLE_ARN
 from aws.kentik.api import CloudExport, ExportList
-from aws.kentik.exports import clean_prefix, exports_for
+from aws.kentik.exports import AWS_PROVIDER, clean_prefix, exports_for
 from aws.org import ROLE_NAME
 from aws.plans.change import Change, Plan
 from aws.plans.links import log_destination
@@ -36,7 +36,6 @@ from aws.session import AwsSession
 CREATE_KIND = "kentik.create-export"
 UPDATE_KIND = "kentik.update-export"
 EXPORT_TYPE = "CLOUD_EXPORT_TYPE_KENTIK_MANAGED"
-AWS_PROVIDER = "CLOUD_PROVIDER_AWS"
 NAME_FIELDS = ("bucket", "region", "account", "prefix")
 DEFAULT_NAME = "{bucket}"
 MAX_NAME = 256  # characters: our cap on a name (a longer one is refused before anything is sent)
@@ -57,6 +56,7 @@ OWN_FIELDS = (
     "aws.bucketPrefix",
     "aws.collectFlowLogs",
     "aws.collectFirewallLogs",
+    "aws.metadataOnly",  # true would make Kentik read metadata only, never the logs
 )
 NESTED_FIELDS = (
     "aws.awsIamRoleArnIsOrg",
@@ -71,6 +71,7 @@ DEFAULTS: dict[str, Any] = {
     "aws.bucketPrefix": "",
     "aws.collectFlowLogs": True,
     "aws.collectFirewallLogs": False,
+    "aws.metadataOnly": False,
     "aws.awsIamRoleArnIsOrg": False,
     "aws.secondaryAwsAccounts": [],
     "aws.secondaryAwsBlockedAccounts": [],
@@ -95,6 +96,7 @@ class ExportFields(BaseModel):
     bucket_prefix: str | None = Field(default=None, alias="aws.bucketPrefix")
     collect_flow_logs: bool | None = Field(default=None, alias="aws.collectFlowLogs")
     collect_firewall_logs: bool | None = Field(default=None, alias="aws.collectFirewallLogs")
+    metadata_only: bool | None = Field(default=None, alias="aws.metadataOnly")
     is_org: bool | None = Field(default=None, alias="aws.awsIamRoleArnIsOrg")
     secondary_accounts: list[str] | None = Field(default=None, alias="aws.secondaryAwsAccounts")
     blocked_accounts: list[str] | None = Field(default=None, alias="aws.secondaryAwsBlockedAccounts")
@@ -285,6 +287,15 @@ def _why(bucket: str, targets: list[ExportTarget]) -> str:
     )
 
 
+def source_regions(plans: Iterable[Plan]) -> list[str]:
+    """The regions the plans' log sources are in (their log changes and the sources they found), sorted:
+    where Kentik reads metadata in the member accounts of a nested setup."""
+    return sorted(
+        {c.region for plan in plans for c in plan.changes if c.kind in _FLOW_KINDS + _FIREWALL_KINDS}
+        | {source.region for plan in plans for source in plan.coverage if source.region}
+    )
+
+
 def plan_regions(plans: Iterable[Plan]) -> dict[str, str]:
     """bucket -> region, for the buckets the plans create (their read set may not say)."""
     return {
@@ -328,6 +339,7 @@ def wanted_fields(target: ExportTarget, registration: Registration) -> dict[str,
         "aws.bucketPrefix": target.prefix,
         "aws.collectFlowLogs": target.flow,
         "aws.collectFirewallLogs": target.firewall,
+        "aws.metadataOnly": False,
     }
     nested = registration.nested
     if nested is not None:
@@ -394,6 +406,39 @@ class AmbiguousExports(ValidationFailed):
     """More than one Kentik export reads one bucket and prefix, and none matches: we do not pick one."""
 
 
+def field_problems(fields: dict[str, Any]) -> list[str]:
+    """Why owned field values (dotted names, as a change sets them) are not what this setup ever sends:
+    a plan file is checked with this, so an edited one cannot register what its preview does not show."""
+    from aws.names import validate_bucket_name
+
+    problems: list[str] = []
+    fixed = {"enabled": True, "type": EXPORT_TYPE, "cloudProvider": AWS_PROVIDER, "aws.metadataOnly": False}
+    problems += [f"{k} must be {v!r}" for k, v in fixed.items() if k in fields and fields[k] != v]
+    if "planId" in fields and not PLAN_ID.match(str(fields["planId"])):
+        problems.append(f"planId {fields['planId']!r} is not a plan id")
+    if "aws.iamRoleArn" in fields and not ROLE_ARN.match(str(fields["aws.iamRoleArn"])):
+        problems.append(f"{fields['aws.iamRoleArn']!r} is not an IAM role ARN")
+    if "aws.region" in fields and not _REGION.match(str(fields["aws.region"])):
+        problems.append(f"{fields['aws.region']!r} is not an AWS region")
+    if "aws.bucket" in fields:
+        problems += [f"aws.bucket: {p}" for p in validate_bucket_name(str(fields["aws.bucket"]))]
+    prefix = fields.get("aws.bucketPrefix")
+    if prefix is not None and (clean_prefix(prefix) != prefix or "//" in prefix):
+        problems.append(f"aws.bucketPrefix {prefix!r} is not a prefix without leading or trailing '/'")
+    if fields.get("aws.collectFlowLogs") is False and fields.get("aws.collectFirewallLogs") is not True:
+        problems.append("it collects neither flow logs nor firewall logs")
+    suffix = fields.get("aws.secondaryAwsSuffix")
+    nested = {k: fields[k] for k in NESTED_FIELDS if fields.get(k) not in (None, "", [], False)}
+    if nested and not (isinstance(suffix, str) and ROLE_NAME.match(suffix)):
+        problems.append("nested settings need a spoke role name (aws.secondaryAwsSuffix)")
+    for name in ("aws.secondaryAwsAccounts", "aws.secondaryAwsBlockedAccounts"):
+        bad = [a for a in fields.get(name) or [] if not _ACCOUNT.match(a)]
+        problems += [f"{name}: not account ids: {', '.join(bad)}"] if bad else []
+    bad = [r for r in fields.get("aws.secondaryAwsRegions") or [] if not _REGION.match(r)]
+    problems += [f"aws.secondaryAwsRegions: not AWS regions: {', '.join(bad)}"] if bad else []
+    return problems
+
+
 def export_target_id(bucket: str, prefix: str) -> str:
     """A change's `target`: the bucket and prefix read (exports have no ARN)."""
     return f"kentik:export:{bucket}/{prefix}" if prefix else f"kentik:export:{bucket}"
@@ -441,8 +486,13 @@ def plan_registration(
             out.unchanged.append((target, same[0]))
         elif not found:
             export = new_export(target, registration)
-            if export.name in names_used and target.prefix:  # one bucket, several prefixes: tell them apart
-                export = export.model_copy(update={"name": f"{export.name} ({target.prefix}/)"})
+            if export.name in names_used:  # Kentik's export names are unique: tell this one apart
+                export = export.model_copy(update={"name": f"{export.name} ({target.shown[5:]})"})
+            if export.name in names_used:
+                raise ValidationFailed(
+                    f"The export name {export.name!r} is taken in Kentik; nothing was registered.",
+                    hint="Give --name-template with {bucket} (and {prefix}) so every export's name differs.",
+                )
             names_used.add(export.name)
             out.changes.append(
                 Change(

@@ -330,13 +330,18 @@ class KentikFake:
             return _not_found(export_id)
         return 200, {"export": self._view(stored)}
 
-    def _plan_problem(self, export: Mapping[str, Any]) -> SchemaError | None:
-        """Kentik refuses an export whose planId is not one of the account's plans."""
-        if str(export.get("planId")) in {str(p.get("id")) for p in self.plans}:
-            return None
-        return SchemaError(
-            "export.planId", f"invalid value for export.planId: no plan {export.get('planId')}"
-        )
+    def _plan_problem(self, export: Mapping[str, Any], export_id: str = "") -> SchemaError | None:
+        """Kentik refuses an export whose planId is not one of the account's plans, or whose name another
+        export has (Kentik's Terraform provider: "cloudexport name must be unique")."""
+        if str(export.get("planId")) not in {str(p.get("id")) for p in self.plans}:
+            return SchemaError(
+                "export.planId", f"invalid value for export.planId: no plan {export.get('planId')}"
+            )
+        with self._lock:
+            taken = {e["name"] for i, e in self.exports.items() if i != export_id}
+        if export.get("name") in taken:
+            return SchemaError("export.name", f"invalid value for export.name: {export['name']!r} is taken")
+        return None
 
     def create(self, body: Any) -> tuple[int, dict[str, Any]]:
         try:
@@ -357,7 +362,7 @@ class KentikFake:
             export = validate_export_request(body)
         except SchemaError as err:
             return _bad_request(err)
-        if problem := self._plan_problem(export):
+        if problem := self._plan_problem(export, export_id):
             return _bad_request(problem)
         with self._lock:
             old = self.exports.get(export_id)

@@ -42,7 +42,7 @@ from aws.logs.keys import parse_key
 from aws.names import log_folder, s3_arn
 from aws.reader import RoleReaderCheck, role_name
 from aws.sandbox.seed import KENTIK_EXTERNAL_ID, KENTIK_PRINCIPAL
-from aws.sandbox.strict_sts import principal_names_caller, trust_allows, trust_context
+from aws.sandbox.strict_sts import principal_names, trust_allows, trust_context
 from aws.session import AwsSession, SessionOptions
 
 OK, ERROR = "OK", "ERROR"
@@ -71,17 +71,6 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _names_session(principal: Any, session_arn: str, account: str) -> bool:
-    if principal == "*":
-        return True
-    if not isinstance(principal, Mapping):
-        return False
-    return any(
-        isinstance(p, str) and principal_names_caller(p, session_arn, account)
-        for p in _as_list(principal.get("AWS"))
-    )
-
-
 def bucket_policy_denial(
     policy: Any, requests: list[tuple[Access, Mapping[str, Any]]], *, session_arn: str, account: str
 ) -> str | None:
@@ -95,9 +84,9 @@ def bucket_policy_denial(
         if not isinstance(st, Mapping) or st.get("Effect") != "Deny":
             continue
         if "NotPrincipal" in st:
-            applies = not _names_session(st["NotPrincipal"], session_arn, account)
+            applies = not principal_names(st["NotPrincipal"], session_arn, account)
         else:
-            applies = _names_session(st.get("Principal"), session_arn, account)
+            applies = principal_names(st.get("Principal"), session_arn, account)
         if not applies:
             continue
         # The principal is decided: the Deny evaluator decides the rest, for anyone.
@@ -182,6 +171,9 @@ class SandboxKentikStatus:
         if problem:
             problem = f"Kentik's role cannot read s3://{bucket}/{logs}: {problem}"
             return _status(api=True, storage=False, flow=False, problem=problem)
+        if aws.get("metadataOnly"):
+            problem = "the export reads metadata only (metadataOnly), not the logs"
+            return _status(api=True, storage=True, flow=False, problem=problem)
         kinds = {"flowlog"} if aws.get("collectFlowLogs", True) else set()
         if aws.get("collectFirewallLogs", False):
             kinds.add("firewall")

@@ -165,7 +165,8 @@ def principal_names_caller(principal: str, caller_arn: str, caller_account: str)
     return False
 
 
-def _names(principal: Any, caller_arn: str, caller_account: str) -> bool:
+def principal_names(principal: Any, caller_arn: str, caller_account: str) -> bool:
+    """Whether a policy statement's Principal (or NotPrincipal) names the caller."""
     if principal == "*":
         return True
     if not isinstance(principal, Mapping):
@@ -178,9 +179,9 @@ def _names(principal: Any, caller_arn: str, caller_account: str) -> bool:
 
 def _statement_applies(st: Mapping[str, Any], action: str, caller_arn: str, caller_account: str) -> bool:
     if "NotPrincipal" in st:  # everyone it does not name
-        if _names(st["NotPrincipal"], caller_arn, caller_account):
+        if principal_names(st["NotPrincipal"], caller_arn, caller_account):
             return False
-    elif not _names(st.get("Principal"), caller_arn, caller_account):
+    elif not principal_names(st.get("Principal"), caller_arn, caller_account):
         return False
     if "NotAction" in st:
         return not any(isinstance(p, str) and action_matches(p, action) for p in _as_list(st["NotAction"]))

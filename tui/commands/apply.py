@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 from tui.cli import add_kentik_options, add_list_option, exit_for_report, kentik_client, split_list
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from aws.plans.change import ApplyReport, Change, ChangeResult, Plan
     from aws.session import AwsSession
@@ -145,11 +145,9 @@ def read_only_source(ctx: CliContext) -> str:
 
 def run(ctx: CliContext) -> int:
     from aws.errors import ReadOnlyViolation, ValidationFailed
-    from aws.lock import account_lock, account_locks
     from aws.org import AccountSelection
-    from aws.plans.change import ApplyReport, apply_plan, executor_for
+    from aws.plans.change import ApplyReport, executor_for
     from aws.plans.org_settings import org_settings
-    from tui.config import state_dir
 
     if ctx.settings.read_only:  # refuse up front: no preview, no half-run
         raise ReadOnlyViolation(
@@ -199,37 +197,18 @@ def run(ctx: CliContext) -> int:
             ctx.err("Not applied. Nothing was changed.")
             return 2
     session = ctx.session()
-
-    def progress(change: Change, result: ChangeResult) -> None:
-        if not ctx.json:
-            ctx.out(result_line(change, result))
-
-    if org is not None:
-        with account_locks(state_dir(), [plan.account, *accounts], wait=max(ctx.args.wait, 0.0)):
-            report = apply_plan(
-                plan,
-                session,
-                confirm_destructive=ctx.args.allow_destructive,
-                on_progress=progress,
-                sessions=member_sessions(session, org.role, ctx.args.external_id),
-                providers=providers,
-            )
-    else:
-        account = plan.account or session.identity().account
-        with account_lock(state_dir(), account, wait=max(ctx.args.wait, 0.0)):
-            report = apply_plan(
-                plan,
-                session,
-                confirm_destructive=ctx.args.allow_destructive,
-                on_progress=progress,
-                providers=providers,
-            )
-    path = save_report(report)
+    report, path = run_plan(
+        ctx,
+        plan,
+        session,
+        confirm_destructive=ctx.args.allow_destructive,
+        providers=providers,
+        accounts=[plan.account, *accounts] if org is not None else None,
+        sessions=member_sessions(session, org.role, ctx.args.external_id) if org is not None else None,
+    )
     if ctx.json:
         ctx.emit_json({**report.model_dump(mode="json"), "report_path": str(path), "ok": report.ok})
     else:
-        counts = ", ".join(f"{n} {s}" for s, n in report.counts().items())
-        ctx.out(f"\n{counts}. Report: {path}. Audit log: {session.audit.path if session.audit else '-'}")
         if not report.ok and not report.stale:
             ctx.out(
                 "Fix the problem above and rerun the same command: finished changes are skipped, and "
@@ -241,6 +220,49 @@ def run(ctx: CliContext) -> int:
             "previewed (AWS changed, or the file was edited). Make the plan again."
         )
     return exit_for_report(report)
+
+
+def run_plan(
+    ctx: CliContext,
+    plan: Plan,
+    session: AwsSession,
+    *,
+    confirm_destructive: bool,
+    providers: Mapping[str, object] | None = None,
+    accounts: list[str] | None = None,
+    sessions: Callable[[str], AwsSession] | None = None,
+) -> tuple[ApplyReport, Path]:
+    """Apply a validated, confirmed plan as every command does: under the lock of its account (or of each of
+    `accounts`, in sorted order; `--wait` when the command has it), each result printed as it comes (not
+    with --json), the report saved in the state dir, and a closing line of counts."""
+    from aws.lock import account_lock, account_locks
+    from aws.plans.change import apply_plan
+    from tui.config import state_dir
+
+    def progress(change: Change, result: ChangeResult) -> None:
+        if not ctx.json:
+            ctx.out(result_line(change, result))
+
+    wait = max(float(getattr(ctx.args, "wait", 0.0) or 0.0), 0.0)
+    lock = (
+        account_locks(state_dir(), accounts, wait=wait)
+        if accounts
+        else account_lock(state_dir(), plan.account or session.identity().account, wait=wait)
+    )
+    with lock:
+        report = apply_plan(
+            plan,
+            session,
+            confirm_destructive=confirm_destructive,
+            on_progress=progress,
+            sessions=sessions,
+            providers=providers,
+        )
+    path = save_report(report)
+    if not ctx.json:
+        counts = ", ".join(f"{n} {s}" for s, n in report.counts().items())
+        ctx.out(f"\n{counts}. Report: {path}. Audit log: {session.audit.path if session.audit else '-'}")
+    return report, path
 
 
 def allowed_accounts(ctx: CliContext, named: list[str]) -> None:

@@ -13,8 +13,8 @@ a terminal), keeping what was set in the portal. Every call is a Change like an 
 audited without the token, refused in read-only mode); `-o FILE` saves them as a plan that `flowlogs apply
 --plan FILE` runs. Credentials: KENTIK_EMAIL and KENTIK_API_TOKEN, from the environment only.
 
-Exit codes as every command: 0 registered (or nothing to do); 1 a change failed or was not confirmed;
-2 bad input, missing credentials, read-only, or Kentik rejected a field (HTTP 400); 3 Kentik refused the
+Exit codes as every command: 0 registered (or nothing to do); 1 a change failed; 2 bad input, missing
+credentials, read-only, not confirmed, or Kentik rejected a field (HTTP 400); 3 Kentik refused the
 credentials (401/403) or AWS access denied; 4 Kentik or AWS unreachable.
 """
 
@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 
 from tui.cli import (
     EXIT_OK,
-    EXIT_PARTIAL,
     EXIT_USAGE,
     add_kentik_options,
     add_list_option,
@@ -43,7 +42,7 @@ if TYPE_CHECKING:
     from aws.coverage import ReadLocation
     from aws.kentik.api import CloudExport, KentikClient
     from aws.kentik.register import ExportTarget, Nested, Registration
-    from aws.plans.change import ApplyReport, Change, ChangeResult, Plan
+    from aws.plans.change import ApplyReport, Plan
     from aws.session import AwsSession
     from tui.cli import CliContext
 
@@ -150,7 +149,7 @@ def run(ctx: CliContext) -> int:
     report = _apply(ctx, plan, session, client)
     if ctx.json:
         ctx.emit_json(_json(plan, found.unchanged, report))
-    return _exit_code(report)
+    return exit_for_report(report)
 
 
 def check_inputs(args: argparse.Namespace) -> None:
@@ -302,7 +301,8 @@ def _registration(
 
 
 def _nested(ctx: CliContext, plans: list[Plan], targets: list[ExportTarget], session: AwsSession) -> Nested:
-    from aws.kentik.register import Nested
+    from aws.errors import ValidationFailed
+    from aws.kentik.register import Nested, source_regions
     from aws.org import list_org_accounts
     from aws.plans.org_settings import org_settings
 
@@ -315,7 +315,12 @@ def _nested(ctx: CliContext, plans: list[Plan], targets: list[ExportTarget], ses
         members = [m.account for m in list_org_accounts(session)]
     else:
         members = sorted({a for p in plans if (org := org_settings(p)) for a in org.members})
-    regions = split_list(args.regions) or sorted({t.region for t in targets if t.region})
+    regions = split_list(args.regions) or source_regions(plans)
+    if not regions:
+        raise ValidationFailed(
+            "--regions: say which regions Kentik reads in the member accounts (no plan names the regions "
+            "of the log sources)."
+        )
     return Nested(
         org=bool(args.org),
         accounts=sorted({a for a in members if a != caller and a not in blocked}),
@@ -362,32 +367,10 @@ def _confirmed(ctx: CliContext, plan: Plan) -> bool:
 
 
 def _apply(ctx: CliContext, plan: Plan, session: AwsSession, client: KentikClient) -> ApplyReport:
-    from aws.lock import account_lock
-    from aws.plans.change import apply_plan
-    from tui.commands.apply import result_line, save_report
-    from tui.config import state_dir
+    from tui.commands.apply import run_plan
 
-    def progress(change: Change, result: ChangeResult) -> None:
-        if not ctx.json:
-            ctx.out(result_line(change, result))
-
-    with account_lock(state_dir(), plan.account):
-        report = apply_plan(
-            plan, session, confirm_destructive=True, on_progress=progress, providers={"kentik": client}
-        )
-    path = save_report(report)
-    if not ctx.json:
-        counts = ", ".join(f"{n} {s}" for s, n in report.counts().items())
-        ctx.out(f"\n{counts}. Report: {path}.")
+    report, _ = run_plan(ctx, plan, session, confirm_destructive=True, providers={"kentik": client})
     return report
-
-
-def _exit_code(report: ApplyReport) -> int:
-    """As apply's, except that Kentik rejecting a field (a usage error: HTTP 400) exits 2."""
-    code = exit_for_report(report)
-    if code == EXIT_PARTIAL and report.problems and all(r.error_kind == "usage" for r in report.problems):
-        return EXIT_USAGE
-    return code
 
 
 def _json(
