@@ -204,8 +204,8 @@ class VerifyScreen(WizardScreen):
     def on_screen_resume(self) -> None:
         if self._timer is not None:
             self._timer.resume()
-        if self.kentik_report is None and self.watcher is not None:
-            self.poll_kentik()  # credentials may have been entered meanwhile (the summary's register)
+        if self.watcher is not None:  # registered or credentials entered meanwhile (the summary's register)
+            self.poll_kentik()
         self.render_kentik()
         if self.typed or self.watcher is None:
             return

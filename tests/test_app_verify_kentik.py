@@ -153,6 +153,20 @@ async def test_kentik_is_asked_again_on_every_poll(
         assert screen.kentik_report is not None and screen.kentik_report.done
 
 
+async def test_kentik_is_asked_again_on_coming_back_from_the_summary(
+    seeded: SeedSummary, clock: Clock, tmp_path: Path, fake: KentikFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_kentik(monkeypatch)
+    app = setup_app(tmp_path, seeded, clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await panel(pilot)
+        await pilot.press("s")  # the summary (where registering happens), over the panel
+        await idle(pilot)
+        await pilot.press("escape")  # back to the live panel
+        await idle(pilot)
+        assert fake.requests == [("GET", EXPORTS_PATH)] * 2
+
+
 async def test_the_detail_shows_what_kentik_says_of_the_selected_sources_bucket(
     seeded: SeedSummary, clock: Clock, tmp_path: Path, fake: KentikFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -532,8 +532,9 @@ class KentikClient:
                 f"Kentik {what} (HTTP {status}) for {where}{said}.",
                 status=status,
                 action=scope,
-                hint=f"Check KENTIK_EMAIL ({self.email}) and KENTIK_API_TOKEN: the token must belong to "
-                f"that user and carry the {READ_SCOPE} and {WRITE_SCOPE} scopes.",
+                hint=f"Check the Kentik email ({self.email}) and API token (KENTIK_EMAIL and KENTIK_API_TOKEN, "
+                f"or as typed in the app): the token must belong to that user and carry the {READ_SCOPE} and "
+                f"{WRITE_SCOPE} scopes.",
             )
         code = rpc.get("code") if isinstance(rpc.get("code"), int) else None
         if status == 400:
