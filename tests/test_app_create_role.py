@@ -11,10 +11,9 @@ from typing import Any
 
 import boto3
 import pytest
-from app_fixtures import make_app
+from test_app_policy import policy_app, settle
 from textual.widgets import Input, Static
 
-from aws.discovery import scan
 from aws.iam.kentik_role import READ_POLICY_NAME, trust_document
 from aws.sandbox.seed import SeedSummary
 from screens.create_role import CREATE_HINT, CreateRoleScreen
@@ -23,25 +22,15 @@ from tui.app import FlowlogsApp
 from tui.plan_view import PlanReview
 from tui.steps import ALL_STEPS
 
-BUCKET = "northwind-flowlogs-use1"
 ROLE, EXTERNAL_ID = "kentik-ingest-role", "271828"
 
 
 def no_kentik_role_app(tmp_path: Path) -> FlowlogsApp:
     """The IAM step after a discovery that found no role trusting Kentik."""
-    app = make_app(tmp_path, start_step="policy")
-    assert app.session is not None
-    inventory = scan(app.session, include=["us-east-1"])
-    inventory.roles = []
-    app.state.inventory = inventory
-    app.state.buckets = {"us-east-1": BUCKET}
+    app = policy_app(tmp_path)
+    assert app.state.inventory is not None
+    app.state.inventory.roles = []
     return app
-
-
-async def settle(pilot: Any) -> None:
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 def message(app: FlowlogsApp) -> str:
@@ -76,10 +65,7 @@ async def test_the_step_offers_to_create_a_role_when_none_trusts_kentik(
 
 
 async def test_no_offer_when_discovery_found_kentiks_role(seeded: SeedSummary, tmp_path: Path) -> None:
-    app = make_app(tmp_path, start_step="policy")
-    assert app.session is not None
-    app.state.inventory = scan(app.session, include=["us-east-1"])
-    app.state.buckets = {"us-east-1": BUCKET}
+    app = policy_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.press("c")

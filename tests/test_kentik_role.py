@@ -29,6 +29,7 @@ from aws.iam.kentik_role import (
 from aws.iam.proposal import prepare
 from aws.iam.requirements import READ_SID, Requirements
 from aws.kentik_roles import discover_roles
+from aws.permissions import document_actions, policy_documents
 from aws.plans.change import Plan, PlanRejected, apply_plan
 from aws.session import AwsSession
 from tui import cli
@@ -291,6 +292,64 @@ def test_an_edited_read_document_is_refused_before_anything_is_sent(session: Aws
         session.client("iam").get_role_policy(RoleName=ROLE, PolicyName=READ_POLICY_NAME)
 
 
+OTHER_ROLE = "kentik-metadata-role"  # a role that exists already, not the one the plan creates
+OTHER_ARN = f"arn:aws:iam::{ACCOUNT}:role/{OTHER_ROLE}"
+
+
+def aimed_at_the_other_role(planned: Plan, index: int, **params: Any) -> dict[str, Any]:
+    """The plan file with change `index` edited to change OTHER_ROLE instead of the role it creates."""
+    data = json.loads(edited(planned, index, RoleName=OTHER_ROLE, **params))
+    data["changes"][index]["target"] = OTHER_ARN
+    return data
+
+
+def test_a_read_policy_edited_onto_an_existing_role_is_refused(session: AwsSession) -> None:
+    make_role(session, trust_document("999"), role=OTHER_ROLE)
+    with pytest.raises(PlanRejected, match=f"the plan does not create role {OTHER_ROLE}"):
+        Plan.from_json(json.dumps(aimed_at_the_other_role(plan(session), 3)))
+
+
+def test_a_read_policy_that_does_not_wait_for_the_role_it_creates_is_refused(session: AwsSession) -> None:
+    data = json.loads(plan(session).to_json())
+    data["changes"][3]["depends_on"] = []
+    with pytest.raises(PlanRejected, match=f"it does not depend on iam.create-role:{ROLE}"):
+        Plan.from_json(json.dumps(data))
+
+
+def test_an_attachment_edited_onto_an_existing_role_is_refused(session: AwsSession) -> None:
+    make_role(session, trust_document("999"), role=OTHER_ROLE)
+    other_policy = f"arn:aws:iam::{ACCOUNT}:policy/{OTHER_ROLE}-metadata"
+    data = aimed_at_the_other_role(plan(session), 2, PolicyArn=other_policy)
+    with pytest.raises(PlanRejected, match=f"the plan does not create role {OTHER_ROLE}"):
+        Plan.from_json(json.dumps(data))
+
+
+def test_an_attachment_that_does_not_wait_for_the_policy_it_attaches_is_refused(
+    session: AwsSession,
+) -> None:
+    data = json.loads(plan(session).to_json())
+    data["changes"][2]["depends_on"] = [data["changes"][0]["id"]]
+    with pytest.raises(PlanRejected, match=f"it does not depend on iam.create-policy:{POLICY_ARN}"):
+        Plan.from_json(json.dumps(data))
+
+
+def test_a_role_name_iam_refuses_is_refused_in_a_plan_file_too(session: AwsSession) -> None:
+    """IAM's rule (aws.org.ROLE_NAME) taken whole: no trailing newline, no letters outside ASCII."""
+    data = json.loads(plan(session).to_json())
+    data["changes"][1]["basis"]["role_name"] = f"{ROLE}\n"
+    data["changes"][1]["params"]["PolicyName"] = f"{ROLE}\n-metadata"
+    data["changes"][1]["target"] = f"arn:aws:iam::{ACCOUNT}:policy/{ROLE}\n-metadata"
+    with pytest.raises(PlanRejected, match="is not a role name"):
+        Plan.from_json(json.dumps(data))
+
+
+def test_creating_the_role_and_policy_with_tags_needs_iam_tag_permissions() -> None:
+    """IAM authorizes CreateRole / CreatePolicy with Tags as iam:TagRole / iam:TagPolicy too."""
+    documents = policy_documents()
+    assert {"iam:TagRole", "iam:TagPolicy"} <= document_actions(documents["apply"])
+    assert not {"iam:TagRole", "iam:TagPolicy"} & document_actions(documents["read_only"])
+
+
 # -- the strict sandbox's IAM rules (plain moto accepts every one of these) -------------------------------
 
 
@@ -461,6 +520,19 @@ def test_the_command_writes_a_plan_that_apply_runs(
     assert code == 0 and f"flowlogs apply --plan {path}" in out and not role_exists()
     code, out, _ = run(capsys, "apply", "--plan", str(path), "--yes")
     assert code == 0 and role_exists() and trust_of(session) == trust_document(EXTERNAL_ID)
+
+
+def test_apply_refuses_a_role_plan_file_edited_onto_an_existing_role(
+    session: AwsSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_role(session, trust_document("999"), role=OTHER_ROLE)
+    path = tmp_path / "role-plan.json"
+    run(capsys, *create("-o", str(path)))
+    path.write_text(json.dumps(aimed_at_the_other_role(Plan.from_json(path.read_text()), 3)))
+    code, _, err = run(capsys, "apply", "--plan", str(path), "--yes")
+    assert code == 2 and "refused" in err
+    assert session.client("iam").list_role_policies(RoleName=OTHER_ROLE)["PolicyNames"] == []
+    assert not role_exists()
 
 
 def test_the_command_json(session: AwsSession, capsys: pytest.CaptureFixture[str]) -> None:

@@ -36,6 +36,7 @@ from aws.iam.merge import merge_policy
 from aws.iam.proposal import requirements_basis
 from aws.iam.requirements import Requirements, SizeReport, document_sha256, policy_size
 from aws.kentik_roles import KENTIK_ACCOUNT, trust_match
+from aws.org import ROLE_NAME
 from aws.permissions import declare
 from aws.plans.change import Change, Plan, StaleChange, validate_plan
 from aws.session import AwsSession
@@ -109,9 +110,7 @@ CREATE_ROLE, CREATE_POLICY, ATTACH = "iam.create-role", "iam.create-policy", "ia
 PUT_READ_POLICY = "iam.put-role-read-policy"
 _SEED = {"Sid": "FlowlogsSeed", "Effect": "Deny", "Action": "flowlogs:Nothing", "Resource": "*"}
 
-ROLE_NAME_RULE = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
 EXTERNAL_ID_RULE = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
-_ROLE_CHAR = re.compile(r"[\w+=,.@-]", re.ASCII)
 _ID_CHAR = re.compile(r"[\w+=,.@:/-]", re.ASCII)
 _ALLOWED_ROLE = "letters, digits and + = , . @ _ -"
 _ALLOWED_ID = "letters, digits and + = , . @ : / _ -"
@@ -128,33 +127,45 @@ class KentikRoleInputInvalid(ValidationFailed):
         self.problems = problems
 
 
-class ExistingRoleDiffers(StaleChange):
-    """A role of that name exists and its trust policy is not the one flowlogs would write: it is never
+class ExistingDiffers(StaleChange):
+    """Something of the name flowlogs would create exists and is not what flowlogs would make: it is never
     overwritten. `differences` says what differs."""
 
-    def __init__(self, role_name: str, differences: list[str]) -> None:
-        super().__init__(
-            f"Role {role_name} already exists and is not the Kentik role flowlogs would create: "
-            + "; ".join(differences)
-            + ". Its trust policy was left as it is; nothing was changed.",
-            hint="Choose another role name, or use this role as it is (policy --role NAME).",
-        )
-        self.role_name = role_name
+    def __init__(self, found: str, differences: list[str], *, left: str, hint: str) -> None:
+        super().__init__(f"{found}: " + "; ".join(differences) + f". {left}; nothing was changed.", hint=hint)
         self.differences = differences
 
 
-class ExistingPolicyDiffers(StaleChange):
+class ExistingRoleDiffers(ExistingDiffers):
+    """A role of that name exists and its trust policy is not the one flowlogs would write."""
+
+    def __init__(self, role_name: str, differences: list[str]) -> None:
+        super().__init__(
+            f"Role {role_name} already exists and is not the Kentik role flowlogs would create",
+            differences,
+            left="Its trust policy was left as it is",
+            hint="Choose another role name, or use this role as it is (policy --role NAME).",
+        )
+        self.role_name = role_name
+
+
+class ExistingPolicyDiffers(ExistingDiffers):
     """A customer-managed policy of the metadata policy's name exists with another document."""
 
     def __init__(self, policy_arn: str, differences: list[str]) -> None:
         super().__init__(
-            f"Policy {policy_arn} already exists with another document: "
-            + "; ".join(differences)
-            + ". It was left as it is; nothing was changed.",
+            f"Policy {policy_arn} already exists with another document",
+            differences,
+            left="It was left as it is",
             hint="Choose another role name (the metadata policy is named after it), or delete that policy.",
         )
         self.policy_arn = policy_arn
-        self.differences = differences
+
+
+def is_role_name(name: str) -> bool:
+    """IAM's rule for a role name (`aws.org.ROLE_NAME`), matched whole and in ASCII: IAM's letters and
+    digits are ASCII's, where Python's `\\w` also takes those of other scripts."""
+    return name.isascii() and ROLE_NAME.fullmatch(name) is not None
 
 
 def input_problems(role_name: str, external_id: str) -> list[str]:
@@ -164,8 +175,8 @@ def input_problems(role_name: str, external_id: str) -> list[str]:
         problems.append("name the role (1-64 characters)")
     elif len(role_name) > 64:
         problems.append(f"the role name is {len(role_name)} characters, more than IAM's 64")
-    elif not ROLE_NAME_RULE.fullmatch(role_name):
-        bad = sorted({c for c in role_name if not _ROLE_CHAR.fullmatch(c)})
+    elif not is_role_name(role_name):
+        bad = sorted({c for c in role_name if not is_role_name(c)})
         problems.append(f"the role name may only hold {_ALLOWED_ROLE}, not {' '.join(map(repr, bad))}")
     if not external_id:
         problems.append("give Kentik's external id (your Kentik company id)")
@@ -353,13 +364,26 @@ def kentik_role_changes(
     role = role_arn(partition, account, spec.role_name)
     metadata = policy_arn(partition, account, spec.policy_name)
     tags = [dict(t) for t in our_tags()]
-    create_role = Change(
-        id=f"{CREATE_ROLE}:{spec.role_name}",
-        kind=CREATE_ROLE,
-        title=f"Create role {spec.role_name}, trusted by Kentik with external id {spec.external_id}",
-        reason="Kentik reads metadata and logs by assuming a role in this account; none trusts Kentik yet.",
-        target=role,
-        region=region,
+
+    def iam_change(kind: str, key: str, target: str, title: str, reason: str, **fields: Any) -> Change:
+        """A Change of the IAM group in `region`, its id the kind and `key`."""
+        return Change(
+            id=f"{kind}:{key}",
+            kind=kind,
+            title=title,
+            reason=reason,
+            target=target,
+            region=region,
+            group="iam",
+            **fields,
+        )
+
+    create_role = iam_change(
+        CREATE_ROLE,
+        spec.role_name,
+        role,
+        f"Create role {spec.role_name}, trusted by Kentik with external id {spec.external_id}",
+        "Kentik reads metadata and logs by assuming a role in this account; none trusts Kentik yet.",
         params={
             "RoleName": spec.role_name,
             "AssumeRolePolicyDocument": pretty_json(trust_document(spec.external_id)),
@@ -367,15 +391,13 @@ def kentik_role_changes(
             "Tags": tags,
         },
         basis={"external_id": spec.external_id},
-        group="iam",
     )
-    create_policy = Change(
-        id=f"{CREATE_POLICY}:{metadata}",
-        kind=CREATE_POLICY,
-        title=f"Create policy {spec.policy_name} with Kentik's describe permissions",
-        reason="The metadata permissions Kentik's published Terraform module grants its role.",
-        target=metadata,
-        region=region,
+    create_policy = iam_change(
+        CREATE_POLICY,
+        metadata,
+        metadata,
+        f"Create policy {spec.policy_name} with Kentik's describe permissions",
+        "The metadata permissions Kentik's published Terraform module grants its role.",
         params={
             "PolicyName": spec.policy_name,
             "PolicyDocument": pretty_json(metadata_document()),
@@ -383,27 +405,23 @@ def kentik_role_changes(
             "Tags": tags,
         },
         basis={"role_name": spec.role_name},
-        group="iam",
     )
-    attach = Change(
-        id=f"{ATTACH}:{spec.role_name}/{spec.policy_name}",
-        kind=ATTACH,
-        title=f"Attach {spec.policy_name} to role {spec.role_name}",
-        reason="The role gets the metadata permissions.",
-        target=role,
-        region=region,
+    attach = iam_change(
+        ATTACH,
+        f"{spec.role_name}/{spec.policy_name}",
+        role,
+        f"Attach {spec.policy_name} to role {spec.role_name}",
+        "The role gets the metadata permissions.",
         params={"RoleName": spec.role_name, "PolicyArn": metadata},
         depends_on=[create_role.id, create_policy.id],
-        group="iam",
     )
     document, summary = read_policy_document(inline, need)
-    read = Change(
-        id=f"{PUT_READ_POLICY}:{spec.role_name}/{READ_POLICY_NAME}",
-        kind=PUT_READ_POLICY,
-        title=f"Let role {spec.role_name} read the log buckets (inline policy {READ_POLICY_NAME})",
-        reason="Spec 'Update IAM Permissions for S3': " + summary,
-        target=role,
-        region=region,
+    read = iam_change(
+        PUT_READ_POLICY,
+        f"{spec.role_name}/{READ_POLICY_NAME}",
+        role,
+        f"Let role {spec.role_name} read the log buckets (inline policy {READ_POLICY_NAME})",
+        "Spec 'Update IAM Permissions for S3': " + summary,
         params={
             "RoleName": spec.role_name,
             "PolicyName": READ_POLICY_NAME,
@@ -412,7 +430,6 @@ def kentik_role_changes(
         },
         basis=requirements_basis(need),
         depends_on=[create_role.id],
-        group="iam",
     )
     return [create_role, create_policy, attach, read]
 

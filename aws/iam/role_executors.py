@@ -12,8 +12,12 @@ aws.iam.kentik_role). The S3 read statement is the IAM step's own kind, `iam.put
 `check()` refuses a change read from a plan file whose parameters are not exactly what the engine derives
 (the trust document for the basis' external id, the metadata document, the policy named after the role,
 flowlogs' tags, a target in the plan's account and partition): an edited plan file cannot make the role
-trust someone else or attach another policy. `satisfied()` reads only. `apply()` is idempotent: a role or
-policy already there as planned is left alone (also when it appears between the check and the call).
+trust someone else or attach another policy. The attachment and the S3 read statement only change what
+the plan itself creates (`_made_by_the_plan`): the role of one of its `iam.create-role` changes (and,
+attached, the policy of one of its `iam.create-policy` changes) in the same account, which they depend on,
+so an edited plan file cannot give an existing role the S3 read statement or the metadata policy.
+`satisfied()` reads only. `apply()` is idempotent: a role or policy already there as planned is left
+alone (also when it appears between the check and the call).
 
 A role or policy of that name that exists with another trust policy or document is never overwritten:
 `checked()` (run before the first change of the plan) and `satisfied()` raise `ExistingRoleDiffers` /
@@ -23,7 +27,6 @@ A role or policy of that name that exists with another trust policy or document 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
@@ -47,6 +50,7 @@ from aws.iam.kentik_role import (
     current_policy,
     current_trust,
     input_problems,
+    is_role_name,
     metadata_document,
     metadata_policy_name,
     policy_arn,
@@ -74,11 +78,15 @@ PERMISSIONS = declare(
         "iam:ListRolePolicies",
     ],
     apply=["iam:CreateRole", "iam:CreatePolicy", "iam:AttachRolePolicy", "iam:PutRolePolicy"],
-    notes="iam:CreateRole, iam:CreatePolicy and iam:AttachRolePolicy only to create Kentik's role "
-    "(policy --create-role, or the IAM step's 'Create a Kentik role').",
+    implied={
+        "iam:TagRole": "CreateRole with Tags: IAM authorizes tagging on create as iam:TagRole (flowlogs "
+        "tags the role it creates)",
+        "iam:TagPolicy": "CreatePolicy with Tags: IAM authorizes tagging on create as iam:TagPolicy "
+        "(flowlogs tags the policy it creates)",
+    },
+    notes="iam:CreateRole, iam:CreatePolicy, iam:AttachRolePolicy, iam:TagRole and iam:TagPolicy only to "
+    "create Kentik's role (policy --create-role, or the IAM step's 'Create a Kentik role').",
 )
-
-_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)
 
 
 class _Tag(Params):
@@ -131,6 +139,29 @@ def _where(change: Change, plan: Plan) -> tuple[str, str, list[str]]:
     if plan.partition != KENTIK_PARTITION:
         problems.append(f"it is in partition {plan.partition}, where Kentik's role {KENTIK_PRINCIPAL} is not")
     return plan.partition, plan.account_of(change), problems
+
+
+def _made_by_the_plan(change: Change, plan: Plan, kind: str, what: str, **params: str) -> list[str]:
+    """[] when the plan itself creates `change`'s resource `what` (an ARN): it holds a change of `kind` with
+    that target and `params`, in the same account, that `change` depends on; else the problem."""
+    made = [
+        c.id
+        for c in plan.changes
+        if c.kind == kind
+        and c.target == what
+        and plan.account_of(c) == plan.account_of(change)
+        and all(c.params.get(key) == value for key, value in params.items())
+    ]
+    kinds = {CREATE_ROLE: "role", CREATE_POLICY: "policy"}
+    name = what.rsplit("/", 1)[-1]
+    if not made:
+        return [
+            f"the plan does not create {kinds[kind]} {name} ({kind}): this change may only change what the "
+            "plan creates (the plan file was edited)"
+        ]
+    if not set(made) & set(change.depends_on):
+        return [f"it does not depend on {made[0]}, which creates {kinds[kind]} {name}"]
+    return []
 
 
 def _tag_problems(change: Change) -> list[str]:
@@ -209,7 +240,7 @@ class CreatePolicyExecutor(Executor):
     def check(self, change: Change, plan: Plan) -> list[str]:
         partition, account, problems = _where(change, plan)
         role, name = change.basis["role_name"], change.params["PolicyName"]
-        if not _ROLE_NAME.match(role):
+        if not is_role_name(role):
             problems.append(f"{role!r} is not a role name")
         if name != metadata_policy_name(role):
             problems.append(
@@ -266,16 +297,19 @@ class AttachRolePolicyExecutor(Executor):
     def check(self, change: Change, plan: Plan) -> list[str]:
         partition, account, problems = _where(change, plan)
         role = change.params["RoleName"]
-        if not _ROLE_NAME.match(role):
+        if not is_role_name(role):
             return [*problems, f"{role!r} is not a role name"]
-        if change.target != role_arn(partition, account, role):
+        arn = role_arn(partition, account, role)
+        if change.target != arn:
             problems.append(f"its target {change.target!r} is not the role it changes")
         wanted = policy_arn(partition, account, metadata_policy_name(role))
         if change.params["PolicyArn"] != wanted:
             problems.append(
                 f"it attaches {change.params['PolicyArn']}, not the role's metadata policy {wanted}"
             )
-        return problems
+        problems += _made_by_the_plan(change, plan, CREATE_ROLE, arn, RoleName=role)
+        name = metadata_policy_name(role)
+        return problems + _made_by_the_plan(change, plan, CREATE_POLICY, wanted, PolicyName=name)
 
     def satisfied(self, session: AwsSession, change: Change) -> bool:
         iam = iam_client(session)
@@ -298,10 +332,13 @@ class PutRoleReadPolicyExecutor(PutRolePolicyExecutor):
     kind = PUT_READ_POLICY
 
     def check(self, change: Change, plan: Plan) -> list[str]:
+        """The IAM step's checks, the inline policy's name, and the role: the one the plan creates."""
         problems = super().check(change, plan)
         if change.params["PolicyName"] != READ_POLICY_NAME:
             problems.append(f"its PolicyName is not {READ_POLICY_NAME}")
-        return problems
+        role = change.params["RoleName"]
+        arn = role_arn(plan.partition, plan.account_of(change), role)
+        return problems + _made_by_the_plan(change, plan, CREATE_ROLE, arn, RoleName=role)
 
     def derived(self, current: dict[str, Any] | None, change: Change) -> dict[str, Any]:
         need = RequirementsBasis.model_validate(change.basis).requirements()

@@ -11,8 +11,8 @@ With `--create-role NAME --external-id ID` (the Kentik company id) it makes Kent
 policy with the describe permissions of Kentik's Terraform module, attached, and the S3 read statement for
 the buckets named. The Changes are previewed; `-o FILE` writes them as a plan file for `flowlogs apply
 --plan`; `--apply` applies them (asking, or `--yes`; refused without a terminal and in read-only mode)
-through `apply_plan`, with the account lock, the audit log and the report saved as `flowlogs apply` does.
-A role of that name with another trust policy is refused, never overwritten.
+through `tui.commands.apply.run_plan`: the account lock, the audit log and the report saved as `flowlogs
+apply` does. A role of that name with another trust policy is refused, never overwritten.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from aws.iam.documents import PolicyTarget
     from aws.iam.merge import MergeResult
     from aws.iam.requirements import Requirements
-    from aws.plans.change import ApplyReport, Change, ChangeResult
+    from aws.plans.change import ApplyReport, Change
     from aws.session import AwsSession
     from tui.cli import CliContext
 
@@ -293,6 +293,22 @@ def _approve(ctx: CliContext, changes: list[Change], what: str) -> bool:
     return all(_confirm(f"{c.title}: this is destructive. Go ahead?") for c in changes if c.destructive)
 
 
+def _approved(ctx: CliContext, changes: list[Change], what: str, data: dict[str, Any] | None = None) -> bool:
+    """`_approve`, saying "Nothing was changed." when declined. A refusal (no --yes where nobody can be
+    asked) still shows `data`, what would change, with --json."""
+    from aws.errors import ValidationFailed
+
+    try:
+        approved = _approve(ctx, changes, what)
+    except ValidationFailed:
+        if ctx.json and data is not None:
+            ctx.emit_json(data)
+        raise
+    if not approved:
+        ctx.out("Nothing was changed.")
+    return approved
+
+
 def _report_lines(ctx: CliContext, report: ApplyReport) -> None:
     for result in report.results:
         ctx.out(f"  {result.status:9} {result.change_id}: {result.detail}")
@@ -309,8 +325,7 @@ def _rollback(ctx: CliContext, target: PolicyTarget) -> int:
         ctx.out(f"Policy: {target.label}")
         for change in changes:
             ctx.out(change.describe())
-    if not _approve(ctx, changes, "Roll back"):
-        ctx.out("Nothing was changed.")
+    if not _approved(ctx, changes, "Roll back"):
         return EXIT_PARTIAL
     report = apply_plan(plan, session, confirm_destructive=True)
     if ctx.json:
@@ -351,14 +366,7 @@ def _online(ctx: CliContext) -> int:
             ctx.out(change.describe())
     code = EXIT_PARTIAL if merge.blocking else EXIT_OK
     if args.apply and proposal.changes:
-        try:
-            approved = _approve(ctx, proposal.changes, "Apply")
-        except ValidationFailed:
-            if ctx.json:
-                ctx.emit_json(data)  # the refusal still shows what would change
-            raise
-        if not approved:
-            ctx.out("Nothing was changed.")
+        if not _approved(ctx, proposal.changes, "Apply", data):
             return EXIT_PARTIAL
         report, record = apply_proposal(
             session, proposal, confirm_destructive=True, records=_records_path(ctx)
@@ -511,10 +519,8 @@ def _create_role(ctx: CliContext) -> int:
     """`--create-role NAME --external-id ID`: plan Kentik's role, preview it, write it (-o), apply it."""
     from aws.errors import ReadOnlyViolation, ValidationFailed
     from aws.iam.kentik_role import KENTIK_PRINCIPAL, KentikRoleSpec, plan_kentik_role
-    from aws.lock import account_lock
-    from aws.plans.change import apply_plan, executor_for
-    from tui.commands.apply import read_only_source, result_line, save_report
-    from tui.config import state_dir
+    from aws.plans.change import executor_for
+    from tui.commands.apply import read_only_source, run_plan
 
     args = ctx.args
     _create_role_conflicts(args)
@@ -562,31 +568,14 @@ def _create_role(ctx: CliContext) -> int:
                 "Nothing was changed. Apply with --apply (asks first), or write a plan file with -o FILE."
             )
         return EXIT_OK
-    try:
-        approved = _approve(ctx, plan.changes, f"Create Kentik's role {spec.role_name}")
-    except ValidationFailed:
-        if ctx.json:
-            ctx.emit_json(data)  # the refusal still shows what would change
-        raise
-    if not approved:
-        ctx.out("Nothing was changed.")
+    if not _approved(ctx, plan.changes, f"Create Kentik's role {spec.role_name}", data):
         return EXIT_PARTIAL
-
-    def progress(change: Change, result: ChangeResult) -> None:
-        if not ctx.json:
-            ctx.out(result_line(change, result))
-
-    with account_lock(state_dir(), plan.account):
-        report = apply_plan(plan, session, on_progress=progress)
-    path = save_report(report)
+    report, path = run_plan(ctx, plan, session, confirm_destructive=False)  # no change here is destructive
     data["applied"] = {**report.model_dump(mode="json"), "report_path": str(path), "ok": report.ok}
     if ctx.json:
         ctx.emit_json(data)
-    else:
-        counts = ", ".join(f"{n} {s}" for s, n in report.counts().items())
-        ctx.out(f"\n{counts}. Report: {path}. Audit log: {session.audit.path if session.audit else '-'}")
-        if report.ok:
-            ctx.out(f"Kentik's role is {made.role_arn}, external id {made.external_id}.")
+    elif report.ok:
+        ctx.out(f"Kentik's role is {made.role_arn}, external id {made.external_id}.")
     return exit_for_report(report)
 
 
