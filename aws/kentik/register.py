@@ -487,7 +487,12 @@ def plan_registration(
         elif not found:
             export = new_export(target, registration)
             if export.name in names_used:  # Kentik's export names are unique: tell this one apart
-                export = export.model_copy(update={"name": f"{export.name} ({target.shown[5:]})"})
+                where = (
+                    f"{target.prefix}/"
+                    if target.prefix and target.bucket in export.name
+                    else target.shown[5:]
+                )
+                export = export.model_copy(update={"name": f"{export.name} ({where})"})
             if export.name in names_used:
                 raise ValidationFailed(
                     f"The export name {export.name!r} is taken in Kentik; nothing was registered.",
