@@ -178,8 +178,8 @@ def test_a_plain_setup_leaves_nested_fields_set_in_the_portal_alone(fake: Kentik
 
 
 def test_a_second_prefix_of_one_bucket_gets_a_name_of_its_own(fake: KentikFake, client) -> None:
-    found = plan_registration([], [target(""), target("fw")], REG, account=ACCOUNT)
-    assert [c.params["export"]["name"] for c in found.changes] == ["logs", "logs (fw/)"]
+    plan, _ = registration_plan([], [target(""), target("fw")], REG, account=ACCOUNT)  # validated too
+    assert [c.params["export"]["name"] for c in plan.changes] == ["logs", "logs (fw/)"]
 
 
 def update_plan(fake: KentikFake, client: KentikClient) -> tuple[str, Plan]:

@@ -487,12 +487,12 @@ def plan_registration(
         elif not found:
             export = new_export(target, registration)
             if export.name in names_used:  # Kentik's export names are unique: tell this one apart
-                where = (
+                which = (
                     f"{target.prefix}/"
                     if target.prefix and target.bucket in export.name
                     else target.shown[5:]
                 )
-                export = export.model_copy(update={"name": f"{export.name} ({where})"})
+                export = export.model_copy(update={"name": f"{export.name} ({which})"})
             if export.name in names_used:
                 raise ValidationFailed(
                     f"The export name {export.name!r} is taken in Kentik; nothing was registered.",
