@@ -274,3 +274,12 @@ def test_nested_registration_without_known_regions_asks_for_them(
     )
     assert (code, writes(kentik)) == (2, [])
     assert "--regions" in err
+
+
+def test_a_bucket_named_by_hand_keeps_the_exports_firewall_switch(
+    kentik: KentikFake, bucket: str, capsys
+) -> None:
+    export_id = portal_export(kentik, ROLE)
+    kentik.exports[export_id]["aws"]["collectFirewallLogs"] = True  # set in the portal
+    code, out, _ = register(capsys, "--role-arn", ROLE, "--bucket", bucket, "--yes")
+    assert (code, kentik.exports[export_id]["aws"]["collectFirewallLogs"], writes(kentik)) == (0, True, [])

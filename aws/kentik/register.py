@@ -114,7 +114,9 @@ class ExportTarget(BaseModel):
     region: str = ""
     account: str = ""
     flow: bool = True
-    firewall: bool = False
+    firewall: bool | None = Field(
+        default=False, description="Firewall logs land there; None: not known (an export's switch is kept)"
+    )
     why: str = Field(default="", description="Why this bucket has more than one export")
 
     @property
@@ -246,7 +248,9 @@ def targets_for(
 ) -> list[ExportTarget]:
     """One target per bucket and prefix Kentik reads. A location of Kentik's own (read whole) gets one
     per prefix logs are delivered under; an existing bucket's location its own prefix. Flow logs are
-    assumed where nothing says what lands (`firewall`: firewall logs too, for buckets named by hand).
+    assumed where nothing says what lands; firewall logs then are not known (None: an existing export's
+    switch is kept, a new one collects none) unless `firewall` says they land there too (buckets named by
+    hand with --firewall-logs).
     `regions`: bucket -> region where the location does not say."""
     delivered = delivered or {}
     regions = regions or {}
@@ -269,7 +273,7 @@ def targets_for(
                     region=location.region or regions.get(location.bucket, ""),
                     account=location.account or account,
                     flow="flowlog" in kinds or not kinds,
-                    firewall="firewall" in kinds or (firewall and not kinds),
+                    firewall=("firewall" in kinds) if kinds else (True if firewall else None),
                 )
             )
     return [t.model_copy(update={"why": _why(t.bucket, out)}) for t in out]
@@ -323,10 +327,6 @@ def targets_in(
 
 
 # -- fields -------------------------------------------------------------------------------------------
-def own_fields(registration: Registration) -> tuple[str, ...]:
-    return OWN_FIELDS + (NESTED_FIELDS if registration.nested is not None else ())
-
-
 def wanted_fields(target: ExportTarget, registration: Registration) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "enabled": True,
@@ -338,9 +338,11 @@ def wanted_fields(target: ExportTarget, registration: Registration) -> dict[str,
         "aws.bucket": target.bucket,
         "aws.bucketPrefix": target.prefix,
         "aws.collectFlowLogs": target.flow,
-        "aws.collectFirewallLogs": target.firewall,
+        "aws.collectFirewallLogs": target.firewall,  # None: not ours (left out below)
         "aws.metadataOnly": False,
     }
+    if target.firewall is None:
+        del fields["aws.collectFirewallLogs"]
     nested = registration.nested
     if nested is not None:
         fields.update(
@@ -392,7 +394,8 @@ def with_fields(data: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def new_export(target: ExportTarget, registration: Registration) -> CloudExport:
-    data = with_fields({"name": registration.name_for(target)}, wanted_fields(target, registration))
+    fields = {"aws.collectFirewallLogs": False, **wanted_fields(target, registration)}  # a new one says
+    data = with_fields({"name": registration.name_for(target)}, fields)
     return CloudExport.model_validate(data)
 
 
@@ -473,14 +476,13 @@ def plan_registration(
             hint="Use a shorter --name-template.",
         )
     out = RegistrationPlan()
-    names = own_fields(registration)
     whys = sorted({t.why for t in targets if t.why})
     out.notes += [w[0].upper() + w[1:] + "." for w in whys]
     names_used = {e.name for e in exports}
     for target in targets:
         wanted = wanted_fields(target, registration)
         found = exports_for(list(exports), target.bucket, target.prefix)
-        same = [e for e in found if current_fields(e, names) == wanted]
+        same = [e for e in found if current_fields(e, wanted) == wanted]
         where = export_target_id(target.bucket, target.prefix)
         if same:
             out.unchanged.append((target, same[0]))
@@ -522,7 +524,7 @@ def plan_registration(
             )
         else:
             export = found[0]
-            now = current_fields(export, names)
+            now = current_fields(export, wanted)
             changed = {k: v for k, v in wanted.items() if now.get(k) != v}
             out.changes.append(
                 Change(
