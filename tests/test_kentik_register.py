@@ -250,7 +250,7 @@ def test_two_read_locations_of_one_bucket_say_why_they_are_two_exports() -> None
     ]
     found = targets_for(locations, deliveries([plan_of(firewall_log("logs", "network-firewall"))]))
     assert [(t.prefix, t.firewall, bool(t.why)) for t in found] == [
-        ("", False, True),
+        ("", None, True),
         ("network-firewall", True, True),
     ]
 
