@@ -283,3 +283,20 @@ def test_a_bucket_named_by_hand_keeps_the_exports_firewall_switch(
     kentik.exports[export_id]["aws"]["collectFirewallLogs"] = True  # set in the portal
     code, out, _ = register(capsys, "--role-arn", ROLE, "--bucket", bucket, "--yes")
     assert (code, kentik.exports[export_id]["aws"]["collectFirewallLogs"], writes(kentik)) == (0, True, [])
+
+
+def test_the_saved_wizard_state_names_the_buckets_and_the_role(
+    kentik: KentikFake, bucket: str, capsys
+) -> None:
+    from aws.coverage import ReadLocation, ReadSet
+    from tui.config import state_dir
+    from tui.resume import ResumeStore, snapshot
+    from tui.state import WizardState
+
+    state = WizardState(read_set=ReadSet(locations=[ReadLocation(bucket=bucket)]), kentik_role_arn=ROLE)
+    ResumeStore(state_dir() / "resume").save(
+        snapshot(state, account=ACCOUNT, endpoint="aws", profile="", step="summary")
+    )
+    code, out, err = register(capsys, "--yes")
+    assert code == 0, out + err
+    assert [(e["aws"]["bucket"], e["aws"]["iamRoleArn"]) for e in kentik.exports.values()] == [(BUCKET, ROLE)]
