@@ -281,7 +281,7 @@ def test_a_bucket_named_by_hand_keeps_the_exports_firewall_switch(
 ) -> None:
     export_id = portal_export(kentik, ROLE)
     kentik.exports[export_id]["aws"]["collectFirewallLogs"] = True  # set in the portal
-    code, out, _ = register(capsys, "--role-arn", ROLE, "--bucket", bucket, "--yes")
+    code, _, _ = register(capsys, "--role-arn", ROLE, "--bucket", bucket, "--yes")
     assert (code, kentik.exports[export_id]["aws"]["collectFirewallLogs"], writes(kentik)) == (0, True, [])
 
 

@@ -177,11 +177,10 @@ def _body_fields(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _flatten(body: Mapping[str, Any]) -> list[str]:
-    """The dotted names a create body sets (its owned fields), name and description aside."""
-    names = [k for k in body if k not in ("name", "description", "aws")]
-    names += [f"aws.{k}" for k in body.get("aws") or {}]
-    names.append("aws.bucketPrefix")  # '' is sent as absent
-    if "secondaryAwsSuffix" in (body.get("aws") or {}):  # a nested setup owns every nested field
+    """The dotted names a create body owns: those it sets, the prefix ('' is sent as absent) and, for a
+    nested setup, every nested field."""
+    names = [*_body_fields(body), "aws.bucketPrefix"]
+    if "secondaryAwsSuffix" in (body.get("aws") or {}):
         names += NESTED_FIELDS
     return list(dict.fromkeys(names))
 
