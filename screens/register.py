@@ -351,10 +351,13 @@ class RegisterDialog(RoutesWorkerErrors, ModalScreen[list[RegisteredExport] | No
             for p in ordered
         ]
         select = self.query_one("#plan", Select)
-        select.set_options(options)
         active = [p.id for p in ordered if p.active is not False]
         wanted = last_plan_id(self.flow_app.state) or (active[0] if len(active) == 1 else "")
-        if wanted in {p.id for p in ordered}:
+        chosen = select.value  # a reload (another region or user) keeps the user's pick when it is listed
+        select.set_options(options)
+        if isinstance(chosen, str) and chosen in {p.id for p in ordered}:
+            select.value = chosen
+        elif wanted in {p.id for p in ordered}:
             select.value = wanted
         self.remove_class("-typed-plan")
         self.query_one("#plan-note", Static).update(f"Plans: Kentik's list ({len(options)}).")
@@ -367,7 +370,10 @@ class RegisterDialog(RoutesWorkerErrors, ModalScreen[list[RegisteredExport] | No
 
     def _typed_plan(self, why: str) -> None:
         self.plans = None
+        had_focus = self.query_one("#plan", Select).has_focus
         self.add_class("-typed-plan")
+        if had_focus:  # the list is hidden now: the typed field takes its place
+            self.query_one("#plan-id", Input).focus()
         typed = self.query_one("#plan-id", Input)
         if not typed.value:
             typed.value = last_plan_id(self.flow_app.state)
@@ -383,12 +389,17 @@ class RegisterDialog(RoutesWorkerErrors, ModalScreen[list[RegisteredExport] | No
     def _key(self) -> tuple[str, ...]:
         kentik = self.flow_app.kentik
         typed = "typed" if self.query_one("#token", Input).value else ""
+        state = self.flow_app.state  # what to register may change meanwhile (ctrl+b / ctrl+n work here)
         return (
             self._email_now(),
             typed,
             kentik.region,
             self._plan_id(),
             self.query_one("#role", Input).value,
+            " ".join(loc.path for loc in state.read_locations()),
+            state.spoke_role,
+            " ".join(state.nested_accounts),
+            str(sum(1 for a in state.applied if a.step != STEP)),
         )
 
     def collect(self) -> Inputs | None:
@@ -532,7 +543,8 @@ class RegisterDialog(RoutesWorkerErrors, ModalScreen[list[RegisteredExport] | No
         if self._read_only():
             why = "Read-only mode is on: registering would change Kentik. Nothing was sent."
             self._status(
-                [why, "Turn read-only off (ctrl+t or the command palette) to register."], problem=True
+                [why, "Turn read-only off (Esc, then ctrl+t or the command palette) to register."],
+                problem=True,
             )
             self.flow_app.notify(why, title="Read-only", severity="warning", markup=False)
             return
@@ -576,8 +588,17 @@ class RegisterDialog(RoutesWorkerErrors, ModalScreen[list[RegisteredExport] | No
                 f"Also update {len(updates)} existing Kentik export(s)? This overwrites them.",
                 "\n".join(lines),
             ),
-            lambda allow: self._start(preview.plan, bool(allow)),
+            lambda allow: self._updates_answered(preview.plan, bool(allow)),
         )
+
+    def _updates_answered(self, plan: Plan, allow: bool) -> None:
+        """Updates declined: they are left out (not run and refused); with nothing else, nothing runs."""
+        if not allow:
+            plan = plan.model_copy(update={"changes": [c for c in plan.changes if not c.destructive]})
+            if not plan.changes:
+                self._status(["Updates skipped: nothing was sent."])
+                return
+        self._start(plan, allow)
 
     def _start(self, plan: Plan, allow_updates: bool) -> None:
         if not self.flow_app.apply_began(STEP, plan):  # another apply is running (the app said so)

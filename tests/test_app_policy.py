@@ -421,7 +421,7 @@ async def test_nested_apply_all_then_roll_back_one(seeded: SeedSummary, tmp_path
         assert isinstance(screen, PolicyDiffScreen)
         assert [item.needs_change for item in screen.nested] == [True, True]
         await pilot.press("A")  # one review per account, one after the other
-        await pilot.pause()
+        await settle(pilot)
         await confirm_review(pilot, MEMBER)
         await confirm_review(pilot, "333333333333")
         assert app.screen is screen
@@ -430,7 +430,7 @@ async def test_nested_apply_all_then_roll_back_one(seeded: SeedSummary, tmp_path
         assert "Applied in 111111111111. Press u to roll back (make v1" in info(screen)
 
         await pilot.press("u")  # the selected account only, with its own assumed session
-        await pilot.pause()
+        await settle(pilot)  # the rollback review is made in a worker (a pause is not enough under load)
         await confirm_review(pilot, MEMBER)
         vid, doc = default_doc(iam1, arn1)
         assert vid == "v1" and READ_SID not in sids(doc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
@@ -53,6 +53,8 @@ class Confirm(ModalScreen[bool]):
         border: thick $warning; background: $surface; padding: 1 2; }
     Confirm Label { width: 100%; }  /* wrapped, never cut, at 80 columns */
     Confirm .question { text-style: bold; }
+    /* long details scroll; the question and the y/n line stay in view */
+    Confirm VerticalScroll { height: auto; max-height: 60vh; }
     """
 
     def __init__(self, question: str, details: str = "") -> None:
@@ -64,5 +66,6 @@ class Confirm(ModalScreen[bool]):
         with Vertical():
             yield Label(self.question, classes="question", markup=False)
             if self.details:
-                yield Label(self.details, markup=False)
+                with VerticalScroll():
+                    yield Label(self.details, markup=False)
             yield Label("[b]y[/b] yes   [b]n[/b] no")
