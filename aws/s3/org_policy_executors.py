@@ -30,6 +30,7 @@ from aws.s3.policy_executors import (
     _document,
     _get_policy,
     bucket_document,
+    send_policy,
 )
 from aws.s3.strategy import key_arn_problem
 from aws.session import AwsSession, partition_of
@@ -113,9 +114,8 @@ class _OrgPolicyExecutor(Executor):
         merged = self.checked(session, change)
         if not merged.changed:
             return {"added": []}
-        bp.check_size(merged.policy, self.limit, self._what(change))
-        self.call(session, change.model_copy(update={"params": {**change.params, "Policy": merged.text}}))
-        return {"accounts_added": merged.added, "bytes": bp.policy_size(merged.policy)}
+        size = send_policy(self, session, change, merged, self.limit, self._what(change))
+        return {"accounts_added": merged.added, "bytes": size}
 
 
 class PutOrgBucketPolicyExecutor(_OrgPolicyExecutor):

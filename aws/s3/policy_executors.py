@@ -131,6 +131,16 @@ def _bucket_merge(session: AwsSession, change: Change) -> bp.MergeResult:
     )
 
 
+def send_policy(
+    executor: Executor, session: AwsSession, change: Change, merged: Any, limit: int, what: str
+) -> int:
+    """Send the policy derived now (`merged.policy` / `.text`, within AWS's size `limit`) with the
+    change's one call, in place of the planned text it equals; returns its size."""
+    bp.check_size(merged.policy, limit, what)
+    executor.call(session, change.model_copy(update={"params": {**change.params, "Policy": merged.text}}))
+    return bp.policy_size(merged.policy)
+
+
 class PutBucketPolicyExecutor(Executor):
     """Derives the policy at apply time (the current policy plus the delivery statements of the basis'
     prefixes) and sends it only when it is the previewed one (a concurrent edit makes it stale)."""
@@ -189,9 +199,9 @@ class PutBucketPolicyExecutor(Executor):
         merged = self.checked(session, change)
         if not merged.changed:
             return {"added": []}
-        bp.check_size(merged.policy, bp.BUCKET_POLICY_LIMIT, f"bucket policy of {change.params['Bucket']}")
-        self.call(session, change.model_copy(update={"params": {**change.params, "Policy": merged.text}}))
-        return {"added": [s.get("Sid", "") for s in merged.added], "bytes": bp.policy_size(merged.policy)}
+        what = f"bucket policy of {change.params['Bucket']}"
+        size = send_policy(self, session, change, merged, bp.BUCKET_POLICY_LIMIT, what)
+        return {"added": [s.get("Sid", "") for s in merged.added], "bytes": size}
 
 
 class PutKeyPolicyExecutor(Executor):
@@ -250,6 +260,7 @@ class PutKeyPolicyExecutor(Executor):
         merged = self.checked(session, change)
         if not merged.changed:
             return {"added": []}
-        bp.check_size(merged.policy, bp.KEY_POLICY_LIMIT, f"key policy of {change.params['KeyId']}")
-        self.call(session, change.model_copy(update={"params": {**change.params, "Policy": merged.text}}))
+        send_policy(
+            self, session, change, merged, bp.KEY_POLICY_LIMIT, f"key policy of {change.params['KeyId']}"
+        )
         return {"added": [s.get("Sid", "") for s in merged.added]}
