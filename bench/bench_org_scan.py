@@ -49,13 +49,21 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from machine import ServerProcess, client_env, machine, run_child, start_latency_server  # noqa: E402 - bench/machine.py, beside this script
+from machine import (  # noqa: E402 - bench/machine.py, beside this script
+    ENABLED_REGIONS,
+    ServerProcess,
+    client_env,
+    machine,
+    read_account,
+    run_child,
+    start_latency_server,
+    trusted,
+)
 
 MANAGEMENT = "123456789012"  # moto's default account: the bench's fake credentials land there
 ACCESS_ROLE = "OrganizationAccountAccessRole"
 KENTIK = "arn:aws:iam::834693425129:role/eks-ingest-node"
 SEEDED_REGIONS_PER_ACCOUNT = 3
-ENABLED = ("opt-in-not-required", "opted-in")
 
 
 # -- the server (child process) --------------------------------------------------------------------
@@ -96,7 +104,7 @@ def seed(members: int) -> dict[str, Any]:
     regions = sorted(
         r["RegionName"]
         for r in session.client("ec2").describe_regions(AllRegions=True)["Regions"]
-        if r.get("OptInStatus") in ENABLED
+        if r.get("OptInStatus") in ENABLED_REGIONS
     )
     fmt = " ".join("${" + f + "}" for f in REQUIRED_FIELDS)
     sts = session.client("sts")
@@ -216,11 +224,6 @@ def _cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def _trusted(role: dict[str, Any]) -> bool:
-    text = json.dumps(role.get("AssumeRolePolicyDocument"))
-    return "834693425129" in text or "sts:ExternalId" in text
-
-
 def run_scan(account_workers: int | None, workers: int | None) -> dict[str, Any]:
     from tui.cli import build_parser, main
 
@@ -250,45 +253,6 @@ def run_scan(account_workers: int | None, workers: int | None) -> dict[str, Any]
     }
 
 
-def _read_account(session: Any, counts: dict[str, int], *, identity: bool = True) -> None:
-    """The sequential loop's reads in one account, call by call (`identity`: GetCallerIdentity too; the
-    scan reads the caller's own identity once, for the whole run)."""
-    if identity:
-        session.client("sts").get_caller_identity()
-    regions = [
-        r["RegionName"]
-        for r in session.client("ec2").describe_regions(AllRegions=True)["Regions"]
-        if r.get("OptInStatus") in ENABLED
-    ]
-    for _ in session.client("s3").get_paginator("list_buckets").paginate():
-        pass
-    iam = session.client("iam")
-    roles = [r for page in iam.get_paginator("list_roles").paginate() for r in page["Roles"]]
-    for role in filter(_trusted, roles):
-        counts["roles"] += 1
-        for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role["RoleName"]):
-            for p in page["AttachedPolicies"]:
-                iam.get_policy(PolicyArn=p["PolicyArn"])
-        for _ in iam.get_paginator("list_role_policies").paginate(RoleName=role["RoleName"]):
-            pass
-    for region in regions:
-        counts["regions"] += 1
-        ec2 = session.client("ec2", region_name=region)
-        nfw = session.client("network-firewall", region_name=region)
-        counts["vpcs"] += sum(len(p["Vpcs"]) for p in ec2.get_paginator("describe_vpcs").paginate())
-        for _ in ec2.get_paginator("describe_subnets").paginate():
-            pass
-        flows = [f for p in ec2.get_paginator("describe_flow_logs").paginate() for f in p["FlowLogs"]]
-        enis = [f["ResourceId"] for f in flows if f["ResourceId"].startswith("eni-")]
-        if enis:
-            ec2.describe_network_interfaces(NetworkInterfaceIds=enis)
-        for page in nfw.get_paginator("list_firewalls").paginate():
-            for fw in page["Firewalls"]:
-                nfw.describe_firewall(FirewallArn=fw["FirewallArn"])
-                nfw.describe_logging_configuration(FirewallArn=fw["FirewallArn"])
-                counts["firewalls"] += 1
-
-
 def run_sequential() -> dict[str, Any]:
     import boto3
 
@@ -306,7 +270,7 @@ def run_sequential() -> dict[str, Any]:
     counts = {"accounts": len(accounts), "regions": 0, "vpcs": 0, "firewalls": 0, "roles": 0}
     for account in accounts:
         if account == me:
-            _read_account(session, counts, identity=False)
+            read_account(session, counts, identity=False)
             continue
         creds = session.client("sts").assume_role(
             RoleArn=f"arn:aws:iam::{account}:role/{ACCESS_ROLE}",
@@ -318,7 +282,7 @@ def run_sequential() -> dict[str, Any]:
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],
         )
-        _read_account(member, counts)
+        read_account(member, counts)
     return {"seconds": time.perf_counter() - t0, "cpu_s": _cpu() - cpu0, **counts}
 
 
@@ -368,7 +332,7 @@ def run_parallel() -> dict[str, Any]:
         submit(s3.list_buckets)
 
         def roles_done(resp: dict[str, Any]) -> None:
-            for role in filter(_trusted, resp["Roles"]):
+            for role in filter(trusted, resp["Roles"]):
                 add("roles", 1)
 
                 def attached(r: dict[str, Any]) -> None:
@@ -381,7 +345,7 @@ def run_parallel() -> dict[str, Any]:
         submit(iam.list_roles, MaxItems=1000, then=roles_done)
 
         def regions_done(resp: dict[str, Any]) -> None:
-            names = [r["RegionName"] for r in resp["Regions"] if r.get("OptInStatus") in ENABLED]
+            names = [r["RegionName"] for r in resp["Regions"] if r.get("OptInStatus") in ENABLED_REGIONS]
             clients = {r: (client("ec2", r, keys), client("network-firewall", r, keys)) for r in names}
             for ec2, nfw in clients.values():
                 region_calls(ec2, nfw)

@@ -37,7 +37,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from machine import ServerProcess, client_env, machine, run_child, start_latency_server  # noqa: E402 - bench/machine.py, beside this script
+from machine import (  # noqa: E402 - bench/machine.py, beside this script
+    ServerProcess,
+    client_env,
+    machine,
+    read_account,
+    run_child,
+    start_latency_server,
+    trusted,
+)
 
 ACCOUNT = "123456789012"
 KENTIK = "arn:aws:iam::834693425129:role/eks-ingest-node"
@@ -196,53 +204,19 @@ def run_scan(workers: int | None) -> dict[str, Any]:
     }
 
 
-def _trusted(role: dict[str, Any]) -> bool:
-    text = json.dumps(role.get("AssumeRolePolicyDocument"))
-    return "834693425129" in text or "sts:ExternalId" in text
-
-
 def run_sequential() -> dict[str, Any]:
     import boto3
 
     cpu0 = _cpu()
     t0 = time.perf_counter()
-    session = boto3.Session()
-    session.client("sts").get_caller_identity()
-    regions = [
-        r["RegionName"]
-        for r in session.client("ec2").describe_regions(AllRegions=True)["Regions"]
-        if r.get("OptInStatus") in ("opt-in-not-required", "opted-in")
-    ]
-    iam = session.client("iam")
-    roles = [r for page in iam.get_paginator("list_roles").paginate() for r in page["Roles"]]
-    for role in filter(_trusted, roles):
-        for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role["RoleName"]):
-            for p in page["AttachedPolicies"]:
-                iam.get_policy(PolicyArn=p["PolicyArn"])
-        for _ in iam.get_paginator("list_role_policies").paginate(RoleName=role["RoleName"]):
-            pass
-    vpcs = firewalls = 0
-    for region in regions:
-        ec2 = session.client("ec2", region_name=region)
-        nfw = session.client("network-firewall", region_name=region)
-        vpcs += sum(len(p["Vpcs"]) for p in ec2.get_paginator("describe_vpcs").paginate())
-        for _ in ec2.get_paginator("describe_subnets").paginate():
-            pass
-        flows = [f for p in ec2.get_paginator("describe_flow_logs").paginate() for f in p["FlowLogs"]]
-        enis = [f["ResourceId"] for f in flows if f["ResourceId"].startswith("eni-")]
-        if enis:
-            ec2.describe_network_interfaces(NetworkInterfaceIds=enis)
-        for page in nfw.get_paginator("list_firewalls").paginate():
-            for fw in page["Firewalls"]:
-                nfw.describe_firewall(FirewallArn=fw["FirewallArn"])
-                nfw.describe_logging_configuration(FirewallArn=fw["FirewallArn"])
-                firewalls += 1
+    counts = {"regions": 0, "vpcs": 0, "firewalls": 0, "roles": 0}
+    read_account(boto3.Session(), counts, buckets=False)
     return {
         "seconds": time.perf_counter() - t0,
         "cpu_s": _cpu() - cpu0,
-        "regions": len(regions),
-        "vpcs": vpcs,
-        "firewalls": firewalls,
+        "regions": counts["regions"],
+        "vpcs": counts["vpcs"],
+        "firewalls": counts["firewalls"],
     }
 
 
@@ -305,7 +279,7 @@ def run_parallel(expected_regions: list[str]) -> dict[str, Any]:
                 region_calls(r["RegionName"])
 
     def roles_done(resp: dict[str, Any]) -> None:
-        for role in filter(_trusted, resp["Roles"]):
+        for role in filter(trusted, resp["Roles"]):
 
             def attached(r: dict[str, Any]) -> None:
                 for p in r["AttachedPolicies"]:

@@ -163,3 +163,56 @@ def run_child(script: str, kind: str, arg: str, env: dict[str, str], server: Any
     result = dict(json.loads(proc.stdout.strip().splitlines()[-1]))
     result["requests"] = server.control()["requests"]
     return result
+
+
+# -- the sequential loop both scan benchmarks compare with ------------------------------------------------
+ENABLED_REGIONS = ("opt-in-not-required", "opted-in")
+
+
+def trusted(role: dict[str, Any]) -> bool:
+    """A role the scan reads the policies of: its trust names Kentik's account or an external id."""
+    text = json.dumps(role.get("AssumeRolePolicyDocument"))
+    return "834693425129" in text or "sts:ExternalId" in text
+
+
+def read_account(
+    session: Any, counts: dict[str, int], *, identity: bool = True, buckets: bool = True
+) -> None:
+    """The sequential loop's reads in one account, call by call, counted into `counts` (regions, vpcs,
+    firewalls, roles). `identity`: GetCallerIdentity too (the scan reads the caller's own identity once, for
+    the whole run); `buckets`: ListBuckets too (what the organization scan reads in each account)."""
+    if identity:
+        session.client("sts").get_caller_identity()
+    regions = [
+        r["RegionName"]
+        for r in session.client("ec2").describe_regions(AllRegions=True)["Regions"]
+        if r.get("OptInStatus") in ENABLED_REGIONS
+    ]
+    if buckets:
+        for _ in session.client("s3").get_paginator("list_buckets").paginate():
+            pass
+    iam = session.client("iam")
+    roles = [r for page in iam.get_paginator("list_roles").paginate() for r in page["Roles"]]
+    for role in filter(trusted, roles):
+        counts["roles"] += 1
+        for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role["RoleName"]):
+            for p in page["AttachedPolicies"]:
+                iam.get_policy(PolicyArn=p["PolicyArn"])
+        for _ in iam.get_paginator("list_role_policies").paginate(RoleName=role["RoleName"]):
+            pass
+    for region in regions:
+        counts["regions"] += 1
+        ec2 = session.client("ec2", region_name=region)
+        nfw = session.client("network-firewall", region_name=region)
+        counts["vpcs"] += sum(len(p["Vpcs"]) for p in ec2.get_paginator("describe_vpcs").paginate())
+        for _ in ec2.get_paginator("describe_subnets").paginate():
+            pass
+        flows = [f for p in ec2.get_paginator("describe_flow_logs").paginate() for f in p["FlowLogs"]]
+        enis = [f["ResourceId"] for f in flows if f["ResourceId"].startswith("eni-")]
+        if enis:
+            ec2.describe_network_interfaces(NetworkInterfaceIds=enis)
+        for page in nfw.get_paginator("list_firewalls").paginate():
+            for fw in page["Firewalls"]:
+                nfw.describe_firewall(FirewallArn=fw["FirewallArn"])
+                nfw.describe_logging_configuration(FirewallArn=fw["FirewallArn"])
+                counts["firewalls"] += 1
