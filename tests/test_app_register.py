@@ -3,7 +3,8 @@ earlier steps' changes, against the local Kentik fake (127.0.0.1 only)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,17 @@ async def open_dialog(pilot: Pilot[Any]) -> RegisterDialog:
     dialog = pilot.app.screen
     assert isinstance(dialog, RegisterDialog)
     return dialog
+
+
+@asynccontextmanager
+async def dialog_on(
+    tmp_path: Path, seeded: SeedSummary, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[FlowlogsApp, Pilot[Any], RegisterDialog]]:
+    """The app at 80x24 with the environment's Kentik credentials, the register dialog open."""
+    use_env(monkeypatch)
+    app = set_up(tmp_path, seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        yield app, pilot, await open_dialog(pilot)
 
 
 async def type_into(pilot: Pilot[Any], dialog: RegisterDialog, widget: str, text: str) -> None:
@@ -108,10 +120,7 @@ def notices(app: FlowlogsApp) -> list[tuple[str, str]]:
 async def test_registering_creates_an_export_per_bucket_and_the_summary_lists_them(
     seeded: SeedSummary, tmp_path: Path, fake: KentikFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use_env(monkeypatch)
-    app = set_up(tmp_path, seeded)
-    async with app.run_test(size=(80, 24)) as pilot:
-        dialog = await open_dialog(pilot)
+    async with dialog_on(tmp_path, seeded, monkeypatch) as (app, pilot, dialog):
         assert f"As KENTIK_EMAIL {EMAIL}" in str(dialog.query_one("#register-user", Static).render())
         assert dialog.query_one("#plan", Select).value == PLAN  # the one active plan, from Kentik's list
         assert dialog.query_one("#role", Input).value == seeded.kentik_role_arn
@@ -146,10 +155,7 @@ async def test_registering_creates_an_export_per_bucket_and_the_summary_lists_th
 async def test_a_rerun_has_nothing_to_register(
     seeded: SeedSummary, tmp_path: Path, fake: KentikFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use_env(monkeypatch)
-    app = set_up(tmp_path, seeded)
-    async with app.run_test(size=(80, 24)) as pilot:
-        dialog = await open_dialog(pilot)
+    async with dialog_on(tmp_path, seeded, monkeypatch) as (app, pilot, dialog):
         await preview(pilot)
         await register(pilot, "y")
         sent = writes(fake)
@@ -345,10 +351,7 @@ async def test_bad_input_is_refused_in_the_dialog_before_anything_is_sent(
 async def test_a_change_after_the_preview_needs_a_new_preview_and_the_region_picks_kentiks_hosts(
     seeded: SeedSummary, tmp_path: Path, fake: KentikFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use_env(monkeypatch)
-    app = set_up(tmp_path, seeded)
-    async with app.run_test(size=(80, 24)) as pilot:
-        dialog = await open_dialog(pilot)
+    async with dialog_on(tmp_path, seeded, monkeypatch) as (app, pilot, dialog):
         await preview(pilot)
         await type_into(pilot, dialog, "#role", "arn:aws:iam::123456789012:role/other-role")
         await register(pilot)
@@ -368,10 +371,7 @@ async def test_a_change_after_the_preview_needs_a_new_preview_and_the_region_pic
 async def test_a_change_of_the_wizard_state_after_the_preview_needs_a_new_preview(
     seeded: SeedSummary, tmp_path: Path, fake: KentikFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use_env(monkeypatch)
-    app = set_up(tmp_path, seeded)
-    async with app.run_test(size=(80, 24)) as pilot:
-        dialog = await open_dialog(pilot)
+    async with dialog_on(tmp_path, seeded, monkeypatch) as (app, pilot, dialog):
         await preview(pilot)
         state = app.state  # another step drops a bucket meanwhile (ctrl+b / ctrl+n work in the dialog)
         state.buckets = dict(list(state.buckets.items())[:1])
@@ -388,10 +388,7 @@ async def test_a_change_of_the_wizard_state_after_the_preview_needs_a_new_previe
 async def test_declining_the_only_updates_runs_nothing(
     seeded: SeedSummary, tmp_path: Path, fake: KentikFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use_env(monkeypatch)
-    app = set_up(tmp_path, seeded)
-    async with app.run_test(size=(80, 24)) as pilot:
-        dialog = await open_dialog(pilot)
+    async with dialog_on(tmp_path, seeded, monkeypatch) as (app, pilot, dialog):
         await preview(pilot)
         await register(pilot, "y")  # registers what is new
         for export in fake.exports.values():
