@@ -173,7 +173,8 @@ class PolicyDiffScreen(WizardScreen):
         self.role_arn = ""
         self.external_id = ""
         self.record: RollbackRecord | None = None
-        self.loading = False
+        # a proposal is being read (not Widget.loading: that covers the screen, hiding the focused widget)
+        self.busy = False
         self.status = ""
         self.view: Literal["auto", "side", "unified"] = "auto"
         self.kms_keys: list[str] = []
@@ -297,7 +298,7 @@ class PolicyDiffScreen(WizardScreen):
             return
         if self.policy_pick != (None, None) and source.role_name:
             source = PolicySource(source.role_name, *self.policy_pick)
-        self.loading = True
+        self.busy = True
         self.status = "Reading the policy…"
         self.render_info()
         self.compute(source, need)
@@ -333,7 +334,7 @@ class PolicyDiffScreen(WizardScreen):
         if self.nested_mode:  # a standard refresh that finished after switching to nested
             self.standard_proposal = message.proposal
             return
-        self.loading = False
+        self.busy = False
         self.status = ""
         self.proposal = message.proposal
         if message.role_arn:
@@ -356,7 +357,7 @@ class PolicyDiffScreen(WizardScreen):
         state.deletion_granted = self.deletion
 
     def on_proposal_failed(self, message: ProposalFailed) -> None:
-        self.loading = False
+        self.busy = False
         if self.nested_mode:
             self.nested = []
             self.query_one("#accounts-list", OptionList).clear_options()
@@ -366,7 +367,7 @@ class PolicyDiffScreen(WizardScreen):
         self.flow_app.show_error(message.error, context="IAM policy")
 
     def on_policy_choice(self, message: PolicyChoice) -> None:
-        self.loading = False
+        self.busy = False
         self.status = message.message
         self.render_info()
         options: list[tuple[str, RenderableType]] = []
@@ -404,7 +405,7 @@ class PolicyDiffScreen(WizardScreen):
         """Switch between the standard configuration and the nested one (keeps each one's results)."""
         self.nested_mode = not self.nested_mode
         self.set_class(self.nested_mode, "-nested")
-        self.loading, self.status = False, ""  # a pending result of the other mode is kept for it
+        self.busy, self.status = False, ""  # a pending result of the other mode is kept for it
         if self.nested_mode:
             self.standard_proposal = self.proposal
             external = self.query_one("#nested-external-id", Input)
@@ -433,7 +434,7 @@ class PolicyDiffScreen(WizardScreen):
         except ValidationFailed as err:
             self.flow_app.show_error(err, context="IAM policy (nested)")
             return
-        self.loading = True
+        self.busy = True
         self.status = (
             f"Assuming {given.assume_role} in {len(given.accounts)} account(s) and reading the policies…"
         )
@@ -454,7 +455,7 @@ class PolicyDiffScreen(WizardScreen):
     def on_nested_ready(self, message: NestedReady) -> None:
         reached = [item.account for item in message.accounts if item.proposal is not None]
         self.flow_app.state.spoke_role, self.flow_app.state.nested_accounts = message.spoke_role, reached
-        self.loading = False
+        self.busy = False
         self.status = ""
         self.nested = message.accounts
         options = self.query_one("#accounts-list", OptionList)
@@ -627,13 +628,13 @@ class PolicyDiffScreen(WizardScreen):
         nested = self.selected_account()
         if self.status:
             text.append(self.status + "\n", style=WARN)
-        if self.nested_mode and not self.loading and nested is None:
+        if self.nested_mode and not self.busy and nested is None:
             text.append(NESTED_INTRO, style="dim")
-        elif nested is not None and proposal is None and not self.loading:
+        elif nested is not None and proposal is None and not self.busy:
             text.append(f"Account {nested.account}", style="bold")
             text.append(f" (assuming {nested.role_arn}): ", style="dim")
             text.append(nested.error, style=BAD)
-        if proposal is not None and not self.loading:
+        if proposal is not None and not self.busy:
             wide = self.size.width >= WIDE
             append_target(text, proposal.target, wide=wide)
             if nested is not None:  # the list above names the account
@@ -653,7 +654,7 @@ class PolicyDiffScreen(WizardScreen):
             if self.kms_keys:
                 text.append(f"\nKMS: {KMS_NOTE}", style=INFO)
             append_findings(text, proposal.merge)
-        elif self.loading:
+        elif self.busy:
             pass
         elif not self.status and not self.nested_mode:
             text.append("Press r to compute the change.", style="dim")
@@ -688,10 +689,10 @@ class PolicyDiffScreen(WizardScreen):
     def action_apply(self) -> None:
         proposal = self.proposal
         nested = self.selected_account()
-        if self.nested_mode and nested is not None and proposal is None and not self.loading:
+        if self.nested_mode and nested is not None and proposal is None and not self.busy:
             self.flow_app.notify(f"Account {nested.account}: {nested.error}", severity="error")
             return
-        if proposal is None or self.loading:
+        if proposal is None or self.busy:
             self.flow_app.notify("No change computed yet: press r.", severity="warning")
             return
         if proposal.merge.noop:

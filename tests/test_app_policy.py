@@ -7,6 +7,7 @@ changes), the verdict and every footer key; the keys it names work from where th
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any, cast
 
@@ -328,6 +329,34 @@ async def enter_nested(pilot: Any, accounts: str) -> None:
 def account_lines(screen: PolicyDiffScreen) -> list[str]:
     options = screen.query_one("#accounts-list", OptionList)
     return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+
+async def test_reading_the_accounts_again_leaves_the_focus_on_the_list(
+    seeded: SeedSummary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the policies are read again the screen stays as it is (no loading cover that hides the list
+    and moves the focus into a text field, where the next key would be typed)."""
+    app = policy_app(tmp_path)
+    make_spoke(app)
+    release = threading.Event()
+    real = policy_diff.nested_proposals
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        release.wait(10)
+        return real(*args, **kwargs)
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await enter_nested(pilot, MEMBER)
+        options = app.screen.query_one("#accounts-list", OptionList)
+        assert app.focused is options
+        monkeypatch.setattr(policy_diff, "nested_proposals", held)
+        await pilot.press("r")
+        for _ in range(5):
+            await pilot.pause(0.02)
+        focused = app.focused
+        release.set()
+        await settle(pilot)
+    assert focused is options
 
 
 async def test_nested_accounts_each_get_their_own_diff_and_apply(seeded: SeedSummary, tmp_path: Path) -> None:
