@@ -5,8 +5,9 @@ seeded, reproducible fraction of requests with each service's own throttling err
 RequestLimitExceeded 503, S3 SlowDown 503, IAM/STS Throttling 400, JSON ThrottlingException 400).
 
 The retry budget is the default one (aws/retry.py): 10 attempts when throttled, 4 for other failures,
-25 s per call. `aws.retry.sleep` is a no-op here, so backoffs and the adaptive rate cost no time (and the
-deadline, measured on the real clock, never binds); the jitter seed is fixed (FLOWLOGS_RETRY_SEED) and the
+25 s per call. `aws.retry.sleep` is a no-op here, so backoffs and the adaptive rate cost no time; the
+deadline and read timeout, measured on the real clock, are raised (600 s, 120 s) so a loaded machine never
+binds them; the jitter seed is fixed (FLOWLOGS_RETRY_SEED) and the
 injector's choice of requests depends only on its seed and the requests, so every run is the same. At
 30% and 10 attempts a call fails for good with chance 0.3**10 = 6e-6.
 
@@ -63,6 +64,9 @@ def use(server: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
     monkeypatch.setenv("FLOWLOGS_RETRY_SEED", "1")
     monkeypatch.setattr(aws.retry, "sleep", lambda _: None)
+    # the deadline and read timeout are real time: generous here, so a loaded machine cannot bind them
+    monkeypatch.setenv("FLOWLOGS_CALL_DEADLINE", "600")
+    monkeypatch.setenv("FLOWLOGS_READ_TIMEOUT", "120")
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
