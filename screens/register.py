@@ -153,6 +153,8 @@ class RegisterDialog(RoutesWorkerErrors, ModalScreen[list[RegisteredExport] | No
         Binding("ctrl+r", "preview", "Preview", id="register.preview"),
         Binding("ctrl+g", "register", "Register", id="register.apply"),
         Binding("escape", "close", "Close", id="register.close"),
+        # a modal cuts the app's bindings off: the app's read-only toggle, by its id (the keymap's too)
+        Binding("ctrl+t", "app.toggle_read_only", "Read-only", id="app.toggle_read_only", show=False),
     ]
     DEFAULT_CSS = f"""
     RegisterDialog {{ background: $surface; layout: vertical; }}
@@ -543,7 +545,7 @@ class RegisterDialog(RoutesWorkerErrors, ModalScreen[list[RegisteredExport] | No
         if self._read_only():
             why = "Read-only mode is on: registering would change Kentik. Nothing was sent."
             self._status(
-                [why, "Turn read-only off (Esc, then ctrl+t or the command palette) to register."],
+                [why, "Turn read-only off (ctrl+t) to register."],
                 problem=True,
             )
             self.flow_app.notify(why, title="Read-only", severity="warning", markup=False)

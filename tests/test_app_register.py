@@ -307,6 +307,20 @@ async def test_read_only_mode_previews_but_refuses_to_register(
         assert '"service": "kentik"' not in (tmp_path / "audit.jsonl").read_text()
 
 
+async def test_ctrl_t_turns_read_only_off_from_inside_the_dialog(
+    seeded: SeedSummary, tmp_path: Path, fake: KentikFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_env(monkeypatch)
+    app = set_up(tmp_path, seeded)
+    assert app.session is not None
+    app.session.read_only = True
+    async with app.run_test(size=(80, 24)) as pilot:
+        dialog = await open_dialog(pilot)
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert app.screen is dialog and app.session.read_only is False
+
+
 async def test_a_plan_id_kentik_rejects_names_the_field(
     seeded: SeedSummary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
