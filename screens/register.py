@@ -255,7 +255,10 @@ class RegisterDialog(RoutesWorkerErrors, ModalScreen[list[RegisteredExport] | No
         kentik = self.flow_app.kentik
         token = self.query_one("#token", Input)
         if kentik.entered:
-            text = f"As {self._email_now()} (typed in: kept in memory for this run only)."
+            text = (
+                f"As {self._email_now()} (typed in: in memory for this run only; clear Email and Token, "
+                "Enter, to drop it)."
+            )
             token.placeholder = "blank: the token typed before"
         elif kentik.configured:
             text = f"As KENTIK_EMAIL {self._email_now()}. Type another email and token to override."
@@ -304,6 +307,8 @@ class RegisterDialog(RoutesWorkerErrors, ModalScreen[list[RegisteredExport] | No
 
     @on(Input.Submitted, "#token")
     def _token_done(self) -> None:
+        if self._drop_typed():
+            return
         problems = self._credentials_problems()
         if problems:
             self._status(problems, problem=True)
@@ -312,6 +317,29 @@ class RegisterDialog(RoutesWorkerErrors, ModalScreen[list[RegisteredExport] | No
         self._take_credentials()
         self.load_plans_now()
         self.query_one("#plan-id" if self.has_class("-typed-plan") else "#plan").focus()
+
+    def _drop_typed(self) -> bool:
+        """Email and token both cleared, Enter: the typed credentials are forgotten (the environment's, if
+        any, are used again). False when that is not what was asked."""
+        kentik = self.flow_app.kentik
+        email, token = self.query_one("#email", Input), self.query_one("#token", Input)
+        if not kentik.entered or email.value.strip() or token.value:
+            return False
+        kentik.forget()
+        self._forgotten()
+        return True
+
+    def _forgotten(
+        self, why: str = "The typed email and token are forgotten.", *, problem: bool = False
+    ) -> None:
+        kentik = self.flow_app.kentik
+        self.query_one("#email", Input).value = self._email_now()
+        self._show_user()
+        self.preview, self.previewed = None, ()  # made as the other user
+        then = f"Using KENTIK_EMAIL {self._email_now()}." if kentik.configured else "Type an email and token."
+        self._status([f"{why} {then}"], problem=problem)
+        if kentik.configured:
+            self.load_plans_now()
 
     @on(Input.Submitted, "#plan-id, #role")
     def _submitted(self) -> None:
@@ -336,7 +364,7 @@ class RegisterDialog(RoutesWorkerErrors, ModalScreen[list[RegisteredExport] | No
         except FlowlogsError as err:  # said quietly (the plan id is typed instead); the error's name only
             status = getattr(err, "status", 0)
             why = (err.title or type(err).__name__) + (f", HTTP {status}" if status else "")
-            self.post_message(KentikPlansFailed(generation, why))
+            self.post_message(KentikPlansFailed(generation, why, status))
             return
         self.post_message(KentikPlansLoaded(generation, plans))
 
@@ -365,10 +393,18 @@ class RegisterDialog(RoutesWorkerErrors, ModalScreen[list[RegisteredExport] | No
         self.query_one("#plan-note", Static).update(f"Plans: Kentik's list ({len(options)}).")
 
     def on_kentik_plans_failed(self, message: KentikPlansFailed) -> None:
-        if message.generation == self.plans_generation:
-            self._typed_plan(
-                self._scrub(f"Kentik's plan list did not answer ({message.why}): type the plan id.")
-            )
+        if message.generation != self.plans_generation:
+            return
+        self._typed_plan(self._scrub(f"Kentik's plan list did not answer ({message.why}): type the plan id."))
+        if message.status == 401 and self.flow_app.kentik.entered:
+            self._drop_refused()
+
+    def _drop_refused(self) -> None:
+        """Kentik does not know the typed email and token: they are never sent again."""
+        self.flow_app.kentik.forget()
+        self._forgotten(
+            "Kentik does not know the typed email and token (HTTP 401): they are dropped.", problem=True
+        )
 
     def _typed_plan(self, why: str) -> None:
         self.plans = None
@@ -683,6 +719,10 @@ class RegisterDialog(RoutesWorkerErrors, ModalScreen[list[RegisteredExport] | No
             self.applying = False
             self.flow_app.apply_failed()
             self._status([f"Registering stopped ({title}): see the message."], problem=True)
+        elif (
+            isinstance(problem, KentikAccessDenied) and problem.status == 401 and self.flow_app.kentik.entered
+        ):
+            self._drop_refused()
         elif isinstance(problem, KentikAccessDenied):
             self._status(
                 [

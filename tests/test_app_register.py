@@ -231,7 +231,7 @@ async def test_a_differing_export_is_updated_only_when_confirmed_and_keeps_the_p
         assert stored["sampling"] == {"samplingEnabled": True, "samplingRate": 10}
 
 
-async def test_a_wrong_token_shows_the_access_error_and_creates_nothing(
+async def test_a_wrong_token_is_dropped_and_creates_nothing(
     seeded: SeedSummary, tmp_path: Path, fake: KentikFake
 ) -> None:
     wrong = "tok-wrong-99aa77bb55cc"
@@ -244,15 +244,51 @@ async def test_a_wrong_token_shows_the_access_error_and_creates_nothing(
         assert dialog.query_one("#plan-id", Input).display and not dialog.query_one("#plan", Select).display
         note = str(dialog.query_one("#plan-note", Static).render())
         assert note == "Kentik's plan list did not answer (Kentik access denied, HTTP 401): type the plan id."
+        assert status(dialog) == (
+            "✗ Kentik does not know the typed email and token (HTTP 401): they are dropped. "
+            "Type an email and token."
+        )
+        assert not app.kentik.entered  # never sent again
         await type_into(pilot, dialog, "#plan-id", PLAN)
         await preview(pilot)
-        [(title, message)] = [n for n in notices(app) if n[0].startswith("Kentik access denied")]
-        assert title == "Kentik access denied (register preview)"
-        assert "HTTP 401" in message and "scopes" in message
-        assert status(dialog).startswith("✗ Kentik refused the email and token (HTTP 401): check them")
+        assert status(dialog).startswith("✗ type the Kentik user's email and API token")
         assert fake.exports == {} and writes(fake) == []
         shown = "\n".join(screen_lines(app)) + "".join(t + m for t, m in notices(app))
         assert wrong not in shown
+
+
+async def test_a_token_kentik_refuses_at_the_preview_is_dropped(
+    seeded: SeedSummary, tmp_path: Path, fake: KentikFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with dialog_on(tmp_path, seeded, monkeypatch) as (app, pilot, dialog):
+        await idle(pilot)
+        app.kentik.enter(EMAIL, "tok-revoked-0000")  # known when typed, revoked before the preview
+        await preview(pilot)
+        [(title, message)] = [n for n in notices(app) if n[0].startswith("Kentik access denied")]
+        assert title == "Kentik access denied (register preview)" and "HTTP 401" in message
+        assert not app.kentik.entered
+        assert status(dialog) == (
+            "✗ Kentik does not know the typed email and token (HTTP 401): they are dropped. "
+            f"Using KENTIK_EMAIL {EMAIL}."
+        )
+        assert fake.exports == {} and writes(fake) == []
+
+
+async def test_clearing_email_and_token_drops_the_typed_ones_for_the_environments(
+    seeded: SeedSummary, tmp_path: Path, fake: KentikFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with dialog_on(tmp_path, seeded, monkeypatch) as (app, pilot, dialog):
+        await enter_credentials(pilot, dialog)  # typed: they replace the environment's
+        await pilot.press("enter")
+        await idle(pilot)
+        assert app.kentik.entered
+        await type_into(pilot, dialog, "#email", "")
+        await type_into(pilot, dialog, "#token", "")
+        await pilot.press("enter")
+        await idle(pilot)
+        assert not app.kentik.entered
+        assert dialog.query_one("#email", Input).value == EMAIL  # KENTIK_EMAIL again
+        assert status(dialog) == f"The typed email and token are forgotten. Using KENTIK_EMAIL {EMAIL}."
 
 
 async def test_the_typed_token_is_in_no_file_notice_or_screen(

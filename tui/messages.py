@@ -53,6 +53,7 @@ class KentikPlansFailed(Message):
 
     generation: int
     why: str
+    status: int = 0  # Kentik's HTTP status when it answered (401: it does not know the email and token)
 
 
 @dataclass
