@@ -52,7 +52,7 @@ from tui.workers import RoutesWorkerErrors
 
 if TYPE_CHECKING:
     from aws.coverage import ReadLocation
-    from aws.kentik.api import Plan as KentikPlan
+    from aws.kentik.models import Plan as KentikPlan
     from aws.kentik.register import ExportTarget
     from aws.plans.change import Plan
     from tui.app import FlowlogsApp

@@ -14,8 +14,6 @@ import pytest
 
 from aws.errors import AccessDeniedError, CredentialsError, EndpointError, ValidationFailed
 from aws.kentik.api import (
-    AwsProperties,
-    CloudExport,
     KentikAccessDenied,
     KentikApiError,
     KentikClient,
@@ -28,7 +26,8 @@ from aws.kentik.api import (
     ssl_context,
     v5_url,
 )
-from aws.sandbox.kentik_fake import KentikFake, ticking_clock
+from aws.kentik.models import AwsProperties, CloudExport
+from aws.sandbox.kentik_fake import EXPORTS_PATH, KentikFake, ticking_clock
 
 EMAIL, TOKEN = "ops@example.com", "tok-s3cr3t-0123456789abcdef"
 PROXY_VARS = (
@@ -331,6 +330,16 @@ def test_an_error_answer_cut_short_still_names_its_status() -> None:
     with raw_server(head + b'{"message"') as url, pytest.raises(KentikApiError) as caught:
         raw_client(url).list_exports()
     assert caught.value.status == 503
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_not_followed_so_the_token_goes_nowhere_else(fake: KentikFake, status: int) -> None:
+    elsewhere = fake.url + EXPORTS_PATH
+    head = f"HTTP/1.1 {status} Moved\r\nLocation: {elsewhere}\r\nContent-Length: 0\r\n\r\n"
+    with raw_server(head.encode()) as url, pytest.raises(KentikApiError) as caught:
+        raw_client(url).create_export(export())
+    assert caught.value.status == status and "not followed" in str(caught.value)
+    assert fake.requests == []  # the address it pointed to got nothing: no token, no write
 
 
 def test_a_broken_answer_echoing_the_token_is_scrubbed() -> None:

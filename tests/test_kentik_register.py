@@ -10,8 +10,9 @@ import pytest
 
 from aws.coverage import ReadLocation
 from aws.errors import ValidationFailed
-from aws.kentik.api import CloudExport, KentikClient, KentikCredentials, KentikCredentialsMissing
+from aws.kentik.api import KentikClient, KentikCredentials, KentikCredentialsMissing
 from aws.kentik.executors import CreateExport, UpdateExport
+from aws.kentik.models import CloudExport
 from aws.kentik.register import (
     AmbiguousExports,
     ExportTarget,

@@ -13,7 +13,8 @@ import pytest
 from test_cli_verify import BUCKET, REGION, _deliver, _setup
 
 from aws.coverage import ReadLocation
-from aws.kentik.api import AwsProperties, CloudExport, CurrentStatus, KentikClient, KentikCredentials
+from aws.kentik.api import KentikClient, KentikCredentials
+from aws.kentik.models import AwsProperties, CloudExport, CurrentStatus
 from aws.kentik.status import ExportStatus, export_statuses, kentik_done, state_of, statuses_of
 from aws.sandbox.kentik_fake import EXPORTS_PATH, KentikFake
 from aws.session import AwsSession
@@ -518,7 +519,7 @@ def test_exit_4_when_kentik_cannot_be_reached(
 
 
 def test_a_bucket_read_whole_shows_the_export_of_each_prefix() -> None:
-    from aws.kentik.api import CloudExport
+    from aws.kentik.models import CloudExport
     from aws.kentik.status import statuses_of
 
     def export(export_id: str, prefix: str | None) -> CloudExport:

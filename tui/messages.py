@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from aws.kentik.api import CloudExport
-    from aws.kentik.api import Plan as KentikPlan
+    from aws.kentik.models import CloudExport
+    from aws.kentik.models import Plan as KentikPlan
     from aws.kentik.register import ExportTarget
     from aws.plans.change import ApplyReport, Change, ChangeResult, Plan
     from aws.sandbox.server import Sandbox

@@ -9,7 +9,9 @@ it is not in any repr, str, exception message or log line (it is also scrubbed f
 sends back). Base URLs: `base_url()` (Cloud Export; KENTIK_API_URL) and `v5_url()` (plans;
 KENTIK_V5_API_URL), an explicit override winning over the environment. Proxies come from the
 environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, through urllib's ProxyHandler); a custom CA bundle from
-SSL_CERT_FILE or REQUESTS_CA_BUNDLE.
+SSL_CERT_FILE or REQUESTS_CA_BUNDLE. No redirect is followed (urllib would carry the auth headers to
+wherever it points and turn a write into a GET): a 3xx is a `KentikApiError` naming where it pointed.
+The resources (CloudExport, Plan, ...) are the pydantic models of aws.kentik.models.
 
 Failures are typed like the AWS ones (aws.errors): 401/403 `KentikAccessDenied`, 400 `KentikRejected`
 (naming the field Kentik rejected), 404 `KentikNotFound`, no answer (or a broken one: not HTTP, cut
@@ -28,13 +30,12 @@ import socket
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-from pydantic.alias_generators import to_camel
+from pydantic import ValidationError
 
 from aws.audit import AuditLog, new_call_id
 from aws.errors import (
@@ -46,6 +47,7 @@ from aws.errors import (
     ValidationFailed,
     endpoint_of,
 )
+from aws.kentik.models import CloudExport, ExportList, Plan
 
 log = logging.getLogger(__name__)
 
@@ -232,89 +234,6 @@ def ssl_context(ca_bundle: str | None = None, env: Mapping[str, str] | None = No
         ) from None
 
 
-# -- models ------------------------------------------------------------------------------------------
-class _KentikModel(BaseModel):
-    # camelCase on the wire; fields Kentik adds (or the portal sets) that we do not model are kept, so a
-    # PUT built from a fetched export sends them back unchanged.
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
-
-
-class AwsProperties(_KentikModel):
-    iam_role_arn: str
-    region: str
-    bucket: str | None = None
-    bucket_prefix: str | None = None
-    collect_flow_logs: bool | None = None  # Kentik's default: true
-    collect_firewall_logs: bool | None = None  # Kentik's default: false
-    collect_metrics: bool | None = None
-    metadata_only: bool | None = None
-    delete_after_read: bool | None = None  # deprecated by Kentik
-    aws_iam_role_arn_is_org: bool | None = None
-    secondary_aws_accounts: list[str] | None = None
-    secondary_aws_blocked_accounts: list[str] | None = None
-    secondary_aws_regions: list[str] | None = None
-    secondary_aws_suffix: str | None = None
-
-
-class CurrentStatus(_KentikModel):
-    """Kentik's own view of an export (read-only)."""
-
-    status: str | None = None
-    error_message: str | None = None
-    flow_found: bool | None = None
-    api_access: bool | None = None
-    storage_account_access: bool | None = None
-
-
-READ_ONLY_FIELDS = frozenset({"id", "cdate", "edate", "currentStatus"})
-
-
-class CloudExport(_KentikModel):
-    name: str
-    enabled: bool
-    plan_id: str
-    type: str = "CLOUD_EXPORT_TYPE_KENTIK_MANAGED"
-    cloud_provider: str = "CLOUD_PROVIDER_AWS"
-    description: str | None = None
-    aws: AwsProperties | None = None
-    # read-only, set by Kentik
-    id: str | None = None
-    cdate: str | None = None
-    edate: str | None = None
-    current_status: CurrentStatus | None = None
-
-    def to_api(self, *, include_read_only: bool = False) -> dict[str, Any]:
-        """The export as Kentik's JSON (camelCase, no None values), read-only fields left out unless
-        asked for."""
-        data = self.model_dump(by_alias=True, exclude_none=True, mode="json")
-        if not include_read_only:
-            data = {k: v for k, v in data.items() if k not in READ_ONLY_FIELDS}
-        return data
-
-
-class Plan(_KentikModel):
-    model_config = ConfigDict(coerce_numbers_to_str=True)  # v5 ids are numbers; planId is a string
-
-    id: str
-    name: str = ""
-    description: str | None = None
-    active: bool | None = None
-
-
-@dataclass(frozen=True)
-class ExportList:
-    """`GET exports`: the exports, and how many Kentik left out as invalid."""
-
-    exports: list[CloudExport]
-    invalid_count: int = 0
-
-    def __iter__(self) -> Iterator[CloudExport]:
-        return iter(self.exports)
-
-    def __len__(self) -> int:
-        return len(self.exports)
-
-
 def _target(export: CloudExport) -> str:
     """The audit target of a new export: the bucket (and prefix) it reads."""
     if export.aws is None:
@@ -346,6 +265,14 @@ def rejected_field(status: Mapping[str, Any]) -> str:
     return ""
 
 
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """No redirect is followed: urllib would send the auth headers on to wherever it points (another host,
+    plain http) and turn a POST or PUT into a GET. The 3xx is raised as it is (`_http_error`)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 class KentikClient:
     """Calls the Cloud Export API (and the v5 plan list) as one Kentik user."""
 
@@ -373,7 +300,9 @@ class KentikClient:
         self.timeout = timeout
         # ProxyHandler() reads HTTPS_PROXY/HTTP_PROXY now and checks NO_PROXY per request.
         self._opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler(), urllib.request.HTTPSHandler(context=ssl_context(ca_bundle, env))
+            urllib.request.ProxyHandler(),
+            urllib.request.HTTPSHandler(context=ssl_context(ca_bundle, env)),
+            _RefuseRedirects(),
         )
 
     @property
@@ -501,7 +430,8 @@ class KentikClient:
                 payload = b""  # an error answer whose body broke off: its status still says enough
             finally:
                 err.close()
-            raise self._http_error(method, url, err.code, payload, scope) from None
+            location = err.headers.get("Location", "") if err.headers is not None else ""
+            raise self._http_error(method, url, err.code, payload, scope, location=location) from None
         # A broken answer (not HTTP, cut short, bad chunking: http.client.HTTPException, or ValueError from
         # http.client's parsing) is no answer, like a refused or timed-out connection.
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
@@ -516,7 +446,9 @@ class KentikClient:
             raise KentikApiError(f"Kentik's answer to {method} {url} is not a JSON object.")
         return parsed
 
-    def _http_error(self, method: str, url: str, status: int, payload: bytes, scope: str) -> FlowlogsError:
+    def _http_error(
+        self, method: str, url: str, status: int, payload: bytes, scope: str, *, location: str = ""
+    ) -> FlowlogsError:
         rpc: dict[str, Any] = {}
         try:
             loaded = json.loads(payload or b"{}")
@@ -545,6 +477,15 @@ class KentikClient:
                 field=name,
                 detail=detail,
                 hint="Nothing was changed in Kentik. Fix the value and retry.",
+            )
+        if 300 <= status < 400:
+            to = self._credentials.scrub(location.strip())[:200] or "no Location given"
+            return KentikApiError(
+                f"Kentik's API answered {where} with a redirect (HTTP {status}, to {to}): not followed, so the "
+                "credentials are sent to no other address and no write turns into another request.",
+                status=status,
+                hint="Point KENTIK_API_URL / KENTIK_V5_API_URL / --kentik-api-url at the API itself (https, "
+                "the host the redirect names only if you trust it).",
             )
         if status == 404:
             return KentikNotFound(

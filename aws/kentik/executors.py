@@ -20,8 +20,9 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from aws.iam.nested import ROLE_ARN
-from aws.kentik.api import CloudExport, KentikClient, KentikCredentialsMissing
+from aws.kentik.api import KentikClient, KentikCredentialsMissing
 from aws.kentik.exports import clean_prefix, exports_for
+from aws.kentik.models import CloudExport
 from aws.kentik.register import (
     AWS_PROVIDER,
     CREATE_KIND,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from aws.kentik.api import CloudExport
+from aws.kentik.models import CloudExport
 
 AWS_PROVIDER = "CLOUD_PROVIDER_AWS"
 

@@ -26,8 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from aws.coverage import ReadLocation, bucket_region
 from aws.errors import ValidationFailed
 from aws.iam.nested import ROLE_ARN
-from aws.kentik.api import CloudExport, ExportList
 from aws.kentik.exports import AWS_PROVIDER, clean_prefix, exports_for
+from aws.kentik.models import CloudExport, ExportList
 from aws.org import ROLE_NAME
 from aws.plans.change import Change, Plan
 from aws.plans.links import log_destination

@@ -27,8 +27,9 @@ from pydantic import BaseModel, Field
 
 from aws.audit import AuditLog
 from aws.coverage import ReadLocation
-from aws.kentik.api import CloudExport, KentikClient
+from aws.kentik.api import KentikClient
 from aws.kentik.exports import clean_prefix, export_key, exports_for
+from aws.kentik.models import CloudExport
 
 KentikState = Literal["reading", "waiting", "no-access", "disabled", "not-registered"]
 STATES: tuple[KentikState, ...] = ("reading", "waiting", "no-access", "disabled", "not-registered")

@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from aws.coverage import ReadLocation
-    from aws.kentik.api import CloudExport, KentikClient
+    from aws.kentik.api import KentikClient
+    from aws.kentik.models import CloudExport
     from aws.kentik.register import ExportTarget, Nested, Registration
     from aws.plans.change import ApplyReport, Plan
     from aws.session import AwsSession
