@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+import aws.kentik.api as api
 from aws.errors import AccessDeniedError, CredentialsError, EndpointError, ValidationFailed
 from aws.kentik.api import (
     KentikAccessDenied,
@@ -330,6 +331,23 @@ def test_an_error_answer_cut_short_still_names_its_status() -> None:
     with raw_server(head + b'{"message"') as url, pytest.raises(KentikApiError) as caught:
         raw_client(url).list_exports()
     assert caught.value.status == 503
+
+
+def test_an_endless_answer_is_not_read_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api, "MAX_ANSWER_BYTES", 1000)
+    chunk = b"1000\r\n" + b" " * 4096 + b"\r\n"  # chunked: no length declared, more than the cap sent
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    with raw_server(head + chunk) as url, pytest.raises(KentikApiError) as caught:
+        raw_client(url).list_exports()
+    assert "is over 1,000 bytes: not read further" in str(caught.value)
+
+
+def test_an_answer_declared_too_long_is_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api, "MAX_ANSWER_BYTES", 1000)
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+    with raw_server(head) as url, pytest.raises(KentikApiError) as caught:
+        raw_client(url).list_exports()
+    assert "is over 1,000 bytes: not read further" in str(caught.value)
 
 
 @pytest.mark.parametrize("status", [301, 302, 307, 308])

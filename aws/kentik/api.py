@@ -61,6 +61,7 @@ TOKEN_HEADER = "X-CH-Auth-API-Token"
 READ_SCOPE = "admin.cloud_export:read"
 WRITE_SCOPE = "admin.cloud_export:write"
 DEFAULT_TIMEOUT = 30.0  # seconds, per request (connect and each read)
+MAX_ANSWER_BYTES = 16 * 2**20  # an export list is KB; more is not Kentik's API (memory stays bounded)
 CA_BUNDLE_VARS = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")  # the first one set wins
 _REDACTED = "<redacted>"
 
@@ -265,6 +266,21 @@ def rejected_field(status: Mapping[str, Any]) -> str:
     return ""
 
 
+def _read_capped(response: http.client.HTTPResponse, where: str) -> bytes:
+    """The answer's body, at most MAX_ANSWER_BYTES: a declared length is read whole (so an answer cut short
+    is caught), an undeclared one (chunked) only up to the cap."""
+    declared = response.length
+    too_long = KentikApiError(
+        f"Kentik's answer to {where} is over {MAX_ANSWER_BYTES:,} bytes: not read further."
+    )
+    if declared is not None and declared > MAX_ANSWER_BYTES:
+        raise too_long
+    raw = response.read() if declared is not None else response.read(MAX_ANSWER_BYTES + 1)
+    if len(raw) > MAX_ANSWER_BYTES:
+        raise too_long
+    return raw
+
+
 class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
     """No redirect is followed: urllib would send the auth headers on to wherever it points (another host,
     plain http) and turn a POST or PUT into a GET. The 3xx is raised as it is (`_http_error`)."""
@@ -422,7 +438,7 @@ class KentikClient:
         log.debug("kentik %s %s", method, url)  # never the headers
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
-                raw = response.read()
+                raw = _read_capped(response, f"{method} {url}")
         except urllib.error.HTTPError as err:
             try:
                 payload = err.read()
