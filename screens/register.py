@@ -32,7 +32,7 @@ from textual.widgets import Button, Input, Label, RadioSet, Select, Static
 from textual.worker import Worker, WorkerState
 
 from aws.errors import FlowlogsError, ReadOnlyViolation, ValidationFailed, explain
-from aws.kentik.api import READ_SCOPE, WRITE_SCOPE, KentikAccessDenied
+from aws.kentik.api import READ_SCOPE, WRITE_SCOPE, KentikAccessDenied, header_safe
 from aws.kentik.register import CREATE_KIND, UPDATE_KIND, Nested, Registration, registration_plan, targets_in
 from aws.lock import account_lock
 from aws.plans.change import ApplyReport, Change, ChangeResult, apply_plan, executor_for
@@ -289,6 +289,12 @@ class RegisterDialog(RoutesWorkerErrors, ModalScreen[list[RegisteredExport] | No
             )
         if token != token.strip() or any(c.isspace() for c in token):
             problems.append("the API token has spaces in it: paste it whole")
+        elif not header_safe(token):
+            problems.append(
+                "the API token has a character no Kentik token has (not plain ASCII): paste it again"
+            )
+        if email and EMAIL.match(email) and not header_safe(email):
+            problems.append(f"{email!r} has characters an HTTP header cannot carry (not plain ASCII)")
         return problems
 
     def _take_credentials(self) -> bool:

@@ -274,6 +274,24 @@ async def test_a_token_kentik_refuses_at_the_preview_is_dropped(
         assert fake.exports == {} and writes(fake) == []
 
 
+async def test_a_typed_token_with_a_typographic_character_is_refused_in_the_dialog(
+    seeded: SeedSummary, tmp_path: Path, fake: KentikFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with dialog_on(tmp_path, seeded, monkeypatch) as (app, pilot, dialog):
+        await type_into(pilot, dialog, "#email", EMAIL)
+        token = dialog.query_one("#token", Input)
+        token.value = "tok\u2019pasted"  # as pasted
+        token.focus()
+        await pilot.pause()
+        await pilot.press("enter")
+        await idle(pilot)
+        assert app.screen is dialog and not app.kentik.entered
+        assert (
+            status(dialog)
+            == "✗ the API token has a character no Kentik token has (not plain ASCII): paste it again"
+        )
+
+
 async def test_clearing_email_and_token_drops_the_typed_ones_for_the_environments(
     seeded: SeedSummary, tmp_path: Path, fake: KentikFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -206,6 +206,15 @@ def test_missing_env_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     assert KentikCredentials.from_env() == KentikCredentials(EMAIL, TOKEN)
 
 
+@pytest.mark.parametrize("token", ["SECRET1\nSECRET2", "SECRET\u201c1", "SECRET 1"])
+def test_a_token_no_header_can_carry_is_refused_without_quoting_it(token: str) -> None:
+    with pytest.raises(KentikCredentialsMissing) as caught:
+        KentikCredentials.from_env({"KENTIK_EMAIL": EMAIL, "KENTIK_API_TOKEN": token})
+    assert "KENTIK_API_TOKEN must be printable ASCII" in str(caught.value) and "SECRET" not in str(
+        caught.value
+    )
+
+
 def test_the_token_is_never_shown(fake: KentikFake, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     creds = KentikCredentials(EMAIL, TOKEN)
@@ -379,6 +388,8 @@ def test_a_broken_answer_echoing_the_token_is_scrubbed() -> None:
         "http://exa mple.com",
         "http://[::1",
         "https://grpc.api.kentik.com/?x=1",
+        "http://grpc.api.kentik.com",  # the token in clear text
+        "https://user:pw@grpc.api.kentik.com",
     ],
 )
 def test_a_malformed_url_is_refused_before_any_call(url: str) -> None:
@@ -387,7 +398,9 @@ def test_a_malformed_url_is_refused_before_any_call(url: str) -> None:
     assert type(caught.value) is ValidationFailed and "Not a Kentik API URL" in str(caught.value)
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:1", "https://[::1]:65535/", "HTTPS://Kentik.example"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:1", "https://[::1]:65535/", "HTTPS://Kentik.example", "http://localhost:8080"]
+)
 def test_a_well_formed_url_is_kept(url: str) -> None:
     assert base_url("us", url, env={}) == url.rstrip("/")
 

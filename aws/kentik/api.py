@@ -22,6 +22,7 @@ call.
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import logging
 import os
@@ -71,6 +72,14 @@ class KentikCredentialsMissing(CredentialsError):
     """KENTIK_EMAIL or KENTIK_API_TOKEN is not set (or empty)."""
 
     title = "Kentik credentials"
+
+
+class KentikCredentialsInvalid(KentikCredentialsMissing):
+    """KENTIK_EMAIL or KENTIK_API_TOKEN holds characters no HTTP header can carry (a pasted line break)."""
+
+
+def header_safe(value: str) -> bool:
+    return all(33 <= ord(c) <= 126 for c in value)
 
 
 class KentikAccessDenied(AccessDeniedError):
@@ -139,6 +148,17 @@ class KentikCredentials:
                 hint="Export KENTIK_EMAIL (the Kentik user's email) and KENTIK_API_TOKEN (its API token, "
                 "from the Kentik portal's user profile). The token is read from the environment only.",
             )
+        bad = [
+            name
+            for name, value in (("KENTIK_EMAIL", email), ("KENTIK_API_TOKEN", token))
+            if not header_safe(value)
+        ]
+        if bad:  # http.client would refuse the header and quote it (token and all) in its error
+            raise KentikCredentialsInvalid(
+                f"{' and '.join(bad)} must be printable ASCII without spaces; the value set is not (not shown).",
+                hint="Copy the email and API token again from the Kentik portal: a line break or a typographic "
+                "character was probably pasted with it.",
+            )
         return cls(email=email, token=token)
 
     def headers(self) -> dict[str, str]:
@@ -199,7 +219,22 @@ def _url_problem(url: str) -> str:
         return f"port {port} is not between 1 and 65535"
     if parts.query or parts.fragment:
         return "a base URL takes no query or fragment"
+    if parts.username is not None or parts.password is not None:
+        return "a base URL takes no user or password (they would be logged and sent)"
+    if parts.scheme.lower() == "http" and not _loopback(parts.hostname):
+        return (
+            "plain http sends the API token unencrypted: use https (http is for 127.0.0.1 or localhost only)"
+        )
     return ""
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def base_url(region: str = "us", override: str | None = None, env: Mapping[str, str] | None = None) -> str:
