@@ -196,6 +196,16 @@ def test_an_update_is_refused_when_the_export_changed_since_the_plan(fake: Kenti
         UpdateExport().bind({"kentik": client}).checked(None, plan.changes[0])  # type: ignore[arg-type]
 
 
+def test_an_update_edited_to_another_export_id_is_refused(fake: KentikFake, client) -> None:
+    _, plan = update_plan(fake, client)
+    other = seeded(fake, name="fra (portal)", bucket="fra-logs", region="eu-central-1")
+    plan.changes[0].params["id"] = other  # the basis copied from it too: only Kentik knows what it reads
+    plan.changes[0].basis["was"] = {"aws.bucket": "fra-logs", "aws.region": "eu-central-1"}
+    with pytest.raises(StaleChange, match=f"export {other} reads s3://fra-logs/, not s3://logs/"):
+        UpdateExport().bind({"kentik": client}).checked(None, plan.changes[0])  # type: ignore[arg-type]
+    assert fake.exports[other]["aws"]["bucket"] == "fra-logs"
+
+
 def test_an_update_is_satisfied_once_applied(fake: KentikFake, client) -> None:
     _, plan = update_plan(fake, client)
     executor = UpdateExport().bind({"kentik": client})
@@ -246,6 +256,45 @@ def test_an_edited_create_is_refused_by_plan_validation(
     for key in path[:-1]:
         where = where[key]
     where[path[-1]] = value
+    with pytest.raises(ValidationFailed) as err:
+        validate_plan(plan)
+    assert problem in err.value.message
+
+
+def _edited(plan: Plan, **aws: Any) -> None:
+    plan.changes[0].params["export"]["aws"].update(aws)
+
+
+OTHER_ROLE = "arn:aws:iam::999999999999:role/attacker"
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (
+            lambda p: _edited(p, iamRoleArn=f"arn:aws:iam::{ACCOUNT}:role/x"),
+            "not the plan's Kentik settings'",
+        ),
+        (lambda p: p.changes[0].params["export"].update(planId="99"), "planId is '99', not the plan's"),
+        (
+            lambda p: _edited(p, secondaryAwsSuffix="spoke", secondaryAwsAccounts=["999999999999"]),
+            "aws.secondaryAwsAccounts is [999999999999], not the plan's Kentik settings' []",
+        ),
+        (lambda p: p.read_set.clear(), "s3://logs/ is not in the plan's read set"),
+        (lambda p: p.settings.pop("kentik"), "the plan has no Kentik settings"),
+        (
+            lambda p: (_edited(p, iamRoleArn=OTHER_ROLE), p.settings["kentik"].update(role_arn=OTHER_ROLE)),
+            f"the role {OTHER_ROLE} is not in the plan's account {ACCOUNT}",
+        ),
+        (
+            lambda p: (_edited(p, region="eu-west-1"), setattr(p.changes[0], "region", "eu-west-1")),
+            "'eu-west-1' is not the bucket's region in the plan's read set (us-east-1)",
+        ),
+    ],
+)
+def test_a_create_that_disagrees_with_the_plan_it_is_in_is_refused(edit: Any, problem: str) -> None:
+    plan, _ = registration_plan([], [target()], REG, account=ACCOUNT)
+    edit(plan)
     with pytest.raises(ValidationFailed) as err:
         validate_plan(plan)
     assert problem in err.value.message

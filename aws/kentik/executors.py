@@ -17,15 +17,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from aws.errors import ValidationFailed
 from aws.iam.nested import ROLE_ARN
 from aws.kentik.api import KentikClient, KentikCredentialsMissing
-from aws.kentik.exports import clean_prefix, exports_for
+from aws.kentik.exports import clean_prefix, export_key, exports_for
 from aws.kentik.models import CloudExport
 from aws.kentik.register import (
     AWS_PROVIDER,
     CREATE_KIND,
+    DEFAULTS,
     EXPORT_ID,
     EXPORT_TYPE,
     MAX_NAME,
@@ -33,11 +35,14 @@ from aws.kentik.register import (
     PLAN_ID,
     UPDATE_KIND,
     ExportFields,
+    Nested,
+    Registration,
     current_fields,
     differences,
     export_target_id,
     field_problems,
     merged_export,
+    nested_fields,
 )
 from aws.plans.change import Change, Executor, Params, Plan, StaleChange
 from aws.session import AwsSession
@@ -84,6 +89,38 @@ class UpdateBasis(Params):
     was: ExportFields
 
 
+def _settings_problems(plan: Plan, fields: Mapping[str, Any], *, create: bool) -> list[str]:
+    """The change against the plan's own Kentik settings (`flowlogs register` writes them): the plan id,
+    the role and the nested setup it sends are the ones the plan says it registers with, in every export.
+    An update is checked on the fields it sets; a create on all of them (absent = Kentik's default)."""
+    kentik = plan.settings.get("kentik")
+    if not isinstance(kentik, dict):
+        return ["the plan has no Kentik settings (plans that register are made by `flowlogs register`)"]
+    try:
+        nested = kentik.get("nested")
+        registration = Registration.parse(
+            plan_id=str(kentik.get("plan_id") or ""),
+            role_arn=str(kentik.get("role_arn") or ""),
+            nested=Nested.model_validate(nested) if nested is not None else None,
+        )
+    except (ValidationFailed, ValidationError) as err:
+        return [f"the plan's Kentik settings are not valid ({err})"]
+    expected = {"planId": registration.plan_id, "aws.iamRoleArn": registration.role_arn}
+    expected.update(nested_fields(registration.nested))
+    problems = []
+    for name, want in expected.items():
+        if name not in fields and not create:
+            continue
+        got = fields.get(name, DEFAULTS.get(name))
+        got = sorted(got) if isinstance(got, list) else got
+        if got != want:
+            problems.append(f"{name} is {_shown(got)}, not the plan's Kentik settings' {_shown(want)}")
+    role_account = registration.role_arn.split(":")[4]
+    if role_account != plan.account:
+        problems.append(f"the role {registration.role_arn} is not in the plan's account {plan.account}")
+    return problems
+
+
 def _location_problems(
     change: Change, plan: Plan, bucket: str, prefix: str, region: str, role: str
 ) -> list[str]:
@@ -94,8 +131,13 @@ def _location_problems(
         problems.append(f"its region {change.region!r} is not the bucket's region in the export ({region!r})")
     if not ROLE_ARN.match(role):
         problems.append(f"{role!r} is not an IAM role ARN")
-    if plan.read_set and not any(location.covers(bucket, prefix) for location in plan.read_set):
+    covering = [location for location in plan.read_set if location.covers(bucket, prefix)]
+    if not covering:
         problems.append(f"s3://{bucket}/{prefix} is not in the plan's read set")
+    elif all(location.region and location.region != region for location in covering):
+        problems.append(
+            f"{region!r} is not the bucket's region in the plan's read set ({covering[0].region})"
+        )
     return problems
 
 
@@ -133,8 +175,10 @@ class CreateExport(_KentikExecutor):
         body = CreateParams.model_validate(change.params).export
         prefix = clean_prefix(body.aws.bucketPrefix)
         fields = _body_fields(change.params["export"])
-        return field_problems(fields) + _location_problems(
-            change, plan, body.aws.bucket, prefix, body.aws.region, body.aws.iamRoleArn
+        return (
+            field_problems(fields)
+            + _settings_problems(plan, fields, create=True)
+            + _location_problems(change, plan, body.aws.bucket, prefix, body.aws.region, body.aws.iamRoleArn)
         )
 
     def details(self, change: Change) -> list[str]:
@@ -208,13 +252,17 @@ class UpdateExport(_KentikExecutor):
         missing = [k for k in ("aws.bucket", "aws.region", "aws.iamRoleArn") if k not in wanted]
         if missing:
             return [f"it does not set {', '.join(missing)}"]
-        return field_problems(wanted) + _location_problems(
-            change,
-            plan,
-            wanted["aws.bucket"],
-            clean_prefix(wanted.get("aws.bucketPrefix")),
-            wanted["aws.region"],
-            wanted["aws.iamRoleArn"],
+        return (
+            field_problems(wanted)
+            + _settings_problems(plan, wanted, create=False)
+            + _location_problems(
+                change,
+                plan,
+                wanted["aws.bucket"],
+                clean_prefix(wanted.get("aws.bucketPrefix")),
+                wanted["aws.region"],
+                wanted["aws.iamRoleArn"],
+            )
         )
 
     def details(self, change: Change) -> list[str]:
@@ -229,6 +277,15 @@ class UpdateExport(_KentikExecutor):
         """The export as Kentik has it now; StaleChange when it changed since the plan in a field we set."""
         export_id, wanted, was = self._fields(change)
         export = self.kentik().get_export(export_id)
+        target = (wanted["aws.bucket"], clean_prefix(wanted.get("aws.bucketPrefix")))
+        reads = export_key(export)
+        if reads != target:  # an update never moves an export: this id reads another bucket
+            shown = f"s3://{reads[0]}/{reads[1]}" if reads else "no S3 bucket"
+            raise StaleChange(
+                f"Kentik export {export_id} reads {shown}, not s3://{target[0]}/{target[1]} that this change "
+                "updates. Nothing was sent for this change.",
+                hint="Register again to review what Kentik has now.",
+            )
         now = current_fields(export, wanted)
         if now != wanted and now != {k: was.get(k) for k in wanted}:
             raise StaleChange(

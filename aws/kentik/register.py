@@ -343,18 +343,22 @@ def wanted_fields(target: ExportTarget, registration: Registration) -> dict[str,
     }
     if target.firewall is None:
         del fields["aws.collectFirewallLogs"]
-    nested = registration.nested
-    if nested is not None:
-        fields.update(
-            {
-                "aws.awsIamRoleArnIsOrg": nested.org,
-                "aws.secondaryAwsAccounts": sorted(set(nested.accounts)),
-                "aws.secondaryAwsBlockedAccounts": sorted(set(nested.blocked)),
-                "aws.secondaryAwsRegions": sorted(set(nested.regions)),
-                "aws.secondaryAwsSuffix": nested.suffix,
-            }
-        )
+    if registration.nested is not None:
+        fields.update(nested_fields(registration.nested))
     return fields
+
+
+def nested_fields(nested: Nested | None) -> dict[str, Any]:
+    """The nested fields a setup sends (None: not nested, Kentik's defaults)."""
+    if nested is None:
+        return {name: DEFAULTS[name] for name in NESTED_FIELDS}
+    return {
+        "aws.awsIamRoleArnIsOrg": nested.org,
+        "aws.secondaryAwsAccounts": sorted(set(nested.accounts)),
+        "aws.secondaryAwsBlockedAccounts": sorted(set(nested.blocked)),
+        "aws.secondaryAwsRegions": sorted(set(nested.regions)),
+        "aws.secondaryAwsSuffix": nested.suffix,
+    }
 
 
 def current_fields(export: CloudExport, names: Iterable[str]) -> dict[str, Any]:
