@@ -342,6 +342,21 @@ def test_an_error_answer_cut_short_still_names_its_status() -> None:
     assert caught.value.status == 503
 
 
+@pytest.mark.parametrize("body", [b'{"exports": 5}', b'{"exports": [], "invalidExportsCount": "abc"}'])
+def test_an_export_list_of_another_shape_is_an_api_error(body: bytes) -> None:
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    with raw_server(head.encode() + body) as url, pytest.raises(KentikApiError, match="not as expected"):
+        raw_client(url).list_exports()
+
+
+@pytest.mark.parametrize("details", ["5", '[{"fieldViolations": 5}]'])
+def test_a_rejection_of_another_shape_is_still_a_rejection(details: str) -> None:
+    body = ('{"code": 3, "message": "bad", "details": ' + details + "}").encode()
+    head = f"HTTP/1.1 400 Bad Request\r\nContent-Length: {len(body)}\r\n\r\n"
+    with raw_server(head.encode() + body) as url, pytest.raises(KentikRejected, match="rejected the request"):
+        raw_client(url).list_exports()
+
+
 def test_an_endless_answer_is_not_read_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(api, "MAX_ANSWER_BYTES", 1000)
     chunk = b"1000\r\n" + b" " * 4096 + b"\r\n"  # chunked: no length declared, more than the cap sent

@@ -289,9 +289,9 @@ _FIELD_PATTERNS = (
 def rejected_field(status: Mapping[str, Any]) -> str:
     """The field an rpcStatus names: a google.rpc.BadRequest field violation, else one named in the
     message; '' when neither says."""
-    for detail in status.get("details") or []:
+    for detail in _items(status.get("details")):
         if isinstance(detail, dict):
-            for violation in detail.get("fieldViolations") or []:
+            for violation in _items(detail.get("fieldViolations")):
                 if isinstance(violation, dict) and violation.get("field"):
                     return str(violation["field"])
     message = str(status.get("message") or "")
@@ -299,6 +299,11 @@ def rejected_field(status: Mapping[str, Any]) -> str:
         if m := pattern.search(message):
             return m.group(1)
     return ""
+
+
+def _items(value: Any) -> list[Any]:
+    """`value` if Kentik sent a list there, else nothing (an answer is never trusted to have its shape)."""
+    return value if isinstance(value, list) else []
 
 
 def _read_capped(response: http.client.HTTPResponse, where: str) -> bytes:
@@ -371,8 +376,12 @@ class KentikClient:
     # -- Cloud Export ------------------------------------------------------------------------------
     def list_exports(self) -> ExportList:
         data = self._call("GET", self.api_url + EXPORTS_PATH, scope=READ_SCOPE)
-        exports = [self._parse(item) for item in data.get("exports") or []]
-        return ExportList(exports, int(data.get("invalidExportsCount") or 0))
+        items, invalid = data.get("exports") or [], data.get("invalidExportsCount") or 0
+        if not isinstance(items, list) or not str(invalid).isdigit():
+            raise KentikApiError(
+                "Kentik's list of cloud exports is not as expected (exports, invalidExportsCount)."
+            )
+        return ExportList([self._parse(item) for item in items], int(invalid))
 
     def get_export(self, export_id: str) -> CloudExport:
         data = self._call("GET", self._export_url(export_id), scope=READ_SCOPE)
@@ -396,7 +405,7 @@ class KentikClient:
     def list_plans(self) -> list[Plan]:
         data = self._call("GET", self.v5_api_url + PLANS_PATH, scope="plans (v5 API)")
         try:
-            return [Plan.model_validate(item) for item in data.get("plans") or []]
+            return [Plan.model_validate(item) for item in _items(data.get("plans"))]
         except ValidationError as err:
             raise KentikApiError(
                 f"Kentik's plan list is not as expected: {err.error_count()} problems."
