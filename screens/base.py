@@ -38,6 +38,13 @@ class EngineScreen(RoutesWorkerErrors, Screen[None]):
         """Whether a result belongs to a superseded run (and is to be dropped)."""
         return generation != self.generation
 
+    def on_screen_resume(self) -> None:
+        """The context bar as things are now: read-only may have been toggled on another step (a step's
+        screen stays in its own mode's stack, which the app's refresh does not reach). Textual calls this
+        for each class of the screen, whatever the subclasses define."""
+        for bar in self.query(ContextBar):
+            self.flow_app.fill_context_bar(bar)
+
 
 class WizardScreen(EngineScreen):
     """Subclasses set STEP (their mode key) and implement `compose_body`."""

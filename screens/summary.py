@@ -225,6 +225,7 @@ class SummaryScreen(EngineScreen):
         self.kentik_exports: list[RegisteredExport] = []  # what the registration dialog last found
 
     def compose(self) -> ComposeResult:
+        yield self.flow_app.make_context_bar()  # read-only or not, where `r` registers
         yield Static("Summary: register these in Kentik", id="summary-title")
         yield TextArea(
             id="summary-body",

@@ -141,6 +141,21 @@ async def test_rescan_and_read_only_toggle(seeded: SeedSummary, tmp_path: Path) 
         assert app.session.stats.mutating() == 0  # discovery never changes anything
 
 
+async def test_a_step_shown_again_shows_the_read_only_mode_toggled_on_another(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_idle(pilot)
+        await pilot.press("ctrl+n")  # the bucket step: its screen stays in its own mode
+        await wait_idle(pilot)
+        bucket_screen = app.screen
+        await pilot.press("ctrl+b", "ctrl+t", "ctrl+n")
+        await wait_idle(pilot)
+        assert app.screen is bucket_screen and app.session is not None and app.session.read_only
+        assert bucket_screen.query_one(ContextBar).read_only
+
+
 def test_snapshot_done_80x24(seeded: SeedSummary, tmp_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
         await wait_idle(pilot)

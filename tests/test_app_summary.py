@@ -36,9 +36,10 @@ async def test_at_80x24_the_summary_shows_its_title_the_registration_and_every_k
         await app.push_screen(SummaryScreen([]))
         await pilot.pause()
         lines = screen_lines(app)
-        assert lines[0].strip() == "Summary: register these in Kentik"
-        assert lines[1].strip() == "Register in Kentik (AWS / S3 flow logs):"
-        assert lines[2].split() == ["Role", "ARN:", ROLE]
+        assert lines[0].split()[:2] == ["flowlogs", "read-write"]  # the safety state, where `r` registers
+        assert lines[1].strip() == "Summary: register these in Kentik"
+        assert lines[2].strip() == "Register in Kentik (AWS / S3 flow logs):"
+        assert lines[3].split() == ["Role", "ARN:", ROLE]
         keys = footer_keys(app)
         assert {"Copy", "Export JSON", "Live panel", "Back"} <= set(keys) and all(keys.values()), keys
 
