@@ -174,6 +174,19 @@ async def test_without_a_choice_the_app_asks_and_no_starts_fresh(seeded: SeedSum
         assert app.current_mode == "discovery" and app.state.inventory is not None
 
 
+async def test_escape_on_the_question_resumes_and_keeps_the_saved_state(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    store().save(saved(step="checklist"))
+    app = make_app(tmp_path, resume=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("escape")
+        await idle(pilot)
+        assert app.current_mode == "checklist"
+
+
 async def test_a_stale_inventory_is_rescanned_before_the_saved_step_opens(
     seeded: SeedSummary, tmp_path: Path
 ) -> None:

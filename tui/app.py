@@ -361,7 +361,7 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
             else:
                 self.start_steps()
 
-        self.push_screen(Confirm(question, details), answered)
+        self.push_screen(ResumeConfirm(question, details), answered)
 
     def _step_title(self, key: str) -> str:
         keys = [s.key for s in self.steps]
@@ -382,7 +382,7 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
                 "; an apply was interrupted: the account is scanned again, and its report shows what ran "
                 "and what did not"
             )
-        return question, details + ". y resumes; n starts fresh."
+        return question, details + ". y (or Esc) resumes; n starts fresh, replacing the saved state."
 
     def _step_keys(self) -> set[str]:
         return {s.key for s in self.steps}
@@ -655,6 +655,16 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
             f"Read-only is {'on' if ro else 'off'}: {'allow' if ro else 'block'} changes to AWS",
             self.action_toggle_read_only,
         )
+
+
+class ResumeConfirm(Confirm):
+    """Resume the saved wizard? y (or Esc: the choice that loses nothing) resumes; only n starts fresh,
+    which replaces the saved state."""
+
+    BINDINGS = [
+        Binding("y,escape", "dismiss(True)", "Resume"),
+        Binding("n", "dismiss(False)", "Start fresh"),
+    ]
 
 
 class QuitConfirm(Confirm):
