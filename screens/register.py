@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 
 STEP = "register"  # what the applied plan is recorded under (app.record_apply)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+IDLE_BODY = "ctrl+r previews: Kentik's exports are read and nothing is sent."
 EXPORT_TARGET = "kentik:export:"  # aws.kentik.register.export_target_id's prefix
 
 
@@ -154,7 +155,7 @@ class RegisterDialog(RoutesWorkerErrors, ModalScreen[list[RegisteredExport] | No
         Binding("ctrl+g", "register", "Register", id="register.apply"),
         Binding("escape", "close", "Close", id="register.close"),
         # a modal cuts the app's bindings off: the app's read-only toggle, by its id (the keymap's too)
-        Binding("ctrl+t", "app.toggle_read_only", "Read-only", id="app.toggle_read_only", show=False),
+        Binding("ctrl+t", "toggle_read_only", "Read-only", id="app.toggle_read_only", show=False),
     ]
     DEFAULT_CSS = f"""
     RegisterDialog {{ background: $surface; layout: vertical; }}
@@ -235,7 +236,7 @@ class RegisterDialog(RoutesWorkerErrors, ModalScreen[list[RegisteredExport] | No
         email = self._email_now()
         self.query_one("#email", Input).value = email
         self._show_user()
-        self._show_body(Text("ctrl+r previews: Kentik's exports are read and nothing is sent.", style="dim"))
+        self._show_body(Text(IDLE_BODY, style="dim"))
         if kentik.configured:
             self.load_plans_now()
             self.query_one("#plan", Select).focus()
@@ -273,8 +274,10 @@ class RegisterDialog(RoutesWorkerErrors, ModalScreen[list[RegisteredExport] | No
         email = self.query_one("#email", Input).value.strip()
         token = self.query_one("#token", Input).value
         if not token:
-            if not email:
-                return ["type the Kentik user's email and API token"]
+            if not email:  # blank: the environment's user, when there is one
+                return (
+                    [] if self.flow_app.kentik.configured else ["type the Kentik user's email and API token"]
+                )
             if not EMAIL.match(email):
                 return [f"{email!r} does not look like an email address (name@example.com)"]
             if email != self._email_now():
@@ -342,6 +345,7 @@ class RegisterDialog(RoutesWorkerErrors, ModalScreen[list[RegisteredExport] | No
         self.query_one("#email", Input).value = self._email_now()
         self._show_user()
         self.preview, self.previewed = None, ()  # made as the other user
+        self._show_body(Text(IDLE_BODY, style="dim"))
         then = f"Using KENTIK_EMAIL {self._email_now()}." if kentik.configured else "Type an email and token."
         self._status([f"{why} {then}"], problem=problem)
         if kentik.configured:
@@ -574,6 +578,10 @@ class RegisterDialog(RoutesWorkerErrors, ModalScreen[list[RegisteredExport] | No
         if result.status == "applied" and export_id:
             return f"export {export_id} ({name})"
         return result.detail
+
+    def action_toggle_read_only(self) -> None:
+        self.flow_app.action_toggle_read_only()
+        self._status([])  # what it said about read-only mode no longer holds
 
     # -- register --------------------------------------------------------------------------------------
     def _read_only(self) -> bool:

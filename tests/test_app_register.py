@@ -375,6 +375,32 @@ async def test_ctrl_t_turns_read_only_off_from_inside_the_dialog(
         assert app.screen is dialog and app.session.read_only is False
 
 
+async def test_turning_read_only_off_in_the_dialog_clears_what_it_said_about_it(
+    seeded: SeedSummary, tmp_path: Path, fake: KentikFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_env(monkeypatch)
+    app = set_up(tmp_path, seeded)
+    assert app.session is not None
+    app.session.read_only = True
+    async with app.run_test(size=(80, 24)) as pilot:
+        dialog = await open_dialog(pilot)
+        await preview(pilot)
+        await register(pilot)
+        assert status(dialog).startswith("✗ Read-only mode is on")
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert status(dialog) == ""
+
+
+async def test_blank_email_and_token_use_the_environments_user(
+    seeded: SeedSummary, tmp_path: Path, fake: KentikFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with dialog_on(tmp_path, seeded, monkeypatch) as (app, pilot, dialog):
+        await type_into(pilot, dialog, "#email", "")
+        await preview(pilot)
+        assert "Preview: 2 new" in status(dialog)
+
+
 async def test_a_plan_id_kentik_rejects_names_the_field(
     seeded: SeedSummary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
