@@ -395,7 +395,7 @@ async def test_turning_read_only_off_in_the_dialog_clears_what_it_said_about_it(
 async def test_blank_email_and_token_use_the_environments_user(
     seeded: SeedSummary, tmp_path: Path, fake: KentikFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with dialog_on(tmp_path, seeded, monkeypatch) as (app, pilot, dialog):
+    async with dialog_on(tmp_path, seeded, monkeypatch) as (_, pilot, dialog):
         await type_into(pilot, dialog, "#email", "")
         await preview(pilot)
         assert "Preview: 2 new" in status(dialog)
