@@ -18,4 +18,5 @@ READ_TIMEOUT = 10.0
 # AWS Organizations runs (aws.org).
 DEFAULT_ACCOUNT_WORKERS = 8  # member accounts scanned at once; each scans its regions with its own workers
 MAX_ACCOUNT_WORKERS = 32
+MAX_LIFECYCLE_DAYS = 36500  # the longest expiry a bucket set-up sets (100 years)
 ORG_ACCESS_ROLE = "OrganizationAccountAccessRole"  # the role AWS Organizations creates in new members

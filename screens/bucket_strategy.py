@@ -41,6 +41,7 @@ from textual.widgets.selection_list import Selection
 from textual.worker import Worker, WorkerState
 
 from aws.inventory import Inventory
+from aws.limits import MAX_LIFECYCLE_DAYS
 from aws.names import account_regional_suffix, parse_kms_key_arn
 from aws.plans.build import bucket_for_region, build_bucket_plan, resources_by_region
 from aws.plans.change import ApplyReport, Plan
@@ -441,9 +442,11 @@ class BucketStrategyScreen(WizardScreen):
         if not self.query_one("#lifecycle", Checkbox).value:
             return None, []
         text = self.query_one("#lifecycle-days", Input).value.strip()
-        days = int(text) if text.isdigit() else 0
-        if days < 1:
-            return None, ["Lifecycle rule: enter a whole number of days, 1 or more (or untick it)."]
+        days = int(text) if text.isdigit() and len(text) <= 6 else 0
+        if not 1 <= days <= MAX_LIFECYCLE_DAYS:
+            return None, [
+                f"Lifecycle rule: enter a whole number of days from 1 to {MAX_LIFECYCLE_DAYS} (or untick it)."
+            ]
         return days, []
 
     def build_choice(self) -> tuple[BucketChoice, list[str], list[str]]:

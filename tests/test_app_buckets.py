@@ -236,6 +236,23 @@ async def test_invalid_name_is_refused_naming_each_rule_and_nothing_is_planned(
         assert app.session.stats.mutating() == 0
 
 
+@pytest.mark.parametrize("days", ["36501", "99999999999999999999", "0"])
+async def test_lifecycle_days_out_of_range_are_refused_before_the_preview(
+    seeded: SeedSummary, tmp_path: Path, days: str
+) -> None:
+    app = app_with_inventory(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        screen = screen_of(app)
+        screen.query_one("#lifecycle", Checkbox).value = True
+        screen.query_one("#lifecycle-days", Input).value = days
+        await pilot.pause()
+        assert screen.lifecycle_days() == (
+            None,
+            ["Lifecycle rule: enter a whole number of days from 1 to 36500 (or untick it)."],
+        )
+
+
 async def test_a_template_is_checked_for_every_region_it_expands_to(
     seeded: SeedSummary, tmp_path: Path
 ) -> None:

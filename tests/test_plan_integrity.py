@@ -559,3 +559,13 @@ def test_iam_preview_names_delete_permissions(seeded: SeedSummary, tmp_path: Pat
     plan = Plan.from_json(json.dumps(make_plan(tmp_path, *ROLE_ARGS, "--allow-delete")))
     change = next(c for c in plan.changes if c.kind == "iam.create-policy-version")
     assert "s3:*" in executor_for(change.kind).preview(change)
+
+
+@pytest.mark.parametrize("days", ["0", "36501"])
+def test_lifecycle_days_out_of_range_exit_2_before_any_call(
+    days: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = ["plan", "--strategy", "central", "--bucket", BUCKET, "--regions", "us-east-1"]
+    assert main([*args, "--lifecycle-days", days, "-o", str(tmp_path / "p.json")]) == 2
+    assert "--lifecycle-days must be from 1 to 36500" in capsys.readouterr().err
+    assert not (tmp_path / "p.json").exists()

@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from pydantic import Field
 
 from aws.errors import ValidationFailed, error_code
+from aws.limits import MAX_LIFECYCLE_DAYS
 from aws.names import is_account_regional, s3_arn, validate_bucket_name
 from aws.permissions import declare
 from aws.plans.change import Change, Executor, Params, Plan, StaleChange
@@ -89,7 +90,7 @@ class PrefixesBasis(Params):
 
 
 class LifecycleBasis(PrefixesBasis):
-    days: int = Field(ge=1, le=36500)
+    days: int = Field(ge=1, le=MAX_LIFECYCLE_DAYS)
 
 
 class _EncryptionDefault(Params):

@@ -22,6 +22,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from aws.errors import ValidationFailed
+from aws.limits import MAX_LIFECYCLE_DAYS
 from aws.names import (
     account_regional_suffix,
     account_regional_template,
@@ -251,7 +252,9 @@ class BucketChoice(BaseModel):
         default_factory=list, description="SSE-KMS: one customer-managed key ARN per bucket region"
     )
     prefixes: list[str] = Field(default_factory=list, description="Log prefixes the destinations will use")
-    lifecycle_days: int | None = Field(default=None, ge=1, description="Expire AWSLogs/ after N days")
+    lifecycle_days: int | None = Field(
+        default=None, ge=1, le=MAX_LIFECYCLE_DAYS, description="Expire AWSLogs/ after N days"
+    )
 
     @property
     def template(self) -> str:

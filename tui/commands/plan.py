@@ -311,11 +311,12 @@ def check_bucket_name(args: argparse.Namespace) -> None:
 
 def run(ctx: CliContext) -> int:
     from aws.errors import ValidationFailed
+    from aws.limits import MAX_LIFECYCLE_DAYS
     from aws.plans.build import build_plan
     from aws.regions import validate_region
 
-    if ctx.args.lifecycle_days is not None and ctx.args.lifecycle_days < 1:
-        raise ValidationFailed("--lifecycle-days must be 1 or more")
+    if ctx.args.lifecycle_days is not None and not 1 <= ctx.args.lifecycle_days <= MAX_LIFECYCLE_DAYS:
+        raise ValidationFailed(f"--lifecycle-days must be from 1 to {MAX_LIFECYCLE_DAYS}")
     if ctx.args.bucket_region is not None:
         ctx.args.bucket_region = validate_region(ctx.args.bucket_region, what="--bucket-region")
     check_bucket_name(ctx.args)
