@@ -41,6 +41,10 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # ~0.7 s per region saved; no test uses AMIs
+    # Kentik's client waits before asking a busy Kentik again: never for real in a test.
+    import aws.kentik.api
+
+    monkeypatch.setattr(aws.kentik.api, "sleep", lambda _: None)
 
 
 @pytest.fixture(autouse=True)

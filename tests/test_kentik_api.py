@@ -20,6 +20,7 @@ from aws.kentik.api import (
     KentikClient,
     KentikCredentials,
     KentikCredentialsMissing,
+    KentikUnavailable,
     KentikNotFound,
     KentikRejected,
     KentikUnreachable,
@@ -286,28 +287,29 @@ def test_ca_bundle_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 # -- broken answers and bad URLs ---------------------------------------------------------------------
 @contextmanager
-def raw_server(answer: bytes) -> Iterator[str]:
-    """A one-connection server on 127.0.0.1 that reads the request's headers, writes `answer` (any bytes,
-    HTTP or not) and closes; yields its URL."""
+def raw_server(*answers: bytes) -> Iterator[str]:
+    """A server on 127.0.0.1 that, for each of `answers` in turn, takes one connection, reads the request's
+    headers, writes the answer (any bytes, HTTP or not) and closes; yields its URL."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
     listener.settimeout(10)
 
     def serve() -> None:
-        try:
-            conn, _ = listener.accept()
-        except OSError:
-            return
-        with conn:
-            conn.settimeout(10)
-            received = b""
-            while b"\r\n\r\n" not in received:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    break
-                received += chunk
-            conn.sendall(answer)
+        for answer in answers:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(10)
+                received = b""
+                while b"\r\n\r\n" not in received:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    received += chunk
+                conn.sendall(answer)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -336,10 +338,39 @@ def test_an_answer_that_ends_early_is_unreachable() -> None:
 
 
 def test_an_error_answer_cut_short_still_names_its_status() -> None:
-    head = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 1000\r\n\r\n"
+    head = b"HTTP/1.1 409 Conflict\r\nContent-Length: 1000\r\n\r\n"
     with raw_server(head + b'{"message"') as url, pytest.raises(KentikApiError) as caught:
         raw_client(url).list_exports()
-    assert caught.value.status == 503
+    assert caught.value.status == 409
+
+
+BUSY = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 2\r\nContent-Length: 0\r\n\r\n"
+EMPTY_LIST = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{"exports": []}'
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    slept: list[float] = []
+    monkeypatch.setattr(api, "sleep", slept.append)
+    return slept
+
+
+def test_a_busy_kentik_is_asked_again_as_long_as_it_says(waits: list[float]) -> None:
+    with raw_server(BUSY, BUSY, EMPTY_LIST) as url:
+        assert len(raw_client(url).list_exports()) == 0
+    assert waits == [2.0, 3.0]  # Retry-After 2 over the first wait (1 s); then the second wait
+
+
+def test_kentik_busy_beyond_the_retries_is_unreachable(waits: list[float]) -> None:
+    with raw_server(BUSY, BUSY, BUSY) as url, pytest.raises(KentikUnavailable) as caught:
+        raw_client(url).list_exports()
+    assert caught.value.status == 503 and caught.value.kind == "network" and len(waits) == 2
+
+
+def test_a_create_kentik_is_busy_for_is_not_sent_again(waits: list[float]) -> None:
+    with raw_server(BUSY, EMPTY_LIST) as url, pytest.raises(KentikUnavailable, match="not retried"):
+        raw_client(url).create_export(export())
+    assert waits == []
 
 
 @pytest.mark.parametrize("body", [b'{"exports": 5}', b'{"exports": [], "invalidExportsCount": "abc"}'])

@@ -382,8 +382,12 @@ UNAVAILABLE = f"the service is unavailable for {TOKEN}"  # Kentik echoing the to
 
 
 def failing_lists(fake: KentikFake, monkeypatch: pytest.MonkeyPatch, failing: Callable[[int], bool]) -> None:
-    """The fake's n-th list call (1-based) answers 503 when `failing(n)`, else as usual."""
+    """The fake's n-th list call (1-based) answers 503 when `failing(n)`, else as usual. The client's own
+    retries are off: a failure here is one that outlasts them."""
+    from aws.kentik import api
     from aws.sandbox import kentik_fake
+
+    monkeypatch.setattr(api, "RETRY_WAITS", ())
 
     answer = fake.list
     calls = [0]
@@ -440,7 +444,7 @@ def test_json_says_the_last_kentik_error_without_the_token(
     code, out, _ = run_verify(["--timeout", "1m", "--interval", "30s", "--json"], capsys)
     kentik = json.loads(out)["kentik"]
     assert (code, kentik["ok"], [e["state"] for e in kentik["exports"]]) == (1, False, ["waiting"])
-    assert kentik["error"].startswith("Kentik answered HTTP 503") and "<redacted>" in kentik["error"]
+    assert kentik["error"].startswith("Kentik's API answered HTTP 503") and "<redacted>" in kentik["error"]
     assert TOKEN not in out
 
 

@@ -29,6 +29,7 @@ import os
 import re
 import socket
 import ssl
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -62,6 +63,10 @@ TOKEN_HEADER = "X-CH-Auth-API-Token"
 READ_SCOPE = "admin.cloud_export:read"
 WRITE_SCOPE = "admin.cloud_export:write"
 DEFAULT_TIMEOUT = 30.0  # seconds, per request (connect and each read)
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_WAITS = (1.0, 3.0)  # seconds before the 2nd and 3rd attempt (at least what Retry-After asks)
+MAX_RETRY_WAIT = 20.0
+sleep = time.sleep  # looked up on each use: tests replace it
 MAX_ANSWER_BYTES = 16 * 2**20  # an export list is KB; more is not Kentik's API (memory stays bounded)
 CA_BUNDLE_VARS = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")  # the first one set wins
 _REDACTED = "<redacted>"
@@ -124,6 +129,23 @@ class KentikUnreachable(EndpointError):
     answer that is not HTTP or ends early."""
 
     title = "Kentik unreachable"
+
+
+class KentikUnavailable(KentikUnreachable):
+    """Kentik answered 429 or 5xx (busy, or down for now), after the retries of an idempotent call."""
+
+    def __init__(self, message: str, *, endpoint: str, status: int, hint: str = "") -> None:
+        super().__init__(message, endpoint=endpoint, hint=hint)
+        self.status = status
+        self.retry_after = 0.0
+
+
+def _seconds(value: str) -> float:
+    """A Retry-After in seconds (an HTTP date, or nonsense, counts as none)."""
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return 0.0
 
 
 # -- credentials and URLs ----------------------------------------------------------------------------
@@ -473,6 +495,19 @@ class KentikClient:
         self.audit.append(record, sync=phase != "refused")
 
     def _call(self, method: str, url: str, body: Any = None, *, scope: str) -> dict[str, Any]:
+        """One call; a GET or PUT (idempotent) that Kentik answers 429 or 5xx is tried again (RETRY_WAITS),
+        a POST never (it may have created the export: a rerun finds it)."""
+        for wait in (*RETRY_WAITS, None):
+            try:
+                return self._call_once(method, url, body, scope=scope)
+            except KentikUnavailable as err:
+                if wait is None or method not in ("GET", "PUT"):
+                    raise
+                log.debug("kentik %s %s: HTTP %s, retrying", method, url, err.status)
+                sleep(min(max(err.retry_after, wait), MAX_RETRY_WAIT))
+        raise AssertionError("unreachable")
+
+    def _call_once(self, method: str, url: str, body: Any = None, *, scope: str) -> dict[str, Any]:
         headers = {"Accept": "application/json", "User-Agent": "flowlogs-tui", **self._credentials.headers()}
         data = None
         if body is not None:
@@ -490,8 +525,13 @@ class KentikClient:
                 payload = b""  # an error answer whose body broke off: its status still says enough
             finally:
                 err.close()
-            location = err.headers.get("Location", "") if err.headers is not None else ""
-            raise self._http_error(method, url, err.code, payload, scope, location=location) from None
+            said = err.headers if err.headers is not None else {}
+            problem = self._http_error(
+                method, url, err.code, payload, scope, location=said.get("Location", "")
+            )
+            if isinstance(problem, KentikUnavailable):
+                problem.retry_after = _seconds(said.get("Retry-After", ""))
+            raise problem from None
         # A broken answer (not HTTP, cut short, bad chunking: http.client.HTTPException, or ValueError from
         # http.client's parsing) is no answer, like a refused or timed-out connection.
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
@@ -550,6 +590,14 @@ class KentikClient:
         if status == 404:
             return KentikNotFound(
                 f"Kentik has no such resource: {where} (HTTP 404){said}.", status=404, code=code
+            )
+        if status in RETRY_STATUSES:
+            again = "" if method in ("GET", "PUT") else " (not retried: a create may have been made)"
+            return KentikUnavailable(
+                f"Kentik's API answered HTTP {status} to {where}{said}{again}.",
+                endpoint=endpoint_of(url),
+                status=status,
+                hint="Kentik is busy or down for the moment: rerun later (what was done is found, not redone).",
             )
         return KentikApiError(f"Kentik answered HTTP {status} to {where}{said}.", status=status, code=code)
 
