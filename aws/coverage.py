@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from aws.errors import ValidationFailed
-from aws.names import kms_key_arn, log_folder
+from aws.names import folder_problem, kms_key_arn, log_folder
 from aws.permissions import declare
 from aws.regions import region_of_location
 from aws.session import AwsSession
@@ -97,12 +97,9 @@ class ReadLocation(BaseModel):
         if not bucket:
             raise ValidationFailed(f"Not a bucket or bucket/prefix: {text!r}.")
         cleaned = log_folder(prefix)
-        if "//" in cleaned:
-            raise ValidationFailed(f"The prefix in {text!r} contains an empty folder ('//').")
-        if cleaned.split("/", 1)[0] == "AWSLogs":
-            raise ValidationFailed(
-                f"{text!r}: give the prefix above AWSLogs/ (AWS writes AWSLogs/ itself below it)."
-            )
+        problem = folder_problem(cleaned)
+        if problem:
+            raise ValidationFailed(f"The prefix in {text!r} cannot be read as it is: {problem}.")
         return cls(bucket=bucket, prefix=cleaned, kentik=kentik and not cleaned)
 
 

@@ -314,16 +314,26 @@ def log_folder(prefix: str) -> str:
     return prefix.strip().strip("/")
 
 
+def folder_problem(folder: str) -> str:
+    """Why a log folder (`log_folder` form) cannot be read or granted as it is ('' when it can): AWS adds
+    AWSLogs/ itself (a folder holding one would be read at .../AWSLogs/AWSLogs/), an empty folder ('//'),
+    and '*', '?' or '$' (in an IAM resource they are wildcards or policy variables, so the grant would
+    reach other folders too)."""
+    if "AWSLogs" in folder.split("/"):
+        return "AWS adds 'AWSLogs/' itself below the prefix: give the part above it"
+    if "//" in folder:
+        return "it contains an empty folder ('//')"
+    if any(c in folder for c in "*?$"):
+        return "'*', '?' and '$' are wildcards or variables in IAM policies, never part of a log prefix"
+    return ""
+
+
 def delivery_folder(prefix: str) -> str:
     """The folder log delivery writes under for a prefix (`folder/AWSLogs/...`), as bucket policies and
     lifecycle rules name it: `log_folder`, refused (ValidationFailed) when it holds an `AWSLogs` or an
     empty folder, which AWS refuses as a log prefix, so a plan file cannot smuggle one into a policy."""
     folder = log_folder(prefix)
-    if "AWSLogs" in folder.split("/"):
-        raise ValidationFailed(
-            f"The log prefix {prefix!r} is not allowed: AWS adds 'AWSLogs/' itself and refuses a prefix "
-            "that holds it."
-        )
-    if "//" in folder:
-        raise ValidationFailed(f"The log prefix {prefix!r} contains an empty folder ('//').")
+    problem = folder_problem(folder)
+    if problem:
+        raise ValidationFailed(f"The log prefix {prefix!r} is not allowed: {problem}.")
     return folder

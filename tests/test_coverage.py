@@ -3,11 +3,15 @@ to another bucket used to be judged "compliant" and Kentik never saw it)."""
 
 from __future__ import annotations
 
+import re
+
 import boto3
 import pytest
+from pydantic import ValidationError
 
 from aws.coverage import ReadLocation, ReadSet
 from aws.discovery import scan
+from aws.errors import ValidationFailed
 from aws.iam.merge import merge_policy
 from aws.iam.requirements import READ_EXISTING_SID, Requirements
 from aws.inventory import Inventory
@@ -289,3 +293,26 @@ def test_decision_records_the_prefix_without_slashes(session: AwsSession) -> Non
     vpc = _vpc_logging_to(OTHER_BUCKET, prefix="security")
     [decision] = [d for d in _plan(session, vpc).plan.coverage if d.source == vpc]
     assert decision.prefix == "security"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("logs/AWSLogs/", "AWS adds 'AWSLogs/' itself"),
+        ("logs/team/AWSLogs/", "AWS adds 'AWSLogs/' itself"),  # not only the first folder
+        ("logs/x*/", "wildcards or variables in IAM policies"),
+        ("logs/${aws:username}/", "wildcards or variables in IAM policies"),
+        ("logs/a//b/", "empty folder"),
+    ],
+)
+def test_a_prefix_that_cannot_be_read_as_it_is_is_refused(text: str, problem: str) -> None:
+    with pytest.raises(ValidationFailed, match=re.escape(problem)):
+        ReadLocation.parse(text)
+
+
+@pytest.mark.parametrize("prefix", ["*", "team/AWSLogs", "/team/"])
+def test_a_plan_files_existing_prefix_is_checked_like_a_typed_one(prefix: str) -> None:
+    from aws.iam.requirements import ExistingBasis
+
+    with pytest.raises(ValidationError, match="prefix"):
+        ExistingBasis(bucket="logs", prefix=prefix)

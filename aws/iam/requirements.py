@@ -19,11 +19,11 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from aws.errors import ValidationFailed
 from aws.iam.eval import Access
-from aws.names import existing_bucket_name_problem, log_folder, parse_kms_key_arn, s3_arn
+from aws.names import existing_bucket_name_problem, folder_problem, log_folder, parse_kms_key_arn, s3_arn
 from aws.plans.change import Params
 
 READ_SID = "KentikFlowLogsRead"
@@ -121,6 +121,14 @@ class Requirements:
 class ExistingBasis(Params):
     bucket: str
     prefix: str = ""
+
+    @field_validator("prefix")
+    @classmethod
+    def _folder(cls, prefix: str) -> str:
+        problem = folder_problem(prefix) or ("it has a '/' at an end" if log_folder(prefix) != prefix else "")
+        if problem:
+            raise ValueError(f"prefix {prefix!r}: {problem}")
+        return prefix
 
 
 class RequirementsBasis(Params):
