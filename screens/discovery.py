@@ -285,6 +285,10 @@ class DiscoveryScreen(AccountsDiscovery):
             self.action_rescan()
 
     # -- scanning ------------------------------------------------------------------------------------
+    def on_screen_resume(self) -> None:
+        self.show_identity()  # the identity may have come while another step was on screen
+        self.flow_app.rescan_if_shown()
+
     def action_rescan(self) -> None:
         if self.flow_app.session is None:
             self.flow_app.show_no_session()

@@ -315,6 +315,43 @@ async def test_the_demo_shows_its_first_frame_while_the_sandbox_starts(
     )
 
 
+async def test_leaving_discovery_while_the_demo_starts_still_scans_when_it_is_shown_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import aws.sandbox.server as server
+
+    _demo_env(monkeypatch)
+    gate = threading.Event()
+    real = server.start_sandbox
+
+    def held(*args: Any, **kwargs: Any) -> server.Sandbox:
+        gate.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(server, "start_sandbox", held)
+    app = create_app(Settings(), demo=True, start_sandbox=True)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("ctrl+n")  # on to the bucket step before the sandbox is up
+            await pilot.pause()
+            gate.set()
+            await idle(pilot)
+            await idle(pilot)
+            assert app.current_mode == "buckets" and app.state.inventory is None
+            await pilot.press("ctrl+b")
+            await idle(pilot)
+            await idle(pilot)
+            inventory = app.state.inventory
+            top = screen_lines(app)[0]
+    finally:
+        gate.set()
+        if app.sandbox is not None:
+            app.sandbox.stop()
+    assert inventory is not None and inventory.identity.account == ACCOUNT
+    assert top.split()[:5] == ["flowlogs", "DEMO", "read-write", "acct", ACCOUNT]
+
+
 async def test_demo_keep_applies_the_saved_changes_to_the_fresh_sandbox(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

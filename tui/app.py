@@ -266,7 +266,7 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
             self.apply_kept_changes(saved)
         else:
             self.load_identity()
-            self._rescan_if_shown()
+            self.rescan_if_shown()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sandbox")
     def apply_kept_changes(self, saved: SavedWizard) -> None:
@@ -302,12 +302,13 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
             self.notify(f"Re-applied {message.count} saved change(s) to the demo sandbox.", title="Demo")
         self.load_identity()
 
-    def _rescan_if_shown(self) -> None:
-        """The sandbox came up after the discovery step was shown (without a session): scan now."""
-        if self._scan_deferred:
+    def rescan_if_shown(self) -> None:
+        """Discovery was shown before the demo sandbox was ready (no session): scan once it is ready and
+        discovery is on screen, now or when it is shown again (keys pressed during the start move on)."""
+        ready = self.session is not None and self.state.inventory is None
+        if self._scan_deferred and ready and self.current_mode == "discovery":
             self._scan_deferred = False
-            if self.current_mode == "discovery" and self.state.inventory is None:
-                self._rescan_discovery()
+            self._rescan_discovery()
 
     # -- resume after a dropped session ----------------------------------------------------------------
     def resume_key(self) -> tuple[str, str]:
@@ -346,7 +347,7 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         saved = self._saved(self.identity.account) if self.identity and not self._steps_started else None
         if saved is None:
             self.start_steps()
-            self._rescan_if_shown()
+            self.rescan_if_shown()
             return
         if self.resume:
             self.resume_from(saved)
@@ -421,7 +422,7 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         self.state = state
         self.start_steps(step)
         self.save_wizard()
-        self._rescan_if_shown()
+        self.rescan_if_shown()
 
     def on_scan_finished(self, _: object) -> None:
         # Bubbles up from the discovery step (screens.discovery.ScanFinished) after it kept the inventory.
