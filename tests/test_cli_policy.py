@@ -246,8 +246,9 @@ def test_online_choice_needed_and_missing_role(
     session: AwsSession, capsys: pytest.CaptureFixture[str]
 ) -> None:
     iam = session.client("iam")
+    kentik = {"Effect": "Allow", "Principal": {"AWS": KENTIK_PRINCIPAL}, "Action": "sts:AssumeRole"}
     iam.create_role(
-        RoleName="r", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
+        RoleName="r", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [kentik]})
     )
     for name in ("a", "b"):
         iam.put_role_policy(

@@ -968,3 +968,32 @@ def test_hunk_ranges_merge_changes_within_the_context() -> None:
 )
 def test_a_size_is_near_the_limit_from_80_percent_until_it_is_over(chars: int, near: bool) -> None:
     assert SizeReport(chars).near_limit is near
+
+
+EC2_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ],
+}
+
+
+def test_a_change_to_a_role_kentik_does_not_assume_is_refused(session: AwsSession) -> None:
+    """A plan file aimed at another role's inline policy (here an EC2 instance role) sends nothing."""
+    iam = session.client("iam")
+    make_role(iam, "app", trust=EC2_TRUST)
+    iam.put_role_policy(RoleName="app", PolicyName="meta", PolicyDocument=json.dumps(pol([META])))
+    report, _ = apply_proposal(session, prepare(session, NEED, role_name="app"))
+    assert not report.ok and "Role app is not Kentik's" in report.results[0].detail
+    assert iam.get_role_policy(RoleName="app", PolicyName="meta")["PolicyDocument"] == pol([META])
+
+
+def test_a_managed_policy_a_user_also_holds_is_not_given_kentiks_access(session: AwsSession) -> None:
+    iam = session.client("iam")
+    make_role(iam, "kentik")
+    arn = make_managed(iam, "meta", pol([META]), role="kentik")
+    iam.create_user(UserName="ops")
+    iam.attach_user_policy(UserName="ops", PolicyArn=arn)
+    report, _ = apply_proposal(session, prepare(session, NEED, policy_arn=arn))
+    assert not report.ok and f"Policy {arn} is also attached to user ops" in report.results[0].detail
+    assert default_doc(iam, arn)[0] == "v1"

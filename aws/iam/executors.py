@@ -47,13 +47,20 @@ from aws.iam.requirements import (
     document_sha256,
     policy_size,
 )
+from aws.kentik_roles import KENTIK_ACCOUNT, trust_match
 from aws.permissions import declare
 from aws.plans.change import Change, Executor, Params, Plan, StaleChange
 from aws.session import AwsSession, partition_of
 
 PERMISSIONS = declare(
     __name__,
-    read=["iam:GetPolicy", "iam:GetPolicyVersion", "iam:GetRolePolicy"],
+    read=[
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+        "iam:GetRolePolicy",
+        "iam:GetRole",
+        "iam:ListEntitiesForPolicy",
+    ],
     apply=[
         "iam:CreatePolicyVersion",
         "iam:SetDefaultPolicyVersion",
@@ -64,6 +71,10 @@ PERMISSIONS = declare(
 )
 
 STALE = "policy changed since the diff was shown; refresh"
+KENTIKS_ROLE = (
+    "a role is Kentik's when its trust policy names Kentik's account ({account}), requires an sts:ExternalId, "
+    "or names another account's role (a nested setup's primary role)"
+)
 _POLICY_ARN = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):policy/[\w+=,.@/-]{1,512}$")
 _ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 _VERSION_ID = re.compile(r"^v[1-9]\d{0,5}$")
@@ -132,6 +143,47 @@ def _policy_details(change: Change) -> list[str]:
     if not basis.keep_existing:
         lines.append("and no other bucket: buckets and keys in its earlier flowlogs statements are dropped")
     return lines
+
+
+def _kentiks(session: AwsSession, role_name: str) -> bool:
+    """Whether Kentik assumes this role: it trusts Kentik's account, or requires an external id (how
+    discovery finds Kentik's role), or trusts another account's role (a spoke, assumed by the primary)."""
+    role = iam_client(session).get_role(RoleName=role_name)["Role"]
+    trusts, external_ids, principals = trust_match(role.get("AssumeRolePolicyDocument"))
+    own = str(role["Arn"]).split(":")[4]
+    spoke = any(":role/" in p and p.split(":")[4:5] != [own] for p in principals)
+    return trusts or bool(external_ids) or spoke
+
+
+def require_kentiks_role(session: AwsSession, role_name: str) -> None:
+    """A plan file changes the policy of Kentik's role only (StaleChange, nothing sent, otherwise)."""
+    if not _kentiks(session, role_name):
+        raise StaleChange(
+            f"Role {role_name} is not Kentik's ({KENTIKS_ROLE.format(account=KENTIK_ACCOUNT)}). Nothing was "
+            "changed.",
+            hint="Plan again against the role Kentik assumes (flowlogs policy --role NAME).",
+        )
+
+
+def require_kentiks_policy(session: AwsSession, policy_arn: str) -> None:
+    """A managed policy is changed only when every role it is attached to is Kentik's and no user or group
+    holds it (they would get the S3 access too). One attached to nothing grants nothing yet: allowed."""
+    others: list[str] = []
+    pages = iam_client(session).get_paginator("list_entities_for_policy")
+    for page in pages.paginate(PolicyArn=policy_arn):
+        others += [
+            f"role {r['RoleName']}"
+            for r in page.get("PolicyRoles", [])
+            if not _kentiks(session, r["RoleName"])
+        ]
+        others += [f"user {u['UserName']}" for u in page.get("PolicyUsers", [])]
+        others += [f"group {g['GroupName']}" for g in page.get("PolicyGroups", [])]
+    if others:
+        raise StaleChange(
+            f"Policy {policy_arn} is also attached to {', '.join(others)}, which would get Kentik's S3 access "
+            f"too ({KENTIKS_ROLE.format(account=KENTIK_ACCOUNT)}). Nothing was changed.",
+            hint="Give Kentik's role a policy of its own (or an inline one), then plan again.",
+        )
 
 
 def _managed_problems(change: Change, plan: Plan) -> list[str]:
@@ -264,6 +316,7 @@ class CreatePolicyVersionExecutor(Executor):
         if doc != wanted:
             _check_managed(change, version_id, doc)
             self.expect(change, f"policy {arn}", merge_policy(doc, _need(change)).proposed, wanted)
+            require_kentiks_policy(session, arn)
         return version_id, doc
 
     def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
@@ -451,6 +504,7 @@ class PutRolePolicyExecutor(Executor):
             if "DocumentSha256" in pre and pre["DocumentSha256"] != actual:
                 raise StaleChange(f"Inline policy {name} of role {role}: {STALE}. Nothing was changed.")
             self.expect(change, f"inline policy {name} of role {role}", self.derived(current, change), wanted)
+            require_kentiks_role(session, role)
         return current
 
     def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
