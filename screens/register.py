@@ -32,7 +32,8 @@ from textual.widgets import Button, Input, Label, RadioSet, Select, Static
 from textual.worker import Worker, WorkerState
 
 from aws.errors import FlowlogsError, ReadOnlyViolation, ValidationFailed, explain
-from aws.kentik.api import READ_SCOPE, WRITE_SCOPE, KentikAccessDenied, header_safe
+from aws.kentik.access import KentikAccessDenied, header_safe
+from aws.kentik.api import READ_SCOPE, WRITE_SCOPE
 from aws.kentik.register import CREATE_KIND, UPDATE_KIND, Nested, Registration, registration_plan, targets_in
 from aws.lock import account_lock
 from aws.plans.change import ApplyReport, Change, ChangeResult, apply_plan, executor_for

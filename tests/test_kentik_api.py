@@ -14,10 +14,9 @@ import pytest
 
 import aws.kentik.api as api
 from aws.errors import AccessDeniedError, CredentialsError, EndpointError, ValidationFailed
-from aws.kentik.api import (
+from aws.kentik.access import (
     KentikAccessDenied,
     KentikApiError,
-    KentikClient,
     KentikCredentials,
     KentikCredentialsMissing,
     KentikNotFound,
@@ -28,6 +27,7 @@ from aws.kentik.api import (
     ssl_context,
     v5_url,
 )
+from aws.kentik.api import KentikClient
 from aws.kentik.models import AwsProperties, CloudExport
 from aws.sandbox.kentik_fake import EXPORTS_PATH, KentikFake, ticking_clock
 

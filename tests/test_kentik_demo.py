@@ -27,7 +27,8 @@ import pytest
 
 from aws.iam.merge import merge_policy
 from aws.iam.requirements import Requirements
-from aws.kentik.api import KentikClient, KentikCredentials, KentikRejected
+from aws.kentik.access import KentikCredentials, KentikRejected
+from aws.kentik.api import KentikClient
 from aws.kentik.models import AwsProperties, CloudExport
 from aws.logs.keys import firewall_key, flowlog_key
 from aws.sandbox.kentik_status import SandboxKentikStatus

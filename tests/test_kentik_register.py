@@ -10,7 +10,8 @@ import pytest
 
 from aws.coverage import ReadLocation
 from aws.errors import ValidationFailed
-from aws.kentik.api import KentikClient, KentikCredentials, KentikCredentialsMissing
+from aws.kentik.access import KentikCredentials, KentikCredentialsMissing
+from aws.kentik.api import KentikClient
 from aws.kentik.executors import CreateExport, UpdateExport
 from aws.kentik.models import CloudExport
 from aws.kentik.register import (
@@ -352,7 +353,7 @@ def test_new_exports_never_share_a_name(fake: KentikFake, client) -> None:
 
 
 def test_the_fake_refuses_a_name_another_export_has(fake: KentikFake, client) -> None:
-    from aws.kentik.api import KentikRejected
+    from aws.kentik.access import KentikRejected
 
     seeded(fake)
     plan, _ = registration_plan([], [ExportTarget(bucket="logs2", region="us-east-1")], REG, account=ACCOUNT)

@@ -13,7 +13,8 @@ import pytest
 from test_cli_verify import BUCKET, REGION, _deliver, _setup
 
 from aws.coverage import ReadLocation
-from aws.kentik.api import KentikClient, KentikCredentials
+from aws.kentik.access import KentikCredentials
+from aws.kentik.api import KentikClient
 from aws.kentik.models import AwsProperties, CloudExport, CurrentStatus
 from aws.kentik.status import ExportStatus, export_statuses, kentik_done, state_of, statuses_of
 from aws.sandbox.kentik_fake import EXPORTS_PATH, KentikFake

@@ -522,7 +522,7 @@ class FlowlogsApp(RoutesWorkerErrors, App[int]):
         self.show_error(NoSession(self.session_problem or "No AWS session: set credentials and restart."))
 
     def show_error(self, error: BaseException, context: str = "") -> None:
-        from aws.kentik.api import KentikCredentialsMissing
+        from aws.kentik.access import KentikCredentialsMissing
 
         problem = explain(error, profile=self.session.options.profile if self.session else None)
         # An AWS credentials problem marks the context bar; Kentik's (its own credentials) does not.

@@ -211,7 +211,8 @@ def add_kentik_options(parser: argparse.ArgumentParser) -> None:
 def kentik_client(ctx: CliContext) -> KentikClient:
     """A Kentik client for a command's --kentik-* flags: credentials from the environment (exit 2 when
     they are not set), read-only mode and the audit log of the command's AWS session."""
-    from aws.kentik.api import KentikClient, KentikCredentials
+    from aws.kentik.access import KentikCredentials
+    from aws.kentik.api import KentikClient
 
     session = ctx.session()
     return KentikClient(

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 
 from aws.audit import AuditLog
 from aws.errors import FlowlogsError
-from aws.kentik.api import KentikClient, KentikCredentials
+from aws.kentik.access import KentikCredentials
+from aws.kentik.api import KentikClient
 
 
 class KentikAccess:

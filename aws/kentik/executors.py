@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aws.errors import ValidationFailed
 from aws.iam.nested import ROLE_ARN
-from aws.kentik.api import KentikClient, KentikCredentialsMissing
+from aws.kentik.access import KentikCredentialsMissing
+from aws.kentik.api import KentikClient
 from aws.kentik.exports import clean_prefix, export_key, exports_for
 from aws.kentik.models import CloudExport
 from aws.kentik.register import (

@@ -101,7 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: CliContext) -> int:
-    from aws.kentik.api import KentikCredentials
+    from aws.kentik.access import KentikCredentials
 
     args = ctx.args
     if not args.list_plans:
