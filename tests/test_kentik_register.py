@@ -13,7 +13,7 @@ from aws.errors import ValidationFailed
 from aws.kentik.access import KentikCredentials, KentikCredentialsMissing
 from aws.kentik.api import KentikClient
 from aws.kentik.executors import CreateExport, UpdateExport
-from aws.kentik.models import CloudExport
+from aws.kentik.models import CloudExport, ExportList
 from aws.kentik.register import (
     AmbiguousExports,
     ExportTarget,
@@ -368,3 +368,26 @@ def test_nested_regions_default_to_the_regions_of_the_log_sources() -> None:
 
     moved = flow_log("logs").model_copy(update={"region": "eu-west-1"})
     assert source_regions([plan_of(moved, firewall_log("logs"))]) == ["eu-west-1", "us-east-1"]
+
+
+def test_an_extra_export_of_a_bucket_already_read_is_named(fake: KentikFake, client) -> None:
+    seeded(fake, name="kentik")
+    extra = seeded(fake, name="old copy", iamRoleArn=f"arn:aws:iam::{ACCOUNT}:role/old")
+    found = plan_registration(client.list_exports(), [target()], REG, account=ACCOUNT)
+    assert found.changes == []
+    assert (
+        f"s3://logs/ is also read by Kentik export {extra} (old copy): remove it in the portal."
+        in found.notes
+    )
+
+
+def test_exports_kentik_leaves_out_as_invalid_are_mentioned() -> None:
+    found = plan_registration(ExportList([], invalid_count=2), [target()], REG, account=ACCOUNT)
+    assert "Kentik left 2 export(s) it finds invalid out of its list" in found.notes[0]
+
+
+def test_an_update_of_an_export_deleted_since_the_plan_is_refused_as_stale(fake: KentikFake, client) -> None:
+    export_id, plan = update_plan(fake, client)
+    del fake.exports[export_id]
+    with pytest.raises(StaleChange, match=f"export {export_id} no longer exists"):
+        UpdateExport().bind({"kentik": client}).satisfied(None, plan.changes[0])  # type: ignore[arg-type]

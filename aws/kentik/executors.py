@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aws.errors import ValidationFailed
 from aws.iam.nested import ROLE_ARN
-from aws.kentik.access import KentikCredentialsMissing
+from aws.kentik.access import KentikCredentialsMissing, KentikNotFound
 from aws.kentik.api import KentikClient
 from aws.kentik.exports import clean_prefix, export_key, exports_for
 from aws.kentik.models import CloudExport
@@ -277,7 +277,7 @@ class UpdateExport(_KentikExecutor):
     def _current(self, change: Change) -> CloudExport:
         """The export as Kentik has it now; StaleChange when it changed since the plan in a field we set."""
         export_id, wanted, was = self._fields(change)
-        export = self.kentik().get_export(export_id)
+        export = self._fetch(export_id)
         target = (wanted["aws.bucket"], clean_prefix(wanted.get("aws.bucketPrefix")))
         reads = export_key(export)
         if reads != target:  # an update never moves an export: this id reads another bucket
@@ -299,7 +299,17 @@ class UpdateExport(_KentikExecutor):
 
     def satisfied(self, session: AwsSession, change: Change) -> bool:
         export_id, wanted, _ = self._fields(change)
-        return current_fields(self.kentik().get_export(export_id), wanted) == wanted
+        return current_fields(self._fetch(export_id), wanted) == wanted
+
+    def _fetch(self, export_id: str) -> CloudExport:
+        try:
+            return self.kentik().get_export(export_id)
+        except KentikNotFound:
+            raise StaleChange(
+                f"Kentik export {export_id} no longer exists (deleted since the plan). Nothing was sent for "
+                "this change.",
+                hint="Register again: the bucket gets a new export.",
+            ) from None
 
     def apply(self, session: AwsSession, change: Change) -> dict[str, Any]:
         export_id, wanted, _ = self._fields(change)

@@ -480,6 +480,12 @@ def plan_registration(
             hint="Use a shorter --name-template.",
         )
     out = RegistrationPlan()
+    invalid = getattr(exports, "invalid_count", 0)
+    if invalid:
+        out.notes.append(
+            f"Kentik left {invalid} export(s) it finds invalid out of its list: one may read these buckets "
+            "already (check the portal)."
+        )
     whys = sorted({t.why for t in targets if t.why})
     out.notes += [w[0].upper() + w[1:] + "." for w in whys]
     names_used = {e.name for e in exports}
@@ -490,6 +496,11 @@ def plan_registration(
         where = export_target_id(target.bucket, target.prefix)
         if same:
             out.unchanged.append((target, same[0]))
+            extra = ", ".join(f"{e.id} ({e.name})" for e in found if e is not same[0])
+            if extra:  # each export is a device in Kentik: the others read it twice, or fail
+                out.notes.append(
+                    f"{target.shown} is also read by Kentik export {extra}: remove it in the portal."
+                )
         elif not found:
             export = new_export(target, registration)
             if export.name in names_used:  # Kentik's export names are unique: tell this one apart
