@@ -225,7 +225,7 @@ class ChecklistScreen(WizardScreen):
         elif state.bucket_choice is None:
             line.update(
                 Text(
-                    "No bucket yet: choose the bucket first (ctrl+b). Read-only; Review is off.",
+                    "No bucket yet: choose it first (ctrl+b). Until then: view only, Review is off.",
                     style=WARN_BOLD,
                 )
             )

@@ -38,7 +38,7 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from aws.errors import ValidationFailed
+from aws.errors import ValidationFailed, explain
 from aws.iam.accounts import NestedInput, NestedProposal, nested_proposals, role_trust, split_names
 from aws.iam.documents import PolicyChoiceNeeded, PolicySource, PolicyTarget
 from aws.iam.proposal import PolicyProposal, prepare
@@ -362,7 +362,9 @@ class PolicyDiffScreen(WizardScreen):
             self.nested = []
             self.query_one("#accounts-list", OptionList).clear_options()
         self.proposal = None
-        self.status = "Could not compute the change (see the error message); fix it and press r."
+        said = str(explain(message.error))
+        said = said if len(said) <= 240 else said[:239] + "…"
+        self.status = f"Could not compute the change: {said}\nFix it and press r."
         self.render_info()
         self.flow_app.show_error(message.error, context="IAM policy")
 

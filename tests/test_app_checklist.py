@@ -193,7 +193,7 @@ async def test_no_bucket_is_read_only(moto: None, tmp_path: Path) -> None:
         await wait_idle(pilot)
         screen = app.screen
         assert isinstance(screen, ChecklistScreen)
-        banner = "No bucket yet: choose the bucket first (ctrl+b). Read-only; Review is off."
+        banner = "No bucket yet: choose it first (ctrl+b). Until then: view only, Review is off."
         assert banner in [line.strip() for line in screen_lines(app)]  # whole, on one line at 80x24
         fw = next(r for r in screen.rows if r.kind == "firewall")
         assert "choose the bucket first" in fw.action_text

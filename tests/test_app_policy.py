@@ -694,3 +694,18 @@ async def test_typed_buckets_are_kept_when_the_step_is_back(seeded: SeedSummary,
         await settle(pilot)
         field = app.screen.query_one("#buckets", Input)
     assert field.value == "typed-by-hand"
+
+
+async def test_a_role_that_is_not_there_is_named_on_the_screen_not_only_in_a_toast(
+    seeded: SeedSummary, tmp_path: Path
+) -> None:
+    app = policy_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        field = screen.query_one("#source", Input)
+        field.value = "no-such-role"
+        field.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "Could not compute the change: Role no-such-role was not found" in info(screen)
