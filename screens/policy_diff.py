@@ -138,7 +138,7 @@ class PolicyDiffScreen(WizardScreen):
         Binding("d", "deletion", "Deletion", show=False, id="policy.deletion"),
         Binding("u", "rollback", "Roll back", show=False, id="policy.rollback"),
         Binding("v", "toggle_view", "Side by side/unified", show=False, id="policy.toggle_view"),
-        Binding("n", "nested", "Nested", show=False, id="policy.nested"),
+        Binding("n", "nested", "Nested", id="policy.nested"),
         Binding("escape", "leave_field", "Leave the field", show=False, id="policy.leave_field"),
     ]
     DEFAULT_CSS = """
