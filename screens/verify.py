@@ -317,13 +317,26 @@ class VerifyScreen(WizardScreen):
         self.render_bar()
         if self.watcher is None:
             role = self._role_arn()
-            self.run_poll(self.generation, None, list(self.buckets), self.regions, role, self._kms_keys())
+            self.run_poll(
+                self.generation,
+                None,
+                list(self.buckets),
+                self.regions,
+                role,
+                self._kms_keys(),
+                self._locations(),
+            )
         else:
             self.run_poll(self.generation, self.watcher)
         self.poll_kentik()
 
     # -- Kentik's view, on the same cadence -------------------------------------------------------------
-    def _kentik_locations(self) -> list[ReadLocation]:
+    def _locations(self) -> list[ReadLocation]:
+        """What Kentik reads: the wizard's read set as it is (an existing bucket's top prefix is its
+        AWSLogs/ folder only), else the typed buckets, each read whole."""
+        state = self.flow_app.state
+        if not self.typed and state.buckets:
+            return state.read_locations()
         try:
             return ReadSet.parse(self.buckets).locations
         except FlowlogsError:  # a typed location is refused under the field before it gets here
@@ -334,7 +347,7 @@ class VerifyScreen(WizardScreen):
         if not self.flow_app.kentik.configured:
             self.render_kentik()
             return
-        locations = self._kentik_locations()
+        locations = self._locations()
         if self.kentik_polling or not locations:
             return
         self.kentik_polling = True
@@ -403,14 +416,19 @@ class VerifyScreen(WizardScreen):
         regions: list[str] | None = None,
         role: str = "",
         kms_keys: dict[str, str] | None = None,
+        locations: list[ReadLocation] | None = None,
     ) -> None:
-        """One poll; the first one of a watch also finds the sources and builds the watcher."""
+        """One poll; the first one of a watch also finds the sources (those writing where Kentik reads:
+        not a log to another prefix of an existing bucket, which the plan left for another) and builds
+        the watcher."""
         try:
             session = self.flow_app.require_session()
             now = self.now()
             if watcher is None:
                 warnings: list[str] = []
                 sources = sources_from_account(session, buckets or [], regions, warnings=warnings)
+                if locations:
+                    sources = [s for s in sources if any(loc.covers(s.bucket, s.prefix) for loc in locations)]
                 problems = [err.message for err in bucket_problems(session, buckets or []).values()]
                 check: Callable[[LogSource, str], ReaderVerdict] | None = None
                 if role:

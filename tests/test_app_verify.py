@@ -18,6 +18,7 @@ from terminal_checks import AA, footer_keys, screen_lines, word_contrasts
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
+from aws.coverage import ReadLocation, ReadSet
 from aws.discovery import scan
 from aws.logs.report import SourceStatus, State
 from aws.logs.sources import LogSource
@@ -255,6 +256,24 @@ async def test_waiting_receiving_failed_and_summary(
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is screen
+
+
+async def test_a_log_to_another_prefix_of_an_existing_bucket_kentik_reads_is_not_watched(
+    seeded: SeedSummary, clock: Clock, tmp_path: Path
+) -> None:
+    """The read set has an existing bucket at its top prefix (Kentik reads its AWSLogs/ only): the seeded
+    REJECT-only flow log to its security/ prefix is not Kentik's to read, so it is not waited for."""
+    app = make_app(tmp_path, start_step="verify")
+    app.state = apply_setup(app, seeded)
+    existing = ReadLocation(bucket="northwind-flowlogs-use1", kentik=False, region="us-east-1")
+    app.state.read_set = ReadSet(locations=[*app.state.read_locations(), existing])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        screen = app.screen
+        assert isinstance(screen, VerifyScreen) and screen.watcher is not None
+        watched = {(s.source.bucket, s.source.prefix) for s in screen.statuses.values()}
+    assert ("northwind-flowlogs-use1", "security") not in watched
+    assert {EU_BUCKET, US_BUCKET} <= {bucket for bucket, _ in watched}
 
 
 async def test_buckets_typed_when_none_known(seeded: SeedSummary, clock: Clock, tmp_path: Path) -> None:
