@@ -23,7 +23,7 @@ from typing import Literal
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from aws.errors import ValidationFailed
+from aws.errors import ValidationFailed, error_code
 from aws.names import folder_problem, kms_key_arn, log_folder
 from aws.permissions import declare
 from aws.regions import region_of_location
@@ -235,10 +235,17 @@ def judge_existing(
 
 
 def bucket_region(session: AwsSession, bucket: str) -> str:
-    """The region of a bucket Kentik reads (GetBucketLocation)."""
-    return region_of_location(
-        session.client("s3").get_bucket_location(Bucket=bucket).get("LocationConstraint")
-    )
+    """The region of a bucket Kentik reads (GetBucketLocation); ValidationFailed when there is no such
+    bucket (a usage error: the name was mistyped)."""
+    try:
+        found = session.client("s3").get_bucket_location(Bucket=bucket)
+    except ClientError as err:
+        if error_code(err) == "NoSuchBucket":
+            raise ValidationFailed(
+                f"There is no bucket named {bucket}.", hint="Check the name (S3 bucket names are global)."
+            ) from None
+        raise
+    return region_of_location(found.get("LocationConstraint"))
 
 
 def bucket_regions(session: AwsSession, buckets: Iterable[str]) -> dict[str, str]:

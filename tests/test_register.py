@@ -300,3 +300,9 @@ def test_the_saved_wizard_state_names_the_buckets_and_the_role(
     code, out, err = register(capsys, "--yes")
     assert code == 0, out + err
     assert [(e["aws"]["bucket"], e["aws"]["iamRoleArn"]) for e in kentik.exports.values()] == [(BUCKET, ROLE)]
+
+
+def test_a_bucket_that_does_not_exist_exits_2_naming_it(kentik: KentikFake, moto: None, capsys) -> None:
+    code, _, err = register(capsys, "--role-arn", ROLE, "--bucket", "no-such-bucket-zzz", "--yes")
+    assert code == 2 and "There is no bucket named no-such-bucket-zzz." in err
+    assert writes(kentik) == []
