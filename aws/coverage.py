@@ -234,6 +234,10 @@ def judge_existing(
     )
 
 
+class BucketMissing(ValidationFailed):
+    """There is no bucket of that name (GetBucketLocation: NoSuchBucket)."""
+
+
 def bucket_region(session: AwsSession, bucket: str) -> str:
     """The region of a bucket Kentik reads (GetBucketLocation); ValidationFailed when there is no such
     bucket (a usage error: the name was mistyped)."""
@@ -241,7 +245,7 @@ def bucket_region(session: AwsSession, bucket: str) -> str:
         found = session.client("s3").get_bucket_location(Bucket=bucket)
     except ClientError as err:
         if error_code(err) == "NoSuchBucket":
-            raise ValidationFailed(
+            raise BucketMissing(
                 f"There is no bucket named {bucket}.", hint="Check the name (S3 bucket names are global)."
             ) from None
         raise

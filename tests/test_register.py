@@ -10,6 +10,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from aws.iam.kentik_role import KENTIK_PRINCIPAL
 from aws.sandbox.kentik_fake import KentikFake
 from tui import cli
 
@@ -34,6 +35,11 @@ def kentik(monkeypatch: pytest.MonkeyPatch) -> Iterator[KentikFake]:
 def bucket(moto: None) -> str:
     boto3.client("s3", region_name="us-west-2").create_bucket(
         Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"}
+    )
+    trust = {"Effect": "Allow", "Principal": {"AWS": KENTIK_PRINCIPAL}, "Action": "sts:AssumeRole"}
+    boto3.client("iam").create_role(  # the role registered (register checks that it exists)
+        RoleName="kentik-ingest",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [trust]}),
     )
     return BUCKET
 
@@ -302,7 +308,26 @@ def test_the_saved_wizard_state_names_the_buckets_and_the_role(
     assert [(e["aws"]["bucket"], e["aws"]["iamRoleArn"]) for e in kentik.exports.values()] == [(BUCKET, ROLE)]
 
 
-def test_a_bucket_that_does_not_exist_exits_2_naming_it(kentik: KentikFake, moto: None, capsys) -> None:
+def test_a_bucket_that_does_not_exist_exits_2_naming_it(kentik: KentikFake, bucket: str, capsys) -> None:
     code, _, err = register(capsys, "--role-arn", ROLE, "--bucket", "no-such-bucket-zzz", "--yes")
     assert code == 2 and "There is no bucket named no-such-bucket-zzz." in err
     assert writes(kentik) == []
+
+
+def test_a_role_that_does_not_exist_exits_2_before_kentik_is_asked(
+    kentik: KentikFake, bucket: str, capsys
+) -> None:
+    code, _, err = register(capsys, "--role", "no-such-role", "--bucket", bucket, "--yes")
+    assert code == 2 and "no-such-role" in err and "not found" in err
+    assert kentik.requests == []
+
+
+def test_a_role_that_does_not_trust_kentik_is_registered_with_a_warning(
+    kentik: KentikFake, bucket: str, capsys
+) -> None:
+    trust = {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    boto3.client("iam").create_role(
+        RoleName="app", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [trust]})
+    )
+    code, _, err = register(capsys, "--role", "app", "--bucket", bucket, "--yes")
+    assert code == 0 and f"Warning: role arn:aws:iam::{ACCOUNT}:role/app does not trust Kentik's" in err

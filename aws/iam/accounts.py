@@ -13,8 +13,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws.errors import FlowlogsError, ValidationFailed
-from aws.iam.documents import PolicyTarget, find_policy, iam_call, iam_client
+from botocore.exceptions import ClientError
+
+from aws.errors import FlowlogsError, ValidationFailed, error_code, explain
+from aws.iam.documents import PolicyTarget, find_policy, iam_client
 from aws.iam.proposal import PolicyProposal, propose
 from aws.iam.requirements import Requirements
 from aws.kentik_roles import trust_match
@@ -33,13 +35,19 @@ class RoleTrust:
 
     arn: str
     external_id: str
+    kentik: bool = False  # the trust policy names Kentik's AWS account
 
 
 def role_trust(session: AwsSession, role_name: str) -> RoleTrust:
     """The ARN and trusted external id of role `role_name` (IAM errors explained)."""
-    role = iam_call(iam_client(session).get_role, RoleName=role_name)["Role"]
-    _, external_ids, _ = trust_match(role.get("AssumeRolePolicyDocument"))
-    return RoleTrust(role["Arn"], external_ids[0] if external_ids else "")
+    try:
+        role = iam_client(session).get_role(RoleName=role_name)["Role"]
+    except ClientError as err:
+        if error_code(err) == "NoSuchEntity":
+            raise ValidationFailed(f"Role {role_name} was not found in this account.") from err
+        raise explain(err, service="iam") from err
+    kentik, external_ids, _ = trust_match(role.get("AssumeRolePolicyDocument"))
+    return RoleTrust(role["Arn"], external_ids[0] if external_ids else "", kentik)
 
 
 # -- nested configuration --------------------------------------------------------------------------

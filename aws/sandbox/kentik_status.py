@@ -33,7 +33,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from aws.coverage import bucket_region
+from aws.coverage import BucketMissing, bucket_region
 from aws.iam.deny import DenyingStatement, explicit_denies
 from aws.iam.documents import decode_document
 from aws.iam.eval import Access
@@ -216,10 +216,8 @@ class SandboxKentikStatus:
         session = self.session()
         try:
             located = bucket_region(session, bucket)
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") == "NoSuchBucket":
-                return "the bucket does not exist"
-            raise
+        except BucketMissing:
+            return "the bucket does not exist"
         if located != region:  # Kentik reads the bucket in the export's region
             return f"the bucket is in {located}, not in the export's region {region}"
         try:

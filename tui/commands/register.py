@@ -122,6 +122,7 @@ def run(ctx: CliContext) -> int:
     role_arn = args.role_arn or (
         f"arn:{identity.partition}:iam::{identity.account}:role/{args.role}" if args.role else saved_role
     )
+    _check_role(ctx, session, role_arn, identity.account)
     targets = targets_of(session, identity.account)
     registration = _registration(ctx, role_arn, plans, targets, session)
     from aws.kentik.register import registration_plan
@@ -285,6 +286,22 @@ def _saved_state(ctx: CliContext) -> tuple[list[Plan], list[ReadLocation], str]:
         )
     plans = [applied.plan for applied in state.applied] if state else []
     return plans, list(locations), (state.kentik_role_arn if state else "") or _plan_role(plans)
+
+
+def _check_role(ctx: CliContext, session: AwsSession, role_arn: str, account: str) -> None:
+    """A role of this account must exist (else a usage error, exit 2); one that does not trust Kentik's
+    account is registered with a warning (Kentik will report no API access until it does)."""
+    from aws.iam.accounts import role_trust
+
+    parts = role_arn.split(":")
+    if len(parts) < 6 or parts[4] != account:
+        return  # another account's role: only Kentik can tell (its status shows API access)
+    trust = role_trust(session, parts[5].split("/")[-1])
+    if not trust.kentik:
+        ctx.err(
+            f"Warning: role {trust.arn} does not trust Kentik's AWS account (834693425129): Kentik will report "
+            "no API access until it does (flowlogs policy --create-role makes a role that does)."
+        )
 
 
 def _registration(
