@@ -340,13 +340,19 @@ async def test_the_typed_token_is_in_no_file_notice_or_screen(
         assert TOKEN not in repr(app.kentik) and TOKEN not in repr(app.state)
 
 
-async def test_read_only_mode_previews_but_refuses_to_register(
-    seeded: SeedSummary, tmp_path: Path, fake: KentikFake, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def read_only_app(tmp_path: Path, seeded: SeedSummary, monkeypatch: pytest.MonkeyPatch) -> FlowlogsApp:
+    """The app with the environment's Kentik credentials, in read-only mode."""
     use_env(monkeypatch)
     app = set_up(tmp_path, seeded)
     assert app.session is not None
     app.session.read_only = True
+    return app
+
+
+async def test_read_only_mode_previews_but_refuses_to_register(
+    seeded: SeedSummary, tmp_path: Path, fake: KentikFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = read_only_app(tmp_path, seeded, monkeypatch)
     async with app.run_test(size=(80, 24)) as pilot:
         dialog = await open_dialog(pilot)
         await preview(pilot)
@@ -364,10 +370,7 @@ async def test_read_only_mode_previews_but_refuses_to_register(
 async def test_ctrl_t_turns_read_only_off_from_inside_the_dialog(
     seeded: SeedSummary, tmp_path: Path, fake: KentikFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use_env(monkeypatch)
-    app = set_up(tmp_path, seeded)
-    assert app.session is not None
-    app.session.read_only = True
+    app = read_only_app(tmp_path, seeded, monkeypatch)
     async with app.run_test(size=(80, 24)) as pilot:
         dialog = await open_dialog(pilot)
         await pilot.press("ctrl+t")
@@ -378,10 +381,7 @@ async def test_ctrl_t_turns_read_only_off_from_inside_the_dialog(
 async def test_turning_read_only_off_in_the_dialog_clears_what_it_said_about_it(
     seeded: SeedSummary, tmp_path: Path, fake: KentikFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use_env(monkeypatch)
-    app = set_up(tmp_path, seeded)
-    assert app.session is not None
-    app.session.read_only = True
+    app = read_only_app(tmp_path, seeded, monkeypatch)
     async with app.run_test(size=(80, 24)) as pilot:
         dialog = await open_dialog(pilot)
         await preview(pilot)

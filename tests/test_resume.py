@@ -282,9 +282,8 @@ def _demo_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FLOWLOGS_DEMO_ENDPOINT")
 
 
-async def test_the_demo_shows_its_first_frame_while_the_sandbox_starts(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def held_sandbox(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """The demo's sandbox starts only once the returned event is set."""
     import aws.sandbox.server as server
 
     _demo_env(monkeypatch)
@@ -296,6 +295,13 @@ async def test_the_demo_shows_its_first_frame_while_the_sandbox_starts(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(server, "start_sandbox", held)
+    return gate
+
+
+async def test_the_demo_shows_its_first_frame_while_the_sandbox_starts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    gate = held_sandbox(monkeypatch)
     app = create_app(Settings(), demo=True, start_sandbox=True)
     try:
         async with app.run_test(size=(80, 24)) as pilot:
@@ -318,17 +324,7 @@ async def test_the_demo_shows_its_first_frame_while_the_sandbox_starts(
 async def test_leaving_discovery_while_the_demo_starts_still_scans_when_it_is_shown_again(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import aws.sandbox.server as server
-
-    _demo_env(monkeypatch)
-    gate = threading.Event()
-    real = server.start_sandbox
-
-    def held(*args: Any, **kwargs: Any) -> server.Sandbox:
-        gate.wait(30)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(server, "start_sandbox", held)
+    gate = held_sandbox(monkeypatch)
     app = create_app(Settings(), demo=True, start_sandbox=True)
     try:
         async with app.run_test(size=(80, 24)) as pilot:
