@@ -283,10 +283,7 @@ OTHER_ROLE = "arn:aws:iam::999999999999:role/attacker"
         ),
         (lambda p: p.read_set.clear(), "s3://logs/ is not in the plan's read set"),
         (lambda p: p.settings.pop("kentik"), "the plan has no Kentik settings"),
-        (
-            lambda p: (_edited(p, iamRoleArn=OTHER_ROLE), p.settings["kentik"].update(role_arn=OTHER_ROLE)),
-            f"the role {OTHER_ROLE} is not in the plan's account {ACCOUNT}",
-        ),
+        (lambda p: _edited(p, iamRoleArn=OTHER_ROLE), f"aws.iamRoleArn is '{OTHER_ROLE}', not the plan's"),
         (
             lambda p: (_edited(p, region="eu-west-1"), setattr(p.changes[0], "region", "eu-west-1")),
             "'eu-west-1' is not the bucket's region in the plan's read set (us-east-1)",
