@@ -73,7 +73,7 @@ PERMISSIONS = declare(
 STALE = "policy changed since the diff was shown; refresh"
 KENTIKS_ROLE = (
     "a role is Kentik's when its trust policy names Kentik's account ({account}), requires an sts:ExternalId, "
-    "or names another account's role (a nested setup's primary role)"
+    "or names another account (a nested setup's primary role, or that account)"
 )
 _POLICY_ARN = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):policy/[\w+=,.@/-]{1,512}$")
 _ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
@@ -147,11 +147,12 @@ def _policy_details(change: Change) -> list[str]:
 
 def _kentiks(session: AwsSession, role_name: str) -> bool:
     """Whether Kentik assumes this role: it trusts Kentik's account, or requires an external id (how
-    discovery finds Kentik's role), or trusts another account's role (a spoke, assumed by the primary)."""
+    discovery finds Kentik's role), or trusts another account (a spoke, assumed by the primary's role)."""
     role = iam_client(session).get_role(RoleName=role_name)["Role"]
     trusts, external_ids, principals = trust_match(role.get("AssumeRolePolicyDocument"))
     own = str(role["Arn"]).split(":")[4]
-    spoke = any(":role/" in p and p.split(":")[4:5] != [own] for p in principals)
+    accounts = {p if p.isdigit() else p.split(":")[4] for p in principals if p.isdigit() or p.count(":") >= 5}
+    spoke = bool(accounts - {own})  # a spoke trusts the primary's account (its role, or its root)
     return trusts or bool(external_ids) or spoke
 
 
