@@ -849,7 +849,9 @@ def test_role_trust_reads_the_arn_and_the_external_id(session: AwsSession) -> No
     iam = session.client("iam")
     make_role(iam, "kentik")
     make_role(iam, "with-external-id", TRUST_EXTERNAL_ID)
-    assert role_trust(session, "kentik") == RoleTrust("arn:aws:iam::123456789012:role/kentik", "")
+    assert role_trust(session, "kentik") == RoleTrust(
+        "arn:aws:iam::123456789012:role/kentik", "", kentik=True
+    )
     assert role_trust(session, "with-external-id") == RoleTrust(
         "arn:aws:iam::123456789012:role/with-external-id", "kentik-1234"
     )
