@@ -69,7 +69,8 @@ class PlanRejected(ValidationFailed):
         more = f"\n  (and {len(problems) - 20} more)" if len(problems) > 20 else ""
         super().__init__(
             f"{what} was refused; nothing was sent to AWS:\n{shown}{more}",
-            hint="Make the plan again with `flowlogs plan -o FILE` (or save it from the app); do not edit it.",
+            hint="Make the plan again with -o FILE (`flowlogs plan`, `register` or `policy --create-role`, or save "
+            "it from the app); do not edit it.",
         )
         self.problems = problems
 
