@@ -235,21 +235,27 @@ def judge_existing(
 
 
 class BucketMissing(ValidationFailed):
-    """There is no bucket of that name (GetBucketLocation: NoSuchBucket)."""
+    """There is no bucket of that name (GetBucketLocation: NoSuchBucket): a usage error, the name was
+    mistyped. Raised by `named_bucket_region`."""
 
 
 def bucket_region(session: AwsSession, bucket: str) -> str:
-    """The region of a bucket Kentik reads (GetBucketLocation); ValidationFailed when there is no such
-    bucket (a usage error: the name was mistyped)."""
+    """The region of a bucket Kentik reads (GetBucketLocation; its ClientError as it is)."""
+    return region_of_location(
+        session.client("s3").get_bucket_location(Bucket=bucket).get("LocationConstraint")
+    )
+
+
+def named_bucket_region(session: AwsSession, bucket: str) -> str:
+    """`bucket_region` of a bucket the user named: BucketMissing when there is no such bucket."""
     try:
-        found = session.client("s3").get_bucket_location(Bucket=bucket)
+        return bucket_region(session, bucket)
     except ClientError as err:
         if error_code(err) == "NoSuchBucket":
             raise BucketMissing(
                 f"There is no bucket named {bucket}.", hint="Check the name (S3 bucket names are global)."
             ) from None
         raise
-    return region_of_location(found.get("LocationConstraint"))
 
 
 def bucket_regions(session: AwsSession, buckets: Iterable[str]) -> dict[str, str]:

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aws.coverage import ReadLocation, bucket_region
+from aws.coverage import ReadLocation, named_bucket_region
 from aws.errors import ValidationFailed
 from aws.iam.nested import ROLE_ARN
 from aws.kentik.exports import AWS_PROVIDER, clean_prefix, exports_for
@@ -322,7 +322,7 @@ def targets_in(
     the region of each bucket neither the location nor a plan's bucket creation names."""
     regions = plan_regions(plans)
     missing = {loc.bucket for loc in locations if not loc.region and loc.bucket not in regions}
-    regions.update({bucket: bucket_region(session, bucket) for bucket in sorted(missing)})
+    regions.update({bucket: named_bucket_region(session, bucket) for bucket in sorted(missing)})
     return targets_for(locations, deliveries(plans), account=account, regions=regions, firewall=firewall)
 
 

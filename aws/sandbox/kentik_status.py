@@ -33,7 +33,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from aws.coverage import BucketMissing, bucket_region
+from aws.coverage import BucketMissing, named_bucket_region
 from aws.iam.deny import DenyingStatement, explicit_denies
 from aws.iam.documents import decode_document
 from aws.iam.eval import Access
@@ -215,7 +215,7 @@ class SandboxKentikStatus:
         """Why the role cannot list the bucket and read its log files ('' when it can)."""
         session = self.session()
         try:
-            located = bucket_region(session, bucket)
+            located = named_bucket_region(session, bucket)
         except BucketMissing:
             return "the bucket does not exist"
         if located != region:  # Kentik reads the bucket in the export's region
