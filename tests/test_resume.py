@@ -7,6 +7,8 @@ import contextlib
 import json
 import os
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from textual.worker import WorkerCancelled
 from aws.audit import AuditLog
 from aws.plans.change import ApplyReport, Change, ChangeResult, Plan
 from aws.sandbox.seed import SeedSummary
-from tui.app import QuitConfirm
+from tui.app import FlowlogsApp, QuitConfirm
 from tui.config import Settings, state_dir
 from tui.dialogs import Confirm
 from tui.factory import create_app
@@ -282,8 +284,11 @@ def _demo_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FLOWLOGS_DEMO_ENDPOINT")
 
 
-def held_sandbox(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
-    """The demo's sandbox starts only once the returned event is set."""
+@asynccontextmanager
+async def held_demo(
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[tuple[FlowlogsApp, Any, threading.Event]]:
+    """The demo app at 80x24 whose sandbox starts only once the yielded event is set (stopped after)."""
     import aws.sandbox.server as server
 
     _demo_env(monkeypatch)
@@ -295,26 +300,26 @@ def held_sandbox(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
         return real(*args, **kwargs)
 
     monkeypatch.setattr(server, "start_sandbox", held)
-    return gate
+    app = create_app(Settings(), demo=True, start_sandbox=True)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            yield app, pilot, gate
+    finally:
+        gate.set()
+        if app.sandbox is not None:
+            app.sandbox.stop()
 
 
 async def test_the_demo_shows_its_first_frame_while_the_sandbox_starts(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    gate = held_sandbox(monkeypatch)
-    app = create_app(Settings(), demo=True, start_sandbox=True)
-    try:
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            first = screen_lines(app)[0]
-            gate.set()
-            await idle(pilot)
-            await idle(pilot)
-            ready = screen_lines(app)[0]
-    finally:
+    async with held_demo(monkeypatch) as (app, pilot, gate):
+        await pilot.pause()
+        first = screen_lines(app)[0]
         gate.set()
-        if app.sandbox is not None:
-            app.sandbox.stop()
+        await idle(pilot)
+        await idle(pilot)
+        ready = screen_lines(app)[0]
     assert (first.split()[:4], ready.split()[:5]) == (
         ["flowlogs", "DEMO", "read-write", "starting"],
         ["flowlogs", "DEMO", "read-write", "acct", ACCOUNT],
@@ -324,26 +329,19 @@ async def test_the_demo_shows_its_first_frame_while_the_sandbox_starts(
 async def test_leaving_discovery_while_the_demo_starts_still_scans_when_it_is_shown_again(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    gate = held_sandbox(monkeypatch)
-    app = create_app(Settings(), demo=True, start_sandbox=True)
-    try:
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            await pilot.press("ctrl+n")  # on to the bucket step before the sandbox is up
-            await pilot.pause()
-            gate.set()
-            await idle(pilot)
-            await idle(pilot)
-            assert app.current_mode == "buckets" and app.state.inventory is None
-            await pilot.press("ctrl+b")
-            await idle(pilot)
-            await idle(pilot)
-            inventory = app.state.inventory
-            top = screen_lines(app)[0]
-    finally:
+    async with held_demo(monkeypatch) as (app, pilot, gate):
+        await pilot.pause()
+        await pilot.press("ctrl+n")  # on to the bucket step before the sandbox is up
+        await pilot.pause()
         gate.set()
-        if app.sandbox is not None:
-            app.sandbox.stop()
+        await idle(pilot)
+        await idle(pilot)
+        assert app.current_mode == "buckets" and app.state.inventory is None
+        await pilot.press("ctrl+b")
+        await idle(pilot)
+        await idle(pilot)
+        inventory = app.state.inventory
+        top = screen_lines(app)[0]
     assert inventory is not None and inventory.identity.account == ACCOUNT
     assert top.split()[:5] == ["flowlogs", "DEMO", "read-write", "acct", ACCOUNT]
 
